@@ -1,0 +1,1085 @@
+//! The `pyrosome.toml` schema and its validation.
+//!
+//! The manifest is parsed into toml's span-preserving [`DeTable`] and walked
+//! by hand rather than through `serde::Deserialize`: that way every key and
+//! value keeps its byte span (turned into `line:col`), every error knows its
+//! dotted field path, unknown keys get a "did you mean" suggestion, and all
+//! problems are reported at once instead of only the first. See
+//! `docs/manifest.md` for the user-facing reference.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::{Range, RangeInclusive};
+use std::path::Path;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::error::ManifestError;
+use crate::engine::Modules;
+
+/// Resource limits of one invocation / instance. The app-wide `[limits]`
+/// table sets defaults; `[services.NAME.limits]` overrides them per service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Limits {
+    /// CPU budget in milliseconds of one run segment of an invocation (the
+    /// time it runs before yielding on `await`); past it the invocation is
+    /// terminated. Default 100, range 1..=600000.
+    pub cpu_ms: u64,
+    /// JavaScript heap per isolate, in MiB. Default 64, range 1..=16384.
+    pub memory_mb: u64,
+    /// Wall-clock deadline of one invocation in milliseconds, propagated
+    /// through the service calls it makes. Default 30000, range 1..=3600000.
+    pub timeout_ms: u64,
+    /// In-flight invocations per instance. Default 1000, range 1..=1000000.
+    pub max_concurrency: usize,
+}
+
+impl Limits {
+    /// Default CPU budget per run segment, in milliseconds.
+    pub const DEFAULT_CPU_MS: u64 = 100;
+    /// Default heap per isolate, in MiB.
+    pub const DEFAULT_MEMORY_MB: u64 = 64;
+    /// Default wall-clock deadline per invocation, in milliseconds.
+    pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+    /// Default in-flight invocations per instance.
+    pub const DEFAULT_MAX_CONCURRENCY: usize = 1000;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            cpu_ms: Self::DEFAULT_CPU_MS,
+            memory_mb: Self::DEFAULT_MEMORY_MB,
+            timeout_ms: Self::DEFAULT_TIMEOUT_MS,
+            max_concurrency: Self::DEFAULT_MAX_CONCURRENCY,
+        }
+    }
+}
+
+/// HTTP settings of the app (`[http]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HttpSpec {
+    /// Largest accepted request body in bytes; larger requests get 413.
+    /// Set in the manifest as `max_body_kb` (KiB). Default 1 MiB.
+    pub max_body_bytes: usize,
+}
+
+impl HttpSpec {
+    /// Default request body limit: 1 MiB.
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+}
+
+impl Default for HttpSpec {
+    fn default() -> Self {
+        HttpSpec {
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// How a store persists writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Durability {
+    /// A write is acknowledged after it is on disk (fsync). The default.
+    #[default]
+    Durable,
+    /// A write is acknowledged before fsync: faster, but the last writes may
+    /// be lost on a crash. Meant for caches.
+    Relaxed,
+}
+
+impl Durability {
+    /// The manifest spelling: `"durable"` or `"relaxed"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Durable => "durable",
+            Durability::Relaxed => "relaxed",
+        }
+    }
+}
+
+impl fmt::Display for Durability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A store declared under `[stores.NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StoreSpec {
+    /// The store's name, as passed to `store("NAME")` in JavaScript.
+    pub name: String,
+    /// How writes are persisted.
+    pub durability: Durability,
+}
+
+/// What a service may do with a store it was granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Reads only (`"read"`).
+    Read,
+    /// Reads and writes (`"read-write"`; what a plain list grants).
+    ReadWrite,
+}
+
+impl Access {
+    /// The manifest spelling: `"read"` or `"read-write"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::ReadWrite => "read-write",
+        }
+    }
+
+    /// Whether this access allows writes.
+    pub fn can_write(self) -> bool {
+        self == Access::ReadWrite
+    }
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A service's permission to use one store. A store not granted is
+/// unreachable from the service.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StoreGrant {
+    /// The store's name (declared under `[stores]`).
+    pub store: String,
+    /// What the service may do with it.
+    pub access: Access,
+}
+
+/// One service: a JavaScript module, its routes, grants and limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSpec {
+    /// The service name; JavaScript calls it as `services.NAME` /
+    /// `services["NAME"]`.
+    pub name: String,
+    /// Specifier of the service's module in [`App::modules`](super::App):
+    /// normalised, relative to the app folder, `/`-separated (`"lib/x.js"`).
+    pub module: String,
+    /// HTTP path prefixes served by the module's `fetch` handler, as written.
+    pub routes: Vec<String>,
+    /// Stores the service may use, sorted by store name.
+    pub stores: Vec<StoreGrant>,
+    /// The app's `[limits]` with this service's overrides applied.
+    pub limits: Limits,
+    /// Instances kept running at all times. Default 1.
+    pub min_instances: usize,
+    /// Upper bound on instances; `None` lets the scheduler decide (one per
+    /// worker).
+    pub max_instances: Option<usize>,
+}
+
+impl ServiceSpec {
+    /// The access this service has to `store`, if it was granted.
+    pub fn grant(&self, store: &str) -> Option<Access> {
+        self.stores
+            .iter()
+            .find(|g| g.store == store)
+            .map(|g| g.access)
+    }
+}
+
+/// The validated contents of a manifest (everything but the modules).
+#[derive(Debug, Clone)]
+pub(crate) struct Manifest {
+    pub name: String,
+    pub limits: Limits,
+    pub http: HttpSpec,
+    pub stores: Vec<StoreSpec>,
+    pub services: Vec<ServiceSpec>,
+}
+
+/// Allowed keys, per table (also the "did you mean" candidates).
+const TOP_KEYS: &[&str] = &["name", "limits", "http", "stores", "services"];
+const LIMIT_KEYS: &[&str] = &["cpu_ms", "memory_mb", "timeout_ms", "max_concurrency"];
+const HTTP_KEYS: &[&str] = &["max_body_kb"];
+const STORE_KEYS: &[&str] = &["durability"];
+const SERVICE_KEYS: &[&str] = &[
+    "module",
+    "routes",
+    "stores",
+    "min_instances",
+    "max_instances",
+    "limits",
+];
+
+const CPU_MS: RangeInclusive<u64> = 1..=600_000;
+const MEMORY_MB: RangeInclusive<u64> = 1..=16_384;
+const TIMEOUT_MS: RangeInclusive<u64> = 1..=3_600_000;
+const MAX_CONCURRENCY: RangeInclusive<u64> = 1..=1_000_000;
+const MAX_BODY_KB: RangeInclusive<u64> = 1..=1_048_576;
+const MIN_INSTANCES: RangeInclusive<u64> = 1..=1024;
+const MAX_INSTANCES: RangeInclusive<u64> = 1..=1024;
+/// Longest app, service or store name.
+const MAX_NAME_LEN: usize = 64;
+
+/// Parses and validates manifest `text`. `file` is only used in error
+/// messages; `root` is the app folder (for "looked for" paths), `modules`
+/// the app's collected modules (module paths must name one of them).
+pub(crate) fn parse(
+    text: &str,
+    file: &Path,
+    root: &Path,
+    modules: &Modules,
+) -> Result<Manifest, Vec<ManifestError>> {
+    let mut cx = Checker::new(text, file);
+    let doc = match DeTable::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            cx.error(e.span(), "", format!("TOML syntax error: {}", e.message()));
+            return Err(cx.finish());
+        }
+    };
+    let manifest = cx.manifest(doc.get_ref(), root, modules);
+    let errors = cx.finish();
+    if errors.is_empty() {
+        Ok(manifest)
+    } else {
+        Err(errors)
+    }
+}
+
+type Entry<'t, 'i> = (
+    &'t Spanned<toml::de::DeString<'i>>,
+    &'t Spanned<DeValue<'i>>,
+);
+
+/// Walks the parsed document, collecting errors.
+struct Checker<'a> {
+    file: &'a Path,
+    text: &'a str,
+    errors: Vec<(usize, ManifestError)>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(text: &'a str, file: &'a Path) -> Self {
+        Checker {
+            file,
+            text,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Records a problem at byte `span` (if known) of the manifest.
+    fn error(&mut self, span: Option<Range<usize>>, field: &str, message: impl Into<String>) {
+        let offset = span.map(|s| s.start.min(self.text.len()));
+        let (line, column) = match offset {
+            Some(offset) => {
+                let (line, column) = line_col(self.text, offset);
+                (Some(line), Some(column))
+            }
+            None => (None, None),
+        };
+        self.errors.push((
+            offset.unwrap_or(0),
+            ManifestError {
+                file: self.file.to_path_buf(),
+                line,
+                column,
+                field: field.to_owned(),
+                message: message.into(),
+            },
+        ));
+    }
+
+    /// The errors in file order (errors without a place first).
+    fn finish(mut self) -> Vec<ManifestError> {
+        self.errors
+            .sort_by_key(|(offset, e)| (e.line.is_some(), *offset));
+        self.errors.into_iter().map(|(_, e)| e).collect()
+    }
+
+    fn manifest(&mut self, doc: &DeTable<'_>, root: &Path, modules: &Modules) -> Manifest {
+        self.unknown_keys(doc, "", TOP_KEYS);
+
+        let name = match doc.get_key_value("name") {
+            Some((_, v)) => self
+                .string(v, "name")
+                .and_then(|name| match check_name(name, false) {
+                    Ok(()) => Some(name.to_owned()),
+                    Err(why) => {
+                        self.error(Some(v.span()), "name", format!("app name {name:?} {why}"));
+                        None
+                    }
+                }),
+            None => {
+                self.error(
+                    None,
+                    "name",
+                    "missing required key: add `name = \"my-app\"` at the top of the manifest",
+                );
+                None
+            }
+        };
+
+        let limits = match doc.get_key_value("limits") {
+            Some((_, v)) => self.limits(v, "limits", Limits::default()),
+            None => Limits::default(),
+        };
+
+        let http = match doc.get_key_value("http") {
+            Some((_, v)) => self.http(v),
+            None => HttpSpec::default(),
+        };
+
+        let stores = match doc.get_key_value("stores") {
+            Some((_, v)) => self.stores(v),
+            None => Vec::new(),
+        };
+
+        let services = match doc.get_key_value("services") {
+            Some((_, v)) => self.services(v, &limits, &stores, root, modules),
+            None => {
+                self.error(
+                    None,
+                    "services",
+                    "no services declared: add at least one [services.NAME] table with a `module`",
+                );
+                Vec::new()
+            }
+        };
+
+        Manifest {
+            name: name.unwrap_or_default(),
+            limits,
+            http,
+            stores,
+            services,
+        }
+    }
+
+    fn limits(&mut self, value: &Spanned<DeValue<'_>>, field: &str, base: Limits) -> Limits {
+        let mut limits = base;
+        let Some(table) = self.table(value, field) else {
+            return limits;
+        };
+        self.unknown_keys(table, field, LIMIT_KEYS);
+        if let Some(n) = self.int_key(table, field, "cpu_ms", CPU_MS) {
+            limits.cpu_ms = n;
+        }
+        if let Some(n) = self.int_key(table, field, "memory_mb", MEMORY_MB) {
+            limits.memory_mb = n;
+        }
+        if let Some(n) = self.int_key(table, field, "timeout_ms", TIMEOUT_MS) {
+            limits.timeout_ms = n;
+        }
+        if let Some(n) = self.int_key(table, field, "max_concurrency", MAX_CONCURRENCY) {
+            limits.max_concurrency = to_usize(n);
+        }
+        limits
+    }
+
+    fn http(&mut self, value: &Spanned<DeValue<'_>>) -> HttpSpec {
+        let mut http = HttpSpec::default();
+        let Some(table) = self.table(value, "http") else {
+            return http;
+        };
+        self.unknown_keys(table, "http", HTTP_KEYS);
+        if let Some(kb) = self.int_key(table, "http", "max_body_kb", MAX_BODY_KB) {
+            http.max_body_bytes = to_usize(kb).saturating_mul(1024);
+        }
+        http
+    }
+
+    fn stores(&mut self, value: &Spanned<DeValue<'_>>) -> Vec<StoreSpec> {
+        let mut stores = Vec::new();
+        let Some(table) = self.table(value, "stores") else {
+            return stores;
+        };
+        for (key, value) in table.iter() {
+            let name = key.get_ref().as_ref();
+            let field = join("stores", name);
+            if let Err(why) = check_name(name, false) {
+                self.error(
+                    Some(key.span()),
+                    &field,
+                    format!("store name {name:?} {why}"),
+                );
+                continue;
+            }
+            let Some(store) = self.table(value, &field) else {
+                continue;
+            };
+            self.unknown_keys(store, &field, STORE_KEYS);
+            let mut durability = Durability::default();
+            if let Some((_, v)) = store.get_key_value("durability") {
+                let f = join(&field, "durability");
+                match self.string(v, &f) {
+                    Some("durable") => durability = Durability::Durable,
+                    Some("relaxed") => durability = Durability::Relaxed,
+                    Some(other) => self.error(
+                        Some(v.span()),
+                        &f,
+                        format!(
+                            "unknown durability {other:?}: expected \"durable\" (acknowledged after fsync) or \"relaxed\" (acknowledged before fsync, for caches){}",
+                            did_you_mean(other, &["durable", "relaxed"])
+                        ),
+                    ),
+                    None => {}
+                }
+            }
+            stores.push(StoreSpec {
+                name: name.to_owned(),
+                durability,
+            });
+        }
+        stores.sort_by(|a, b| a.name.cmp(&b.name));
+        stores
+    }
+
+    fn services(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        defaults: &Limits,
+        stores: &[StoreSpec],
+        root: &Path,
+        modules: &Modules,
+    ) -> Vec<ServiceSpec> {
+        let mut services = Vec::new();
+        let Some(table) = self.table(value, "services") else {
+            return services;
+        };
+        if table.is_empty() {
+            self.error(
+                Some(value.span()),
+                "services",
+                "no services declared: add at least one [services.NAME] table with a `module`",
+            );
+            return services;
+        }
+        // route -> (service, byte offset, line) of its first claim.
+        let mut claimed: BTreeMap<String, (String, usize)> = BTreeMap::new();
+        let mut entries: Vec<Entry<'_, '_>> = table.iter().collect();
+        // Check in file order, so "already claimed by" points backwards.
+        entries.sort_by_key(|(k, _)| k.span().start);
+        for (key, value) in entries {
+            let name = key.get_ref().as_ref();
+            let field = join("services", name);
+            if let Err(why) = check_name(name, true) {
+                self.error(
+                    Some(key.span()),
+                    &field,
+                    format!("service name {name:?} {why}"),
+                );
+                continue;
+            }
+            let Some(service) = self.table(value, &field) else {
+                continue;
+            };
+            self.unknown_keys(service, &field, SERVICE_KEYS);
+
+            let module = match service.get_key_value("module") {
+                Some((_, v)) => {
+                    let f = join(&field, "module");
+                    self.string(v, &f)
+                        .and_then(|m| self.module(m, v.span(), &f, root, modules))
+                }
+                None => {
+                    self.error(
+                        Some(value.span()),
+                        &field,
+                        "missing required key `module`: the service's JavaScript file, e.g. `module = \"frontend.js\"`",
+                    );
+                    None
+                }
+            };
+
+            let routes = match service.get_key_value("routes") {
+                Some((_, v)) => self.routes(v, &join(&field, "routes"), name, &mut claimed),
+                None => Vec::new(),
+            };
+
+            let grants = match service.get_key_value("stores") {
+                Some((_, v)) => self.grants(v, &join(&field, "stores"), stores),
+                None => Vec::new(),
+            };
+
+            let limits = match service.get_key_value("limits") {
+                Some((_, v)) => self.limits(v, &join(&field, "limits"), *defaults),
+                None => *defaults,
+            };
+
+            let min_instances = self
+                .int_key(service, &field, "min_instances", MIN_INSTANCES)
+                .map_or(1, to_usize);
+            let max_instances = self
+                .int_key(service, &field, "max_instances", MAX_INSTANCES)
+                .map(to_usize);
+            if let Some(max) = max_instances
+                && min_instances > max
+                && let Some((_, v)) = service.get_key_value("max_instances")
+            {
+                self.error(
+                    Some(v.span()),
+                    &join(&field, "max_instances"),
+                    format!("max_instances ({max}) is less than min_instances ({min_instances})"),
+                );
+            }
+
+            if let Some(module) = module {
+                services.push(ServiceSpec {
+                    name: name.to_owned(),
+                    module,
+                    routes,
+                    stores: grants,
+                    limits,
+                    min_instances,
+                    max_instances,
+                });
+            }
+        }
+        services.sort_by(|a, b| a.name.cmp(&b.name));
+        services
+    }
+
+    /// Validates a module path and returns its specifier in `modules`.
+    fn module(
+        &mut self,
+        path: &str,
+        span: Range<usize>,
+        field: &str,
+        root: &Path,
+        modules: &Modules,
+    ) -> Option<String> {
+        let specifier = match normalize_module_path(path) {
+            Ok(specifier) => specifier,
+            Err(why) => {
+                self.error(Some(span), field, format!("module path {path:?} {why}"));
+                return None;
+            }
+        };
+        if modules.get(&specifier).is_some() {
+            return Some(specifier);
+        }
+        let looked_for = root.join(&specifier);
+        let mut message = format!(
+            "module {path:?} not found: looked for {}",
+            looked_for.display()
+        );
+        if specifier
+            .split('/')
+            .any(|part| part.starts_with('.') || part == "node_modules")
+        {
+            message.push_str(" (files in hidden folders and node_modules are not part of the app)");
+        }
+        let candidates: Vec<&str> = modules.specifiers().collect();
+        message.push_str(&did_you_mean(&specifier, &candidates));
+        self.error(Some(span), field, message);
+        None
+    }
+
+    fn routes(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        field: &str,
+        service: &str,
+        claimed: &mut BTreeMap<String, (String, usize)>,
+    ) -> Vec<String> {
+        let mut routes: Vec<String> = Vec::new();
+        let Some(items) = self.array(value, field) else {
+            return routes;
+        };
+        for (i, item) in items.iter().enumerate() {
+            let f = format!("{field}[{i}]");
+            let Some(route) = self.string(item, &f) else {
+                continue;
+            };
+            if let Err(why) = check_route(route) {
+                self.error(Some(item.span()), &f, format!("route {route:?} {why}"));
+                continue;
+            }
+            if routes.iter().any(|r| r == route) {
+                self.error(
+                    Some(item.span()),
+                    &f,
+                    format!("route {route:?} is listed twice"),
+                );
+                continue;
+            }
+            match claimed.get(route) {
+                Some((other, offset)) => {
+                    let (line, _) = line_col(self.text, *offset);
+                    self.error(
+                        Some(item.span()),
+                        &f,
+                        format!(
+                            "route {route:?} is claimed by two services: {other:?} (line {line}) and {service:?}; each route prefix must belong to one service"
+                        ),
+                    );
+                    continue;
+                }
+                None => {
+                    claimed.insert(route.to_owned(), (service.to_owned(), item.span().start));
+                }
+            }
+            routes.push(route.to_owned());
+        }
+        routes
+    }
+
+    /// `stores = ["a", "b"]` (read-write) or `stores = { a = "read" }`.
+    fn grants(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        field: &str,
+        declared: &[StoreSpec],
+    ) -> Vec<StoreGrant> {
+        let mut grants: Vec<StoreGrant> = Vec::new();
+        // (store name, its span, field path, access)
+        let mut wanted: Vec<(String, Range<usize>, String, Access)> = Vec::new();
+        match value.get_ref() {
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let f = format!("{field}[{i}]");
+                    if let Some(store) = self.string(item, &f) {
+                        wanted.push((store.to_owned(), item.span(), f, Access::ReadWrite));
+                    }
+                }
+            }
+            DeValue::Table(table) => {
+                for (key, v) in table.iter() {
+                    let store = key.get_ref().as_ref();
+                    let f = join(field, store);
+                    let access = match self.string(v, &f) {
+                        Some("read") => Access::Read,
+                        Some("read-write") => Access::ReadWrite,
+                        Some(other) => {
+                            self.error(
+                                Some(v.span()),
+                                &f,
+                                format!(
+                                    "unknown access {other:?}: expected \"read\" or \"read-write\"{}",
+                                    did_you_mean(other, &["read", "read-write"])
+                                ),
+                            );
+                            continue;
+                        }
+                        None => continue,
+                    };
+                    wanted.push((store.to_owned(), key.span(), f, access));
+                }
+            }
+            other => {
+                self.error(
+                    Some(value.span()),
+                    field,
+                    format!(
+                        "expected a list of store names (`[\"users\"]`) or a table of access levels (`{{ users = \"read\" }}`), found {}",
+                        other.type_str()
+                    ),
+                );
+            }
+        }
+        for (store, span, f, access) in wanted {
+            if !declared.iter().any(|s| s.name == store) {
+                let names: Vec<&str> = declared.iter().map(|s| s.name.as_str()).collect();
+                let listed = if names.is_empty() {
+                    "no stores are declared".to_owned()
+                } else {
+                    format!(
+                        "declared stores: {}",
+                        names
+                            .iter()
+                            .map(|n| format!("{n:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                let hint = match did_you_mean(&store, &names) {
+                    hint if hint.is_empty() => {
+                        format!("; declare it with a [stores.{}] table", join("", &store))
+                    }
+                    hint => hint,
+                };
+                self.error(
+                    Some(span),
+                    &f,
+                    format!("store {store:?} is not declared under [stores] ({listed}){hint}"),
+                );
+                continue;
+            }
+            if grants.iter().any(|g| g.store == store) {
+                self.error(Some(span), &f, format!("store {store:?} is granted twice"));
+                continue;
+            }
+            grants.push(StoreGrant { store, access });
+        }
+        grants.sort_by(|a, b| a.store.cmp(&b.store));
+        grants
+    }
+
+    /// Reports every key of `table` not in `allowed`.
+    fn unknown_keys(&mut self, table: &DeTable<'_>, field: &str, allowed: &[&str]) {
+        for (key, _) in table.iter() {
+            let name = key.get_ref().as_ref();
+            if allowed.contains(&name) {
+                continue;
+            }
+            let hint = did_you_mean(name, allowed);
+            let message = if hint.is_empty() {
+                format!(
+                    "unknown field, expected one of: {}",
+                    allowed
+                        .iter()
+                        .map(|k| format!("{k:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                format!("unknown field{hint}")
+            };
+            self.error(Some(key.span()), &join(field, name), message);
+        }
+    }
+
+    fn table<'t, 'i>(
+        &mut self,
+        value: &'t Spanned<DeValue<'i>>,
+        field: &str,
+    ) -> Option<&'t DeTable<'i>> {
+        match value.get_ref() {
+            DeValue::Table(table) => Some(table),
+            other => {
+                self.error(
+                    Some(value.span()),
+                    field,
+                    format!("expected a table, found {}", describe(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn array<'t, 'i>(
+        &mut self,
+        value: &'t Spanned<DeValue<'i>>,
+        field: &str,
+    ) -> Option<&'t [Spanned<DeValue<'i>>]> {
+        match value.get_ref() {
+            DeValue::Array(items) => Some(items),
+            other => {
+                self.error(
+                    Some(value.span()),
+                    field,
+                    format!("expected a list of strings, found {}", describe(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn string<'t>(&mut self, value: &'t Spanned<DeValue<'_>>, field: &str) -> Option<&'t str> {
+        match value.get_ref() {
+            DeValue::String(s) => Some(s.as_ref()),
+            other => {
+                self.error(
+                    Some(value.span()),
+                    field,
+                    format!("expected a string, found {}", describe(other)),
+                );
+                None
+            }
+        }
+    }
+
+    /// The integer under `key` of `table`, if present and valid.
+    fn int_key(
+        &mut self,
+        table: &DeTable<'_>,
+        field: &str,
+        key: &str,
+        range: RangeInclusive<u64>,
+    ) -> Option<u64> {
+        let (_, value) = table.get_key_value(key)?;
+        let field = join(field, key);
+        let DeValue::Integer(int) = value.get_ref() else {
+            self.error(
+                Some(value.span()),
+                &field,
+                format!(
+                    "expected a positive integer between {} and {}, found {}",
+                    range.start(),
+                    range.end(),
+                    describe(value.get_ref())
+                ),
+            );
+            return None;
+        };
+        let n = i128::from_str_radix(int.as_str(), int.radix()).ok();
+        match n {
+            Some(n) if n >= i128::from(*range.start()) && n <= i128::from(*range.end()) => {
+                u64::try_from(n).ok()
+            }
+            _ => {
+                self.error(
+                    Some(value.span()),
+                    &field,
+                    format!(
+                        "must be an integer between {} and {}, found {int}",
+                        range.start(),
+                        range.end()
+                    ),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Describes a TOML value's type for "expected X, found Y" messages.
+fn describe(value: &DeValue<'_>) -> String {
+    match value {
+        DeValue::String(s) => format!("string {s:?}"),
+        DeValue::Integer(i) => format!("integer {i}"),
+        DeValue::Float(f) => format!("float {f}"),
+        DeValue::Boolean(b) => format!("boolean {b}"),
+        DeValue::Datetime(d) => format!("datetime {d}"),
+        DeValue::Array(_) => "an array".to_owned(),
+        DeValue::Table(_) => "a table".to_owned(),
+    }
+}
+
+/// Converts a validated count to `usize` (ranges are small enough for any
+/// platform; saturates otherwise).
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// Appends `key` to a dotted field path, quoting keys that are not bare.
+fn join(parent: &str, key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let key = if bare {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    };
+    if parent.is_empty() {
+        key
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Checks an app, store (`service == false`: `[a-z0-9_-]+`) or service
+/// (`[a-z][a-z0-9_-]*`) name; `Err` completes "name X ...".
+fn check_name(name: &str, service: bool) -> Result<(), String> {
+    let valid_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if name.is_empty() {
+        return Err("is empty".to_owned());
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!("is longer than {MAX_NAME_LEN} characters"));
+    }
+    if service && !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(
+            "is invalid: a service name starts with a lowercase letter, followed by lowercase letters, digits, '-' or '_'".to_owned(),
+        );
+    }
+    if !valid_chars {
+        return Err("is invalid: use only lowercase letters, digits, '-' and '_'".to_owned());
+    }
+    Ok(())
+}
+
+/// Checks an HTTP route prefix; `Err` completes "route X ...".
+fn check_route(route: &str) -> Result<(), &'static str> {
+    if !route.starts_with('/') {
+        return Err("must start with \"/\" (it is a URL path prefix, e.g. \"/api/\")");
+    }
+    if route
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#')
+    {
+        return Err("must be a plain URL path: no whitespace, '?' or '#'");
+    }
+    Ok(())
+}
+
+/// Turns a manifest module path into a [`Modules`] specifier: relative to the
+/// app folder, `/`-separated, without `.` segments. `Err` completes
+/// "module path X ...".
+pub(crate) fn normalize_module_path(path: &str) -> Result<String, String> {
+    if path.is_empty() {
+        return Err("is empty".to_owned());
+    }
+    if path.starts_with('/') || path.starts_with('\\') || path.get(1..2) == Some(":") {
+        return Err("must be relative to the app folder, not absolute".to_owned());
+    }
+    if path.contains('\\') {
+        return Err("must use '/' as separator".to_owned());
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err("escapes the app folder: modules must live inside it".to_owned());
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let specifier = parts.join("/");
+    if !(specifier.ends_with(".js") || specifier.ends_with(".mjs")) {
+        return Err("must name a JavaScript file ending in .js or .mjs".to_owned());
+    }
+    Ok(specifier)
+}
+
+/// `", did you mean \"x\"?"` for the candidate closest to `word` within edit
+/// distance 2, else one that extends `word` (`timeout` → `timeout_ms`), else
+/// a module with the same file name in another folder; `""` if none fits.
+pub(crate) fn did_you_mean(word: &str, candidates: &[&str]) -> String {
+    let best = candidates
+        .iter()
+        .map(|c| (levenshtein(word, c), *c))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+        .or_else(|| {
+            let mut longer = candidates
+                .iter()
+                .filter(|c| word.chars().count() >= 3 && c.starts_with(word));
+            let first = longer.next()?;
+            longer.next().is_none().then_some(*first)
+        })
+        .or_else(|| {
+            // A module in another folder with the same file name.
+            let file = word.rsplit('/').next()?;
+            let mut same = candidates
+                .iter()
+                .filter(|c| c.rsplit('/').next() == Some(file));
+            let first = same.next()?;
+            same.next().is_none().then_some(*first)
+        });
+    match best {
+        Some(c) => format!(", did you mean {c:?}?"),
+        None => String::new(),
+    }
+}
+
+/// Edit distance (insertions, deletions, substitutions) between two strings,
+/// counted in characters.
+pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levenshtein_counts_edits() {
+        assert_eq!(levenshtein("", ""), 0);
+        assert_eq!(levenshtein("module", "module"), 0);
+        assert_eq!(levenshtein("modul", "module"), 1);
+        assert_eq!(levenshtein("mdoule", "module"), 2);
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(levenshtein("", "abc"), 3);
+        assert_eq!(levenshtein("é", "e"), 1, "counts characters, not bytes");
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(
+            did_you_mean("modul", SERVICE_KEYS),
+            ", did you mean \"module\"?"
+        );
+        assert_eq!(
+            did_you_mean("route", SERVICE_KEYS),
+            ", did you mean \"routes\"?"
+        );
+        assert_eq!(
+            did_you_mean("timeout", LIMIT_KEYS),
+            ", did you mean \"timeout_ms\"?"
+        );
+        assert_eq!(did_you_mean("zzz", SERVICE_KEYS), "");
+        assert_eq!(
+            did_you_mean("a/x.js", &["b/x.js", "c/y.js"]),
+            ", did you mean \"b/x.js\"?"
+        );
+        assert_eq!(
+            did_you_mean("long/x.js", &["b/x.js", "c/x.js"]),
+            "",
+            "ambiguous"
+        );
+    }
+
+    #[test]
+    fn line_col_is_one_based_and_counts_characters() {
+        let text = "ab\nçd\n\nx";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 1), (1, 2));
+        assert_eq!(line_col(text, 3), (2, 1));
+        assert_eq!(line_col(text, 5), (2, 2), "ç is two bytes, one column");
+        assert_eq!(line_col(text, 8), (4, 1));
+        assert_eq!(line_col(text, 100), (4, 2), "clamped to the end");
+    }
+
+    #[test]
+    fn module_paths_normalize_to_specifiers() {
+        assert_eq!(normalize_module_path("a.js").as_deref(), Ok("a.js"));
+        assert_eq!(
+            normalize_module_path("./lib/./x.mjs").as_deref(),
+            Ok("lib/x.mjs")
+        );
+        assert_eq!(normalize_module_path("lib/../a.js").as_deref(), Ok("a.js"));
+        assert!(normalize_module_path("../a.js").is_err());
+        assert!(normalize_module_path("lib/../../a.js").is_err());
+        assert!(normalize_module_path("/a.js").is_err());
+        assert!(normalize_module_path("C:/a.js").is_err());
+        assert!(normalize_module_path("lib\\a.js").is_err());
+        assert!(normalize_module_path("a.ts").is_err());
+        assert!(normalize_module_path("").is_err());
+        assert!(normalize_module_path("lib/").is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert!(check_name("social-network_2", false).is_ok());
+        assert!(check_name("2fa", false).is_ok());
+        assert!(check_name("2fa", true).is_err());
+        assert!(check_name("unique-id", true).is_ok());
+        assert!(check_name("Caps", false).is_err());
+        assert!(check_name("a.b", false).is_err());
+        assert!(check_name("", true).is_err());
+        assert!(check_name(&"a".repeat(65), true).is_err());
+    }
+}

@@ -1,0 +1,1066 @@
+//! The app loader: reads an app folder's `pyrosome.toml`, validates it, and
+//! collects the app's JavaScript sources.
+//!
+//! An app is a folder holding a `pyrosome.toml` manifest and ES modules. The
+//! manifest at a glance (full reference: `docs/manifest.md`):
+//!
+//! ```toml
+//! name = "socialnetwork"          # required, [a-z0-9_-]+
+//!
+//! [limits]                        # app-wide defaults, all optional
+//! cpu_ms = 100                    # CPU budget per invocation run segment (1..=600000)
+//! memory_mb = 64                  # heap per isolate (1..=16384)
+//! timeout_ms = 30000              # wall-clock deadline per invocation (1..=3600000)
+//! max_concurrency = 1000          # in-flight invocations per instance (1..=1000000)
+//!
+//! [http]
+//! max_body_kb = 1024              # request body limit, 413 past it (1..=1048576)
+//!
+//! [stores.users]                  # declares a store (the table may be empty)
+//! durability = "durable"          # or "relaxed": acknowledged before fsync
+//!
+//! [services.frontend]             # service name: [a-z][a-z0-9_-]*
+//! module = "frontend.js"          # required, relative to the app folder
+//! routes = ["/wrk2-api/"]         # HTTP path prefixes served by its fetch handler
+//! stores = ["users"]              # read-write grants, or { users = "read" }
+//! min_instances = 1               # 1..=1024
+//! max_instances = 4               # 1..=1024, default: the scheduler decides
+//! [services.frontend.limits]      # per-service overrides of [limits]
+//! cpu_ms = 500
+//! ```
+//!
+//! [`App::load`] reports every manifest problem at once, each as
+//! `file:line:col: field.path: message` (see [`AppError`]). Modules are every
+//! `.js` / `.mjs` file under the folder (recursively, skipping hidden folders,
+//! `node_modules` and symlinked folders), keyed by their `/`-separated path
+//! relative to the folder; isolates never read the filesystem themselves.
+
+mod error;
+mod manifest;
+mod route;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::engine::{ModuleSource, Modules};
+
+pub use error::{AppError, ManifestError};
+pub use manifest::{Access, Durability, HttpSpec, Limits, ServiceSpec, StoreGrant, StoreSpec};
+pub use route::matches as route_matches;
+
+/// The manifest's file name inside an app folder.
+pub const MANIFEST_FILE: &str = "pyrosome.toml";
+
+/// A loaded, validated app: its manifest and all its module sources.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The app's name (`name = "..."`).
+    pub name: String,
+    /// The app folder, canonicalized.
+    pub root: PathBuf,
+    /// The manifest file (`root/pyrosome.toml`).
+    pub manifest_path: PathBuf,
+    /// The services, sorted by name.
+    pub services: Vec<ServiceSpec>,
+    /// The declared stores, sorted by name.
+    pub stores: Vec<StoreSpec>,
+    /// The app-wide default limits (`[limits]`); each service's effective
+    /// limits are in [`ServiceSpec::limits`].
+    pub limits: Limits,
+    /// HTTP settings (`[http]`).
+    pub http: HttpSpec,
+    /// Every `.js` / `.mjs` file of the app, keyed by its path relative to
+    /// the app folder with `/` separators.
+    pub modules: Modules,
+}
+
+impl App {
+    /// Loads the app in folder `dir`: reads `dir/pyrosome.toml` and every
+    /// module, then validates the manifest against them. `dir` may also be
+    /// the path of the `pyrosome.toml` itself.
+    ///
+    /// Paths in errors are shown as derived from `dir` (so a relative `dir`
+    /// gives relative, readable paths); [`App::root`] is canonical.
+    pub fn load(dir: &Path) -> Result<App, AppError> {
+        let meta = fs::metadata(dir).map_err(|source| AppError::AppDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        let dir = if meta.is_dir() {
+            dir
+        } else if dir.file_name().is_some_and(|n| n == MANIFEST_FILE) {
+            match dir.parent() {
+                Some(p) if p.as_os_str().is_empty() => Path::new("."),
+                Some(p) => p,
+                None => Path::new("."),
+            }
+        } else {
+            return Err(AppError::NotAFolder {
+                path: dir.to_path_buf(),
+            });
+        };
+        let root = fs::canonicalize(dir).map_err(|source| AppError::AppDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+
+        let shown_manifest = dir.join(MANIFEST_FILE);
+        let bytes = match fs::read(&shown_manifest) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(AppError::MissingManifest {
+                    dir: dir.to_path_buf(),
+                    expected: shown_manifest,
+                });
+            }
+            Err(source) => {
+                return Err(AppError::Read {
+                    path: shown_manifest,
+                    source,
+                });
+            }
+        };
+        let text = String::from_utf8(bytes).map_err(|_| AppError::NotUtf8 {
+            path: shown_manifest.clone(),
+            what: "the manifest",
+        })?;
+
+        let modules = collect_modules(dir)?;
+        let manifest = manifest::parse(&text, &shown_manifest, dir, &modules)
+            .map_err(|errors| AppError::Manifest { errors })?;
+        Ok(Self::assemble(
+            manifest,
+            &root,
+            root.join(MANIFEST_FILE),
+            modules,
+        ))
+    }
+
+    /// Builds an app from manifest `text` and already-collected `modules`,
+    /// without touching the filesystem. `root` becomes [`App::root`] as given;
+    /// `manifest_path` is used in error messages and stored as
+    /// [`App::manifest_path`].
+    pub fn from_manifest_str(
+        root: &Path,
+        manifest_path: &Path,
+        text: &str,
+        modules: Modules,
+    ) -> Result<App, AppError> {
+        let manifest = manifest::parse(text, manifest_path, root, &modules)
+            .map_err(|errors| AppError::Manifest { errors })?;
+        Ok(Self::assemble(
+            manifest,
+            root,
+            manifest_path.to_path_buf(),
+            modules,
+        ))
+    }
+
+    fn assemble(
+        manifest: manifest::Manifest,
+        root: &Path,
+        manifest_path: PathBuf,
+        modules: Modules,
+    ) -> App {
+        App {
+            name: manifest.name,
+            root: root.to_path_buf(),
+            manifest_path,
+            services: manifest.services,
+            stores: manifest.stores,
+            limits: manifest.limits,
+            http: manifest.http,
+            modules,
+        }
+    }
+
+    /// The service called `name`.
+    pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
+        self.services
+            .binary_search_by(|s| s.name.as_str().cmp(name))
+            .ok()
+            .and_then(|i| self.services.get(i))
+    }
+
+    /// The store called `name`, if declared.
+    pub fn store(&self, name: &str) -> Option<&StoreSpec> {
+        self.stores.iter().find(|s| s.name == name)
+    }
+
+    /// The service whose fetch handler serves HTTP request path `path`: the
+    /// one with the longest matching route. A route ending in `/`
+    /// (`"/api/"`) matches every path starting with it; a route without one
+    /// (`"/hello"`) matches `"/hello"` and `"/hello/..."` but not
+    /// `"/helloworld"`; `"/"` matches everything. Any `?query` is ignored.
+    pub fn route(&self, path: &str) -> Option<&ServiceSpec> {
+        route::route(&self.services, path)
+    }
+}
+
+/// Reads every `.js` / `.mjs` file under `dir` into a [`Modules`] set.
+///
+/// Recurses into subfolders except hidden ones (name starting with `.`),
+/// `node_modules`, and symlinks to folders (which could loop); symlinks to
+/// files are followed. Specifiers are paths relative to `dir` with `/`
+/// separators. Unreadable or non-UTF-8 files are errors naming the file.
+pub fn collect_modules(dir: &Path) -> Result<Modules, AppError> {
+    let mut modules = Modules::new();
+    let mut pending: Vec<(PathBuf, String)> = vec![(dir.to_path_buf(), String::new())];
+    while let Some((folder, prefix)) = pending.pop() {
+        let read_err = |source| AppError::Read {
+            path: folder.clone(),
+            source,
+        };
+        let entries = fs::read_dir(&folder).map_err(read_err)?;
+        for entry in entries {
+            let entry = entry.map_err(read_err)?;
+            let path = entry.path();
+            let file_name = entry.file_name();
+            let Some(name) = file_name.to_str() else {
+                if is_js(&path) {
+                    return Err(AppError::NotUtf8 {
+                        path,
+                        what: "a module's path",
+                    });
+                }
+                continue;
+            };
+            let file_type = entry.file_type().map_err(|source| AppError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let specifier = format!("{prefix}{name}");
+            if file_type.is_dir() {
+                if !name.starts_with('.') && name != "node_modules" {
+                    pending.push((path, format!("{specifier}/")));
+                }
+                continue;
+            }
+            if !is_js(&path) {
+                continue;
+            }
+            if file_type.is_symlink() {
+                // Follow links to files; skip links to folders or nothing.
+                match fs::metadata(&path) {
+                    Ok(m) if m.is_file() => {}
+                    _ => continue,
+                }
+            }
+            let bytes = fs::read(&path).map_err(|source| AppError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let source = String::from_utf8(bytes).map_err(|_| AppError::NotUtf8 {
+                path: path.clone(),
+                what: "a module",
+            })?;
+            modules.insert(
+                specifier,
+                ModuleSource {
+                    path,
+                    source: Arc::from(source),
+                },
+            );
+        }
+    }
+    Ok(modules)
+}
+
+fn is_js(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|ext| ext == "js" || ext == "mjs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "apps/demo/pyrosome.toml";
+
+    fn modules(specifiers: &[&str]) -> Modules {
+        let mut m = Modules::new();
+        for s in specifiers {
+            m.insert(
+                *s,
+                ModuleSource {
+                    path: PathBuf::from(s),
+                    source: Arc::from("export default {}"),
+                },
+            );
+        }
+        m
+    }
+
+    fn parse(text: &str) -> Result<App, AppError> {
+        App::from_manifest_str(
+            Path::new("/srv/demo"),
+            Path::new(FILE),
+            text,
+            modules(&["frontend.js", "user.js", "lib/post.mjs", "lib/util.js"]),
+        )
+    }
+
+    /// The manifest errors of `text` (panics if it is valid).
+    fn errors(text: &str) -> Vec<ManifestError> {
+        match parse(text) {
+            Err(AppError::Manifest { errors }) => errors,
+            other => panic!("expected manifest errors, got {other:?}"),
+        }
+    }
+
+    /// The Display of the single error `text` produces.
+    fn error(text: &str) -> String {
+        let errors = errors(text);
+        assert_eq!(errors.len(), 1, "expected one error, got {errors:#?}");
+        errors[0].to_string()
+    }
+
+    const FULL: &str = r#"name = "socialnetwork"
+
+[limits]
+cpu_ms = 200
+memory_mb = 128
+
+[http]
+max_body_kb = 64
+
+[stores.users]
+durability = "durable"
+
+[stores.cache]
+durability = "relaxed"
+
+[stores.posts]
+
+[services.user]
+module = "user.js"
+stores = ["users", "cache"]
+
+[services.frontend]
+module = "./lib/../frontend.js"
+routes = ["/wrk2-api/", "/health"]
+stores = { posts = "read", users = "read-write" }
+min_instances = 2
+max_instances = 4
+[services.frontend.limits]
+cpu_ms = 500
+timeout_ms = 1_000
+
+[services.post-storage]
+module = "lib/post.mjs"
+limits = { max_concurrency = 10 }
+"#;
+
+    #[test]
+    fn full_manifest_parses_with_defaults_merged() {
+        let app = parse(FULL).expect("valid manifest");
+        assert_eq!(app.name, "socialnetwork");
+        assert_eq!(app.root, Path::new("/srv/demo"));
+        assert_eq!(app.manifest_path, Path::new(FILE));
+        assert_eq!(app.http.max_body_bytes, 64 * 1024);
+        let app_limits = Limits {
+            cpu_ms: 200,
+            memory_mb: 128,
+            timeout_ms: 30_000,
+            max_concurrency: 1000,
+        };
+        assert_eq!(app.limits, app_limits);
+
+        assert_eq!(
+            app.stores,
+            vec![
+                StoreSpec {
+                    name: "cache".into(),
+                    durability: Durability::Relaxed
+                },
+                StoreSpec {
+                    name: "posts".into(),
+                    durability: Durability::Durable
+                },
+                StoreSpec {
+                    name: "users".into(),
+                    durability: Durability::Durable
+                },
+            ]
+        );
+
+        let names: Vec<&str> = app.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["frontend", "post-storage", "user"]);
+
+        let frontend = app.service("frontend").expect("frontend");
+        assert_eq!(
+            *frontend,
+            ServiceSpec {
+                name: "frontend".into(),
+                module: "frontend.js".into(),
+                routes: vec!["/wrk2-api/".into(), "/health".into()],
+                stores: vec![
+                    StoreGrant {
+                        store: "posts".into(),
+                        access: Access::Read
+                    },
+                    StoreGrant {
+                        store: "users".into(),
+                        access: Access::ReadWrite
+                    },
+                ],
+                limits: Limits {
+                    cpu_ms: 500,
+                    timeout_ms: 1000,
+                    ..app_limits
+                },
+                min_instances: 2,
+                max_instances: Some(4),
+            }
+        );
+
+        let user = app.service("user").expect("user");
+        assert_eq!(user.module, "user.js");
+        assert!(user.routes.is_empty());
+        assert_eq!(user.grant("users"), Some(Access::ReadWrite));
+        assert_eq!(user.grant("cache"), Some(Access::ReadWrite));
+        assert_eq!(user.grant("posts"), None);
+        assert_eq!(user.limits, app_limits);
+        assert_eq!((user.min_instances, user.max_instances), (1, None));
+
+        let storage = app.service("post-storage").expect("post-storage");
+        assert_eq!(storage.module, "lib/post.mjs");
+        assert_eq!(
+            storage.limits,
+            Limits {
+                max_concurrency: 10,
+                ..app_limits
+            }
+        );
+        assert!(storage.stores.is_empty());
+
+        assert!(app.service("nope").is_none());
+        assert_eq!(
+            app.store("cache").map(|s| s.durability),
+            Some(Durability::Relaxed)
+        );
+        assert_eq!(app.modules.specifiers().count(), 4);
+    }
+
+    #[test]
+    fn minimal_manifest_gets_all_defaults() {
+        let app =
+            parse("name = \"hello\"\n[services.hello]\nmodule = \"frontend.js\"\n").expect("valid");
+        assert_eq!(app.limits, Limits::default());
+        assert_eq!(
+            Limits::default(),
+            Limits {
+                cpu_ms: 100,
+                memory_mb: 64,
+                timeout_ms: 30_000,
+                max_concurrency: 1000
+            }
+        );
+        assert_eq!(app.http.max_body_bytes, 1024 * 1024);
+        assert!(app.stores.is_empty());
+        let hello = &app.services[0];
+        assert_eq!(hello.limits, Limits::default());
+        assert_eq!((hello.min_instances, hello.max_instances), (1, None));
+    }
+
+    #[test]
+    fn unknown_keys_suggest_the_closest_allowed_key() {
+        let text = "name = \"x\"\n\n[services.frontend]\nmodul = \"frontend.js\"\n";
+        let errs = errors(text);
+        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert!(
+            shown.contains(&format!(
+                "{FILE}:4:1: services.frontend.modul: unknown field, did you mean \"module\"?"
+            )),
+            "{shown:#?}"
+        );
+        // The missing `module` is reported too, at the service's header.
+        assert!(
+            shown.iter().any(|e| e.starts_with(&format!(
+                "{FILE}:3:1: services.frontend: missing required key `module`"
+            ))),
+            "{shown:#?}"
+        );
+
+        let e = error("name = \"x\"\n[limit]\ncpu_ms = 5\n[services.a]\nmodule = \"user.js\"\n");
+        assert_eq!(
+            e,
+            format!("{FILE}:2:2: limit: unknown field, did you mean \"limits\"?")
+        );
+
+        let e = error("name = \"x\"\n[services.a]\nmodule = \"user.js\"\nlimits.cpu = 5\n");
+        assert_eq!(
+            e,
+            format!("{FILE}:4:8: services.a.limits.cpu: unknown field, did you mean \"cpu_ms\"?")
+        );
+
+        let e = error("name = \"x\"\nbanana = 1\n[services.a]\nmodule = \"user.js\"\n");
+        assert_eq!(
+            e,
+            format!(
+                "{FILE}:2:1: banana: unknown field, expected one of: \"name\", \"limits\", \"http\", \"stores\", \"services\""
+            )
+        );
+
+        let e = error(
+            "name = \"x\"\n[stores.users]\ndurabilty = \"relaxed\"\n[services.a]\nmodule = \"user.js\"\n",
+        );
+        assert_eq!(
+            e,
+            format!(
+                "{FILE}:3:1: stores.users.durabilty: unknown field, did you mean \"durability\"?"
+            )
+        );
+    }
+
+    #[test]
+    fn module_paths_are_checked() {
+        let base = "name = \"x\"\n[services.a]\n";
+        let e = error(&format!("{base}module = \"users.js\"\n"));
+        assert!(
+            e.starts_with(&format!(
+                "{FILE}:3:10: services.a.module: module \"users.js\" not found: looked for "
+            )),
+            "{e}"
+        );
+        assert!(
+            e.contains(
+                &Path::new("/srv/demo")
+                    .join("users.js")
+                    .display()
+                    .to_string()
+            ),
+            "{e}"
+        );
+        assert!(e.ends_with("did you mean \"user.js\"?"), "{e}");
+
+        let e = error(&format!("{base}module = \"post.mjs\"\n"));
+        assert!(e.ends_with("did you mean \"lib/post.mjs\"?"), "{e}");
+
+        let e = error(&format!("{base}module = \"node_modules/x.js\"\n"));
+        assert!(
+            e.contains("hidden folders and node_modules are not part of the app"),
+            "{e}"
+        );
+
+        let e = error(&format!("{base}module = \"../outside.js\"\n"));
+        assert!(
+            e.starts_with(&format!("{FILE}:3:10: services.a.module: ")),
+            "{e}"
+        );
+        assert!(e.contains("escapes the app folder"), "{e}");
+        let e = error(&format!("{base}module = \"lib/../../user.js\"\n"));
+        assert!(e.contains("escapes the app folder"), "{e}");
+
+        let e = error(&format!("{base}module = \"/etc/user.js\"\n"));
+        assert!(e.contains("must be relative to the app folder"), "{e}");
+
+        let e = error(&format!("{base}module = \"user.ts\"\n"));
+        assert!(
+            e.contains("must name a JavaScript file ending in .js or .mjs"),
+            "{e}"
+        );
+
+        let e = error(&format!("{base}module = 5\n"));
+        assert_eq!(
+            e,
+            format!("{FILE}:3:10: services.a.module: expected a string, found integer 5")
+        );
+
+        let app = parse(&format!("{base}module = \"./lib//util.js\"\n")).expect("valid");
+        assert_eq!(app.services[0].module, "lib/util.js");
+    }
+
+    #[test]
+    fn routes_are_checked() {
+        let e = error(
+            "name = \"x\"\n[services.a]\nmodule = \"user.js\"\nroutes = [\"/ok\", \"api/\"]\n",
+        );
+        assert_eq!(
+            e,
+            format!(
+                "{FILE}:4:18: services.a.routes[1]: route \"api/\" must start with \"/\" (it is a URL path prefix, e.g. \"/api/\")"
+            )
+        );
+
+        let e = error("name = \"x\"\n[services.a]\nmodule = \"user.js\"\nroutes = \"/api/\"\n");
+        assert!(
+            e.contains(":4:10: services.a.routes: expected a list of strings, found string"),
+            "{e}"
+        );
+
+        let e =
+            error("name = \"x\"\n[services.a]\nmodule = \"user.js\"\nroutes = [\"/a\", \"/a\"]\n");
+        assert!(
+            e.contains(":4:17: services.a.routes[1]: route \"/a\" is listed twice"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_route_claimed_by_two_services_names_both() {
+        let text = "name = \"x\"\n\
+                    [services.zeta]\n\
+                    module = \"user.js\"\n\
+                    routes = [\"/api/\"]\n\
+                    [services.alpha]\n\
+                    module = \"frontend.js\"\n\
+                    routes = [\"/other\", \"/api/\"]\n";
+        let e = error(text);
+        assert_eq!(
+            e,
+            format!(
+                "{FILE}:7:21: services.alpha.routes[1]: route \"/api/\" is claimed by two services: \"zeta\" (line 4) and \"alpha\"; each route prefix must belong to one service"
+            )
+        );
+    }
+
+    #[test]
+    fn store_grants_must_name_declared_stores() {
+        let text = "name = \"x\"\n\
+                    [stores.users]\n\
+                    [stores.posts]\n\
+                    [services.a]\n\
+                    module = \"user.js\"\n\
+                    stores = [\"users\", \"post\"]\n";
+        let e = error(text);
+        assert!(
+            e.starts_with(&format!(
+                "{FILE}:6:20: services.a.stores[1]: store \"post\" is not declared under [stores] (declared stores: \"posts\", \"users\"), did you mean \"posts\"?"
+            )),
+            "{e}"
+        );
+
+        let e = error(
+            "name = \"x\"\n[services.a]\nmodule = \"user.js\"\nstores = { users = \"read\" }\n",
+        );
+        assert_eq!(
+            e,
+            format!(
+                "{FILE}:4:12: services.a.stores.users: store \"users\" is not declared under [stores] \
+                 (no stores are declared); declare it with a [stores.users] table"
+            )
+        );
+
+        let e = error(
+            "name = \"x\"\n[stores.users]\n[services.a]\nmodule = \"user.js\"\nstores = { users = \"write\" }\n",
+        );
+        assert!(
+            e.starts_with(&format!(
+                "{FILE}:5:20: services.a.stores.users: unknown access \"write\": expected \"read\" or \"read-write\""
+            )),
+            "{e}"
+        );
+
+        let e = error(
+            "name = \"x\"\n[stores.users]\n[services.a]\nmodule = \"user.js\"\nstores = [\"users\", \"users\"]\n",
+        );
+        assert!(
+            e.contains(":5:20: services.a.stores[1]: store \"users\" is granted twice"),
+            "{e}"
+        );
+
+        let e = error(
+            "name = \"x\"\n[stores.users]\n[services.a]\nmodule = \"user.js\"\nstores = \"users\"\n",
+        );
+        assert!(
+            e.contains(":5:10: services.a.stores: expected a list of store names"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn durability_must_be_durable_or_relaxed() {
+        let e = error(
+            "name = \"x\"\n[stores.cache]\ndurability = \"relax\"\n[services.a]\nmodule = \"user.js\"\n",
+        );
+        assert_eq!(
+            e,
+            format!(
+                "{FILE}:3:14: stores.cache.durability: unknown durability \"relax\": expected \"durable\" (acknowledged after fsync) or \"relaxed\" (acknowledged before fsync, for caches), did you mean \"relaxed\"?"
+            )
+        );
+        let e = error("name = \"x\"\n[stores]\nusers = 1\n[services.a]\nmodule = \"user.js\"\n");
+        assert_eq!(
+            e,
+            format!("{FILE}:3:9: stores.users: expected a table, found integer 1")
+        );
+        let e = error("name = \"x\"\n[stores.Users]\n[services.a]\nmodule = \"user.js\"\n");
+        assert!(
+            e.starts_with(&format!(
+                "{FILE}:2:9: stores.Users: store name \"Users\" is invalid"
+            )),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn numbers_must_be_in_range() {
+        let text = "name = \"x\"\n\
+                    [limits]\n\
+                    cpu_ms = 0\n\
+                    memory_mb = -5\n\
+                    timeout_ms = 1.5\n\
+                    max_concurrency = 1_000_001\n\
+                    [http]\n\
+                    max_body_kb = 99999999999999999999999\n\
+                    [services.a]\n\
+                    module = \"user.js\"\n\
+                    limits.cpu_ms = 600_001\n";
+        let shown: Vec<String> = errors(text).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                format!(
+                    "{FILE}:3:10: limits.cpu_ms: must be an integer between 1 and 600000, found 0"
+                ),
+                format!(
+                    "{FILE}:4:13: limits.memory_mb: must be an integer between 1 and 16384, found -5"
+                ),
+                format!(
+                    "{FILE}:5:14: limits.timeout_ms: expected a positive integer between 1 and 3600000, found float 1.5"
+                ),
+                format!(
+                    "{FILE}:6:19: limits.max_concurrency: must be an integer between 1 and 1000000, found 1000001"
+                ),
+                format!(
+                    "{FILE}:8:15: http.max_body_kb: must be an integer between 1 and 1048576, found 99999999999999999999999"
+                ),
+                format!(
+                    "{FILE}:11:17: services.a.limits.cpu_ms: must be an integer between 1 and 600000, found 600001"
+                ),
+            ]
+        );
+        // Hexadecimal is still an integer.
+        let app =
+            parse("name = \"x\"\n[limits]\ncpu_ms = 0x10\n[services.a]\nmodule = \"user.js\"\n")
+                .expect("valid");
+        assert_eq!(app.limits.cpu_ms, 16);
+    }
+
+    #[test]
+    fn instance_counts_are_checked() {
+        let e = error(
+            "name = \"x\"\n[services.a]\nmodule = \"user.js\"\nmin_instances = 3\nmax_instances = 2\n",
+        );
+        assert_eq!(
+            e,
+            format!(
+                "{FILE}:5:17: services.a.max_instances: max_instances (2) is less than min_instances (3)"
+            )
+        );
+        let e = error("name = \"x\"\n[services.a]\nmodule = \"user.js\"\nmax_instances = 0\n");
+        assert_eq!(
+            e,
+            format!(
+                "{FILE}:4:17: services.a.max_instances: must be an integer between 1 and 1024, found 0"
+            )
+        );
+    }
+
+    #[test]
+    fn name_is_required_and_checked() {
+        let e = error("[services.a]\nmodule = \"user.js\"\n");
+        assert_eq!(
+            e,
+            format!(
+                "{FILE}: name: missing required key: add `name = \"my-app\"` at the top of the manifest"
+            )
+        );
+        let e = error("name = \"My App\"\n[services.a]\nmodule = \"user.js\"\n");
+        assert!(
+            e.starts_with(&format!("{FILE}:1:8: name: app name \"My App\" is invalid")),
+            "{e}"
+        );
+        let e = error("name = \"\"\n[services.a]\nmodule = \"user.js\"\n");
+        assert_eq!(e, format!("{FILE}:1:8: name: app name \"\" is empty"));
+    }
+
+    #[test]
+    fn services_are_required_and_named_well() {
+        let e = error("name = \"x\"\n");
+        assert!(
+            e.starts_with(&format!("{FILE}: services: no services declared")),
+            "{e}"
+        );
+        let e = error("name = \"x\"\nservices = {}\n");
+        assert!(
+            e.starts_with(&format!("{FILE}:2:12: services: no services declared")),
+            "{e}"
+        );
+        let e = error("name = \"x\"\n[services.Frontend]\nmodule = \"user.js\"\n");
+        assert!(
+            e.starts_with(&format!(
+                "{FILE}:2:11: services.Frontend: service name \"Frontend\" is invalid"
+            )),
+            "{e}"
+        );
+        let e = error("name = \"x\"\n[services.1st]\nmodule = \"user.js\"\n");
+        assert!(e.contains("services.1st: service name \"1st\" is invalid: a service name starts with a lowercase letter"), "{e}");
+        let e = error("name = \"x\"\n[services.\"a.b\"]\nmodule = \"user.js\"\n");
+        assert!(e.contains(":2:11: services.\"a.b\": service name"), "{e}");
+        let e = error("name = \"x\"\n[[services]]\nmodule = \"user.js\"\n");
+        assert!(
+            e.contains(":2:1: services: expected a table, found an array"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position() {
+        let e = error("name = \"x\"\n[services.a]\nmodule = \"user.js\nroutes = []\n");
+        assert!(
+            e.starts_with(&format!("{FILE}:3:18: TOML syntax error: ")),
+            "{e}"
+        );
+        let e = error("name = \"x\"\nname = \"y\"\n");
+        assert_eq!(e, format!("{FILE}:2:1: TOML syntax error: duplicate key"));
+    }
+
+    #[test]
+    fn all_problems_are_reported_in_file_order() {
+        let text = "name = \"x\"\n\
+                    [services.b]\n\
+                    module = \"nope.js\"\n\
+                    [services.a]\n\
+                    modle = \"user.js\"\n\
+                    [limits]\n\
+                    cpu_ms = 0\n";
+        let err = parse(text).expect_err("invalid");
+        let lines: Vec<usize> = match &err {
+            AppError::Manifest { errors } => errors.iter().filter_map(|e| e.line).collect(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(lines, [3, 4, 5, 7]);
+        // Display renders one error per line.
+        assert_eq!(err.to_string().lines().count(), 4);
+    }
+
+    #[test]
+    fn routing_picks_the_longest_matching_prefix() {
+        let text = "name = \"x\"\n\
+                    [services.root]\nmodule = \"frontend.js\"\nroutes = [\"/\"]\n\
+                    [services.api]\nmodule = \"user.js\"\nroutes = [\"/api/\"]\n\
+                    [services.users]\nmodule = \"lib/util.js\"\nroutes = [\"/api/users/\", \"/hello\"]\n";
+        let app = parse(text).expect("valid");
+        let route = |p: &str| app.route(p).map(|s| s.name.as_str());
+        assert_eq!(route("/"), Some("root"));
+        assert_eq!(route("/index.html"), Some("root"));
+        assert_eq!(
+            route("/api"),
+            Some("root"),
+            "\"/api/\" does not match \"/api\""
+        );
+        assert_eq!(route("/api/"), Some("api"));
+        assert_eq!(route("/api/x"), Some("api"));
+        assert_eq!(route("/api/users/"), Some("users"));
+        assert_eq!(route("/api/users/42?full=1"), Some("users"));
+        assert_eq!(route("/api/users"), Some("api"));
+        assert_eq!(route("/hello"), Some("users"));
+        assert_eq!(route("/hello/there"), Some("users"));
+        assert_eq!(route("/hello?x=1"), Some("users"));
+        assert_eq!(route("/helloworld"), Some("root"));
+
+        let app = parse("name = \"x\"\n[services.a]\nmodule = \"user.js\"\nroutes = [\"/hello\"]\n[services.b]\nmodule = \"frontend.js\"\n")
+            .expect("valid");
+        assert_eq!(app.route("/hello").map(|s| s.name.as_str()), Some("a"));
+        assert_eq!(app.route("/hello/").map(|s| s.name.as_str()), Some("a"));
+        assert!(app.route("/helloworld").is_none());
+        assert!(app.route("/").is_none());
+    }
+
+    // --- Loading from disk ---------------------------------------------
+
+    fn write(dir: &Path, rel: &str, contents: &[u8]) {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("mkdir");
+        }
+        fs::write(path, contents).expect("write");
+    }
+
+    #[test]
+    fn load_collects_modules_recursively() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        write(
+            dir,
+            "pyrosome.toml",
+            b"name = \"demo\"\n[services.front]\nmodule = \"src/front.mjs\"\nroutes = [\"/\"]\n",
+        );
+        write(dir, "src/front.mjs", b"import { x } from './lib/x.js';");
+        write(dir, "src/lib/x.js", b"export const x = 1;");
+        write(dir, "top.js", b"export {}");
+        write(dir, "README.md", b"# not a module");
+        write(dir, "data.json", b"{}");
+        write(dir, "node_modules/dep/index.js", b"nope");
+        write(dir, "src/node_modules/dep.js", b"nope");
+        write(dir, ".git/hooks/x.js", b"nope");
+        write(dir, "src/.cache/y.js", b"nope");
+
+        let app = App::load(dir).expect("loads");
+        let specifiers: Vec<&str> = app.modules.specifiers().collect();
+        assert_eq!(specifiers, ["src/front.mjs", "src/lib/x.js", "top.js"]);
+        let front = app.modules.get("src/front.mjs").expect("front");
+        assert_eq!(&*front.source, "import { x } from './lib/x.js';");
+        assert_eq!(front.path, dir.join("src").join("front.mjs"));
+        assert_eq!(
+            app.modules
+                .resolve("src/front.mjs", "./lib/x.js")
+                .as_deref(),
+            Some("src/lib/x.js")
+        );
+
+        let canonical = fs::canonicalize(dir).expect("canonicalize");
+        assert_eq!(app.root, canonical);
+        assert_eq!(app.manifest_path, canonical.join("pyrosome.toml"));
+        assert_eq!(app.name, "demo");
+        assert_eq!(app.services[0].module, "src/front.mjs");
+
+        // The manifest path itself is accepted too.
+        let again = App::load(&dir.join("pyrosome.toml")).expect("loads via manifest path");
+        assert_eq!(again.root, canonical);
+    }
+
+    #[test]
+    fn load_reports_missing_modules_with_the_path_looked_for() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        write(
+            dir,
+            "pyrosome.toml",
+            b"name = \"demo\"\n[services.a]\nmodule = \"node_modules/a.js\"\n",
+        );
+        write(dir, "node_modules/a.js", b"export {}");
+        let e = App::load(dir)
+            .expect_err("module is in node_modules")
+            .to_string();
+        let manifest = dir.join("pyrosome.toml");
+        assert_eq!(
+            e,
+            format!(
+                "{}:3:10: services.a.module: module \"node_modules/a.js\" not found: looked for {} \
+                 (files in hidden folders and node_modules are not part of the app)",
+                manifest.display(),
+                dir.join("node_modules/a.js").display()
+            )
+        );
+    }
+
+    #[test]
+    fn missing_manifest_names_the_folder_and_the_expected_file() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        write(tmp.path(), "main.js", b"export {}");
+        let err = App::load(tmp.path()).expect_err("no manifest");
+        assert!(matches!(err, AppError::MissingManifest { .. }), "{err:?}");
+        let e = err.to_string();
+        assert!(e.contains(&tmp.path().display().to_string()), "{e}");
+        assert!(
+            e.contains(&tmp.path().join("pyrosome.toml").display().to_string()),
+            "{e}"
+        );
+        assert!(
+            e.contains("is not a Pyrosome app: expected a manifest at"),
+            "{e}"
+        );
+
+        let gone = tmp.path().join("gone");
+        let e = App::load(&gone).expect_err("no folder").to_string();
+        assert!(
+            e.starts_with(&format!("cannot open app folder {}", gone.display())),
+            "{e}"
+        );
+
+        let e = App::load(&tmp.path().join("main.js"))
+            .expect_err("a file")
+            .to_string();
+        assert!(e.contains("main.js is not a folder"), "{e}");
+    }
+
+    #[test]
+    fn non_utf8_files_are_named() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        write(
+            dir,
+            "pyrosome.toml",
+            b"name = \"demo\"\n[services.a]\nmodule = \"a.js\"\n",
+        );
+        write(dir, "a.js", b"export {}");
+        write(dir, "lib/bad.js", b"const s = \"\xff\xfe\";");
+        let e = App::load(dir).expect_err("bad utf-8").to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}: not valid UTF-8 (a module must be UTF-8 text)",
+                dir.join("lib").join("bad.js").display()
+            )
+        );
+
+        write(dir, "lib/bad.js", b"ok");
+        write(dir, "pyrosome.toml", b"name = \"\xff\"\n");
+        let e = App::load(dir).expect_err("bad manifest").to_string();
+        assert!(
+            e.contains("pyrosome.toml: not valid UTF-8 (the manifest must"),
+            "{e}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unreadable_files_are_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        write(
+            dir,
+            "pyrosome.toml",
+            b"name = \"demo\"\n[services.a]\nmodule = \"a.js\"\n",
+        );
+        write(dir, "a.js", b"export {}");
+        let locked = dir.join("a.js");
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).expect("chmod");
+        if fs::read(&locked).is_ok() {
+            return; // running as root: permissions are not enforced
+        }
+        let e = App::load(dir).expect_err("unreadable").to_string();
+        assert!(
+            e.starts_with(&format!("{}: cannot read: ", locked.display())),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_manifest_that_cannot_be_read_is_named() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        fs::create_dir(tmp.path().join("pyrosome.toml")).expect("mkdir");
+        let err = App::load(tmp.path()).expect_err("manifest is a folder");
+        assert!(matches!(err, AppError::Read { .. }), "{err:?}");
+        let e = err.to_string();
+        let manifest = tmp.path().join("pyrosome.toml");
+        assert!(
+            e.starts_with(&format!("{}: cannot read: ", manifest.display())),
+            "{e}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_folders_are_not_followed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        write(
+            dir,
+            "pyrosome.toml",
+            b"name = \"demo\"\n[services.a]\nmodule = \"a.js\"\n",
+        );
+        write(dir, "real/b.js", b"export {}");
+        std::os::unix::fs::symlink(dir.join("real/b.js"), dir.join("a.js")).expect("symlink");
+        std::os::unix::fs::symlink(dir, dir.join("loop")).expect("symlink");
+        let app = App::load(dir).expect("loads");
+        let specifiers: Vec<&str> = app.modules.specifiers().collect();
+        assert_eq!(specifiers, ["a.js", "real/b.js"]);
+    }
+}

@@ -1,0 +1,230 @@
+// bootstrap.js — the JavaScript half of the engine boundary, shared by every
+// engine backend. It runs after the Web APIs in web/ are installed and before
+// any user code. It receives the host operations object from Rust, installs
+// timers and the internals of the "pyrosome" module, and returns the
+// dispatcher through which Rust drives the isolate:
+//
+//   dispatcher.setModule(namespace)       the service's module namespace
+//   dispatcher.invoke(id, method, arg)    start an invocation; completes via host.complete
+//   dispatcher.reply(callId, ok, value)   a call made by host.call finished
+//   dispatcher.timer(id)                  a timer armed by host.setTimer fired
+//
+// Host operations used here: call, complete, setTimer, clearTimer, log,
+// methods, serviceNames, service. No reference to `host` escapes to user code.
+(function (host, global) {
+  "use strict";
+
+  const FETCH = "@fetch";
+  const define = (obj, name, value) =>
+    Object.defineProperty(obj, name, { value, writable: true, configurable: true, enumerable: false });
+  const Request = global.Request;
+  const Response = global.Response;
+  const ErrorCtors = {
+    Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError,
+  };
+
+  // ---- timers -------------------------------------------------------------
+
+  const timers = new Map(); // id -> { fn, args, interval (ms) | -1 }
+  let nextTimer = 1;
+
+  function arm(fn, ms, args, repeat) {
+    if (typeof fn !== "function") {
+      throw new TypeError("The \"callback\" argument must be of type function");
+    }
+    let delay = Number(ms);
+    if (!(delay >= 1) || delay > 2147483647) delay = repeat ? 1 : 0;
+    const id = nextTimer++;
+    timers.set(id, { fn, args, interval: repeat ? delay : -1 });
+    host.setTimer(id, delay);
+    return id;
+  }
+
+  function disarm(id) {
+    const key = Number(id);
+    if (timers.delete(key)) host.clearTimer(key);
+  }
+
+  define(global, "setTimeout", (fn, ms, ...args) => arm(fn, ms, args, false));
+  define(global, "setInterval", (fn, ms, ...args) => arm(fn, ms, args, true));
+  define(global, "clearTimeout", disarm);
+  define(global, "clearInterval", disarm);
+
+  // ---- calls to other services ------------------------------------------
+
+  const methodsOf = new Map(); // service -> [method, ...], cached once known
+  function lookup(service) {
+    let methods = methodsOf.get(service);
+    if (methods === undefined) {
+      methods = host.methods(service); // undefined for an unknown service
+      if (methods !== undefined) methodsOf.set(service, methods);
+    }
+    return methods;
+  }
+  const pending = new Map(); // callId -> { resolve, reject, service, method }
+
+  function remoteError(e) {
+    const Ctor = ErrorCtors[e.name] || Error;
+    const err = new Ctor(e.message);
+    if (!(e.name in ErrorCtors)) define(err, "name", e.name);
+    define(err, "service", e.service);
+    define(err, "method", e.method);
+    if (e.stack) define(err, "remoteStack", e.stack);
+    return err;
+  }
+
+  function call(service, method, arg) {
+    const id = host.call(service, method, arg); // throws TypeError for uncloneable args
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+    });
+  }
+
+  // Names that JavaScript probes on any object (await, JSON, inspection):
+  // they must not be mistaken for services or methods.
+  const probes = new Set(["then", "toJSON", "constructor", "inspect", "valueOf", "toString"]);
+
+  function serviceProxy(service, methods) {
+    const fns = new Map();
+    return new Proxy(Object.create(null), {
+      get(_, name) {
+        if (typeof name !== "string") return undefined;
+        let fn = fns.get(name);
+        if (fn) return fn;
+        if (!methods.includes(name)) {
+          if (probes.has(name)) return undefined;
+          throw new TypeError(
+            `service "${service}" has no method "${name}" (its methods: ${methods.join(", ") || "none"})`,
+          );
+        }
+        fn = (arg) => call(service, name, arg);
+        fns.set(name, fn);
+        return fn;
+      },
+      has: (_, name) => typeof name === "string" && methods.includes(name),
+      ownKeys: () => methods.slice(),
+      getOwnPropertyDescriptor: (target, name) =>
+        typeof name === "string" && methods.includes(name)
+          ? { value: target[name], enumerable: true, configurable: true, writable: false }
+          : undefined,
+      set: () => false,
+      defineProperty: () => false,
+      deleteProperty: () => false,
+    });
+  }
+
+  const proxies = new Map();
+  const services = new Proxy(Object.create(null), {
+    get(_, name) {
+      if (typeof name !== "string") return undefined;
+      let proxy = proxies.get(name);
+      if (proxy) return proxy;
+      const methods = lookup(name);
+      if (methods === undefined) {
+        if (probes.has(name)) return undefined;
+        throw new TypeError(
+          `unknown service "${name}" (services of this app: ${host.serviceNames().join(", ")})`,
+        );
+      }
+      proxy = serviceProxy(name, methods);
+      proxies.set(name, proxy);
+      return proxy;
+    },
+    has: (_, name) => typeof name === "string" && lookup(name) !== undefined,
+    ownKeys: () => host.serviceNames(),
+    getOwnPropertyDescriptor: (_, name) =>
+      typeof name === "string" && lookup(name) !== undefined
+        ? { value: services[name], enumerable: true, configurable: true, writable: false }
+        : undefined,
+    set: () => false,
+    defineProperty: () => false,
+    deleteProperty: () => false,
+  });
+
+  // ---- the "pyrosome" module ----------------------------------------------
+
+  // Read (and deleted) once by the builtin module's source; see quickjs/loader.rs.
+  Object.defineProperty(global, "__pyrosome_internal", {
+    value: Object.freeze({ services, store: global.__pyrosome_store }),
+    configurable: true,
+    enumerable: false,
+    writable: false,
+  });
+
+  // ---- invocations --------------------------------------------------------
+
+  let mod = Object.create(null);
+
+  const workerContext = Object.freeze({
+    waitUntil(promise) {
+      Promise.resolve(promise).catch((e) => host.log("error", `waitUntil promise rejected: ${e && e.stack || e}`));
+    },
+    passThroughOnException() {},
+  });
+
+  async function handleFetch(req) {
+    const handler = mod.default;
+    if (!handler || typeof handler.fetch !== "function") {
+      throw new TypeError(`service "${host.service}" has no fetch handler (export default { fetch(request) { ... } })`);
+    }
+    const init = { method: req.method, headers: req.headers };
+    if (req.body !== undefined && req.method !== "GET" && req.method !== "HEAD") init.body = req.body;
+    const request = new Request(req.url, init);
+    const response = await handler.fetch(request, Object.freeze({}), workerContext);
+    if (!(response instanceof Response)) {
+      throw new TypeError(
+        `the fetch handler of "${host.service}" must return a Response, got ${response === null ? "null" : typeof response}`,
+      );
+    }
+    const headers = [];
+    for (const pair of response.headers) headers.push(pair);
+    const body = new Uint8Array(await response.arrayBuffer());
+    return { status: response.status, statusText: response.statusText, headers, body };
+  }
+
+  function settle(id, result) {
+    if (result !== null && typeof result === "object" && typeof result.then === "function") {
+      result.then((v) => host.complete(id, true, v), (e) => host.complete(id, false, e));
+    } else {
+      host.complete(id, true, result);
+    }
+  }
+
+  return Object.freeze({
+    setModule(namespace) {
+      mod = namespace;
+    },
+    invoke(id, method, arg) {
+      let result;
+      try {
+        if (method === FETCH) {
+          result = handleFetch(arg);
+        } else {
+          const fn = mod[method];
+          if (typeof fn !== "function") {
+            throw new TypeError(`service "${host.service}" has no method "${method}"`);
+          }
+          result = fn(arg);
+        }
+      } catch (e) {
+        host.complete(id, false, e);
+        return;
+      }
+      settle(id, result);
+    },
+    reply(callId, ok, value) {
+      const p = pending.get(callId);
+      if (p === undefined) return;
+      pending.delete(callId);
+      if (ok) p.resolve(value);
+      else p.reject(remoteError(value));
+    },
+    timer(id) {
+      const t = timers.get(id);
+      if (t === undefined) return;
+      if (t.interval >= 0) host.setTimer(id, t.interval);
+      else timers.delete(id);
+      t.fn(...t.args);
+    },
+  });
+})

@@ -1,0 +1,216 @@
+// body.js — the Fetch "Body" mixin shared by Request and Response, without
+// streams. Installs nothing on the global object: it hands request.js and
+// response.js its internals through host.webInternals.body.
+//
+// A body's source is kept as it was given (string, or an owned Uint8Array
+// copy) and converted only when read, so text() of a string body costs no
+// encode/decode round trip.
+(function (host, global) {
+  "use strict";
+  const encodeUtf8 = host.encodeUtf8;
+  const decodeUtf8 = host.decodeUtf8;
+  const formEncode = host.formEncode;
+  const formDecode = host.formDecode;
+  const web = host.webInternals || (host.webInternals = {});
+  const headersInt = web.headers;
+  const formDataInt = web.formData;
+  const URLSearchParams = global.URLSearchParams;
+  const uspToString = URLSearchParams.prototype.toString;
+  const getDesc = Object.getOwnPropertyDescriptor;
+  const abByteLength = getDesc(ArrayBuffer.prototype, "byteLength").get;
+  const JSONparse = JSON.parse;
+  const B = Symbol("Body");
+  const LONE = /[\uD800-\uDFFF]/;
+  const TEXT = "text/plain;charset=UTF-8";
+  const FORM = "application/x-www-form-urlencoded;charset=UTF-8";
+
+  function usv(s) {
+    if (!LONE.test(s)) return s;
+    let out = "";
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+        const d = s.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) { out += s[i] + s[i + 1]; i++; continue; }
+      }
+      out += c >= 0xd800 && c <= 0xdfff ? "\uFFFD" : s[i];
+    }
+    return out;
+  }
+  function isArrayBuffer(v) {
+    try { abByteLength.call(v); return true; } catch (e) { return false; }
+  }
+
+  // ---- a minimal stand-in for ReadableStream (the `body` getter) --------
+  // Not a real ReadableStream: getReader() / read() / releaseLock() / cancel(),
+  // `locked`, and async iteration, delivering the whole body as one chunk.
+  const S = Symbol("BodyStream");
+  class BodyStream {
+    get locked() { return this[S].locked; }
+    getReader() {
+      const state = this[S];
+      if (state.locked) throw new TypeError("ReadableStream is locked");
+      state.locked = true;
+      return new BodyReader(this);
+    }
+    cancel() {
+      const body = this[S].body;
+      if (!body.used) { body.used = true; body.src = ""; }
+      return Promise.resolve();
+    }
+    [Symbol.asyncIterator]() {
+      const reader = this.getReader();
+      return {
+        next: () => reader.read(),
+        return: () => { reader.releaseLock(); return Promise.resolve({ value: undefined, done: true }); },
+        [Symbol.asyncIterator]() { return this; },
+      };
+    }
+  }
+  Object.defineProperty(BodyStream.prototype, Symbol.toStringTag, { value: "ReadableStream", configurable: true });
+  class BodyReader {
+    constructor(stream) { this[S] = { stream: stream, done: false }; }
+    read() {
+      const r = this[S];
+      if (r.stream === null) return Promise.reject(new TypeError("Reader was released"));
+      const body = r.stream[S].body;
+      if (r.done || body.used) {
+        r.done = true;
+        return Promise.resolve({ value: undefined, done: true });
+      }
+      const bytes = takeBytes(body);
+      r.done = true;
+      if (bytes.length === 0) return Promise.resolve({ value: undefined, done: true });
+      return Promise.resolve({ value: bytes, done: false });
+    }
+    releaseLock() {
+      const r = this[S];
+      if (r.stream !== null) { r.stream[S].locked = false; r.stream = null; }
+    }
+    cancel() {
+      const r = this[S];
+      if (r.stream !== null) return r.stream.cancel();
+      return Promise.resolve();
+    }
+    get closed() { return Promise.resolve(undefined); }
+  }
+
+  // ---- body state --------------------------------------------------------
+
+  // Extract a body from BodyInit: { src: string | Uint8Array | null, type }.
+  function extract(body) {
+    if (body === null || body === undefined) return { src: null, type: null };
+    if (typeof body === "string") return { src: usv(body), type: TEXT };
+    if (typeof body === "object") {
+      if (ArrayBuffer.isView(body)) {
+        return { src: new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength)), type: null };
+      }
+      if (isArrayBuffer(body)) return { src: new Uint8Array(body.slice(0)), type: null };
+      if (body instanceof URLSearchParams) return { src: uspToString.call(body), type: FORM };
+      const list = formDataInt.list(body);
+      if (list !== undefined) return { src: formEncode(list), type: FORM };
+      const st = body[S];
+      if (st !== undefined && st.body !== undefined) {
+        // Our own `body` object passed on, e.g. new Response(other.body, other).
+        if (st.locked || st.body.used) throw new TypeError("Response body object should not be disturbed or locked");
+        return { src: takeBytes(st.body), type: null };
+      }
+    }
+    return { src: usv(String(body)), type: TEXT };
+  }
+
+  function init(obj, src, headers) {
+    obj[B] = { src: src, used: false, headers: headers, stream: null };
+  }
+  function state(self) {
+    const s = self !== null && typeof self === "object" ? self[B] : undefined;
+    if (s === undefined) throw new TypeError("Illegal invocation");
+    return s;
+  }
+  // Mark used and return the source ("" for a null body).
+  function take(s) {
+    if (s.src === null) return "";
+    if (s.used) throw new TypeError("Body is unusable: Body has already been read");
+    const src = s.src;
+    s.used = true;
+    s.src = "";
+    return src;
+  }
+  function takeBytes(s) {
+    const src = take(s);
+    return typeof src === "string" ? encodeUtf8(src) : src;
+  }
+  function cloneSrc(src) {
+    return src === null || typeof src === "string" ? src : src.slice();
+  }
+  function toText(src) {
+    if (typeof src === "string") return src.charCodeAt(0) === 0xfeff ? src.slice(1) : src;
+    return decodeUtf8(src, false, false);
+  }
+
+  const methods = {
+    async arrayBuffer() {
+      const bytes = takeBytes(state(this));
+      if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer;
+      return bytes.slice().buffer;
+    },
+    async bytes() {
+      return takeBytes(state(this));
+    },
+    async text() {
+      return toText(take(state(this)));
+    },
+    async json() {
+      return JSONparse(toText(take(state(this))));
+    },
+    async formData() {
+      const s = state(this);
+      const text = toText(take(s));
+      const ct = headersInt.get(s.headers, "content-type");
+      const essence = ct === null ? "" : ct.split(";")[0].replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "").toLowerCase();
+      if (essence === "application/x-www-form-urlencoded") {
+        return formDataInt.fromPairs(text === "" ? [] : formDecode(text));
+      }
+      if (essence === "multipart/form-data") {
+        throw new TypeError("formData(): multipart/form-data bodies are not supported by this runtime");
+      }
+      throw new TypeError('Content-Type was not one of "multipart/form-data" or "application/x-www-form-urlencoded".');
+    },
+  };
+  const accessors = {
+    bodyUsed: { get() { const s = state(this); return s.src !== null && s.used; } },
+    body: {
+      get() {
+        const s = state(this);
+        if (s.src === null) return null;
+        if (s.stream === null) {
+          const stream = new BodyStream();
+          stream[S] = { body: s, locked: false };
+          s.stream = stream;
+        }
+        return s.stream;
+      },
+    },
+  };
+
+  // Define the body members on a class prototype.
+  function install(proto) {
+    const names = Object.keys(methods);
+    for (let i = 0; i < names.length; i++) {
+      Object.defineProperty(proto, names[i], { value: methods[names[i]], writable: true, configurable: true, enumerable: true });
+    }
+    Object.defineProperty(proto, "bodyUsed", { get: accessors.bodyUsed.get, configurable: true, enumerable: true });
+    Object.defineProperty(proto, "body", { get: accessors.body.get, configurable: true, enumerable: true });
+  }
+
+  web.body = {
+    B: B,
+    extract: extract,
+    init: init,
+    state: state,
+    // The source of a body for a new Request/Response that takes it over.
+    take: function (s) { return s.src === null ? null : take(s); },
+    cloneSrc: cloneSrc,
+    install: install,
+  };
+})

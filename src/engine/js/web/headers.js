@@ -1,0 +1,205 @@
+// headers.js — Fetch Headers: lower-cased names, validated names and values,
+// values combined with ", " on get, set-cookie kept apart, sorted iteration.
+(function (host, global) {
+  "use strict";
+  const CUSTOM = Symbol.for("nodejs.util.inspect.custom");
+  const H = Symbol("Headers");
+  const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+  const BAD_VALUE = /[\0\r\n]/;
+  const TRIM = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+  const WIDE = /[^\x00-\xff]/;
+
+  function define(name, value) {
+    Object.defineProperty(global, name, { value: value, writable: true, configurable: true, enumerable: false });
+  }
+  function slot(self) {
+    const s = self !== null && typeof self === "object" ? self[H] : undefined;
+    if (s === undefined) throw new TypeError("Illegal invocation: not a Headers");
+    return s;
+  }
+  function need(args, n, what) {
+    if (args.length < n) {
+      throw new TypeError("Headers." + what + ": " + n + " argument" + (n > 1 ? "s" : "") + " required, but only " + args.length + " present");
+    }
+  }
+  function byteString(v) {
+    const s = typeof v === "string" ? v : String(v);
+    if (WIDE.test(s)) {
+      const i = s.search(WIDE);
+      throw new TypeError("Cannot convert argument to a ByteString because the character at index " + i +
+        " has a value of " + s.charCodeAt(i) + " which is greater than 255.");
+    }
+    return s;
+  }
+  function checkName(name, what) {
+    name = byteString(name);
+    if (!TOKEN.test(name)) throw new TypeError("Headers." + what + ': "' + name + '" is an invalid header name.');
+    return name.toLowerCase();
+  }
+  function checkValue(value, what) {
+    value = byteString(value);
+    if (value.length > 0) {
+      const a = value.charCodeAt(0);
+      const z = value.charCodeAt(value.length - 1);
+      if (a === 32 || a === 9 || a === 10 || a === 13 || z === 32 || z === 9 || z === 10 || z === 13) {
+        value = value.replace(TRIM, "");
+      }
+    }
+    if (BAD_VALUE.test(value)) throw new TypeError("Headers." + what + ': "' + value + '" is an invalid header value.');
+    return value;
+  }
+  function checkGuard(h) {
+    if (h.guard === "immutable") throw new TypeError("immutable");
+  }
+
+  // Internal state: { map: Map<lower-case name, string[]>, guard: "none" | "immutable" }
+  function appendTo(h, name, value) {
+    const list = h.map.get(name);
+    if (list === undefined) h.map.set(name, [value]);
+    else list.push(value);
+  }
+  function fill(h, init) {
+    if (init === null || (typeof init !== "object" && typeof init !== "function")) {
+      throw new TypeError("Headers constructor: Argument 1 could not be converted to one of: sequence<sequence<ByteString>>, record<ByteString, ByteString>.");
+    }
+    const other = init[H];
+    if (other !== undefined) {
+      other.map.forEach((values, name) => { h.map.set(name, values.slice()); });
+      return;
+    }
+    if (typeof init[Symbol.iterator] === "function") {
+      for (const pair of init) {
+        if (pair === null || (typeof pair !== "object" && typeof pair !== "function") ||
+            typeof pair[Symbol.iterator] !== "function") {
+          throw new TypeError("Headers constructor: expected name/value pair to be length 2, found " + typeof pair + ".");
+        }
+        const kv = Array.isArray(pair) ? pair : Array.from(pair);
+        if (kv.length !== 2) {
+          throw new TypeError("Headers constructor: expected name/value pair to be length 2, found " + kv.length + ".");
+        }
+        appendTo(h, checkName(kv[0], "append"), checkValue(kv[1], "append"));
+      }
+      return;
+    }
+    const keys = Reflect.ownKeys(init);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
+      const d = Object.getOwnPropertyDescriptor(init, k);
+      if (d === undefined || !d.enumerable) continue;
+      if (typeof k === "symbol") throw new TypeError("Headers constructor: cannot convert a Symbol key to a string");
+      appendTo(h, checkName(k, "append"), checkValue(init[k], "append"));
+    }
+  }
+  // The "sort and combine" list: [[name, value], ...].
+  function sorted(h) {
+    const names = Array.from(h.map.keys()).sort();
+    const out = [];
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i];
+      const values = h.map.get(name);
+      if (name === "set-cookie") {
+        for (let j = 0; j < values.length; j++) out.push([name, values[j]]);
+      } else {
+        out.push([name, values.length === 1 ? values[0] : values.join(", ")]);
+      }
+    }
+    return out;
+  }
+
+  class Headers {
+    constructor(init) {
+      const h = { map: new Map(), guard: "none" };
+      this[H] = h;
+      if (init !== undefined) fill(h, init);
+    }
+    append(name, value) {
+      const h = slot(this);
+      need(arguments, 2, "append");
+      name = checkName(name, "append");
+      value = checkValue(value, "append");
+      checkGuard(h);
+      appendTo(h, name, value);
+    }
+    delete(name) {
+      const h = slot(this);
+      need(arguments, 1, "delete");
+      name = checkName(name, "delete");
+      checkGuard(h);
+      h.map.delete(name);
+    }
+    get(name) {
+      const h = slot(this);
+      need(arguments, 1, "get");
+      const values = h.map.get(checkName(name, "get"));
+      if (values === undefined) return null;
+      return values.length === 1 ? values[0] : values.join(", ");
+    }
+    getSetCookie() {
+      const values = slot(this).map.get("set-cookie");
+      return values === undefined ? [] : values.slice();
+    }
+    has(name) {
+      const h = slot(this);
+      need(arguments, 1, "has");
+      return h.map.has(checkName(name, "has"));
+    }
+    set(name, value) {
+      const h = slot(this);
+      need(arguments, 2, "set");
+      name = checkName(name, "set");
+      value = checkValue(value, "set");
+      checkGuard(h);
+      h.map.set(name, [value]);
+    }
+    forEach(callback, thisArg) {
+      const h = slot(this);
+      if (typeof callback !== "function") throw new TypeError("Headers.forEach: callback is not a function");
+      const list = sorted(h);
+      for (let i = 0; i < list.length; i++) callback.call(thisArg, list[i][1], list[i][0], this);
+    }
+    *entries() {
+      const list = sorted(slot(this));
+      for (let i = 0; i < list.length; i++) yield list[i];
+    }
+    *keys() {
+      const list = sorted(slot(this));
+      for (let i = 0; i < list.length; i++) yield list[i][0];
+    }
+    *values() {
+      const list = sorted(slot(this));
+      for (let i = 0; i < list.length; i++) yield list[i][1];
+    }
+    [CUSTOM](depth, options, inspect) {
+      const list = sorted(slot(this));
+      if (list.length === 0) return "Headers {}";
+      return "Headers { " + list.map((e) => (/^[A-Za-z_$][\w$]*$/.test(e[0]) ? e[0] : inspect(e[0])) + ": " + inspect(e[1])).join(", ") + " }";
+    }
+  }
+  Object.defineProperty(Headers.prototype, Symbol.iterator, {
+    value: Headers.prototype.entries, writable: true, configurable: true,
+  });
+  Object.defineProperty(Headers.prototype, Symbol.toStringTag, { value: "Headers", configurable: true });
+
+  // Internals for request.js / response.js.
+  const web = host.webInternals || (host.webInternals = {});
+  web.headers = {
+    // new Headers(init) with the given guard, without going through user-patchable globals.
+    create: function (init, guard) {
+      const headers = new Headers(init);
+      if (guard !== undefined) headers[H].guard = guard;
+      return headers;
+    },
+    setGuard: function (headers, guard) { headers[H].guard = guard; },
+    isImmutable: function (headers) { return headers[H].guard === "immutable"; },
+    // Fast internal reads/writes on already-validated lower-case names.
+    get: function (headers, name) {
+      const values = headers[H].map.get(name);
+      return values === undefined ? null : values.length === 1 ? values[0] : values.join(", ");
+    },
+    has: function (headers, name) { return headers[H].map.has(name); },
+    set: function (headers, name, value) { headers[H].map.set(name, [value]); },
+    entries: function (headers) { return sorted(headers[H]); },
+  };
+
+  define("Headers", Headers);
+})

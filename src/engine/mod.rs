@@ -1,0 +1,221 @@
+//! The engine boundary: the only seam between Pyrosome and a JavaScript engine.
+//!
+//! An [`Engine`] creates [`Isolate`]s. An isolate holds one service's module,
+//! loaded and evaluated, and is driven entirely by [`Event`]s: the scheduler
+//! hands it one event at a time through [`Isolate::handle`], the isolate runs
+//! JavaScript until its microtask queue is empty, and it reports what the
+//! JavaScript asked of the outside world as [`Effect`]s (call another service,
+//! an invocation finished, arm a timer). The isolate never blocks, never
+//! spawns threads and never talks to other isolates: everything that crosses
+//! an isolate boundary is a [`Value`] in an event or an effect.
+//!
+//! This module knows nothing of HTTP, the scheduler or the store. The HTTP
+//! front door is just an invocation of the reserved method [`FETCH_METHOD`]
+//! with a request value; the shared JavaScript bootstrap (in `js/`) turns it
+//! into a `Request`, calls the module's `fetch` handler and turns the
+//! `Response` back into a value.
+//!
+//! Two backends are planned behind this boundary: QuickJS ([`quickjs`], the
+//! embedded default) and V8. Both run the same JavaScript bootstrap and Web
+//! API code from `js/`, and talk to it through the same host operations, so
+//! they serve the same JavaScript with the same results.
+//!
+//! # Async context
+//!
+//! Calls made by JavaScript are attributed to the invocation that is
+//! "current" when they are made: the invocation being started, or the one
+//! that owns the reply or timer being delivered. Because the isolate drains
+//! its microtask queue after every event, continuations of an `await` run
+//! while their own invocation is current. The attribution can only be wrong
+//! when one invocation awaits a promise created by another, which the depth
+//! limit and deadlines built on it tolerate.
+
+mod context;
+mod error;
+mod modules;
+pub mod quickjs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use context::{CallId, InvocationId, TimerId};
+pub use error::{EngineError, Fault, JsError};
+pub use modules::{BUILTIN_MODULE, ModuleSource, Modules};
+
+use crate::value::Value;
+
+/// The method name under which an HTTP request is delivered to a service's
+/// `fetch` handler. It cannot be named from JavaScript (`services.x["@fetch"]`
+/// is refused) because `@` never starts a callable export.
+pub const FETCH_METHOD: &str = "@fetch";
+
+/// What the engine must know about the rest of the application to let a
+/// module call other services: which services exist and which methods each
+/// exports. Built once at startup and shared by every isolate.
+#[derive(Debug, Default, Clone)]
+pub struct Directory {
+    services: Vec<(String, Vec<String>)>,
+}
+
+impl Directory {
+    /// An empty directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that `service` exports `methods` (callable exported
+    /// functions, excluding the `fetch` handler).
+    pub fn insert(&mut self, service: impl Into<String>, mut methods: Vec<String>) {
+        let service = service.into();
+        methods.sort();
+        methods.dedup();
+        match self.services.iter_mut().find(|(s, _)| *s == service) {
+            Some(entry) => entry.1 = methods,
+            None => self.services.push((service, methods)),
+        }
+        self.services.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+
+    /// The methods of a service, or `None` if no such service exists.
+    pub fn methods(&self, service: &str) -> Option<&[String]> {
+        self.services
+            .binary_search_by(|(s, _)| s.as_str().cmp(service))
+            .ok()
+            .map(|i| self.services[i].1.as_slice())
+    }
+
+    /// Every service with its methods, sorted by service name.
+    pub fn services(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.services.iter().map(|(s, m)| (s.as_str(), m.as_slice()))
+    }
+}
+
+/// The [`Directory`], set once the app's services have all loaded.
+pub type SharedDirectory = Arc<std::sync::OnceLock<Directory>>;
+
+/// How to build one isolate.
+#[derive(Clone, Debug)]
+pub struct IsolateConfig {
+    /// The service this isolate runs; tags its log lines.
+    pub service: Arc<str>,
+    /// The specifier of the service's entry module within [`Modules`].
+    pub entry: String,
+    /// The app's module sources.
+    pub modules: Arc<Modules>,
+    /// The services this module may call. Empty while the app's first
+    /// instances are loading (calls at module top level are refused, as in
+    /// Workers); set once before the first invocation.
+    pub directory: SharedDirectory,
+    /// Heap limit of the isolate in bytes; exceeding it is a [`Fault`].
+    pub memory_limit: usize,
+    /// Longest time JavaScript may run in one [`Isolate::handle`] before it
+    /// is interrupted with [`Fault::CpuBudget`].
+    pub cpu_budget: Duration,
+    /// Include stacks of uncaught handler errors in HTTP 500 bodies.
+    pub dev_mode: bool,
+}
+
+/// Something that happened outside an isolate that it must react to.
+#[derive(Debug)]
+pub enum Event {
+    /// Start an invocation of an exported method (or [`FETCH_METHOD`]).
+    Invoke {
+        /// Chosen by the scheduler; echoed in [`Effect::Complete`].
+        id: InvocationId,
+        /// The export to call.
+        method: String,
+        /// The argument.
+        arg: Value,
+    },
+    /// A call this isolate made has finished.
+    Reply {
+        /// From the [`Effect::Call`] that started it.
+        call: CallId,
+        /// The callee's result or why the call failed.
+        result: Result<Value, JsError>,
+    },
+    /// A timer this isolate armed has fired.
+    Timer {
+        /// From the [`Effect::SetTimer`] that armed it.
+        id: TimerId,
+    },
+}
+
+/// Something an isolate asks of the outside world.
+#[derive(Debug)]
+pub enum Effect {
+    /// Invoke `service.method(arg)`; answer with [`Event::Reply`].
+    Call {
+        /// Unique for the life of the process.
+        call: CallId,
+        /// The invocation on whose behalf the call is made, if known.
+        parent: Option<InvocationId>,
+        /// Target service (known to exist in the [`Directory`]).
+        service: String,
+        /// Target method (known to exist in the [`Directory`]).
+        method: String,
+        /// The argument.
+        arg: Value,
+    },
+    /// An invocation finished.
+    Complete {
+        /// From [`Event::Invoke`].
+        id: InvocationId,
+        /// Its return value or the error it threw.
+        result: Result<Value, JsError>,
+    },
+    /// Deliver [`Event::Timer`] after `delay`.
+    SetTimer {
+        /// Chosen by the isolate.
+        id: TimerId,
+        /// The invocation that armed it, if any.
+        parent: Option<InvocationId>,
+        /// How long to wait.
+        delay: Duration,
+    },
+    /// A timer was cleared; a later [`Event::Timer`] for it is ignored, so
+    /// delivering it anyway is harmless.
+    ClearTimer {
+        /// The timer.
+        id: TimerId,
+    },
+}
+
+/// A JavaScript engine: a factory of isolates.
+pub trait Engine: Send + Sync {
+    /// A short name (`"quickjs"`, `"v8"`).
+    fn name(&self) -> &'static str;
+
+    /// Creates an isolate, loads and evaluates the entry module and
+    /// everything it imports. Errors name the file and line at fault.
+    fn instantiate(&self, config: &IsolateConfig) -> Result<Box<dyn Isolate>, EngineError>;
+}
+
+/// One isolate with one service's module loaded. See the module docs.
+///
+/// An isolate is `Send`: it may run on any thread, but on one at a time.
+pub trait Isolate: Send {
+    /// The module's callable exports: exported functions, sorted. The
+    /// `fetch` handler of the default export is not among them; see
+    /// [`Isolate::has_fetch`].
+    fn methods(&self) -> &[String];
+
+    /// Whether the module's default export has a `fetch` handler.
+    fn has_fetch(&self) -> bool;
+
+    /// Delivers one event, runs JavaScript until no microtask is pending and
+    /// appends the effects it produced to `effects`.
+    ///
+    /// `Err` means the isolate is no longer usable (interrupted, out of
+    /// memory): the caller must discard it and fail every invocation still
+    /// in flight in it. Effects appended before the fault are still valid.
+    fn handle(&mut self, event: Event, effects: &mut Vec<Effect>) -> Result<(), Fault>;
+
+    /// Bytes of heap in use, for metrics and limits.
+    fn heap_used(&self) -> usize;
+}
+
+/// The default engine: QuickJS.
+pub fn default_engine() -> Arc<dyn Engine> {
+    Arc::new(quickjs::QuickJs::new())
+}

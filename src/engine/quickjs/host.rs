@@ -1,0 +1,413 @@
+//! The host operations: Rust functions the shared JavaScript (bootstrap and
+//! Web APIs) calls through the `host` object. They are the whole surface
+//! through which JavaScript reaches outside its isolate, so they are the
+//! sandbox: nothing here touches files, processes, sockets or the
+//! environment.
+//!
+//! Every operation is synchronous. Those that affect the outside world
+//! (`call`, `complete`, `setTimer`) only record an [`Effect`] in the
+//! isolate's [`HostState`]; the scheduler acts on it after the JavaScript
+//! has returned.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rquickjs::function::Opt;
+use rquickjs::{
+    Array, Ctx, Exception, Function, Object, Persistent, TypedArray, Value as JsValue,
+};
+
+use super::ffi::typed_array_bytes;
+use super::convert::{from_value, to_rust_string, to_value};
+use crate::engine::context::AsyncContext;
+use crate::engine::{CallId, Effect, InvocationId, JsError, SharedDirectory, TimerId};
+
+/// Why a call at module top level fails.
+const NOT_READY: &str = "services cannot be called while modules are loading \
+    (call them from inside a handler, not at the top level of a module)";
+
+/// Largest request for random bytes (the Web Crypto quota).
+const MAX_RANDOM_BYTES: usize = 65_536;
+
+/// The Rust-side state of one isolate, shared by its host functions.
+///
+/// Invariant (see `send.rs`): every clone of the `Rc` lives inside the same
+/// isolate (in its host functions or its `QjsIsolate`), so the state moves
+/// between threads only together with the runtime that owns it.
+pub(crate) struct HostState {
+    pub(crate) service: Arc<str>,
+    pub(crate) directory: SharedDirectory,
+    pub(crate) effects: Vec<Effect>,
+    pub(crate) cx: AsyncContext,
+    pub(crate) started: Instant,
+    /// The intrinsic `Object.prototype`, captured before user code ran, to
+    /// recognise plain objects. Taken out before the runtime is dropped.
+    pub(crate) object_proto: Option<Persistent<Object<'static>>>,
+    /// Set when an invocation failed with QuickJS's out-of-memory error.
+    pub(crate) out_of_memory: bool,
+}
+
+pub(crate) type SharedState = Rc<RefCell<HostState>>;
+
+fn object_proto<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Result<Object<'js>> {
+    let saved = state.borrow().object_proto.clone();
+    match saved {
+        Some(p) => p.restore(ctx),
+        None => Err(Exception::throw_internal(ctx, "isolate is shutting down")),
+    }
+}
+
+/// Converts a JavaScript value to a [`Value`](crate::value::Value), throwing
+/// a `TypeError` naming `what` when it is not cloneable.
+fn clone_in<'js>(
+    ctx: &Ctx<'js>,
+    state: &SharedState,
+    value: &JsValue<'js>,
+    what: &str,
+) -> rquickjs::Result<crate::value::Value> {
+    let proto = object_proto(ctx, state)?;
+    to_value(value, &proto, what).map_err(|e| Exception::throw_type(ctx, &e.0))
+}
+
+/// Reads a thrown JavaScript value as a [`JsError`].
+pub(crate) fn js_error(value: &JsValue<'_>) -> JsError {
+    if let Some(object) = value.as_object() {
+        let name: Option<String> = object.get("name").ok();
+        let message: Option<String> = object.get("message").ok();
+        if name.is_some() || message.is_some() {
+            let mut error = JsError::new(
+                name.unwrap_or_else(|| "Error".to_owned()),
+                message.unwrap_or_default(),
+            );
+            error.stack = object.get::<_, String>("stack").ok().filter(|s| !s.is_empty());
+            return error;
+        }
+    }
+    let text = value
+        .get::<rquickjs::convert::Coerced<String>>()
+        .map(|c| c.0)
+        .unwrap_or_else(|_| "<unprintable value>".to_owned());
+    JsError::new("Error", format!("Uncaught {text}"))
+}
+
+/// Builds the `host` object for one isolate.
+pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Result<Object<'js>> {
+    let host = Object::new(ctx.clone())?;
+    let (service, directory) = {
+        let s = state.borrow();
+        (s.service.clone(), s.directory.clone())
+    };
+    host.set("service", service.as_ref())?;
+
+    let dir = directory.clone();
+    host.set(
+        "methods",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, service: String| {
+            let Some(directory) = dir.get() else {
+                return Err(Exception::throw_type(&ctx, NOT_READY));
+            };
+            match directory.methods(&service) {
+                Some(methods) => Ok(Some(methods.to_vec())),
+                None => Ok(None),
+            }
+        })?,
+    )?;
+    let dir = directory.clone();
+    host.set(
+        "serviceNames",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
+            let Some(directory) = dir.get() else {
+                return Err(Exception::throw_type(&ctx, NOT_READY));
+            };
+            Ok(directory.services().map(|(s, _)| s.to_owned()).collect::<Vec<_>>())
+        })?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "call",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, service: String, method: String, arg: Opt<JsValue<'js>>| {
+                let arg = arg.0.unwrap_or_else(|| JsValue::new_undefined(ctx.clone()));
+                let known = st
+                    .borrow()
+                    .directory
+                    .get()
+                    .and_then(|d| d.methods(&service))
+                    .is_some_and(|ms| ms.iter().any(|m| *m == method));
+                if !known {
+                    return Err(Exception::throw_type(
+                        &ctx,
+                        &format!("no such service method: {service}.{method}"),
+                    ));
+                }
+                let what = format!("the argument of {service}.{method}()");
+                let value = clone_in(&ctx, &st, &arg, &what)?;
+                let call = CallId::fresh();
+                let mut s = st.borrow_mut();
+                s.cx.record_call(call);
+                let parent = s.cx.current();
+                s.effects.push(Effect::Call {
+                    call,
+                    parent,
+                    service,
+                    method,
+                    arg: value,
+                });
+                Ok(call.0 as f64)
+            },
+        )?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "complete",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, id: f64, ok: bool, value: Opt<JsValue<'js>>| {
+                let value = value.0.unwrap_or_else(|| JsValue::new_undefined(ctx.clone()));
+                let id = InvocationId(id as u64);
+                let result = if ok {
+                    let proto = object_proto(&ctx, &st)?;
+                    to_value(&value, &proto, "the return value")
+                        .map_err(|e| JsError::new("TypeError", e.0))
+                } else {
+                    let error = js_error(&value);
+                    if error.name == "InternalError" && error.message == "out of memory" {
+                        st.borrow_mut().out_of_memory = true;
+                    }
+                    Err(error)
+                };
+                st.borrow_mut().effects.push(Effect::Complete { id, result });
+                Ok::<(), rquickjs::Error>(())
+            },
+        )?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "setTimer",
+        Function::new(ctx.clone(), move |id: f64, ms: f64| {
+            let id = TimerId(id as u64);
+            let mut s = st.borrow_mut();
+            s.cx.record_timer(id);
+            let parent = s.cx.current();
+            let delay = Duration::from_secs_f64(ms.clamp(0.0, 2_147_483_647.0) / 1000.0);
+            s.effects.push(Effect::SetTimer { id, parent, delay });
+        })?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "clearTimer",
+        Function::new(ctx.clone(), move |id: f64| {
+            let id = TimerId(id as u64);
+            let mut s = st.borrow_mut();
+            s.cx.forget_timer(id);
+            s.effects.push(Effect::ClearTimer { id });
+        })?,
+    )?;
+
+    let svc = service.clone();
+    host.set(
+        "log",
+        Function::new(ctx.clone(), move |level: String, message: String| {
+            let service = svc.as_ref();
+            match level.as_str() {
+                "debug" => tracing::debug!(target: "pyrosome::js", service, "{message}"),
+                "warn" => tracing::warn!(target: "pyrosome::js", service, "{message}"),
+                "error" => tracing::error!(target: "pyrosome::js", service, "{message}"),
+                _ => tracing::info!(target: "pyrosome::js", service, "{message}"),
+            }
+        })?,
+    )?;
+
+    host.set(
+        "randomBytes",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, n: f64| {
+            if !(0.0..=MAX_RANDOM_BYTES as f64).contains(&n) {
+                return Err(Exception::throw_range(
+                    &ctx,
+                    &format!("cannot produce {n} random bytes (at most {MAX_RANDOM_BYTES})"),
+                ));
+            }
+            let mut bytes = vec![0u8; n as usize];
+            getrandom::fill(&mut bytes).map_err(|e| {
+                Exception::throw_internal(&ctx, &format!("no randomness available: {e}"))
+            })?;
+            TypedArray::<u8>::new(ctx.clone(), bytes)
+        })?,
+    )?;
+
+    host.set(
+        "encodeUtf8",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, s: rquickjs::String<'js>| {
+            TypedArray::<u8>::new(ctx.clone(), to_rust_string(&s).into_bytes())
+        })?,
+    )?;
+
+    host.set(
+        "decodeUtf8",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, bytes: TypedArray<'js, u8>, fatal: Opt<bool>, ignore_bom: Opt<bool>| {
+                let all = typed_array_bytes(&bytes)
+                    .ok_or_else(|| Exception::throw_type(&ctx, "the buffer is detached"))?;
+                let slice = match (ignore_bom.0.unwrap_or(false), all.as_slice()) {
+                    (false, [0xEF, 0xBB, 0xBF, rest @ ..]) => rest,
+                    (_, s) => s,
+                };
+                let text = if fatal.0.unwrap_or(false) {
+                    std::str::from_utf8(slice)
+                        .map_err(|_| {
+                            Exception::throw_type(&ctx, "The encoded data was not valid for encoding utf-8")
+                        })?
+                        .to_owned()
+                } else {
+                    String::from_utf8_lossy(slice).into_owned()
+                };
+                rquickjs::String::from_str(ctx.clone(), &text)
+            },
+        )?,
+    )?;
+
+    host.set(
+        "urlParse",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, input: String, base: Opt<JsValue<'js>>| -> rquickjs::Result<JsValue<'js>> {
+                let base = match base.0 {
+                    Some(b) if !b.is_undefined() => {
+                        let b: String = b.get::<rquickjs::convert::Coerced<String>>()?.0;
+                        match url::Url::parse(&b) {
+                            Ok(u) => Some(u),
+                            Err(_) => return Ok(JsValue::new_null(ctx.clone())),
+                        }
+                    }
+                    _ => None,
+                };
+                let parsed = url::Url::options().base_url(base.as_ref()).parse(&input);
+                match parsed {
+                    Ok(u) => Ok(url_components(&ctx, &u)?.into_value()),
+                    Err(_) => Ok(JsValue::new_null(ctx.clone())),
+                }
+            },
+        )?,
+    )?;
+
+    host.set(
+        "urlSet",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, href: String, component: String, value: String| -> rquickjs::Result<JsValue<'js>> {
+                let Ok(mut u) = url::Url::parse(&href) else {
+                    return Ok(JsValue::new_null(ctx.clone()));
+                };
+                use url::quirks;
+                match component.as_str() {
+                    "href" => match url::Url::parse(&value) {
+                        Ok(v) => u = v,
+                        Err(_) => return Ok(JsValue::new_null(ctx.clone())),
+                    },
+                    "protocol" => {
+                        let _ = quirks::set_protocol(&mut u, &value);
+                    }
+                    "username" => {
+                        let _ = quirks::set_username(&mut u, &value);
+                    }
+                    "password" => {
+                        let _ = quirks::set_password(&mut u, &value);
+                    }
+                    "host" => {
+                        let _ = quirks::set_host(&mut u, &value);
+                    }
+                    "hostname" => {
+                        let _ = quirks::set_hostname(&mut u, &value);
+                    }
+                    "port" => {
+                        let _ = quirks::set_port(&mut u, &value);
+                    }
+                    "pathname" => quirks::set_pathname(&mut u, &value),
+                    "search" => quirks::set_search(&mut u, &value),
+                    "hash" => quirks::set_hash(&mut u, &value),
+                    other => {
+                        return Err(Exception::throw_type(
+                            &ctx,
+                            &format!("unknown URL component {other:?}"),
+                        ));
+                    }
+                }
+                Ok(url_components(&ctx, &u)?.into_value())
+            },
+        )?,
+    )?;
+
+    host.set(
+        "formDecode",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, input: String| {
+            let pairs = Array::new(ctx.clone())?;
+            for (i, (k, v)) in form_urlencoded::parse(input.as_bytes()).enumerate() {
+                let pair = Array::new(ctx.clone())?;
+                pair.set(0, k.as_ref())?;
+                pair.set(1, v.as_ref())?;
+                pairs.set(i, pair)?;
+            }
+            Ok::<_, rquickjs::Error>(pairs)
+        })?,
+    )?;
+
+    host.set(
+        "formEncode",
+        Function::new(ctx.clone(), |pairs: Vec<Vec<String>>| {
+            let mut out = form_urlencoded::Serializer::new(String::new());
+            for pair in &pairs {
+                let name = pair.first().map_or("", String::as_str);
+                let value = pair.get(1).map_or("", String::as_str);
+                out.append_pair(name, value);
+            }
+            out.finish()
+        })?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "clone",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, value: JsValue<'js>| {
+            let proto = object_proto(&ctx, &st)?;
+            let v = to_value(&value, &proto, "the value").map_err(|e| {
+                Exception::throw_message(&ctx, &format!("DataCloneError: {}", e.0))
+            })?;
+            from_value(&ctx, &v)
+        })?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "now",
+        Function::new(ctx.clone(), move || {
+            st.borrow().started.elapsed().as_secs_f64() * 1000.0
+        })?,
+    )?;
+
+    Ok(host)
+}
+
+fn url_components<'js>(ctx: &Ctx<'js>, u: &url::Url) -> rquickjs::Result<Object<'js>> {
+    use url::quirks;
+    let o = Object::new(ctx.clone())?;
+    o.set("href", quirks::href(u))?;
+    o.set("origin", quirks::origin(u))?;
+    o.set("protocol", quirks::protocol(u))?;
+    o.set("username", quirks::username(u))?;
+    o.set("password", quirks::password(u))?;
+    o.set("host", quirks::host(u))?;
+    o.set("hostname", quirks::hostname(u))?;
+    o.set("port", quirks::port(u))?;
+    o.set("pathname", quirks::pathname(u))?;
+    o.set("search", quirks::search(u))?;
+    o.set("hash", quirks::hash(u))?;
+    Ok(o)
+}

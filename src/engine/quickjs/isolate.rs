@@ -1,0 +1,428 @@
+//! One QuickJS isolate: a runtime, a context, the service's module and the
+//! dispatcher the shared bootstrap returned.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rquickjs::{Context, Ctx, Function, Module, Object, Persistent, Runtime, Value as JsValue};
+
+use super::convert::from_value;
+use super::host::{self, HostState, SharedState, js_error};
+use super::loader::{AppLoader, BUILTIN_SOURCE};
+use crate::engine::context::AsyncContext;
+use crate::engine::{
+    BUILTIN_MODULE, Effect, EngineError, Event, Fault, IsolateConfig, JsError,
+};
+use crate::value::Value;
+
+/// The bootstrap and Web APIs, assembled by `build.rs` from `js/`.
+const PRELUDE: &str = include_str!(concat!(env!("OUT_DIR"), "/prelude.js"));
+
+/// QuickJS's native stack limit for JavaScript recursion. Workers run on
+/// threads with larger stacks (see the scheduler), so deep recursion ends in
+/// a catchable `RangeError`, never a crash.
+const MAX_STACK_BYTES: usize = 1024 * 1024;
+
+/// Module top levels get at least this long before they are interrupted,
+/// however small the per-invocation budget.
+const MIN_LOAD_BUDGET: Duration = Duration::from_secs(2);
+
+/// A deadline of "none".
+const NO_DEADLINE: u64 = u64::MAX;
+
+/// The dispatcher functions returned by the bootstrap.
+struct Dispatcher {
+    invoke: Persistent<Function<'static>>,
+    reply: Persistent<Function<'static>>,
+    timer: Persistent<Function<'static>>,
+}
+
+/// Watches how long JavaScript has run in the current segment.
+struct Watchdog {
+    epoch: Instant,
+    deadline: Arc<AtomicU64>,
+    interrupted: Arc<AtomicBool>,
+}
+
+impl Watchdog {
+    fn install(runtime: &Runtime) -> Watchdog {
+        let epoch = Instant::now();
+        let deadline = Arc::new(AtomicU64::new(NO_DEADLINE));
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let (d, i) = (deadline.clone(), interrupted.clone());
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            let limit = d.load(Ordering::Relaxed);
+            if limit != NO_DEADLINE && epoch.elapsed().as_nanos() as u64 > limit {
+                i.store(true, Ordering::Relaxed);
+                true
+            } else {
+                false
+            }
+        })));
+        Watchdog {
+            epoch,
+            deadline,
+            interrupted,
+        }
+    }
+
+    fn arm(&self, budget: Duration) {
+        let limit = (self.epoch.elapsed() + budget).as_nanos() as u64;
+        self.deadline.store(limit, Ordering::Relaxed);
+    }
+
+    fn disarm(&self) {
+        self.deadline.store(NO_DEADLINE, Ordering::Relaxed);
+    }
+
+    fn fired(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed)
+    }
+}
+
+/// A QuickJS isolate. Field order matters for `Drop`: see `ffi.rs`.
+pub(crate) struct QjsIsolate {
+    dispatcher: Option<Dispatcher>,
+    state: SharedState,
+    methods: Vec<String>,
+    has_fetch: bool,
+    budget: Duration,
+    memory_limit: usize,
+    watchdog: Watchdog,
+    context: Context,
+    runtime: Runtime,
+}
+
+impl Drop for QjsIsolate {
+    fn drop(&mut self) {
+        // Release every persistent handle while the runtime is alive.
+        self.dispatcher = None;
+        self.state.borrow_mut().object_proto = None;
+        // `context`, then `runtime`, drop after this in field order.
+    }
+}
+
+fn create_error(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Create(e.to_string())
+}
+
+/// Renders a module-loading exception as an [`EngineError`], pulling the
+/// file and line out of QuickJS's stack (`at file.js:3:5`).
+fn load_error(ctx: &Ctx<'_>, entry: &str) -> EngineError {
+    let exception = ctx.catch();
+    let error = js_error(&exception);
+    let location = error.stack.as_deref().and_then(first_location);
+    if error.name == "SyntaxError" {
+        let (file, line) = location.unwrap_or_else(|| (entry.to_owned(), 0));
+        return EngineError::Syntax {
+            file,
+            line,
+            message: format!("{}: {}", error.name, error.message),
+        };
+    }
+    let file = location.map_or_else(|| entry.to_owned(), |(f, l)| format!("{f}:{l}"));
+    let mut message = format!("{}: {}", error.name, error.message);
+    if let Some(stack) = error.stack.filter(|s| !s.trim().is_empty()) {
+        message.push('\n');
+        message.push_str(stack.trim_end());
+    }
+    EngineError::Evaluation { file, message }
+}
+
+/// The first `file:line` of a QuickJS stack trace that is not native.
+fn first_location(stack: &str) -> Option<(String, u32)> {
+    stack.lines().find_map(|l| {
+        let l = l.trim().strip_prefix("at ")?;
+        let inner = l.rsplit_once('(').map_or(l, |(_, r)| r.trim_end_matches(')'));
+        let mut parts = inner.rsplitn(3, ':');
+        let (col, line, file) = (parts.next()?, parts.next()?, parts.next()?);
+        let (line, _) = (line.parse::<u32>().ok()?, col.parse::<u32>().ok()?);
+        (file != "<native>").then(|| (file.to_owned(), line))
+    })
+}
+
+impl QjsIsolate {
+    pub(crate) fn new(config: &IsolateConfig) -> Result<QjsIsolate, EngineError> {
+        let runtime = Runtime::new().map_err(create_error)?;
+        runtime.set_memory_limit(config.memory_limit);
+        runtime.set_max_stack_size(MAX_STACK_BYTES);
+        runtime.set_loader(
+            AppLoader {
+                modules: config.modules.clone(),
+            },
+            AppLoader {
+                modules: config.modules.clone(),
+            },
+        );
+        let watchdog = Watchdog::install(&runtime);
+        let context = Context::full(&runtime).map_err(create_error)?;
+        let state: SharedState = Rc::new(RefCell::new(HostState {
+            service: config.service.clone(),
+            directory: config.directory.clone(),
+            effects: Vec::new(),
+            cx: AsyncContext::default(),
+            started: Instant::now(),
+            object_proto: None,
+            out_of_memory: false,
+        }));
+
+        watchdog.arm(config.cpu_budget.max(MIN_LOAD_BUDGET));
+        let loaded = context.with(|ctx| Self::load(&ctx, &state, config));
+        watchdog.disarm();
+        let mut isolate = QjsIsolate {
+            dispatcher: None,
+            state,
+            methods: Vec::new(),
+            has_fetch: false,
+            budget: config.cpu_budget,
+            memory_limit: config.memory_limit,
+            watchdog,
+            context,
+            runtime,
+        };
+        match loaded {
+            Ok((dispatcher, methods, has_fetch)) => {
+                isolate.dispatcher = Some(dispatcher);
+                isolate.methods = methods;
+                isolate.has_fetch = has_fetch;
+                // Effects of top-level code (timers armed at load) are kept
+                // for the first event.
+                Ok(isolate)
+            }
+            Err(e) if isolate.watchdog.fired() => Err(EngineError::Evaluation {
+                file: config.entry.clone(),
+                message: format!(
+                    "the module's top level ran longer than {} ms and was interrupted ({e})",
+                    config.cpu_budget.max(MIN_LOAD_BUDGET).as_millis()
+                ),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs the prelude, the builtin module and the entry module.
+    fn load<'js>(
+        ctx: &Ctx<'js>,
+        state: &SharedState,
+        config: &IsolateConfig,
+    ) -> Result<(Dispatcher, Vec<String>, bool), EngineError> {
+        let internal = |e: rquickjs::Error| {
+            if matches!(e, rquickjs::Error::Exception) {
+                load_error(ctx, "<prelude>")
+            } else {
+                create_error(e)
+            }
+        };
+        let object_proto: Object = ctx
+            .globals()
+            .get::<_, Object>("Object")
+            .and_then(|o| o.get("prototype"))
+            .map_err(internal)?;
+        state.borrow_mut().object_proto = Some(Persistent::save(ctx, object_proto));
+
+        let host = host::install(ctx, state).map_err(internal)?;
+        let prelude: Function = ctx.eval(PRELUDE).map_err(internal)?;
+        let dispatcher: Object = prelude.call((host,)).map_err(internal)?;
+        let get = |name: &str| -> Result<Persistent<Function<'static>>, EngineError> {
+            let f: Function = dispatcher.get(name).map_err(internal)?;
+            Ok(Persistent::save(ctx, f))
+        };
+        let handles = Dispatcher {
+            invoke: get("invoke")?,
+            reply: get("reply")?,
+            timer: get("timer")?,
+        };
+
+        let builtin = Module::declare(ctx.clone(), BUILTIN_MODULE, BUILTIN_SOURCE)
+            .map_err(|_| load_error(ctx, BUILTIN_MODULE))?;
+        let (_, promise) = builtin.eval().map_err(|_| load_error(ctx, BUILTIN_MODULE))?;
+        drain_jobs(ctx, || false);
+        drop(promise);
+
+        let entry = config.entry.as_str();
+        let source = config
+            .modules
+            .get(entry)
+            .ok_or_else(|| EngineError::Evaluation {
+                file: entry.to_owned(),
+                message: "no such module in the app".to_owned(),
+            })?;
+        let module = Module::declare(ctx.clone(), entry, source.source.as_bytes())
+            .map_err(|_| load_error(ctx, entry))?;
+        let (module, promise) = module.eval().map_err(|_| load_error(ctx, entry))?;
+        drain_jobs(ctx, || false);
+        match promise.result::<JsValue>() {
+            None => {
+                return Err(EngineError::Evaluation {
+                    file: entry.to_owned(),
+                    message: "the module's top-level await never settled".to_owned(),
+                });
+            }
+            Some(Err(rquickjs::Error::Exception)) => return Err(load_error(ctx, entry)),
+            Some(Err(e)) => return Err(create_error(e)),
+            Some(Ok(_)) => {}
+        }
+
+        let namespace = module.namespace().map_err(internal)?;
+        let mut methods = Vec::new();
+        let mut has_fetch = false;
+        for key in namespace.keys::<String>() {
+            let key = key.map_err(internal)?;
+            let value: JsValue = namespace.get(key.as_str()).map_err(internal)?;
+            if key == "default" {
+                has_fetch = value
+                    .as_object()
+                    .and_then(|o| o.get::<_, JsValue>("fetch").ok())
+                    .is_some_and(|f| f.is_function());
+            } else if value.is_function() && !key.starts_with('@') {
+                methods.push(key);
+            }
+        }
+        methods.sort();
+        let set_module: Function = dispatcher.get("setModule").map_err(internal)?;
+        set_module.call::<_, ()>((namespace,)).map_err(internal)?;
+        Ok((handles, methods, has_fetch))
+    }
+
+    fn deliver(&mut self, event: Event) -> Result<(), Fault> {
+        let Some(dispatcher) = self.dispatcher.as_ref() else {
+            return Err(Fault::Internal("isolate has no dispatcher".to_owned()));
+        };
+        let state = &self.state;
+        let watchdog = &self.watchdog;
+        let service = state.borrow().service.clone();
+        self.context.with(|ctx| {
+            let outcome: rquickjs::Result<()> = match event {
+                Event::Invoke { id, method, arg } => {
+                    state.borrow_mut().cx.enter_invocation(id);
+                    dispatcher.invoke.clone().restore(&ctx).and_then(|f| {
+                        let arg = from_value(&ctx, &arg)?;
+                        f.call((id.0 as f64, method, arg))
+                    })
+                }
+                Event::Reply { call, result } => {
+                    if !state.borrow_mut().cx.enter_reply(call) {
+                        return Ok(());
+                    }
+                    dispatcher.reply.clone().restore(&ctx).and_then(|f| {
+                        let (ok, value) = match result {
+                            Ok(v) => (true, from_value(&ctx, &v)?),
+                            Err(e) => (false, from_value(&ctx, &error_value(&e))?),
+                        };
+                        f.call((call.0 as f64, ok, value))
+                    })
+                }
+                Event::Timer { id } => {
+                    if !state.borrow_mut().cx.enter_timer(id) {
+                        return Ok(());
+                    }
+                    dispatcher
+                        .timer
+                        .clone()
+                        .restore(&ctx)
+                        .and_then(|f| f.call((id.0 as f64,)))
+                }
+            };
+            if let Err(e) = outcome {
+                if watchdog.fired() {
+                    return Err(Fault::CpuBudget {
+                        budget: self.budget,
+                    });
+                }
+                let error = if matches!(e, rquickjs::Error::Exception) {
+                    js_error(&ctx.catch())
+                } else {
+                    JsError::new("InternalError", e.to_string())
+                };
+                if error.message == "out of memory" {
+                    return Err(Fault::OutOfMemory {
+                        limit_mb: self.memory_limit >> 20,
+                    });
+                }
+                // A timer callback threw, or an event could not be
+                // delivered: report it like an uncaught exception.
+                let stack = error.stack.clone().unwrap_or_default();
+                tracing::error!(target: "pyrosome::js", service = service.as_ref(), "uncaught {error}\n{stack}");
+            }
+            drain_jobs(&ctx, || watchdog.fired());
+            if watchdog.fired() {
+                return Err(Fault::CpuBudget {
+                    budget: self.budget,
+                });
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Runs pending jobs (promise reactions) until none is left or `stop`.
+fn drain_jobs(ctx: &Ctx<'_>, stop: impl Fn() -> bool) {
+    while ctx.execute_pending_job() {
+        if stop() {
+            break;
+        }
+    }
+}
+
+/// The plain object the bootstrap turns back into an `Error` in the caller.
+fn error_value(e: &JsError) -> Value {
+    let opt = |s: &Option<String>| s.as_ref().map_or(Value::Undefined, |s| Value::from(s.as_str()));
+    Value::object([
+        ("name", Value::from(e.name.as_str())),
+        ("message", Value::from(e.message.as_str())),
+        ("stack", opt(&e.stack)),
+        ("service", opt(&e.service)),
+        ("method", opt(&e.method)),
+    ])
+}
+
+impl crate::engine::Isolate for QjsIsolate {
+    fn methods(&self) -> &[String] {
+        &self.methods
+    }
+
+    fn has_fetch(&self) -> bool {
+        self.has_fetch
+    }
+
+    fn handle(&mut self, event: Event, effects: &mut Vec<Effect>) -> Result<(), Fault> {
+        self.watchdog.arm(self.budget);
+        let result = self.deliver(event);
+        self.watchdog.disarm();
+        let mut state = self.state.borrow_mut();
+        state.cx.leave();
+        effects.append(&mut state.effects);
+        if state.out_of_memory {
+            state.out_of_memory = false;
+            return Err(Fault::OutOfMemory {
+                limit_mb: self.memory_limit >> 20,
+            });
+        }
+        result
+    }
+
+    fn heap_used(&self) -> usize {
+        self.runtime.memory_usage().memory_used_size as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_location;
+
+    #[test]
+    fn finds_the_first_source_location_in_a_stack() {
+        assert_eq!(
+            first_location("    at <native>:1:1\n    at f (main.js:3:5)\n"),
+            Some(("main.js".to_owned(), 3))
+        );
+        assert_eq!(
+            first_location("    at lib/x.js:12:1\n"),
+            Some(("lib/x.js".to_owned(), 12))
+        );
+        assert_eq!(first_location("no stack here"), None);
+    }
+}

@@ -1,0 +1,230 @@
+//! The gateway: Pyrosome's HTTP front door (HTTP/1.1 with keep-alive, and
+//! HTTP/2 with prior knowledge, on hyper + tokio).
+//!
+//! A request whose path matches a service's `routes` becomes an invocation
+//! of that service's `fetch` handler: the gateway turns it into a request
+//! value (`{method, url, headers, body}`), the shared JavaScript bootstrap
+//! turns that into a `Request`, and the `Response` comes back as a value
+//! (`{status, statusText, headers, body}`) that the gateway writes out. The
+//! engine never sees HTTP, and the gateway never sees JavaScript.
+//!
+//! What the gateway answers itself:
+//! - `GET /healthz` → 200 `ok`;
+//! - no route for the path → 404;
+//! - a malformed request → 400 (hyper's parser answers before we see it);
+//! - a body larger than the app's `max_body_kb` → 413;
+//! - a handler that throws → 500 with a request id (the stack goes to the
+//!   log, and also to the body in `--dev` mode).
+
+mod convert;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::engine::FETCH_METHOD;
+use crate::runtime::Runtime;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Gateway settings.
+#[derive(Clone, Debug)]
+pub struct GatewayOptions {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Put error stacks in 500 bodies.
+    pub dev_mode: bool,
+}
+
+/// A bound HTTP server for one running app.
+pub struct Gateway {
+    runtime: Arc<Runtime>,
+    listener: TcpListener,
+    options: GatewayOptions,
+}
+
+struct Context {
+    runtime: Arc<Runtime>,
+    options: GatewayOptions,
+    next_request: AtomicU64,
+}
+
+type Body = Full<Bytes>;
+
+impl Gateway {
+    /// Binds the listening socket.
+    pub async fn bind(runtime: Runtime, options: GatewayOptions) -> std::io::Result<Gateway> {
+        let listener = TcpListener::bind(options.listen).await?;
+        Ok(Gateway {
+            runtime: Arc::new(runtime),
+            listener,
+            options,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or(self.options.listen)
+    }
+
+    /// The running app.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// Serves until `signal` resolves, then stops accepting, lets in-flight
+    /// requests finish (up to a timeout) and stops the app's workers.
+    pub async fn serve_until(self, signal: impl Future<Output = ()>) {
+        let seed = {
+            let mut b = [0u8; 8];
+            let _ = getrandom::fill(&mut b);
+            u64::from_le_bytes(b) & 0xFFFF_FFFF_0000_0000
+        };
+        let cx = Arc::new(Context {
+            runtime: self.runtime.clone(),
+            options: self.options.clone(),
+            next_request: AtomicU64::new(seed),
+        });
+        let graceful = GracefulShutdown::new();
+        let builder = auto::Builder::new(TokioExecutor::new());
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (stream, _) = match accepted {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let cx = cx.clone();
+                    let service = service_fn(move |req| {
+                        let cx = cx.clone();
+                        async move { Ok::<_, std::convert::Infallible>(handle(&cx, req).await) }
+                    });
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let conn = graceful.watch(conn.into_owned());
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!("connection ended with an error: {e}");
+                        }
+                    });
+                }
+                () = &mut signal => break,
+            }
+        }
+        drop(self.listener);
+        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+            tracing::warn!("some requests did not finish within {DRAIN_TIMEOUT:?}");
+        }
+        let runtime = self.runtime.clone();
+        let _ = tokio::task::spawn_blocking(move || runtime.shutdown()).await;
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body.into())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    if path == "/healthz" {
+        return text(StatusCode::OK, "ok\n");
+    }
+    let Some(service) = cx.runtime.app().route(&path).map(|s| s.name.clone()) else {
+        return text(StatusCode::NOT_FOUND, format!("no route for {path}\n"));
+    };
+    let request_id = format!(
+        "{:016x}",
+        cx.next_request.fetch_add(1, Ordering::Relaxed)
+    );
+
+    let limit = cx.options.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body larger than {limit} bytes\n"),
+        );
+    }
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            return text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {limit} bytes\n"),
+            );
+        }
+        Err(e) => {
+            return text(StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}\n"));
+        }
+    };
+
+    let value = convert::request_value(&parts, body);
+    let result = cx.runtime.call(&service, FETCH_METHOD, value).await;
+    match result.map(|v| convert::response_from_value(&v)) {
+        Ok(Ok(mut response)) => {
+            response.headers_mut().insert(
+                "x-request-id",
+                HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-")),
+            );
+            response
+        }
+        Ok(Err(problem)) => {
+            tracing::error!(service, request_id, "invalid response from the fetch handler: {problem}");
+            let mut body = format!("Internal Server Error (request id {request_id})\n");
+            if cx.options.dev_mode {
+                body.push_str(&format!("\ninvalid response from the fetch handler: {problem}\n"));
+            }
+            with_id(text(StatusCode::INTERNAL_SERVER_ERROR, body), &request_id)
+        }
+        Err(error) => {
+            let stack = error.stack.as_deref().unwrap_or("").trim_end();
+            tracing::error!(service, request_id, "fetch handler threw {error}\n{stack}");
+            let mut body = format!("Internal Server Error (request id {request_id})\n");
+            if cx.options.dev_mode {
+                body.push_str(&format!("\n{error}\n{stack}\n"));
+            }
+            with_id(text(StatusCode::INTERNAL_SERVER_ERROR, body), &request_id)
+        }
+    }
+}
+
+fn with_id(mut response: Response<Body>, id: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}

@@ -1,0 +1,26 @@
+//! Pyrosome: a runtime for fine-grained JavaScript microservices.
+//!
+//! One process hosts a whole application of small services, each in its own
+//! JavaScript isolate, and gives them execution, communication, scheduling
+//! and an HTTP front door. Start with `ARCHITECTURE.md`; the parts are:
+//!
+//! - [`app`]: reads and validates an app folder (manifest + modules);
+//! - [`engine`]: the only code that knows a JavaScript engine;
+//! - [`scheduler`]: worker threads, instances, mailboxes, run queues;
+//! - [`gateway`]: the HTTP server that turns requests into invocations;
+//! - [`value`]: the structured values that cross every boundary.
+//!
+//! Dependencies point one way: `gateway → scheduler → engine → value`, and
+//! `app` only produces the description the others are built from.
+
+pub mod app;
+pub mod engine;
+pub mod gateway;
+pub mod runtime;
+pub mod scheduler;
+pub mod value;
+
+pub use app::App;
+pub use engine::{Engine, JsError};
+pub use runtime::{Runtime, RuntimeOptions};
+pub use value::Value;

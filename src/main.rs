@@ -1,0 +1,230 @@
+//! The `pyrosome` command line: the binary's edge, where errors become
+//! messages for a person (`anyhow`).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use pyrosome::gateway::{self, GatewayOptions};
+use pyrosome::{App, Runtime, RuntimeOptions, Value};
+
+/// Pyrosome: a runtime for fine-grained JavaScript microservices.
+///
+/// One process hosts a whole app of small services, each in its own
+/// JavaScript isolate, with in-process calls between them and an HTTP front
+/// door. An app is a folder with a `pyrosome.toml` manifest and ES modules
+/// (see docs/manifest.md).
+#[derive(Parser, Debug)]
+#[command(name = "pyrosome", version, about, long_about)]
+struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+
+    /// Log filter, e.g. `info`, `debug`, `pyrosome=debug` (RUST_LOG syntax).
+    #[arg(long, global = true, default_value = "info")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve an app over HTTP: loads every service, then listens.
+    ///
+    /// Requests whose path matches a service's `routes` go to that service's
+    /// `fetch` handler. `/healthz` answers 200 once the app is loaded.
+    Serve {
+        /// The app folder (holding pyrosome.toml).
+        app: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Worker threads running JavaScript (default: one per core).
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
+        /// Development mode: error stacks in 500 responses.
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Invoke one method of one service and print its result as JSON.
+    ///
+    /// Example: pyrosome call examples/hello greeter.greet '{"name":"Ada"}'
+    Call {
+        /// The app folder.
+        app: PathBuf,
+        /// `service.method` to invoke.
+        target: String,
+        /// The argument, as JSON (default: no argument).
+        arg: Option<String>,
+        /// Worker threads (default: one per core).
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
+    },
+    /// Load an app and report problems without running anything else.
+    Check {
+        /// The app folder.
+        app: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, &cli.log);
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn load(dir: &Path) -> Result<App> {
+    App::load(dir).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn start(app: App, workers: usize, dev_mode: bool) -> Result<Runtime> {
+    let options = RuntimeOptions {
+        workers,
+        dev_mode,
+        ..RuntimeOptions::default()
+    };
+    Runtime::start(app, options).context("cannot start the app")
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Serve {
+            app,
+            listen,
+            workers,
+            dev,
+        } => {
+            let app = load(&app)?;
+            let http = app.http.clone();
+            let runtime = start(app, workers, dev)?;
+            let tokio = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("pyrosome-gateway")
+                .enable_all()
+                .build()
+                .context("cannot start the HTTP runtime")?;
+            let options = GatewayOptions {
+                listen,
+                max_body_bytes: http.max_body_bytes,
+                dev_mode: dev,
+            };
+            tokio.block_on(async move {
+                let server = gateway::Gateway::bind(runtime, options)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}"))?;
+                tracing::info!(
+                    "serving app \"{}\" on http://{}",
+                    server.runtime().app().name,
+                    server.local_addr()
+                );
+                server.serve_until(shutdown_signal()).await;
+                Ok(())
+            })
+        }
+        Command::Call {
+            app,
+            target,
+            arg,
+            workers,
+        } => {
+            let Some((service, method)) = target.split_once('.') else {
+                bail!("the target must be service.method, got \"{target}\"");
+            };
+            let arg = match arg {
+                None => Value::Undefined,
+                Some(text) => {
+                    let json: serde_json::Value = serde_json::from_str(&text)
+                        .with_context(|| format!("the argument is not valid JSON: {text}"))?;
+                    Value::from_json(&json)
+                }
+            };
+            let runtime = start(load(&app)?, workers, false)?;
+            let result = runtime.call_blocking(service, method, arg);
+            runtime.shutdown();
+            match result {
+                Ok(value) => {
+                    let text = serde_json::to_string_pretty(&value.to_json())
+                        .context("cannot print the result")?;
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "{text}").context("cannot write to stdout")?;
+                    Ok(())
+                }
+                Err(e) => {
+                    let stack = e.stack.as_deref().unwrap_or("").trim_end();
+                    if stack.is_empty() {
+                        bail!("{target} threw {e}")
+                    }
+                    bail!("{target} threw {e}\n{stack}")
+                }
+            }
+        }
+        Command::Check { app } => {
+            let app = load(&app)?;
+            let runtime = start(app, 1, false)?;
+            let scheduler = runtime.scheduler();
+            for name in scheduler.service_names() {
+                if let Some(info) = scheduler.service(&name) {
+                    let fetch = if info.has_fetch { " + fetch" } else { "" };
+                    println!("{name}: {}{fetch}", info.methods.join(", "));
+                }
+            }
+            runtime.shutdown();
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,115 @@
+//! Run queues: where runnable instances wait for a worker.
+//!
+//! Each worker owns a FIFO deque ([`LocalQueue`]); everyone else (the
+//! gateway, the timer thread) pushes into the shared [`RunQueue`]'s global
+//! injector. A worker that runs dry takes a batch from the injector, then
+//! steals half of another worker's deque. This is how a `Promise.all` over
+//! calls spreads: the callees land on the caller's worker deque, and idle
+//! workers steal them.
+//!
+//! The handle types say who may do what: only the owning worker can pop
+//! from a `LocalQueue`; anyone can push into or steal through a
+//! `RunQueue`.
+
+use std::sync::Arc;
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+
+use super::instance::Instance;
+
+/// The shared side of all run queues.
+pub(crate) struct RunQueue {
+    injector: Injector<Arc<Instance>>,
+    stealers: Vec<Stealer<Arc<Instance>>>,
+}
+
+/// One worker's own deque.
+pub(crate) struct LocalQueue {
+    deque: Worker<Arc<Instance>>,
+    index: usize,
+}
+
+impl RunQueue {
+    /// Queues for `workers` workers: the shared side and one local deque
+    /// per worker (to be moved into the worker threads).
+    pub(crate) fn new(workers: usize) -> (RunQueue, Vec<LocalQueue>) {
+        let locals: Vec<LocalQueue> = (0..workers)
+            .map(|index| LocalQueue {
+                deque: Worker::new_fifo(),
+                index,
+            })
+            .collect();
+        let stealers = locals.iter().map(|l| l.deque.stealer()).collect();
+        (
+            RunQueue {
+                injector: Injector::new(),
+                stealers,
+            },
+            locals,
+        )
+    }
+
+    /// Queues an instance from outside any worker.
+    pub(crate) fn inject(&self, instance: Arc<Instance>) {
+        self.injector.push(instance);
+    }
+
+    /// Whether any queue holds work (for the sleep protocol).
+    pub(crate) fn has_work(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    /// Finds work for `local`'s worker: a batch from the injector, or half
+    /// of another worker's deque, starting after our own index so workers
+    /// do not all raid the same victim.
+    pub(crate) fn steal_for(&self, local: &LocalQueue) -> Option<Arc<Instance>> {
+        loop {
+            let mut retry = false;
+            match self.injector.steal_batch_and_pop(&local.deque) {
+                Steal::Success(i) => return Some(i),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            let n = self.stealers.len();
+            for k in 1..n {
+                let victim = &self.stealers[(local.index + k) % n];
+                match victim.steal_batch_and_pop(&local.deque) {
+                    Steal::Success(i) => return Some(i),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    /// Pops from the injector only (used periodically for fairness).
+    pub(crate) fn pop_injected(&self) -> Option<Arc<Instance>> {
+        loop {
+            match self.injector.steal() {
+                Steal::Success(i) => return Some(i),
+                Steal::Empty => return None,
+                Steal::Retry => {}
+            }
+        }
+    }
+}
+
+impl LocalQueue {
+    /// This worker's index.
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Queues an instance on this worker.
+    pub(crate) fn push(&self, instance: Arc<Instance>) {
+        self.deque.push(instance);
+    }
+
+    /// Takes the oldest instance queued on this worker.
+    pub(crate) fn pop(&self) -> Option<Arc<Instance>> {
+        self.deque.pop()
+    }
+}

@@ -1,0 +1,469 @@
+//! The on-disk encoding of a [`Value`]: compact, versioned, binary.
+//!
+//! # Format, version 1
+//!
+//! An encoded value is one **format version byte** (`0x01`) followed by exactly one
+//! *item*; nothing may follow the item. An item is a tag byte and a payload:
+//!
+//! | tag    | type                   | payload                                                        |
+//! |--------|------------------------|----------------------------------------------------------------|
+//! | `0x00` | `undefined`            | none                                                           |
+//! | `0x01` | `null`                 | none                                                           |
+//! | `0x02` | `false`                | none                                                           |
+//! | `0x03` | `true`                 | none                                                           |
+//! | `0x04` | number                 | 8 bytes: the IEEE 754 bits, little-endian (`-0`, `NaN` payload and infinities survive) |
+//! | `0x05` | number, integral       | zigzag varint of the integer; only for integral values with \|n\| ≤ 2^53 that are not `-0` |
+//! | `0x06` | BigInt                 | varint length, then the canonical decimal digits in ASCII, with a leading `-` if negative |
+//! | `0x07` | string                 | varint byte length, then UTF-8                                 |
+//! | `0x08` | `Uint8Array`           | varint byte length, then the bytes                             |
+//! | `0x09` | array                  | varint element count, then that many items                     |
+//! | `0x0A` | object                 | varint property count, then per property: varint key length, UTF-8 key, item |
+//!
+//! A *varint* is unsigned LEB128 (7 bits per byte, least significant group first, high bit set
+//! on every byte but the last), at most 10 bytes for a `u64`. Zigzag maps `n` to
+//! `(n << 1) ^ (n >> 63)` so small negative integers stay short.
+//!
+//! Arrays and objects nest at most [`MAX_DEPTH`] levels; [`encode`] refuses deeper values so
+//! that everything stored can be read back. Decoding never panics: an unknown version, an
+//! unknown tag, a truncated payload, invalid UTF-8, a non-canonical BigInt, an overlong varint
+//! or trailing bytes are reported as a [`CodecError`].
+
+use crate::value::{BigInt, Value};
+
+/// The format version written by [`encode`] as the first byte.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// The deepest nesting of arrays and objects that is encoded and decoded.
+pub const MAX_DEPTH: usize = 512;
+
+const T_UNDEFINED: u8 = 0x00;
+const T_NULL: u8 = 0x01;
+const T_FALSE: u8 = 0x02;
+const T_TRUE: u8 = 0x03;
+const T_F64: u8 = 0x04;
+const T_INT: u8 = 0x05;
+const T_BIGINT: u8 = 0x06;
+const T_STRING: u8 = 0x07;
+const T_BYTES: u8 = 0x08;
+const T_ARRAY: u8 = 0x09;
+const T_OBJECT: u8 = 0x0A;
+
+/// 2^53: integral numbers up to this magnitude use the short integer form.
+const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0;
+
+/// Why bytes could not be decoded (or a value encoded).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CodecError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, CodecError> {
+    Err(CodecError(msg.into()))
+}
+
+/// Encodes a value. Fails only when arrays/objects nest deeper than [`MAX_DEPTH`].
+pub fn encode(value: &Value) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::with_capacity(32);
+    out.push(FORMAT_VERSION);
+    encode_item(value, &mut out, 0)?;
+    Ok(out)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn encode_item(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), CodecError> {
+    match value {
+        Value::Undefined => out.push(T_UNDEFINED),
+        Value::Null => out.push(T_NULL),
+        Value::Bool(false) => out.push(T_FALSE),
+        Value::Bool(true) => out.push(T_TRUE),
+        Value::Number(n) => {
+            let n = *n;
+            if n.fract() == 0.0 && n.abs() <= MAX_EXACT_INT && !(n == 0.0 && n.is_sign_negative()) {
+                out.push(T_INT);
+                let i = n as i64;
+                put_varint(out, ((i << 1) ^ (i >> 63)) as u64);
+            } else {
+                out.push(T_F64);
+                out.extend_from_slice(&n.to_bits().to_le_bytes());
+            }
+        }
+        Value::BigInt(b) => {
+            out.push(T_BIGINT);
+            put_bytes(out, b.as_str().as_bytes());
+        }
+        Value::String(s) => {
+            out.push(T_STRING);
+            put_bytes(out, s.as_bytes());
+        }
+        Value::Bytes(b) => {
+            out.push(T_BYTES);
+            put_bytes(out, b);
+        }
+        Value::Array(items) => {
+            if depth >= MAX_DEPTH {
+                return err(format!("value nests deeper than {MAX_DEPTH} levels"));
+            }
+            out.push(T_ARRAY);
+            put_varint(out, items.len() as u64);
+            for item in items {
+                encode_item(item, out, depth + 1)?;
+            }
+        }
+        Value::Object(pairs) => {
+            if depth >= MAX_DEPTH {
+                return err(format!("value nests deeper than {MAX_DEPTH} levels"));
+            }
+            out.push(T_OBJECT);
+            put_varint(out, pairs.len() as u64);
+            for (k, v) in pairs {
+                put_bytes(out, k.as_bytes());
+                encode_item(v, out, depth + 1)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decodes bytes written by [`encode`].
+pub fn decode(bytes: &[u8]) -> Result<Value, CodecError> {
+    let Some((&version, rest)) = bytes.split_first() else {
+        return err("empty encoding (no format version byte)");
+    };
+    if version != FORMAT_VERSION {
+        return err(format!(
+            "unknown value format version {version} (this build reads version {FORMAT_VERSION})"
+        ));
+    }
+    let mut r = Reader { buf: rest, pos: 0 };
+    let value = r.item(0)?;
+    if r.pos != r.buf.len() {
+        return err(format!(
+            "{} trailing bytes after the value",
+            r.buf.len() - r.pos
+        ));
+    }
+    Ok(value)
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn byte(&mut self) -> Result<u8, CodecError> {
+        match self.buf.get(self.pos) {
+            Some(&b) => {
+                self.pos += 1;
+                Ok(b)
+            }
+            None => err(format!(
+                "truncated: expected a byte at offset {}",
+                self.pos + 1
+            )),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+        if n > self.remaining() {
+            return err(format!(
+                "truncated: {n} bytes needed at offset {}, {} left",
+                self.pos + 1,
+                self.remaining()
+            ));
+        }
+        let slice = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(slice)
+    }
+
+    fn varint(&mut self) -> Result<u64, CodecError> {
+        let mut n: u64 = 0;
+        for i in 0..10 {
+            let b = self.byte()?;
+            let bits = u64::from(b & 0x7F);
+            if i == 9 && bits > 1 {
+                return err("varint overflows 64 bits");
+            }
+            n |= bits << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(n);
+            }
+        }
+        err("varint longer than 10 bytes")
+    }
+
+    /// A length or count, checked against the bytes left (each element takes >= 1 byte).
+    fn len(&mut self) -> Result<usize, CodecError> {
+        let n = self.varint()?;
+        match usize::try_from(n) {
+            Ok(n) if n <= self.remaining() => Ok(n),
+            _ => err(format!(
+                "truncated: length {n} exceeds the {} bytes left",
+                self.remaining()
+            )),
+        }
+    }
+
+    fn string(&mut self) -> Result<String, CodecError> {
+        let n = self.len()?;
+        let bytes = self.take(n)?;
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Ok(s.to_owned()),
+            Err(e) => err(format!("invalid UTF-8 in string: {e}")),
+        }
+    }
+
+    fn item(&mut self, depth: usize) -> Result<Value, CodecError> {
+        let tag = self.byte()?;
+        Ok(match tag {
+            T_UNDEFINED => Value::Undefined,
+            T_NULL => Value::Null,
+            T_FALSE => Value::Bool(false),
+            T_TRUE => Value::Bool(true),
+            T_F64 => {
+                let raw = self.take(8)?;
+                let mut bits = [0u8; 8];
+                bits.copy_from_slice(raw);
+                Value::Number(f64::from_bits(u64::from_le_bytes(bits)))
+            }
+            T_INT => {
+                let z = self.varint()?;
+                let i = ((z >> 1) as i64) ^ -((z & 1) as i64);
+                if i.unsigned_abs() > 1u64 << 53 {
+                    return err(format!("integer {i} out of the exact double range"));
+                }
+                Value::Number(i as f64)
+            }
+            T_BIGINT => {
+                let digits = self.string()?;
+                match BigInt::parse(&digits) {
+                    Some(b) if b.as_str() == digits => Value::BigInt(b),
+                    _ => return err(format!("invalid BigInt digits {digits:?}")),
+                }
+            }
+            T_STRING => Value::String(self.string()?),
+            T_BYTES => {
+                let n = self.len()?;
+                Value::Bytes(self.take(n)?.to_vec())
+            }
+            T_ARRAY | T_OBJECT => {
+                if depth >= MAX_DEPTH {
+                    return err(format!("value nests deeper than {MAX_DEPTH} levels"));
+                }
+                let n = self.len()?;
+                if tag == T_ARRAY {
+                    let mut items = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        items.push(self.item(depth + 1)?);
+                    }
+                    Value::Array(items)
+                } else {
+                    let mut pairs = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        let k = self.string()?;
+                        pairs.push((k, self.item(depth + 1)?));
+                    }
+                    Value::Object(pairs)
+                }
+            }
+            other => {
+                return err(format!(
+                    "unknown type tag 0x{other:02x} at offset {}",
+                    self.pos
+                ));
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn big(s: &str) -> Value {
+        Value::BigInt(BigInt::parse(s).expect("digits"))
+    }
+
+    fn sample() -> Value {
+        Value::object([
+            ("u", Value::Undefined),
+            ("n", Value::Null),
+            ("t", Value::Bool(true)),
+            ("f", Value::Bool(false)),
+            ("zero", Value::Number(0.0)),
+            ("negzero", Value::Number(-0.0)),
+            ("nan", Value::Number(f64::NAN)),
+            ("inf", Value::Number(f64::INFINITY)),
+            ("ninf", Value::Number(f64::NEG_INFINITY)),
+            ("pi", Value::Number(std::f64::consts::PI)),
+            ("int", Value::Number(-123_456.0)),
+            ("max", Value::Number(MAX_EXACT_INT)),
+            ("min", Value::Number(-MAX_EXACT_INT)),
+            ("beyond", Value::Number(MAX_EXACT_INT * 4.0)),
+            ("tiny", Value::Number(f64::MIN_POSITIVE / 4.0)),
+            (
+                "big",
+                big("-123456789012345678901234567890123456789012345678901234567890"),
+            ),
+            ("bigzero", big("0")),
+            ("s", Value::from("héllo ✓ 😀")),
+            ("", Value::from("")),
+            ("bytes", Value::Bytes(vec![0, 255, 1, 128])),
+            ("empty", Value::Bytes(vec![])),
+            (
+                "arr",
+                Value::Array(vec![
+                    Value::Array(vec![]),
+                    Value::Object(vec![]),
+                    Value::Null,
+                ]),
+            ),
+            (
+                "nested",
+                Value::object([("a", Value::object([("b", Value::Number(1.5))]))]),
+            ),
+        ])
+    }
+
+    #[test]
+    fn round_trips_every_variant() {
+        let v = sample();
+        let bytes = encode(&v).expect("encode");
+        assert_eq!(bytes[0], FORMAT_VERSION);
+        let back = decode(&bytes).expect("decode");
+        assert_eq!(back, v);
+        // -0 and NaN survive bit-exactly where it matters.
+        let negzero = back.get("negzero").and_then(Value::as_f64).expect("number");
+        assert!(negzero == 0.0 && negzero.is_sign_negative());
+        assert!(
+            back.get("nan")
+                .and_then(Value::as_f64)
+                .expect("number")
+                .is_nan()
+        );
+        // Property order is kept.
+        if let Value::Object(pairs) = back {
+            let keys: Vec<_> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(&keys[..3], &["u", "n", "t"]);
+        } else {
+            panic!("not an object");
+        }
+    }
+
+    #[test]
+    fn numbers_round_trip_bit_exactly() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let f = f64::from_bits(x);
+            let back = decode(&encode(&Value::Number(f)).expect("encode")).expect("decode");
+            let b = back.as_f64().expect("number");
+            assert!(b.to_bits() == f.to_bits() || (f.is_nan() && b.is_nan()));
+        }
+        for i in [-1_000_000i64, -1, 0, 1, 63, 64, 1 << 40] {
+            let v = Value::Number(i as f64);
+            let bytes = encode(&v).expect("encode");
+            assert!(bytes.len() <= 1 + 1 + 6, "{i} is encoded compactly");
+            assert_eq!(decode(&bytes).expect("decode"), v);
+        }
+    }
+
+    #[test]
+    fn refuses_unknown_version_and_empty_input() {
+        let mut bytes = encode(&Value::Null).expect("encode");
+        bytes[0] = 2;
+        let e = decode(&bytes).expect_err("version 2");
+        assert!(e.0.contains("version 2"), "{e}");
+        assert!(decode(&[]).is_err());
+    }
+
+    #[test]
+    fn refuses_every_truncation_and_trailing_bytes() {
+        let bytes = encode(&sample()).expect("encode");
+        for cut in 0..bytes.len() {
+            assert!(
+                decode(&bytes[..cut]).is_err(),
+                "prefix of {cut} bytes accepted"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(
+            decode(&longer)
+                .expect_err("trailing")
+                .0
+                .contains("trailing")
+        );
+    }
+
+    #[test]
+    fn refuses_malformed_bytes_without_panicking() {
+        let cases: &[&[u8]] = &[
+            &[1, 0xFF],                                  // unknown tag
+            &[1, T_STRING, 2, 0xC3, 0x28],               // invalid UTF-8
+            &[1, T_BIGINT, 2, b'0', b'1'],               // non-canonical BigInt
+            &[1, T_BIGINT, 2, b'1', b'x'],               // not digits
+            &[1, T_ARRAY, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F], // huge count
+            &[
+                1, T_INT, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01,
+            ], // overlong
+            &[
+                1, T_INT, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x7F,
+            ], // overflow
+            &[
+                1, T_INT, 0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01,
+            ], // > 2^53
+        ];
+        for case in cases {
+            assert!(decode(case).is_err(), "{case:?} accepted");
+        }
+        // Random garbage never panics.
+        let mut x: u64 = 42;
+        for len in 0..2000usize {
+            let mut buf = vec![1u8];
+            for _ in 0..(len % 40) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                buf.push((x % 12) as u8);
+            }
+            let _ = decode(&buf);
+        }
+    }
+
+    #[test]
+    fn depth_is_bounded_both_ways() {
+        let mut v = Value::Null;
+        for _ in 0..MAX_DEPTH {
+            v = Value::Array(vec![v]);
+        }
+        assert_eq!(
+            decode(&encode(&v).expect("at the limit")).expect("decode"),
+            v
+        );
+        let deeper = Value::Array(vec![v]);
+        assert!(encode(&deeper).is_err());
+        let mut bytes = vec![1u8];
+        bytes.extend(std::iter::repeat_n([T_ARRAY, 1], 100_000).flatten());
+        bytes.push(T_NULL);
+        assert!(decode(&bytes).is_err());
+    }
+}
