@@ -190,8 +190,8 @@ pub fn export_jsonl(ns: &Namespace, out: &mut dyn Write) -> Result<u64, StoreErr
 
 /// Puts every entry of a JSON Lines backup into the namespace (existing keys are overwritten,
 /// others are kept), in batches of 1000 entries acknowledged with the namespace's durability.
-/// Returns the number of entries imported. On a bad line nothing from that line's batch on is
-/// written, and the error names the line.
+/// Returns the number of entries imported. A bad line fails the import with an error naming
+/// the line; entries of the batches completed before it stay written, the rest are not.
 pub fn import_jsonl(ns: &Namespace, input: &mut dyn BufRead) -> Result<u64, StoreError> {
     let mut batch = WriteBatch::default();
     let mut first_line_of_batch = 1u64;

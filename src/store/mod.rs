@@ -5,18 +5,18 @@
 //!
 //! The store runs on [redb](https://docs.rs/redb) (a copy-on-write B+tree in one file, pure Rust,
 //! no background threads). It was measured against fjall (an LSM tree) on this project's machine
-//! for Pyrosome's pattern: 50 000 keys of 500 B, 1 000 timelines of 50 entries
-//! (`benches/store_engines.rs`; numbers of two runs in `docs/store.md`):
+//! for Pyrosome's pattern: 1 000 timelines of 50 entries of 500 B, raw engine calls (program and
+//! all numbers, including those through this API, in `docs/store.md`), ranges over 2–3 runs:
 //!
 //! | operation                                   | redb              | fjall             |
 //! |---------------------------------------------|-------------------|-------------------|
-//! | point get                                   | 1.8–2.2 µs        | 2.7–3.1 µs        |
-//! | list 10 from the end of a prefix            | **2.2–2.7 µs**    | 12.6–14.4 µs      |
-//! | relaxed put (1 op per commit)               | 12–16 µs          | 1.9–2.3 µs        |
-//! | relaxed batch of 10 (1 commit)              | 22–25 µs          | 22–26 µs          |
-//! | durable put, 1 writer (1 fsync each)        | 560–590 µs        | 210–250 µs        |
-//! | durable batch of 3, 16 writers grouped      | 9 500–12 000/s    | 18 000–18 800/s   |
-//! | durable batch of 3, 64 writers grouped      | 16 000–23 000/s   | 41 000–42 500/s   |
+//! | point get                                   | 1.8–2.3 µs        | 2.7–3.1 µs        |
+//! | list 10 from the end of a prefix            | **2.2–3.5 µs**    | 12.6–14.4 µs      |
+//! | relaxed put (1 op per commit)               | 12–17 µs          | 1.9–2.3 µs        |
+//! | relaxed batch of 10 (1 commit)              | 22–33 µs          | 22–26 µs          |
+//! | durable put, 1 writer (1 fsync each)        | 560–760 µs        | 210–250 µs        |
+//! | durable batch of 3, 16 writers grouped      | 7 000–12 000/s    | 18 300–18 800/s   |
+//! | durable batch of 3, 64 writers grouped      | 11 000–23 000/s   | 41 600–42 500/s   |
 //!
 //! Reads dominate the social-network workload (timeline reads are ~65 % of the mixed load and
 //! each is exactly the "last 10 of a prefix" scan, where redb is 5× faster). Group commit

@@ -595,3 +595,10 @@ fn a_stored_value_that_does_not_decode_names_namespace_and_key() {
     );
     assert!(ns.list(&ListQuery::default()).is_err());
 }
+
+#[test]
+fn handles_are_send_sync_and_clone() {
+    fn check<T: Send + Sync + Clone + 'static>() {}
+    check::<Store>();
+    check::<Namespace>();
+}

@@ -174,6 +174,9 @@ pub(crate) fn from_value<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result
         Value::Undefined => JsValue::new_undefined(ctx.clone()),
         Value::Null => JsValue::new_null(ctx.clone()),
         Value::Bool(b) => JsValue::new_bool(ctx.clone(), *b),
+        // `new_number` stores integral doubles as ints, which would turn -0
+        // into 0; keep the sign of zero.
+        Value::Number(n) if *n == 0.0 && n.is_sign_negative() => JsValue::new_float(ctx.clone(), *n),
         Value::Number(n) => JsValue::new_number(ctx.clone(), *n),
         Value::BigInt(b) => match b.to_i64() {
             Some(i) => JsBigInt::from_i64(ctx.clone(), i)?.into_value(),

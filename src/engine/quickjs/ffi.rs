@@ -1,10 +1,11 @@
 //! The only unsafe code of the QuickJS backend, with its invariants.
 //!
 //! rquickjs wraps the QuickJS C API safely except in two places Pyrosome
-//! needs: moving an isolate between threads, and reading a typed array's
-//! bytes without a JavaScript round trip.
+//! needs: moving an isolate between threads, reading a typed array's bytes
+//! without a JavaScript round trip, and loading precompiled bytecode.
 
-use rquickjs::TypedArray;
+use rquickjs::module::Declared;
+use rquickjs::{Ctx, Module, TypedArray};
 
 use super::isolate::QjsIsolate;
 
@@ -28,4 +29,22 @@ pub(crate) fn typed_array_bytes(array: &TypedArray<'_, u8>) -> Option<Vec<u8>> {
     // Safety: `as_raw` points at the live bytes of `array`; they are copied
     // before any JavaScript can run and detach or resize the buffer.
     Some(unsafe { raw.as_ref() }.to_vec())
+}
+
+/// Loads a module from bytecode that [`Module::write`] produced in this
+/// process.
+///
+/// QuickJS trusts bytecode completely (it is not verified), and with the
+/// ROM-data flag rquickjs passes, the loaded functions keep pointing into
+/// `bytes` instead of copying them. Hence the two requirements, met by
+/// taking only `'static` bytes made by this very QuickJS build: the bytes
+/// come from `Module::write` of the same engine version, and they outlive
+/// every runtime that loads them.
+pub(crate) fn load_own_bytecode<'js>(
+    ctx: &Ctx<'js>,
+    bytes: &'static [u8],
+) -> rquickjs::Result<Module<'js, Declared>> {
+    // Safety: see above; callers only pass the output of `Module::write`
+    // kept in a process-wide static (`isolate::prelude_bytecode`).
+    unsafe { Module::load(ctx.clone(), bytes) }
 }

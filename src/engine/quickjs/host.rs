@@ -378,7 +378,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, value: JsValue<'js>| {
             let proto = object_proto(&ctx, &st)?;
             let v = to_value(&value, &proto, "the value").map_err(|e| {
-                Exception::throw_message(&ctx, &format!("DataCloneError: {}", e.0))
+                Exception::throw_type(&ctx, &format!("DataCloneError: {}", e.0))
             })?;
             from_value(&ctx, &v)
         })?,

@@ -3,13 +3,15 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use rquickjs::module::WriteOptions;
 use rquickjs::{Context, Ctx, Function, Module, Object, Persistent, Runtime, Value as JsValue};
 
 use super::convert::from_value;
+use super::ffi::load_own_bytecode;
 use super::host::{self, HostState, SharedState, js_error};
 use super::loader::{AppLoader, BUILTIN_SOURCE};
 use crate::engine::context::AsyncContext;
@@ -18,8 +20,39 @@ use crate::engine::{
 };
 use crate::value::Value;
 
-/// The bootstrap and Web APIs, assembled by `build.rs` from `js/`.
+/// The bootstrap and Web APIs, assembled by `build.rs` from `js/`: a
+/// function expression taking the `host` object.
 const PRELUDE: &str = include_str!(concat!(env!("OUT_DIR"), "/prelude.js"));
+
+/// Module name of the compiled prelude.
+const PRELUDE_MODULE: &str = "pyrosome:prelude";
+
+/// The prelude compiled once per process. Compiling ~90 KB of JavaScript
+/// takes milliseconds; loading its bytecode takes a fraction of one, which
+/// is what keeps isolate start under a millisecond.
+static PRELUDE_BYTECODE: OnceLock<Result<Vec<u8>, String>> = OnceLock::new();
+
+fn prelude_bytecode() -> Result<&'static [u8], EngineError> {
+    let compiled = PRELUDE_BYTECODE.get_or_init(|| {
+        let runtime = Runtime::new().map_err(|e| e.to_string())?;
+        let context = Context::full(&runtime).map_err(|e| e.to_string())?;
+        context.with(|ctx| {
+            let source = format!("export default {PRELUDE}");
+            let module = Module::declare(ctx.clone(), PRELUDE_MODULE, source)
+                .map_err(|e| format!("the prelude does not compile: {e}: {:?}", ctx.catch()))?;
+            module
+                .write(WriteOptions {
+                    strip_source: true,
+                    ..WriteOptions::default()
+                })
+                .map_err(|e| e.to_string())
+        })
+    });
+    compiled
+        .as_ref()
+        .map(Vec::as_slice)
+        .map_err(|e| EngineError::Create(e.clone()))
+}
 
 /// QuickJS's native stack limit for JavaScript recursion. Workers run on
 /// threads with larger stacks (see the scheduler), so deep recursion ends in
@@ -224,7 +257,12 @@ impl QjsIsolate {
         state.borrow_mut().object_proto = Some(Persistent::save(ctx, object_proto));
 
         let host = host::install(ctx, state).map_err(internal)?;
-        let prelude: Function = ctx.eval(PRELUDE).map_err(internal)?;
+        let (prelude, promise) = load_own_bytecode(ctx, prelude_bytecode()?)
+            .and_then(|m| m.eval())
+            .map_err(internal)?;
+        drain_jobs(ctx, || false);
+        drop(promise);
+        let prelude: Function = prelude.get("default").map_err(internal)?;
         let dispatcher: Object = prelude.call((host,)).map_err(internal)?;
         let get = |name: &str| -> Result<Persistent<Function<'static>>, EngineError> {
             let f: Function = dispatcher.get(name).map_err(internal)?;

@@ -20,23 +20,10 @@
   const abByteLength = getDesc(ArrayBuffer.prototype, "byteLength").get;
   const JSONparse = JSON.parse;
   const B = Symbol("Body");
-  const LONE = /[\uD800-\uDFFF]/;
+  const usv = web.usv;
   const TEXT = "text/plain;charset=UTF-8";
   const FORM = "application/x-www-form-urlencoded;charset=UTF-8";
 
-  function usv(s) {
-    if (!LONE.test(s)) return s;
-    let out = "";
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-        const d = s.charCodeAt(i + 1);
-        if (d >= 0xdc00 && d <= 0xdfff) { out += s[i] + s[i + 1]; i++; continue; }
-      }
-      out += c >= 0xd800 && c <= 0xdfff ? "\uFFFD" : s[i];
-    }
-    return out;
-  }
   function isArrayBuffer(v) {
     try { abByteLength.call(v); return true; } catch (e) { return false; }
   }

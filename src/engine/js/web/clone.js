@@ -124,7 +124,9 @@
     try {
       return hostClone(value);
     } catch (e) {
-      if (!(e instanceof TypeError)) throw e;
+      // The host refuses values outside its set with a TypeError (or an Error
+      // whose message names DataCloneError); anything else propagates.
+      if (!(e instanceof TypeError) && !(e instanceof Error && /DataCloneError/.test(String(e.message)))) throw e;
     }
     return cloneJS(value, new Map());
   }

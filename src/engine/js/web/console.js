@@ -182,7 +182,7 @@
     // Custom inspection hook (used by URL, Headers, ... and user code).
     let custom;
     try { custom = v[CUSTOM]; } catch (e) { custom = undefined; }
-    if (typeof custom === "function" && custom !== inspect) {
+    if (typeof custom === "function") {
       ctx.seen.push(v);
       try {
         const r = custom.call(v, ctx.depth - depth, { depth: ctx.depth - depth }, inspect);

@@ -9,8 +9,7 @@
     Int8Array: 1, Uint8Array: 1, Uint8ClampedArray: 1, Int16Array: 1, Uint16Array: 1,
     Int32Array: 1, Uint32Array: 1, BigInt64Array: 1, BigUint64Array: 1,
   };
-  const HEX = [];
-  for (let i = 0; i < 256; i++) HEX.push((i < 16 ? "0" : "") + i.toString(16));
+  let HEX = null; // byte -> two hex digits, built on first randomUUID()
 
   class Crypto {
     getRandomValues(array) {
@@ -24,6 +23,10 @@
       return array;
     }
     randomUUID() {
+      if (HEX === null) {
+        HEX = [];
+        for (let i = 0; i < 256; i++) HEX.push((i < 16 ? "0" : "") + i.toString(16));
+      }
       const b = randomBytes(16);
       b[6] = (b[6] & 0x0f) | 0x40;
       b[8] = (b[8] & 0x3f) | 0x80;

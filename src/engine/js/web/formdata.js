@@ -3,22 +3,8 @@
   "use strict";
   const CUSTOM = Symbol.for("nodejs.util.inspect.custom");
   const F = Symbol("FormData");
-  const LONE = /[\uD800-\uDFFF]/;
+  const usv = host.webInternals.usv;
 
-  function usv(v) {
-    const s = typeof v === "string" ? v : String(v);
-    if (!LONE.test(s)) return s;
-    let out = "";
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-        const d = s.charCodeAt(i + 1);
-        if (d >= 0xdc00 && d <= 0xdfff) { out += s[i] + s[i + 1]; i++; continue; }
-      }
-      out += c >= 0xd800 && c <= 0xdfff ? "\uFFFD" : s[i];
-    }
-    return out;
-  }
   function slot(self) {
     const s = self !== null && typeof self === "object" ? self[F] : undefined;
     if (s === undefined) throw new TypeError("Illegal invocation: not a FormData");

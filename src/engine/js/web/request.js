@@ -8,6 +8,7 @@
   const body = web.body;
   const B = body.B;
   const R = Symbol("Request");
+  const usv = web.usv;
   const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
   const NORMALIZE = { DELETE: 1, GET: 1, HEAD: 1, OPTIONS: 1, POST: 1, PUT: 1 };
   const FORBIDDEN = { CONNECT: 1, TRACE: 1, TRACK: 1 };
@@ -46,7 +47,7 @@
         };
         inputBody = input[B];
       } else {
-        const s = String(input);
+        const s = usv(input);
         const c = urlParse(s);
         if (c === null) throw new TypeError("Failed to parse URL from " + s);
         if (c.username !== "" || c.password !== "") {
@@ -77,7 +78,7 @@
       if (init.keepalive !== undefined) r.keepalive = !!init.keepalive;
       if (init.referrerPolicy !== undefined) r.referrerPolicy = String(init.referrerPolicy);
       if (init.referrer !== undefined) {
-        const v = String(init.referrer);
+        const v = usv(init.referrer);
         if (v === "") r.referrer = "";
         else {
           const c = urlParse(v);

@@ -8,6 +8,7 @@
   const body = web.body;
   const JSONstringify = JSON.stringify;
   const R = Symbol("Response");
+  const usv = web.usv;
   const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
   const REDIRECTS = { 301: 1, 302: 1, 303: 1, 307: 1, 308: 1 };
 
@@ -63,7 +64,7 @@
       return res;
     }
     static redirect(url, status) {
-      const s = String(url);
+      const s = usv(url);
       const c = urlParse(s);
       if (c === null) throw new TypeError("Failed to parse URL from " + s);
       const code = status === undefined ? 302 : toUint16(status);

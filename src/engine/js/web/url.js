@@ -283,6 +283,10 @@
   }
   tag(URL.prototype, "URL");
 
+  // Shared with later files.
+  const web = host.webInternals || (host.webInternals = {});
+  web.usv = usv;
+
   define("URL", URL);
   define("URLSearchParams", URLSearchParams);
 })
