@@ -8,6 +8,7 @@
 //! - [`engine`]: the only code that knows a JavaScript engine;
 //! - [`scheduler`]: worker threads, instances, mailboxes, run queues;
 //! - [`gateway`]: the HTTP server that turns requests into invocations;
+//! - [`store`]: the persistent ordered key-value store services share;
 //! - [`value`]: the structured values that cross every boundary.
 //!
 //! Dependencies point one way: `gateway → scheduler → engine → value`, and
@@ -18,9 +19,10 @@ pub mod engine;
 pub mod gateway;
 pub mod runtime;
 pub mod scheduler;
+pub mod store;
 pub mod value;
 
 pub use app::App;
 pub use engine::{Engine, JsError};
-pub use runtime::{Runtime, RuntimeOptions};
+pub use runtime::{Runtime, RuntimeError, RuntimeOptions};
 pub use value::Value;

@@ -59,6 +59,9 @@ enum Command {
         /// Development mode: error stacks in 500 responses.
         #[arg(long)]
         dev: bool,
+        /// Folder of the app's stores (default: APP/.pyrosome/data).
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
     /// Invoke one method of one service and print its result as JSON.
     ///
@@ -73,11 +76,79 @@ enum Command {
         /// Worker threads (default: one per core).
         #[arg(long, default_value_t = 0)]
         workers: usize,
+        /// Folder of the app's stores (default: APP/.pyrosome/data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Inspect or edit the stores of a stopped app, and back them up.
+    ///
+    /// Keys are strings. Values are JSON; exact forms for values JSON
+    /// cannot express: {"$bigint":"123"}, {"$bytes":"base64"},
+    /// {"$number":"NaN"|"Infinity"|"-Infinity"|"-0"}, {"$undefined":true}.
+    Store {
+        /// The app folder.
+        app: PathBuf,
+        /// Folder of the app's stores (default: APP/.pyrosome/data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[command(subcommand)]
+        action: StoreAction,
     },
     /// Load an app and report problems without running anything else.
     Check {
         /// The app folder.
         app: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum StoreAction {
+    /// Print the value under a key.
+    Get {
+        /// The store's name.
+        store: String,
+        /// The key.
+        key: String,
+    },
+    /// Set a key to a JSON value.
+    Put {
+        /// The store's name.
+        store: String,
+        /// The key.
+        key: String,
+        /// The value, as (tagged) JSON.
+        value: String,
+    },
+    /// Delete a key.
+    Delete {
+        /// The store's name.
+        store: String,
+        /// The key.
+        key: String,
+    },
+    /// List entries in key order, one JSON object per line.
+    List {
+        /// The store's name.
+        store: String,
+        /// Only keys starting with this prefix.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// At most this many entries.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Descending key order.
+        #[arg(long)]
+        reverse: bool,
+    },
+    /// Write every entry of a store to stdout as JSON lines.
+    Export {
+        /// The store's name.
+        store: String,
+    },
+    /// Read JSON lines (as written by export) from stdin into a store.
+    Import {
+        /// The store's name.
+        store: String,
     },
 }
 
@@ -109,13 +180,18 @@ fn load(dir: &Path) -> Result<App> {
     App::load(dir).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn start(app: App, workers: usize, dev_mode: bool) -> Result<Runtime> {
+fn start(app: App, workers: usize, dev_mode: bool, data: Option<PathBuf>) -> Result<Runtime> {
     let options = RuntimeOptions {
         workers,
         dev_mode,
+        data_dir: data,
         ..RuntimeOptions::default()
     };
-    Runtime::start(app, options).context("cannot start the app")
+    let runtime = Runtime::start(app, options).context("cannot start the app")?;
+    if let Some(store) = runtime.store() {
+        tracing::info!("stores in {}", store.path().display());
+    }
+    Ok(runtime)
 }
 
 fn run(command: Command) -> Result<()> {
@@ -125,10 +201,11 @@ fn run(command: Command) -> Result<()> {
             listen,
             workers,
             dev,
+            data,
         } => {
             let app = load(&app)?;
             let http = app.http.clone();
-            let runtime = start(app, workers, dev)?;
+            let runtime = start(app, workers, dev, data)?;
             let tokio = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .thread_name("pyrosome-gateway")
@@ -158,6 +235,7 @@ fn run(command: Command) -> Result<()> {
             target,
             arg,
             workers,
+            data,
         } => {
             let Some((service, method)) = target.split_once('.') else {
                 bail!("the target must be service.method, got \"{target}\"");
@@ -170,7 +248,7 @@ fn run(command: Command) -> Result<()> {
                     Value::from_json(&json)
                 }
             };
-            let runtime = start(load(&app)?, workers, false)?;
+            let runtime = start(load(&app)?, workers, false, data)?;
             let result = runtime.call_blocking(service, method, arg);
             runtime.shutdown();
             match result {
@@ -190,9 +268,10 @@ fn run(command: Command) -> Result<()> {
                 }
             }
         }
+        Command::Store { app, data, action } => store_command(&load(&app)?, data, action),
         Command::Check { app } => {
             let app = load(&app)?;
-            let runtime = start(app, 1, false)?;
+            let runtime = start(app, 1, false, None)?;
             let scheduler = runtime.scheduler();
             for name in scheduler.service_names() {
                 if let Some(info) = scheduler.service(&name) {
@@ -204,6 +283,82 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn store_command(app: &App, data: Option<PathBuf>, action: StoreAction) -> Result<()> {
+    use pyrosome::store::{self, Durability, KeyRange, ListQuery, Store, WriteBatch};
+    let name = match &action {
+        StoreAction::Get { store, .. }
+        | StoreAction::Put { store, .. }
+        | StoreAction::Delete { store, .. }
+        | StoreAction::List { store, .. }
+        | StoreAction::Export { store }
+        | StoreAction::Import { store } => store.clone(),
+    };
+    let Some(spec) = app.store(&name) else {
+        let declared: Vec<&str> = app.stores.iter().map(|s| s.name.as_str()).collect();
+        bail!(
+            "app \"{}\" declares no store \"{name}\" (declared: {})",
+            app.name,
+            if declared.is_empty() { "none".to_owned() } else { declared.join(", ") }
+        );
+    };
+    let dir = data.unwrap_or_else(|| pyrosome::runtime::default_data_dir(app));
+    let db = Store::open(&dir).with_context(|| {
+        format!("cannot open the store in {} (is the app still running?)", dir.display())
+    })?;
+    let durability = match spec.durability {
+        pyrosome::app::Durability::Durable => Durability::Durable,
+        pyrosome::app::Durability::Relaxed => Durability::Relaxed,
+    };
+    let ns = db.namespace(&name, durability)?;
+    let mut out = std::io::stdout().lock();
+    match action {
+        StoreAction::Get { key, .. } => match ns.get(key.as_bytes())? {
+            Some(v) => writeln!(out, "{}", store::value_to_tagged_json(&v))?,
+            None => bail!("no key {key:?} in store \"{name}\""),
+        },
+        StoreAction::Put { key, value, .. } => {
+            let json: serde_json::Value = serde_json::from_str(&value)
+                .with_context(|| format!("the value is not valid JSON: {value}"))?;
+            let value = store::value_from_tagged_json(&json)?;
+            ns.write_blocking(WriteBatch::new().put(key.into_bytes(), value))?;
+        }
+        StoreAction::Delete { key, .. } => {
+            ns.write_blocking(WriteBatch::new().delete(key.into_bytes()))?;
+        }
+        StoreAction::List {
+            prefix,
+            limit,
+            reverse,
+            ..
+        } => {
+            let query = ListQuery {
+                range: prefix.map_or(KeyRange::All, |p| KeyRange::Prefix(p.into_bytes())),
+                limit,
+                reverse,
+            };
+            for (key, value) in ns.list(&query)? {
+                let line = serde_json::json!({
+                    "key": String::from_utf8_lossy(&key),
+                    "value": store::value_to_tagged_json(&value),
+                });
+                writeln!(out, "{line}")?;
+            }
+        }
+        StoreAction::Export { .. } => {
+            let n = store::export_jsonl(&ns, &mut out)?;
+            eprintln!("exported {n} entries from \"{name}\"");
+        }
+        StoreAction::Import { .. } => {
+            let mut input = std::io::stdin().lock();
+            let n = store::import_jsonl(&ns, &mut input)?;
+            eprintln!("imported {n} entries into \"{name}\"");
+        }
+    }
+    drop(ns);
+    db.close()?;
+    Ok(())
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

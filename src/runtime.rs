@@ -1,13 +1,45 @@
 //! A running app: the glue between an [`App`] description, an [`Engine`]
 //! and the [`Scheduler`]. The gateway and the CLI drive apps through this.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::app::App;
 use crate::engine::{Engine, IsolateConfig, JsError, SharedDirectory};
 use crate::scheduler::{Scheduler, SchedulerConfig, ServiceConfig, StartError};
+use crate::store::{Durability, Store, StoreError};
 use crate::value::Value;
+
+/// Why an app could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The store could not be opened.
+    #[error("cannot open the app's store in {}: {source}", dir.display())]
+    Store {
+        /// The data folder.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
+    /// A service could not start.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// A service with routes has no `fetch` handler.
+    #[error(
+        "service \"{0}\" has routes in pyrosome.toml but its module has no fetch handler \
+         (export default {{ fetch(request) {{ ... }} }})"
+    )]
+    NoFetch(String),
+}
+
+/// The data folder used when none is given: `.pyrosome/data` inside the
+/// app folder (hidden folders are never loaded as modules).
+pub fn default_data_dir(app: &App) -> PathBuf {
+    app.root.join(".pyrosome").join("data")
+}
 
 /// How to run an app.
 #[derive(Clone)]
@@ -18,6 +50,8 @@ pub struct RuntimeOptions {
     pub workers: usize,
     /// Development mode: error stacks in HTTP 500 bodies.
     pub dev_mode: bool,
+    /// Where the app's stores live; `None` for [`default_data_dir`].
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimeOptions {
@@ -26,6 +60,7 @@ impl Default for RuntimeOptions {
             engine: crate::engine::default_engine(),
             workers: 0,
             dev_mode: false,
+            data_dir: None,
         }
     }
 }
@@ -35,11 +70,36 @@ pub struct Runtime {
     app: Arc<App>,
     scheduler: Scheduler,
     options: RuntimeOptions,
+    store: Option<Store>,
 }
 
 impl Runtime {
-    /// Loads every service of `app` and starts the scheduler.
-    pub fn start(app: App, options: RuntimeOptions) -> Result<Runtime, StartError> {
+    /// Opens the app's stores (if it declares any), loads every service and
+    /// starts the scheduler.
+    pub fn start(app: App, options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
+        let (store, namespaces) = if app.stores.is_empty() {
+            (None, HashMap::new())
+        } else {
+            let dir = options
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| default_data_dir(&app));
+            let failed = |source| RuntimeError::Store {
+                dir: dir.clone(),
+                source,
+            };
+            let store = Store::open(&dir).map_err(failed)?;
+            let mut namespaces = HashMap::new();
+            for spec in &app.stores {
+                let durability = match spec.durability {
+                    crate::app::Durability::Durable => Durability::Durable,
+                    crate::app::Durability::Relaxed => Durability::Relaxed,
+                };
+                let ns = store.namespace(&spec.name, durability).map_err(failed)?;
+                namespaces.insert(spec.name.clone(), ns);
+            }
+            (Some(store), namespaces)
+        };
         let modules = Arc::new(app.modules.clone());
         let directory: SharedDirectory = Arc::new(OnceLock::new());
         let configs = app
@@ -57,6 +117,11 @@ impl Runtime {
                         .saturating_mul(1 << 20),
                     cpu_budget: Duration::from_millis(s.limits.cpu_ms),
                     dev_mode: options.dev_mode,
+                    stores: s
+                        .stores
+                        .iter()
+                        .map(|g| (g.store.clone(), g.access.can_write()))
+                        .collect(),
                 },
                 min_instances: s.min_instances,
                 max_instances: s.max_instances,
@@ -66,14 +131,23 @@ impl Runtime {
             options.engine.clone(),
             configs,
             directory,
+            namespaces,
             &SchedulerConfig {
                 workers: options.workers,
             },
         )?;
+        for s in &app.services {
+            let has_fetch = scheduler.service(&s.name).is_some_and(|i| i.has_fetch);
+            if !s.routes.is_empty() && !has_fetch {
+                scheduler.shutdown();
+                return Err(RuntimeError::NoFetch(s.name.clone()));
+            }
+        }
         Ok(Runtime {
             app: Arc::new(app),
             scheduler,
             options,
+            store,
         })
     }
 
@@ -109,7 +183,13 @@ impl Runtime {
         }
     }
 
-    /// Stops the workers.
+    /// The app's store, if it declares stores.
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
+    /// Stops the workers. Acknowledged writes are already durable; the
+    /// store is closed when the runtime is dropped.
     pub fn shutdown(&self) {
         self.scheduler.shutdown();
     }

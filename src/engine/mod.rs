@@ -42,6 +42,7 @@ pub use context::{CallId, InvocationId, TimerId};
 pub use error::{EngineError, Fault, JsError};
 pub use modules::{BUILTIN_MODULE, ModuleSource, Modules};
 
+use crate::store::{KeyRange, ListQuery, WriteBatch};
 use crate::value::Value;
 
 /// The method name under which an HTTP request is delivered to a service's
@@ -113,6 +114,25 @@ pub struct IsolateConfig {
     pub cpu_budget: Duration,
     /// Include stacks of uncaught handler errors in HTTP 500 bodies.
     pub dev_mode: bool,
+    /// The stores this service may use, by name, with write permission.
+    pub stores: Vec<(String, bool)>,
+}
+
+/// A store operation requested by JavaScript. Answered like a call, with
+/// [`Event::Reply`]: `Get` with the value or `undefined`; `List` with an
+/// array of `{key, value}` (keys as strings when they are UTF-8, else
+/// `Uint8Array`); `Count` with a number; `Write` with `{ok}` or
+/// `{ok: false, conflict}`.
+#[derive(Debug)]
+pub enum StoreRequest {
+    /// Read one key.
+    Get(Vec<u8>),
+    /// Read a range.
+    List(ListQuery),
+    /// Count a range.
+    Count(KeyRange),
+    /// Apply a batch atomically.
+    Write(WriteBatch),
 }
 
 /// Something that happened outside an isolate that it must react to.
@@ -156,6 +176,17 @@ pub enum Effect {
         method: String,
         /// The argument.
         arg: Value,
+    },
+    /// Perform a store operation; answer with [`Event::Reply`].
+    Store {
+        /// Unique for the life of the process (shared with calls).
+        call: CallId,
+        /// The invocation on whose behalf it is made, if known.
+        parent: Option<InvocationId>,
+        /// The store (granted to this service, checked by the isolate).
+        store: String,
+        /// What to do.
+        request: StoreRequest,
     },
     /// An invocation finished.
     Complete {

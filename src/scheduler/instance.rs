@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::engine::{InvocationId, Isolate};
+use crate::engine::{CallId, InvocationId, Isolate, JsError};
+use crate::value::Value;
 
 use super::mailbox::{Mailbox, ReplyTo};
 use super::service::ServiceConfig;
@@ -20,9 +21,20 @@ pub(crate) struct Inflight {
 }
 
 /// What only the worker running an instance touches.
+///
+/// Durability: an invocation's result is not released to its caller (or
+/// the HTTP client) while store writes it made are unacknowledged, so an
+/// answer always implies its writes are durable, even when the handler did
+/// not `await` them.
 pub(crate) struct Core {
     pub(crate) isolate: Box<dyn Isolate>,
     pub(crate) inflight: HashMap<InvocationId, Inflight>,
+    /// Store writes in progress, with the invocation that made each.
+    writes: HashMap<CallId, Option<InvocationId>>,
+    /// Unacknowledged writes per invocation.
+    pending_writes: HashMap<InvocationId, usize>,
+    /// Completed invocations waiting for their writes.
+    held: HashMap<InvocationId, (Inflight, Result<Value, JsError>)>,
     next_invocation: u64,
 }
 
@@ -31,8 +43,59 @@ impl Core {
         Core {
             isolate,
             inflight: HashMap::new(),
+            writes: HashMap::new(),
+            pending_writes: HashMap::new(),
+            held: HashMap::new(),
             next_invocation: 1,
         }
+    }
+
+    /// Records a store write made on behalf of `parent`.
+    pub(crate) fn track_write(&mut self, call: CallId, parent: Option<InvocationId>) {
+        self.writes.insert(call, parent);
+        if let Some(p) = parent {
+            *self.pending_writes.entry(p).or_insert(0) += 1;
+        }
+    }
+
+    /// A reply arrived for `call`; if it acknowledged the last write of a
+    /// completed invocation, returns that invocation's held result.
+    pub(crate) fn write_acknowledged(
+        &mut self,
+        call: CallId,
+    ) -> Option<(Inflight, Result<Value, JsError>)> {
+        let parent = self.writes.remove(&call)??;
+        let count = self.pending_writes.get_mut(&parent)?;
+        *count -= 1;
+        if *count > 0 {
+            return None;
+        }
+        self.pending_writes.remove(&parent);
+        self.held.remove(&parent)
+    }
+
+    /// An invocation completed: returns its record and result to answer
+    /// now, or holds them until its writes are acknowledged.
+    pub(crate) fn complete(
+        &mut self,
+        id: InvocationId,
+        result: Result<Value, JsError>,
+    ) -> Option<(Inflight, Result<Value, JsError>)> {
+        let inflight = self.inflight.remove(&id)?;
+        if self.pending_writes.get(&id).is_some_and(|n| *n > 0) {
+            self.held.insert(id, (inflight, result));
+            return None;
+        }
+        Some((inflight, result))
+    }
+
+    /// Everything unanswered (for failing it when the isolate is lost).
+    pub(crate) fn drain_unanswered(&mut self) -> Vec<Inflight> {
+        self.writes.clear();
+        self.pending_writes.clear();
+        let mut all: Vec<Inflight> = self.inflight.drain().map(|(_, i)| i).collect();
+        all.extend(self.held.drain().map(|(_, (i, _))| i));
+        all
     }
 
     /// Records a new invocation and returns its id.

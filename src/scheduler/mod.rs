@@ -46,7 +46,10 @@ use tokio::sync::oneshot;
 
 pub use service::ServiceConfig;
 
-use crate::engine::{Directory, Engine, EngineError, FETCH_METHOD, JsError, SharedDirectory};
+use crate::engine::{
+    CallId, Directory, Engine, EngineError, FETCH_METHOD, JsError, SharedDirectory, StoreRequest,
+};
+use crate::store::{Namespace, StoreError, WriteOutcome};
 use crate::value::Value;
 
 use idle::Idle;
@@ -122,6 +125,7 @@ pub(crate) struct Shared {
     services: HashMap<String, Arc<Service>>,
     engine: Arc<dyn Engine>,
     timers: OnceLock<Timers>,
+    stores: HashMap<String, Namespace>,
     shutdown: AtomicBool,
 }
 
@@ -171,6 +175,45 @@ impl Shared {
         );
     }
 
+    /// Performs a store operation for `instance`, answering with a reply to
+    /// `call`. Reads are answered at once; writes when the store
+    /// acknowledges them (after the fsync for durable stores).
+    fn store(self: &Arc<Self>, instance: &Arc<Instance>, call: CallId, name: &str, request: StoreRequest) {
+        let Some(ns) = self.stores.get(name) else {
+            let error = JsError::new("Error", format!("store \"{name}\" is not open"));
+            self.deliver(instance, Message::Reply { call, result: Err(error) });
+            return;
+        };
+        let failed = |e: StoreError| JsError::new("Error", format!("store \"{name}\": {e}"));
+        let result = match request {
+            StoreRequest::Get(key) => ns
+                .get(&key)
+                .map(|v| v.unwrap_or(Value::Undefined))
+                .map_err(failed),
+            StoreRequest::List(query) => ns.list(&query).map(entries_value).map_err(failed),
+            StoreRequest::Count(range) => ns
+                .count(&range)
+                .map(|n| Value::Number(n as f64))
+                .map_err(failed),
+            StoreRequest::Write(batch) => {
+                let shared = self.clone();
+                let instance = instance.clone();
+                let name = name.to_owned();
+                ns.write(
+                    batch,
+                    Box::new(move |outcome| {
+                        let result = outcome.map(outcome_value).map_err(|e| {
+                            JsError::new("Error", format!("store \"{name}\": {e}"))
+                        });
+                        shared.deliver(&instance, Message::Reply { call, result });
+                    }),
+                );
+                return;
+            }
+        };
+        self.deliver(instance, Message::Reply { call, result });
+    }
+
     /// Sends a result where it is wanted.
     fn reply(&self, reply: ReplyTo, result: Result<Value, JsError>) {
         match reply {
@@ -183,6 +226,31 @@ impl Shared {
             }
         }
     }
+}
+
+/// `[{key, value}, ...]`, keys as strings when they are UTF-8.
+fn entries_value(entries: Vec<(Vec<u8>, Value)>) -> Value {
+    Value::Array(
+        entries
+            .into_iter()
+            .map(|(key, value)| {
+                let key = match String::from_utf8(key) {
+                    Ok(s) => Value::String(s),
+                    Err(e) => Value::Bytes(e.into_bytes()),
+                };
+                Value::object([("key", key), ("value", value)])
+            })
+            .collect(),
+    )
+}
+
+/// `{ok: true}` or `{ok: false, conflict: i}`.
+fn outcome_value(outcome: WriteOutcome) -> Value {
+    let mut pairs = vec![("ok".to_owned(), Value::Bool(outcome.applied))];
+    if let Some(i) = outcome.conflict {
+        pairs.push(("conflict".to_owned(), Value::Number(i as f64)));
+    }
+    Value::Object(pairs)
 }
 
 /// A running scheduler. Dropping it stops the workers.
@@ -198,10 +266,12 @@ impl Scheduler {
     /// Loads every service (its `min_instances`), publishes the directory of
     /// services and methods to the isolates through `directory` (the same
     /// cell the specs' isolate configs hold), and starts the workers.
+    /// `stores` are the open namespaces the services' grants name.
     pub fn start(
         engine: Arc<dyn Engine>,
         specs: Vec<ServiceConfig>,
         directory: SharedDirectory,
+        stores: HashMap<String, Namespace>,
         config: &SchedulerConfig,
     ) -> Result<Scheduler, StartError> {
         let workers = match config.workers {
@@ -255,6 +325,7 @@ impl Scheduler {
             services,
             engine,
             timers: OnceLock::new(),
+            stores,
             shutdown: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&shared);

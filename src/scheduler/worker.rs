@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use crossbeam_utils::sync::Parker;
 
-use crate::engine::{Effect, Event, Fault, JsError};
+use crate::engine::{Effect, Event, Fault, JsError, StoreRequest};
 
 use super::instance::{Core, Inflight, Instance};
 use super::mailbox::{Message, ReplyTo};
@@ -105,7 +105,12 @@ fn run_instance(shared: &Arc<Shared>, instance: Arc<Instance>) {
                     });
                     Event::Invoke { id, method, arg }
                 }
-                Message::Reply { call, result } => Event::Reply { call, result },
+                Message::Reply { call, result } => {
+                    if let Some((inflight, held)) = core.write_acknowledged(call) {
+                        answer(shared, &instance, inflight, held);
+                    }
+                    Event::Reply { call, result }
+                }
                 Message::Timer(id) => Event::Timer { id },
             };
             let outcome = core.isolate.handle(event, &mut effects);
@@ -160,12 +165,20 @@ fn route(shared: &Arc<Shared>, instance: &Arc<Instance>, core: &mut Core, effect
                 shared.invoke(&service, method, arg, reply, depth);
             }
             Effect::Complete { id, result } => {
-                let Some(inflight) = core.inflight.remove(&id) else {
-                    continue;
-                };
-                instance.sub_load(1);
-                let result = result.map_err(|e| e.at(&instance.spec.name, &inflight.method));
-                shared.reply(inflight.reply, result);
+                if let Some((inflight, result)) = core.complete(id, result) {
+                    answer(shared, instance, inflight, result);
+                }
+            }
+            Effect::Store {
+                call,
+                parent,
+                store,
+                request,
+            } => {
+                if matches!(request, StoreRequest::Write(_)) {
+                    core.track_write(call, parent);
+                }
+                shared.store(instance, call, &store, request);
             }
             Effect::SetTimer { id, delay, .. } => {
                 if let Some(timers) = shared.timers.get() {
@@ -175,6 +188,18 @@ fn route(shared: &Arc<Shared>, instance: &Arc<Instance>, core: &mut Core, effect
             Effect::ClearTimer { .. } => {}
         }
     }
+}
+
+/// Sends a finished invocation's result to whoever waits for it.
+fn answer(
+    shared: &Arc<Shared>,
+    instance: &Arc<Instance>,
+    inflight: Inflight,
+    result: Result<crate::value::Value, JsError>,
+) {
+    instance.sub_load(1);
+    let result = result.map_err(|e| e.at(&instance.spec.name, &inflight.method));
+    shared.reply(inflight.reply, result);
 }
 
 /// Fails every invocation in flight in a faulted instance and replaces its
@@ -188,7 +213,7 @@ fn recover(
     let service = &instance.spec.name;
     tracing::error!(service = %service, instance = instance.id, "discarding isolate: {fault}");
     if let Some(core) = guard.as_mut() {
-        let failed: Vec<Inflight> = core.inflight.drain().map(|(_, i)| i).collect();
+        let failed = core.drain_unanswered();
         instance.sub_load(failed.len());
         for inflight in failed {
             let error = JsError::new("Error", format!("{service}.{}: {fault}", inflight.method))

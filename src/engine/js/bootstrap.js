@@ -10,7 +10,7 @@
 //   dispatcher.timer(id)                  a timer armed by host.setTimer fired
 //
 // Host operations used here: call, complete, setTimer, clearTimer, log,
-// methods, serviceNames, service. No reference to `host` escapes to user code.
+// methods, serviceNames, service, store, storeOpen. No reference to `host` escapes to user code.
 (function (host, global) {
   "use strict";
 
@@ -141,11 +141,100 @@
     deleteProperty: () => false,
   });
 
+  // ---- stores --------------------------------------------------------------
+
+  // Every operation is a host request answered like a call (dispatcher.reply).
+  function request(name, op) {
+    let id;
+    try {
+      id = host.store(name, op); // throws TypeError for bad keys, values, grants
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+    });
+  }
+
+  function rangeOf(options, what) {
+    if (options === undefined || options === null) return {};
+    if (typeof options !== "object") throw new TypeError(`${what} options must be an object`);
+    const { prefix, start, end } = options;
+    return { prefix, start, end };
+  }
+
+  class StoreHandle {
+    #name;
+    #writable;
+    constructor(name, writable) {
+      this.#name = name;
+      this.#writable = writable;
+    }
+    get name() { return this.#name; }
+    get writable() { return this.#writable; }
+    /** The value under `key`, or undefined. */
+    get(key) { return request(this.#name, { op: "get", key }); }
+    /** Stores `value` under `key`. */
+    put(key, value) {
+      return request(this.#name, { op: "write", ops: [{ op: "put", key, value }] }).then(() => undefined);
+    }
+    /** Stores `value` under `key` only if the key is absent; true if it was stored. */
+    putIfAbsent(key, value) {
+      return request(this.#name, { op: "write", ops: [{ op: "putIfAbsent", key, value }] }).then((r) => r.ok);
+    }
+    /** Removes `key` (absent keys are fine). */
+    delete(key) {
+      return request(this.#name, { op: "write", ops: [{ op: "delete", key }] }).then(() => undefined);
+    }
+    /** Entries `{key, value}` in key order: `{prefix}` or `{start, end}`, `limit`, `reverse`. */
+    list(options) {
+      let op;
+      try {
+        op = { op: "list", ...rangeOf(options, "list"), limit: options?.limit, reverse: !!options?.reverse };
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return request(this.#name, op);
+    }
+    /** Number of keys in `{prefix}` or `{start, end}` (all keys without options). */
+    count(options) {
+      let op;
+      try {
+        op = { op: "count", ...rangeOf(options, "count") };
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return request(this.#name, op);
+    }
+    /**
+     * Applies `[{op: "put"|"delete"|"putIfAbsent", key, value}]` atomically.
+     * Resolves `{ok: true}`, or `{ok: false, conflict: i}` when the putIfAbsent
+     * at index i found its key present (then nothing was applied).
+     */
+    batch(ops) {
+      if (!Array.isArray(ops)) return Promise.reject(new TypeError("batch() takes an array of operations"));
+      return request(this.#name, { op: "write", ops });
+    }
+  }
+  Object.defineProperty(StoreHandle, "name", { value: "Store" });
+
+  const handles = new Map();
+  function store(name) {
+    if (typeof name !== "string") throw new TypeError("store(name) takes the store's name as a string");
+    let handle = handles.get(name);
+    if (handle === undefined) {
+      const writable = host.storeOpen(name); // throws for unknown or ungranted stores
+      handle = Object.freeze(new StoreHandle(name, writable));
+      handles.set(name, handle);
+    }
+    return handle;
+  }
+
   // ---- the "pyrosome" module ----------------------------------------------
 
   // Read (and deleted) once by the builtin module's source; see quickjs/loader.rs.
   Object.defineProperty(global, "__pyrosome_internal", {
-    value: Object.freeze({ services, store: global.__pyrosome_store }),
+    value: Object.freeze({ services, store }),
     configurable: true,
     enumerable: false,
     writable: false,

@@ -22,7 +22,10 @@ use rquickjs::{
 use super::ffi::typed_array_bytes;
 use super::convert::{from_value, to_rust_string, to_value};
 use crate::engine::context::AsyncContext;
-use crate::engine::{CallId, Effect, InvocationId, JsError, SharedDirectory, TimerId};
+use crate::engine::{
+    CallId, Effect, InvocationId, JsError, SharedDirectory, StoreRequest, TimerId,
+};
+use crate::store::{KeyRange, ListQuery, WriteBatch};
 
 /// Why a call at module top level fails.
 const NOT_READY: &str = "services cannot be called while modules are loading \
@@ -39,6 +42,8 @@ const MAX_RANDOM_BYTES: usize = 65_536;
 pub(crate) struct HostState {
     pub(crate) service: Arc<str>,
     pub(crate) directory: SharedDirectory,
+    /// Granted stores and whether each is writable.
+    pub(crate) stores: Vec<(String, bool)>,
     pub(crate) effects: Vec<Effect>,
     pub(crate) cx: AsyncContext,
     pub(crate) started: Instant,
@@ -160,6 +165,53 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                 Ok(call.0 as f64)
             },
         )?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "storeOpen",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String| {
+            let s = st.borrow();
+            match s.stores.iter().find(|(n, _)| *n == name) {
+                Some((_, writable)) => Ok(*writable),
+                None => {
+                    let granted: Vec<&str> = s.stores.iter().map(|(n, _)| n.as_str()).collect();
+                    Err(Exception::throw_type(
+                        &ctx,
+                        &format!(
+                            "service \"{}\" has no access to store \"{name}\" (granted in pyrosome.toml: {})",
+                            s.service,
+                            if granted.is_empty() { "none".to_owned() } else { granted.join(", ") }
+                        ),
+                    ))
+                }
+            }
+        })?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "store",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String, op: Object<'js>| {
+            let writable = st.borrow().stores.iter().find(|(n, _)| *n == name).map(|(_, w)| *w);
+            let Some(writable) = writable else {
+                return Err(Exception::throw_type(&ctx, &format!("no access to store \"{name}\"")));
+            };
+            let proto = object_proto(&ctx, &st)?;
+            let request = store_request(&op, &proto, writable, &name)
+                .map_err(|m| Exception::throw_type(&ctx, &m))?;
+            let call = CallId::fresh();
+            let mut s = st.borrow_mut();
+            s.cx.record_call(call);
+            let parent = s.cx.current();
+            s.effects.push(Effect::Store {
+                call,
+                parent,
+                store: name,
+                request,
+            });
+            Ok(call.0 as f64)
+        })?,
     )?;
 
     let st = state.clone();
@@ -393,6 +445,110 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
     )?;
 
     Ok(host)
+}
+
+/// Reads a store key: a string (as UTF-8) or a `Uint8Array`.
+fn store_key(value: &JsValue<'_>, what: &str) -> Result<Vec<u8>, String> {
+    if let Some(s) = value.as_string() {
+        return Ok(to_rust_string(s).into_bytes());
+    }
+    if let Some(bytes) = value
+        .as_object()
+        .and_then(|o| TypedArray::<u8>::from_object(o.clone()).ok())
+    {
+        return typed_array_bytes(&bytes).ok_or_else(|| format!("{what} is a detached Uint8Array"));
+    }
+    Err(format!("{what} must be a string or a Uint8Array, got {}", value.type_name()))
+}
+
+fn optional_key(op: &Object<'_>, field: &str) -> Result<Option<Vec<u8>>, String> {
+    let value: JsValue = op.get(field).map_err(|e| e.to_string())?;
+    if value.is_undefined() || value.is_null() {
+        Ok(None)
+    } else {
+        store_key(&value, field).map(Some)
+    }
+}
+
+fn key_range(op: &Object<'_>) -> Result<KeyRange, String> {
+    let prefix = optional_key(op, "prefix")?;
+    let start = optional_key(op, "start")?;
+    let end = optional_key(op, "end")?;
+    match (prefix, start, end) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            Err("give either prefix or start/end, not both".to_owned())
+        }
+        (Some(p), None, None) => Ok(KeyRange::Prefix(p)),
+        (None, None, None) => Ok(KeyRange::All),
+        (None, start, end) => Ok(KeyRange::Range { start, end }),
+    }
+}
+
+/// Parses the operation object the bootstrap's `StoreHandle` builds.
+fn store_request<'js>(
+    op: &Object<'js>,
+    object_proto: &Object<'js>,
+    writable: bool,
+    store: &str,
+) -> Result<StoreRequest, String> {
+    let kind: String = op.get("op").map_err(|e| e.to_string())?;
+    match kind.as_str() {
+        "get" => {
+            let key: JsValue = op.get("key").map_err(|e| e.to_string())?;
+            Ok(StoreRequest::Get(store_key(&key, "the key")?))
+        }
+        "count" => Ok(StoreRequest::Count(key_range(op)?)),
+        "list" => {
+            let limit: JsValue = op.get("limit").map_err(|e| e.to_string())?;
+            let limit = if limit.is_undefined() || limit.is_null() {
+                None
+            } else {
+                match limit.as_number() {
+                    Some(n) if n >= 0.0 && n.fract() == 0.0 => Some(n as usize),
+                    _ => return Err("limit must be a non-negative integer".to_owned()),
+                }
+            };
+            let reverse: bool = op.get("reverse").unwrap_or(false);
+            Ok(StoreRequest::List(ListQuery {
+                range: key_range(op)?,
+                limit,
+                reverse,
+            }))
+        }
+        "write" => {
+            if !writable {
+                return Err(format!(
+                    "store \"{store}\" is granted read-only to this service (pyrosome.toml)"
+                ));
+            }
+            let ops: Array = op.get("ops").map_err(|_| "batch() takes an array".to_owned())?;
+            let mut batch = WriteBatch::new();
+            for (i, item) in ops.iter::<Object>().enumerate() {
+                let item = item.map_err(|_| format!("operation {i} must be an object"))?;
+                let kind: String = item
+                    .get("op")
+                    .map_err(|_| format!("operation {i} needs op: \"put\", \"delete\" or \"putIfAbsent\""))?;
+                let key: JsValue = item.get("key").map_err(|e| e.to_string())?;
+                let key = store_key(&key, &format!("the key of operation {i}"))?;
+                let value = |item: &Object<'js>| -> Result<crate::value::Value, String> {
+                    let v: JsValue = item.get("value").map_err(|e| e.to_string())?;
+                    to_value(&v, object_proto, "the value").map_err(|e| e.0)
+                };
+                batch = match kind.as_str() {
+                    "put" => batch.put(key, value(&item)?),
+                    "putIfAbsent" => batch.put_if_absent(key, value(&item)?),
+                    "delete" => batch.delete(key),
+                    other => {
+                        return Err(format!(
+                            "operation {i} has op {other:?}; expected \"put\", \"delete\" or \"putIfAbsent\""
+                        ));
+                    }
+                };
+            }
+            Ok(StoreRequest::Write(batch))
+        }
+        other => Err(format!("unknown store operation {other:?}")),
+    }
 }
 
 fn url_components<'js>(ctx: &Ctx<'js>, u: &url::Url) -> rquickjs::Result<Object<'js>> {
