@@ -204,7 +204,7 @@ fn run(command: Command) -> Result<()> {
             data,
         } => {
             let app = load(&app)?;
-            let http = app.http.clone();
+            let http = app.http;
             let runtime = start(app, workers, dev, data)?;
             let tokio = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -300,12 +300,19 @@ fn store_command(app: &App, data: Option<PathBuf>, action: StoreAction) -> Resul
         bail!(
             "app \"{}\" declares no store \"{name}\" (declared: {})",
             app.name,
-            if declared.is_empty() { "none".to_owned() } else { declared.join(", ") }
+            if declared.is_empty() {
+                "none".to_owned()
+            } else {
+                declared.join(", ")
+            }
         );
     };
     let dir = data.unwrap_or_else(|| pyrosome::runtime::default_data_dir(app));
     let db = Store::open(&dir).with_context(|| {
-        format!("cannot open the store in {} (is the app still running?)", dir.display())
+        format!(
+            "cannot open the store in {} (is the app still running?)",
+            dir.display()
+        )
     })?;
     let durability = match spec.durability {
         pyrosome::app::Durability::Durable => Durability::Durable,

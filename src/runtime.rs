@@ -196,5 +196,9 @@ impl Runtime {
 }
 
 fn stopped(service: &str, method: &str) -> JsError {
-    JsError::new("Error", "the runtime stopped before the invocation finished").at(service, method)
+    JsError::new(
+        "Error",
+        "the runtime stopped before the invocation finished",
+    )
+    .at(service, method)
 }

@@ -143,14 +143,18 @@ fn values_round_trip_through_a_call() {
         Value::object([("b", Value::Number(1.0)), ("a", Value::Number(2.0))]),
     ];
     for case in cases {
-        let back = rt.call_blocking("caller", "relay", case.clone()).expect("relay");
+        let back = rt
+            .call_blocking("caller", "relay", case.clone())
+            .expect("relay");
         assert_eq!(back, case);
     }
     // Key order survives a round trip.
     let back = rt
         .call_blocking("caller", "relay", json(r#"{"z":1,"a":2,"m":3}"#))
         .expect("relay");
-    let Value::Object(pairs) = back else { panic!("object expected") };
+    let Value::Object(pairs) = back else {
+        panic!("object expected")
+    };
     let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["z", "a", "m"]);
 }
@@ -159,7 +163,9 @@ fn values_round_trip_through_a_call() {
 fn javascript_sees_structured_clone_semantics() {
     let app = app();
     let rt = app.start(2);
-    let out = rt.call_blocking("caller", "roundTrips", Value::Undefined).expect("roundTrips");
+    let out = rt
+        .call_blocking("caller", "roundTrips", Value::Undefined)
+        .expect("roundTrips");
     assert_eq!(out.get("count"), Some(&Value::Number(22.0)));
 }
 
@@ -167,7 +173,9 @@ fn javascript_sees_structured_clone_semantics() {
 fn uncloneable_values_are_type_errors_at_the_call_site() {
     let app = app();
     let rt = app.start(1);
-    let out = rt.call_blocking("caller", "refused", Value::Undefined).expect("refused");
+    let out = rt
+        .call_blocking("caller", "refused", Value::Undefined)
+        .expect("refused");
     for (case, needle) in [
         ("fn", "a function"),
         ("symbol", "a symbol"),
@@ -178,10 +186,17 @@ fn uncloneable_values_are_type_errors_at_the_call_site() {
         ("promise", "Promise"),
     ] {
         let e = out.get(case).unwrap_or_else(|| panic!("{case} missing"));
-        assert_eq!(e.get("name"), Some(&Value::from("TypeError")), "{case}: {e:?}");
+        assert_eq!(
+            e.get("name"),
+            Some(&Value::from("TypeError")),
+            "{case}: {e:?}"
+        );
         let msg = e.get("message").and_then(Value::as_str).unwrap_or_default();
         assert!(msg.contains(needle), "{case}: {msg}");
-        assert!(msg.contains("the argument of echo.echo()"), "{case} names the call: {msg}");
+        assert!(
+            msg.contains("the argument of echo.echo()"),
+            "{case} names the call: {msg}"
+        );
     }
     assert_eq!(
         rt.call_blocking("caller", "syncThrowAtCallSite", Value::Undefined),
@@ -193,7 +208,9 @@ fn uncloneable_values_are_type_errors_at_the_call_site() {
 fn a_callee_exception_rejects_the_caller_with_message_service_and_method() {
     let app = app();
     let rt = app.start(2);
-    let out = rt.call_blocking("caller", "remoteError", Value::Undefined).expect("remoteError");
+    let out = rt
+        .call_blocking("caller", "remoteError", Value::Undefined)
+        .expect("remoteError");
     let t = out.get("typeError").expect("typeError");
     assert_eq!(t.get("name"), Some(&Value::from("TypeError")));
     assert_eq!(t.get("message"), Some(&Value::from("bad input")));
@@ -207,7 +224,10 @@ fn a_callee_exception_rejects_the_caller_with_message_service_and_method() {
     let b = out.get("badReturn").expect("badReturn");
     assert_eq!(b.get("name"), Some(&Value::from("TypeError")));
     assert!(
-        b.get("message").and_then(Value::as_str).unwrap_or_default().contains("return value"),
+        b.get("message")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .contains("return value"),
         "{b:?}"
     );
 
@@ -215,29 +235,56 @@ fn a_callee_exception_rejects_the_caller_with_message_service_and_method() {
     let err = rt
         .call_blocking("echo", "fail", json(r#"{"kind":"type","message":"boom"}"#))
         .expect_err("fails");
-    assert_eq!((err.name.as_str(), err.message.as_str()), ("TypeError", "boom"));
+    assert_eq!(
+        (err.name.as_str(), err.message.as_str()),
+        ("TypeError", "boom")
+    );
     assert_eq!(err.service.as_deref(), Some("echo"));
     assert_eq!(err.method.as_deref(), Some("fail"));
-    assert!(err.stack.as_deref().unwrap_or_default().contains("echo.js"), "{err:?}");
+    assert!(
+        err.stack.as_deref().unwrap_or_default().contains("echo.js"),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn unknown_services_and_methods_are_immediate_clear_errors() {
     let app = app();
     let rt = app.start(1);
-    let out = rt.call_blocking("caller", "unknownTargets", Value::Undefined).expect("unknownTargets");
-    let service = out.get("service").and_then(Value::as_str).unwrap_or_default();
-    assert!(service.starts_with("TypeError: unknown service \"nope\""), "{service}");
-    assert!(service.contains("busy, caller, echo"), "lists the services: {service}");
-    let method = out.get("method").and_then(Value::as_str).unwrap_or_default();
-    assert!(method.contains("service \"echo\" has no method \"nope\""), "{method}");
+    let out = rt
+        .call_blocking("caller", "unknownTargets", Value::Undefined)
+        .expect("unknownTargets");
+    let service = out
+        .get("service")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    assert!(
+        service.starts_with("TypeError: unknown service \"nope\""),
+        "{service}"
+    );
+    assert!(
+        service.contains("busy, caller, echo"),
+        "lists the services: {service}"
+    );
+    let method = out
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    assert!(
+        method.contains("service \"echo\" has no method \"nope\""),
+        "{method}"
+    );
     assert_eq!(
         out.get("has"),
         Some(&Value::Array(vec![true.into(), false.into(), true.into()]))
     );
-    let err = rt.call_blocking("nosuch", "x", Value::Undefined).expect_err("unknown");
+    let err = rt
+        .call_blocking("nosuch", "x", Value::Undefined)
+        .expect_err("unknown");
     assert!(err.message.contains("unknown service \"nosuch\""), "{err}");
-    let err = rt.call_blocking("echo", "nosuch", Value::Undefined).expect_err("unknown");
+    let err = rt
+        .call_blocking("echo", "nosuch", Value::Undefined)
+        .expect_err("unknown");
     assert!(err.message.contains("no method \"nosuch\""), "{err}");
 }
 
@@ -263,8 +310,12 @@ fn promise_all_over_calls_runs_callees_on_several_workers() {
     let rt = app.start(2);
     // Warm up so both busy instances exist.
     let _ = rt.call_blocking("caller", "fanout", Value::Undefined);
-    let out = rt.call_blocking("caller", "fanout", Value::Undefined).expect("fanout");
-    let Value::Array(spans) = out else { panic!("array expected") };
+    let out = rt
+        .call_blocking("caller", "fanout", Value::Undefined)
+        .expect("fanout");
+    let Value::Array(spans) = out else {
+        panic!("array expected")
+    };
     let span = |v: &Value| -> (f64, f64) {
         match v {
             Value::Array(p) => (p[0].as_f64().unwrap_or(0.0), p[1].as_f64().unwrap_or(0.0)),

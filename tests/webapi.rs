@@ -9,10 +9,20 @@ use pyrosome::{App, Runtime, RuntimeOptions, Value};
 #[test]
 fn web_apis_conform() {
     let app = App::load(&common::repo_path("tests/apps/webapi")).expect("webapi app loads");
-    let rt = Runtime::start(app, RuntimeOptions { workers: 1, ..RuntimeOptions::default() })
-        .expect("webapi app starts");
+    let rt = Runtime::start(
+        app,
+        RuntimeOptions {
+            workers: 1,
+            ..RuntimeOptions::default()
+        },
+    )
+    .expect("webapi app starts");
     let info = rt.scheduler().service("webapi").expect("service").clone();
-    let tests: Vec<&String> = info.methods.iter().filter(|m| m.starts_with("test_")).collect();
+    let tests: Vec<&String> = info
+        .methods
+        .iter()
+        .filter(|m| m.starts_with("test_"))
+        .collect();
     assert!(tests.len() >= 15, "the suite lost its tests: {tests:?}");
     let mut failures = Vec::new();
     for t in &tests {
@@ -22,5 +32,11 @@ fn web_apis_conform() {
             Err(e) => failures.push(format!("{t}: {e}\n{}", e.stack.clone().unwrap_or_default())),
         }
     }
-    assert!(failures.is_empty(), "{} of {} failed:\n{}", failures.len(), tests.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} failed:\n{}",
+        failures.len(),
+        tests.len(),
+        failures.join("\n")
+    );
 }

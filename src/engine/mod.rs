@@ -87,7 +87,9 @@ impl Directory {
 
     /// Every service with its methods, sorted by service name.
     pub fn services(&self) -> impl Iterator<Item = (&str, &[String])> {
-        self.services.iter().map(|(s, m)| (s.as_str(), m.as_slice()))
+        self.services
+            .iter()
+            .map(|(s, m)| (s.as_str(), m.as_slice()))
     }
 }
 
@@ -239,7 +241,8 @@ pub trait Isolate: Send {
     ///
     /// `Err` means the isolate is no longer usable (interrupted, out of
     /// memory): the caller must discard it and fail every invocation still
-    /// in flight in it. Effects appended before the fault are still valid.
+    /// in flight in it. Effects appended during a faulted call are suspect
+    /// and must be dropped.
     fn handle(&mut self, event: Event, effects: &mut Vec<Effect>) -> Result<(), Fault>;
 
     /// Bytes of heap in use, for metrics and limits.

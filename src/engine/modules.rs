@@ -74,7 +74,9 @@ impl Modules {
             }
         }
         let specifier = parts.join("/");
-        self.by_specifier.contains_key(&specifier).then_some(specifier)
+        self.by_specifier
+            .contains_key(&specifier)
+            .then_some(specifier)
     }
 }
 
@@ -99,13 +101,33 @@ mod tests {
     #[test]
     fn resolves_relative_imports_inside_the_app_only() {
         let m = set(&["main.js", "lib/util.js", "lib/deep/x.js"]);
-        assert_eq!(m.resolve("main.js", "./lib/util.js").as_deref(), Some("lib/util.js"));
-        assert_eq!(m.resolve("lib/deep/x.js", "../util.js").as_deref(), Some("lib/util.js"));
-        assert_eq!(m.resolve("lib/util.js", "../main.js").as_deref(), Some("main.js"));
-        assert_eq!(m.resolve("main.js", "../main.js"), None, "climbs out of the app");
+        assert_eq!(
+            m.resolve("main.js", "./lib/util.js").as_deref(),
+            Some("lib/util.js")
+        );
+        assert_eq!(
+            m.resolve("lib/deep/x.js", "../util.js").as_deref(),
+            Some("lib/util.js")
+        );
+        assert_eq!(
+            m.resolve("lib/util.js", "../main.js").as_deref(),
+            Some("main.js")
+        );
+        assert_eq!(
+            m.resolve("main.js", "../main.js"),
+            None,
+            "climbs out of the app"
+        );
         assert_eq!(m.resolve("main.js", "./missing.js"), None);
-        assert_eq!(m.resolve("main.js", "fs"), None, "bare specifiers are not files");
+        assert_eq!(
+            m.resolve("main.js", "fs"),
+            None,
+            "bare specifiers are not files"
+        );
         assert_eq!(m.resolve("main.js", "/etc/passwd"), None);
-        assert_eq!(m.resolve("main.js", "pyrosome").as_deref(), Some("pyrosome"));
+        assert_eq!(
+            m.resolve("main.js", "pyrosome").as_deref(),
+            Some("pyrosome")
+        );
     }
 }

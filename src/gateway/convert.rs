@@ -104,7 +104,10 @@ mod tests {
         let (parts, ()) = req.into_parts();
         let v = request_value(&parts, Bytes::from_static(b"hi"));
         assert_eq!(v.get("method"), Some(&Value::from("POST")));
-        assert_eq!(v.get("url"), Some(&Value::from("http://example.test:8080/a/b?x=1")));
+        assert_eq!(
+            v.get("url"),
+            Some(&Value::from("http://example.test:8080/a/b?x=1"))
+        );
         assert_eq!(v.get("body"), Some(&Value::Bytes(b"hi".to_vec())));
         let Some(Value::Array(h)) = v.get("headers") else {
             panic!("headers missing")
@@ -124,7 +127,10 @@ mod tests {
         ]);
         let r = response_from_value(&ok).expect("valid");
         assert_eq!(r.status(), StatusCode::CREATED);
-        assert_eq!(r.headers().get("x-a").map(|v| v.as_bytes()), Some(&b"1"[..]));
+        assert_eq!(
+            r.headers().get("x-a").map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
 
         let bad_status = Value::object([("status", Value::Number(99.0))]);
         assert!(response_from_value(&bad_status).is_err());

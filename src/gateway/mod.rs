@@ -80,9 +80,7 @@ impl Gateway {
 
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or(self.options.listen)
+        self.listener.local_addr().unwrap_or(self.options.listen)
     }
 
     /// The running app.
@@ -135,7 +133,10 @@ impl Gateway {
             }
         }
         drop(self.listener);
-        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+            .await
+            .is_err()
+        {
             tracing::warn!("some requests did not finish within {DRAIN_TIMEOUT:?}");
         }
         let runtime = self.runtime.clone();
@@ -161,10 +162,7 @@ async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Body> {
     let Some(service) = cx.runtime.app().route(&path).map(|s| s.name.clone()) else {
         return text(StatusCode::NOT_FOUND, format!("no route for {path}\n"));
     };
-    let request_id = format!(
-        "{:016x}",
-        cx.next_request.fetch_add(1, Ordering::Relaxed)
-    );
+    let request_id = format!("{:016x}", cx.next_request.fetch_add(1, Ordering::Relaxed));
 
     let limit = cx.options.max_body_bytes;
     let declared = req
@@ -181,14 +179,20 @@ async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             return text(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("request body larger than {limit} bytes\n"),
             );
         }
         Err(e) => {
-            return text(StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}\n"));
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the request body: {e}\n"),
+            );
         }
     };
 
@@ -203,10 +207,16 @@ async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Body> {
             response
         }
         Ok(Err(problem)) => {
-            tracing::error!(service, request_id, "invalid response from the fetch handler: {problem}");
+            tracing::error!(
+                service,
+                request_id,
+                "invalid response from the fetch handler: {problem}"
+            );
             let mut body = format!("Internal Server Error (request id {request_id})\n");
             if cx.options.dev_mode {
-                body.push_str(&format!("\ninvalid response from the fetch handler: {problem}\n"));
+                body.push_str(&format!(
+                    "\ninvalid response from the fetch handler: {problem}\n"
+                ));
             }
             with_id(text(StatusCode::INTERNAL_SERVER_ERROR, body), &request_id)
         }

@@ -69,16 +69,10 @@ pub const MAX_CALL_DEPTH: u32 = 32;
 const WORKER_STACK_BYTES: usize = 8 * 1024 * 1024;
 
 /// Scheduler settings.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct SchedulerConfig {
     /// Worker threads; `0` means one per available core.
     pub workers: usize,
-}
-
-impl Default for SchedulerConfig {
-    fn default() -> Self {
-        SchedulerConfig { workers: 0 }
-    }
 }
 
 /// Why the scheduler could not start.
@@ -178,10 +172,22 @@ impl Shared {
     /// Performs a store operation for `instance`, answering with a reply to
     /// `call`. Reads are answered at once; writes when the store
     /// acknowledges them (after the fsync for durable stores).
-    fn store(self: &Arc<Self>, instance: &Arc<Instance>, call: CallId, name: &str, request: StoreRequest) {
+    fn store(
+        self: &Arc<Self>,
+        instance: &Arc<Instance>,
+        call: CallId,
+        name: &str,
+        request: StoreRequest,
+    ) {
         let Some(ns) = self.stores.get(name) else {
             let error = JsError::new("Error", format!("store \"{name}\" is not open"));
-            self.deliver(instance, Message::Reply { call, result: Err(error) });
+            self.deliver(
+                instance,
+                Message::Reply {
+                    call,
+                    result: Err(error),
+                },
+            );
             return;
         };
         let failed = |e: StoreError| JsError::new("Error", format!("store \"{name}\": {e}"));
@@ -202,9 +208,9 @@ impl Shared {
                 ns.write(
                     batch,
                     Box::new(move |outcome| {
-                        let result = outcome.map(outcome_value).map_err(|e| {
-                            JsError::new("Error", format!("store \"{name}\": {e}"))
-                        });
+                        let result = outcome
+                            .map(outcome_value)
+                            .map_err(|e| JsError::new("Error", format!("store \"{name}\": {e}")));
                         shared.deliver(&instance, Message::Reply { call, result });
                     }),
                 );
@@ -289,10 +295,12 @@ impl Scheduler {
             }
             let pool = Service::new(spec, workers, next_id.clone());
             for _ in 0..pool.spec.min_instances.max(1) {
-                let instance = pool.create(engine.as_ref()).map_err(|source| StartError::Load {
-                    service: name.clone(),
-                    source,
-                })?;
+                let instance = pool
+                    .create(engine.as_ref())
+                    .map_err(|source| StartError::Load {
+                        service: name.clone(),
+                        source,
+                    })?;
                 if !info.contains_key(&name) {
                     let core = instance.core();
                     if let Some(core) = core.as_ref() {
@@ -401,9 +409,9 @@ impl Scheduler {
                 "unknown service \"{service}\" (services: {})",
                 self.service_names().join(", ")
             )),
-            Some(info) if method == FETCH_METHOD && !info.has_fetch => Err(format!(
-                "service \"{service}\" has no fetch handler"
-            )),
+            Some(info) if method == FETCH_METHOD && !info.has_fetch => {
+                Err(format!("service \"{service}\" has no fetch handler"))
+            }
             Some(info) if method != FETCH_METHOD && !info.methods.iter().any(|m| m == method) => {
                 Err(format!(
                     "service \"{service}\" has no method \"{method}\" (its methods: {})",
@@ -413,13 +421,9 @@ impl Scheduler {
             Some(_) => Ok(()),
         };
         match known {
-            Ok(()) => self.shared.invoke(
-                service,
-                method.to_owned(),
-                arg,
-                ReplyTo::External(tx),
-                1,
-            ),
+            Ok(()) => self
+                .shared
+                .invoke(service, method.to_owned(), arg, ReplyTo::External(tx), 1),
             Err(message) => {
                 let _ = tx.send(Err(JsError::new("TypeError", message)));
             }

@@ -113,10 +113,15 @@ fn run_instance(shared: &Arc<Shared>, instance: Arc<Instance>) {
                 }
                 Message::Timer(id) => Event::Timer { id },
             };
-            let outcome = core.isolate.handle(event, &mut effects);
-            route(shared, &instance, core, &mut effects);
-            if let Err(fault) = outcome {
-                recover(shared, &instance, &mut guard, fault);
+            match core.isolate.handle(event, &mut effects) {
+                Ok(()) => route(shared, &instance, core, &mut effects),
+                Err(fault) => {
+                    // What JavaScript did in a faulted segment is suspect
+                    // (it may have caught its own out-of-memory error):
+                    // drop it, and fail everything in flight.
+                    effects.clear();
+                    recover(shared, &instance, &mut guard, fault);
+                }
             }
         }
         if handled >= TURN_BUDGET {
@@ -132,7 +137,12 @@ fn run_instance(shared: &Arc<Shared>, instance: Arc<Instance>) {
 }
 
 /// Acts on the effects an isolate produced.
-fn route(shared: &Arc<Shared>, instance: &Arc<Instance>, core: &mut Core, effects: &mut Vec<Effect>) {
+fn route(
+    shared: &Arc<Shared>,
+    instance: &Arc<Instance>,
+    core: &mut Core,
+    effects: &mut Vec<Effect>,
+) {
     for effect in effects.drain(..) {
         match effect {
             Effect::Call {
@@ -204,12 +214,7 @@ fn answer(
 
 /// Fails every invocation in flight in a faulted instance and replaces its
 /// isolate.
-fn recover(
-    shared: &Arc<Shared>,
-    instance: &Arc<Instance>,
-    guard: &mut Option<Core>,
-    fault: Fault,
-) {
+fn recover(shared: &Arc<Shared>, instance: &Arc<Instance>, guard: &mut Option<Core>, fault: Fault) {
     let service = &instance.spec.name;
     tracing::error!(service = %service, instance = instance.id, "discarding isolate: {fault}");
     if let Some(core) = guard.as_mut() {

@@ -161,7 +161,13 @@ impl Client {
     }
 
     /// Sends a request and reads the response.
-    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HttpResponse {
         let mut req = format!("{method} {path} HTTP/1.1\r\nhost: test.local\r\n");
         for (n, v) in headers {
             req.push_str(&format!("{n}: {v}\r\n"));

@@ -23,6 +23,16 @@
     Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError,
   };
 
+  // ---- hardening -------------------------------------------------------------
+
+  // Blocking waits would hold a worker thread, unreachable by the CPU-budget
+  // interrupt; shared memory has no use without threads to share it with.
+  delete global.SharedArrayBuffer;
+  if (typeof Atomics === "object") {
+    delete Atomics.wait;
+    delete Atomics.waitAsync;
+  }
+
   // ---- timers -------------------------------------------------------------
 
   const timers = new Map(); // id -> { fn, args, interval (ms) | -1 }

@@ -64,10 +64,7 @@ fn convert<'js>(
         }
         Type::Symbol => Err(refuse(path, "a symbol")),
         Type::Function | Type::Constructor => Err(refuse(path, "a function")),
-        Type::Promise => Err(refuse(
-            path,
-            "a Promise (did you forget an `await`?)",
-        )),
+        Type::Promise => Err(refuse(path, "a Promise (did you forget an `await`?)")),
         Type::Array => {
             let array = value.as_array().ok_or_else(|| refuse(path, "an array"))?;
             enter(value, path, ancestors)?;
@@ -176,7 +173,9 @@ pub(crate) fn from_value<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result
         Value::Bool(b) => JsValue::new_bool(ctx.clone(), *b),
         // `new_number` stores integral doubles as ints, which would turn -0
         // into 0; keep the sign of zero.
-        Value::Number(n) if *n == 0.0 && n.is_sign_negative() => JsValue::new_float(ctx.clone(), *n),
+        Value::Number(n) if *n == 0.0 && n.is_sign_negative() => {
+            JsValue::new_float(ctx.clone(), *n)
+        }
         Value::Number(n) => JsValue::new_number(ctx.clone(), *n),
         Value::BigInt(b) => match b.to_i64() {
             Some(i) => JsBigInt::from_i64(ctx.clone(), i)?.into_value(),

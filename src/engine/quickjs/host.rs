@@ -15,12 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rquickjs::function::Opt;
-use rquickjs::{
-    Array, Ctx, Exception, Function, Object, Persistent, TypedArray, Value as JsValue,
-};
+use rquickjs::{Array, Ctx, Exception, Function, Object, Persistent, TypedArray, Value as JsValue};
 
-use super::ffi::typed_array_bytes;
 use super::convert::{from_value, to_rust_string, to_value};
+use super::ffi::typed_array_bytes;
 use crate::engine::context::AsyncContext;
 use crate::engine::{
     CallId, Effect, InvocationId, JsError, SharedDirectory, StoreRequest, TimerId,
@@ -50,8 +48,6 @@ pub(crate) struct HostState {
     /// The intrinsic `Object.prototype`, captured before user code ran, to
     /// recognise plain objects. Taken out before the runtime is dropped.
     pub(crate) object_proto: Option<Persistent<Object<'static>>>,
-    /// Set when an invocation failed with QuickJS's out-of-memory error.
-    pub(crate) out_of_memory: bool,
 }
 
 pub(crate) type SharedState = Rc<RefCell<HostState>>;
@@ -86,7 +82,10 @@ pub(crate) fn js_error(value: &JsValue<'_>) -> JsError {
                 name.unwrap_or_else(|| "Error".to_owned()),
                 message.unwrap_or_default(),
             );
-            error.stack = object.get::<_, String>("stack").ok().filter(|s| !s.is_empty());
+            error.stack = object
+                .get::<_, String>("stack")
+                .ok()
+                .filter(|s| !s.is_empty());
             return error;
         }
     }
@@ -126,7 +125,10 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
             let Some(directory) = dir.get() else {
                 return Err(Exception::throw_type(&ctx, NOT_READY));
             };
-            Ok(directory.services().map(|(s, _)| s.to_owned()).collect::<Vec<_>>())
+            Ok(directory
+                .services()
+                .map(|(s, _)| s.to_owned())
+                .collect::<Vec<_>>())
         })?,
     )?;
 
@@ -142,7 +144,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                     .directory
                     .get()
                     .and_then(|d| d.methods(&service))
-                    .is_some_and(|ms| ms.iter().any(|m| *m == method));
+                    .is_some_and(|ms| ms.contains(&method));
                 if !known {
                     return Err(Exception::throw_type(
                         &ctx,
@@ -192,26 +194,37 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
     let st = state.clone();
     host.set(
         "store",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String, op: Object<'js>| {
-            let writable = st.borrow().stores.iter().find(|(n, _)| *n == name).map(|(_, w)| *w);
-            let Some(writable) = writable else {
-                return Err(Exception::throw_type(&ctx, &format!("no access to store \"{name}\"")));
-            };
-            let proto = object_proto(&ctx, &st)?;
-            let request = store_request(&op, &proto, writable, &name)
-                .map_err(|m| Exception::throw_type(&ctx, &m))?;
-            let call = CallId::fresh();
-            let mut s = st.borrow_mut();
-            s.cx.record_call(call);
-            let parent = s.cx.current();
-            s.effects.push(Effect::Store {
-                call,
-                parent,
-                store: name,
-                request,
-            });
-            Ok(call.0 as f64)
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, name: String, op: Object<'js>| {
+                let writable = st
+                    .borrow()
+                    .stores
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, w)| *w);
+                let Some(writable) = writable else {
+                    return Err(Exception::throw_type(
+                        &ctx,
+                        &format!("no access to store \"{name}\""),
+                    ));
+                };
+                let proto = object_proto(&ctx, &st)?;
+                let request = store_request(&op, &proto, writable, &name)
+                    .map_err(|m| Exception::throw_type(&ctx, &m))?;
+                let call = CallId::fresh();
+                let mut s = st.borrow_mut();
+                s.cx.record_call(call);
+                let parent = s.cx.current();
+                s.effects.push(Effect::Store {
+                    call,
+                    parent,
+                    store: name,
+                    request,
+                });
+                Ok(call.0 as f64)
+            },
+        )?,
     )?;
 
     let st = state.clone();
@@ -220,20 +233,20 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, id: f64, ok: bool, value: Opt<JsValue<'js>>| {
-                let value = value.0.unwrap_or_else(|| JsValue::new_undefined(ctx.clone()));
+                let value = value
+                    .0
+                    .unwrap_or_else(|| JsValue::new_undefined(ctx.clone()));
                 let id = InvocationId(id as u64);
                 let result = if ok {
                     let proto = object_proto(&ctx, &st)?;
                     to_value(&value, &proto, "the return value")
                         .map_err(|e| JsError::new("TypeError", e.0))
                 } else {
-                    let error = js_error(&value);
-                    if error.name == "InternalError" && error.message == "out of memory" {
-                        st.borrow_mut().out_of_memory = true;
-                    }
-                    Err(error)
+                    Err(js_error(&value))
                 };
-                st.borrow_mut().effects.push(Effect::Complete { id, result });
+                st.borrow_mut()
+                    .effects
+                    .push(Effect::Complete { id, result });
                 Ok::<(), rquickjs::Error>(())
             },
         )?,
@@ -315,7 +328,10 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                 let text = if fatal.0.unwrap_or(false) {
                     std::str::from_utf8(slice)
                         .map_err(|_| {
-                            Exception::throw_type(&ctx, "The encoded data was not valid for encoding utf-8")
+                            Exception::throw_type(
+                                &ctx,
+                                "The encoded data was not valid for encoding utf-8",
+                            )
                         })?
                         .to_owned()
                 } else {
@@ -330,7 +346,10 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
         "urlParse",
         Function::new(
             ctx.clone(),
-            |ctx: Ctx<'js>, input: String, base: Opt<JsValue<'js>>| -> rquickjs::Result<JsValue<'js>> {
+            |ctx: Ctx<'js>,
+             input: String,
+             base: Opt<JsValue<'js>>|
+             -> rquickjs::Result<JsValue<'js>> {
                 let base = match base.0 {
                     Some(b) if !b.is_undefined() => {
                         let b: String = b.get::<rquickjs::convert::Coerced<String>>()?.0;
@@ -354,7 +373,11 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
         "urlSet",
         Function::new(
             ctx.clone(),
-            |ctx: Ctx<'js>, href: String, component: String, value: String| -> rquickjs::Result<JsValue<'js>> {
+            |ctx: Ctx<'js>,
+             href: String,
+             component: String,
+             value: String|
+             -> rquickjs::Result<JsValue<'js>> {
                 let Ok(mut u) = url::Url::parse(&href) else {
                     return Ok(JsValue::new_null(ctx.clone()));
                 };
@@ -429,9 +452,8 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
         "clone",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, value: JsValue<'js>| {
             let proto = object_proto(&ctx, &st)?;
-            let v = to_value(&value, &proto, "the value").map_err(|e| {
-                Exception::throw_type(&ctx, &format!("DataCloneError: {}", e.0))
-            })?;
+            let v = to_value(&value, &proto, "the value")
+                .map_err(|e| Exception::throw_type(&ctx, &format!("DataCloneError: {}", e.0)))?;
             from_value(&ctx, &v)
         })?,
     )?;
@@ -458,7 +480,10 @@ fn store_key(value: &JsValue<'_>, what: &str) -> Result<Vec<u8>, String> {
     {
         return typed_array_bytes(&bytes).ok_or_else(|| format!("{what} is a detached Uint8Array"));
     }
-    Err(format!("{what} must be a string or a Uint8Array, got {}", value.type_name()))
+    Err(format!(
+        "{what} must be a string or a Uint8Array, got {}",
+        value.type_name()
+    ))
 }
 
 fn optional_key(op: &Object<'_>, field: &str) -> Result<Option<Vec<u8>>, String> {
@@ -521,13 +546,15 @@ fn store_request<'js>(
                     "store \"{store}\" is granted read-only to this service (pyrosome.toml)"
                 ));
             }
-            let ops: Array = op.get("ops").map_err(|_| "batch() takes an array".to_owned())?;
+            let ops: Array = op
+                .get("ops")
+                .map_err(|_| "batch() takes an array".to_owned())?;
             let mut batch = WriteBatch::new();
             for (i, item) in ops.iter::<Object>().enumerate() {
                 let item = item.map_err(|_| format!("operation {i} must be an object"))?;
-                let kind: String = item
-                    .get("op")
-                    .map_err(|_| format!("operation {i} needs op: \"put\", \"delete\" or \"putIfAbsent\""))?;
+                let kind: String = item.get("op").map_err(|_| {
+                    format!("operation {i} needs op: \"put\", \"delete\" or \"putIfAbsent\"")
+                })?;
                 let key: JsValue = item.get("key").map_err(|e| e.to_string())?;
                 let key = store_key(&key, &format!("the key of operation {i}"))?;
                 let value = |item: &Object<'js>| -> Result<crate::value::Value, String> {

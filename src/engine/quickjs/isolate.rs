@@ -3,21 +3,19 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rquickjs::module::WriteOptions;
 use rquickjs::{Context, Ctx, Function, Module, Object, Persistent, Runtime, Value as JsValue};
 
 use super::convert::from_value;
-use super::ffi::load_own_bytecode;
+use super::ffi::{HeapAccount, LimitedAllocator, load_own_bytecode};
 use super::host::{self, HostState, SharedState, js_error};
 use super::loader::{AppLoader, BUILTIN_SOURCE};
 use crate::engine::context::AsyncContext;
-use crate::engine::{
-    BUILTIN_MODULE, Effect, EngineError, Event, Fault, IsolateConfig, JsError,
-};
+use crate::engine::{BUILTIN_MODULE, Effect, EngineError, Event, Fault, IsolateConfig, JsError};
 use crate::value::Value;
 
 /// The bootstrap and Web APIs, assembled by `build.rs` from `js/`: a
@@ -124,9 +122,11 @@ pub(crate) struct QjsIsolate {
     has_fetch: bool,
     budget: Duration,
     memory_limit: usize,
+    heap: Arc<HeapAccount>,
     watchdog: Watchdog,
     context: Context,
-    runtime: Runtime,
+    /// Kept so the runtime outlives the context (field order is drop order).
+    _runtime: Runtime,
 }
 
 impl Drop for QjsIsolate {
@@ -169,7 +169,9 @@ fn load_error(ctx: &Ctx<'_>, entry: &str) -> EngineError {
 fn first_location(stack: &str) -> Option<(String, u32)> {
     stack.lines().find_map(|l| {
         let l = l.trim().strip_prefix("at ")?;
-        let inner = l.rsplit_once('(').map_or(l, |(_, r)| r.trim_end_matches(')'));
+        let inner = l
+            .rsplit_once('(')
+            .map_or(l, |(_, r)| r.trim_end_matches(')'));
         let mut parts = inner.rsplitn(3, ':');
         let (col, line, file) = (parts.next()?, parts.next()?, parts.next()?);
         let (line, _) = (line.parse::<u32>().ok()?, col.parse::<u32>().ok()?);
@@ -179,8 +181,9 @@ fn first_location(stack: &str) -> Option<(String, u32)> {
 
 impl QjsIsolate {
     pub(crate) fn new(config: &IsolateConfig) -> Result<QjsIsolate, EngineError> {
-        let runtime = Runtime::new().map_err(create_error)?;
-        runtime.set_memory_limit(config.memory_limit);
+        let heap = HeapAccount::new(config.memory_limit);
+        let runtime =
+            Runtime::new_with_alloc(LimitedAllocator::new(heap.clone())).map_err(create_error)?;
         runtime.set_max_stack_size(MAX_STACK_BYTES);
         runtime.set_loader(
             AppLoader {
@@ -200,7 +203,6 @@ impl QjsIsolate {
             cx: AsyncContext::default(),
             started: Instant::now(),
             object_proto: None,
-            out_of_memory: false,
         }));
 
         watchdog.arm(config.cpu_budget.max(MIN_LOAD_BUDGET));
@@ -213,9 +215,10 @@ impl QjsIsolate {
             has_fetch: false,
             budget: config.cpu_budget,
             memory_limit: config.memory_limit,
+            heap,
             watchdog,
             context,
-            runtime,
+            _runtime: runtime,
         };
         match loaded {
             Ok((dispatcher, methods, has_fetch)) => {
@@ -277,7 +280,9 @@ impl QjsIsolate {
 
         let builtin = Module::declare(ctx.clone(), BUILTIN_MODULE, BUILTIN_SOURCE)
             .map_err(|_| load_error(ctx, BUILTIN_MODULE))?;
-        let (_, promise) = builtin.eval().map_err(|_| load_error(ctx, BUILTIN_MODULE))?;
+        let (_, promise) = builtin
+            .eval()
+            .map_err(|_| load_error(ctx, BUILTIN_MODULE))?;
         drain_jobs(ctx, || false);
         drop(promise);
 
@@ -376,11 +381,6 @@ impl QjsIsolate {
                 } else {
                     JsError::new("InternalError", e.to_string())
                 };
-                if error.message == "out of memory" {
-                    return Err(Fault::OutOfMemory {
-                        limit_mb: self.memory_limit >> 20,
-                    });
-                }
                 // A timer callback threw, or an event could not be
                 // delivered: report it like an uncaught exception.
                 let stack = error.stack.clone().unwrap_or_default();
@@ -408,7 +408,10 @@ fn drain_jobs(ctx: &Ctx<'_>, stop: impl Fn() -> bool) {
 
 /// The plain object the bootstrap turns back into an `Error` in the caller.
 fn error_value(e: &JsError) -> Value {
-    let opt = |s: &Option<String>| s.as_ref().map_or(Value::Undefined, |s| Value::from(s.as_str()));
+    let opt = |s: &Option<String>| {
+        s.as_ref()
+            .map_or(Value::Undefined, |s| Value::from(s.as_str()))
+    };
     Value::object([
         ("name", Value::from(e.name.as_str())),
         ("message", Value::from(e.message.as_str())),
@@ -434,8 +437,7 @@ impl crate::engine::Isolate for QjsIsolate {
         let mut state = self.state.borrow_mut();
         state.cx.leave();
         effects.append(&mut state.effects);
-        if state.out_of_memory {
-            state.out_of_memory = false;
+        if self.heap.take_refused() {
             return Err(Fault::OutOfMemory {
                 limit_mb: self.memory_limit >> 20,
             });
@@ -444,7 +446,7 @@ impl crate::engine::Isolate for QjsIsolate {
     }
 
     fn heap_used(&self) -> usize {
-        self.runtime.memory_usage().memory_used_size as usize
+        self.heap.used()
     }
 }
 

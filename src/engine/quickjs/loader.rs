@@ -56,7 +56,10 @@ impl Loader for AppLoader {
         }
         match self.modules.get(name) {
             Some(module) => Module::declare(ctx.clone(), name, module.source.as_bytes()),
-            None => Err(Error::new_loading_message(name, "no such module in the app")),
+            None => Err(Error::new_loading_message(
+                name,
+                "no such module in the app",
+            )),
         }
     }
 }
