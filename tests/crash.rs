@@ -160,9 +160,11 @@ impl Conn {
 
     /// Sends a bodiless request and reads the whole response: (status, body).
     fn request(&mut self, method: &str, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
-        let head = format!("{method} {path} HTTP/1.1\r\nhost: crash.test\r\ncontent-length: 0\r\n\r\n");
+        let head =
+            format!("{method} {path} HTTP/1.1\r\nhost: crash.test\r\ncontent-length: 0\r\n\r\n");
         self.reader.get_mut().write_all(head.as_bytes())?;
-        let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+        let bad =
+            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
             return Err(bad("connection closed before the status line"));
@@ -258,7 +260,11 @@ fn stored_keys(server: &Server) -> std::collections::HashSet<String> {
         .iter()
         .map(|e| {
             let key = e["key"].as_str().expect("string key").to_owned();
-            assert_eq!(e["value"], serde_json::json!({ "v": key }), "value of {key}");
+            assert_eq!(
+                e["value"],
+                serde_json::json!({ "v": key }),
+                "value of {key}"
+            );
             key
         })
         .collect()
@@ -281,7 +287,10 @@ fn acknowledged_writes_survive_sigkill_mid_load() {
     let mut acknowledged: Vec<String> = Vec::new();
     let mut server = Server::start(app.path(), &data, &log);
     for round in 0..ROUNDS {
-        assert!(started.elapsed() < TEST_BUDGET, "out of time before round {round}");
+        assert!(
+            started.elapsed() < TEST_BUDGET,
+            "out of time before round {round}"
+        );
         // A kill moment in a different band each round, somewhere in 50–300 ms.
         let band = 250 / ROUNDS;
         let delay = Duration::from_millis(50 + round * band + rng.next() % band);
@@ -325,7 +334,10 @@ fn acknowledged_writes_survive_sigkill_mid_load() {
         // Restart on the same data folder: it must come up and hold every acknowledged key.
         server = Server::start(app.path(), &data, &log);
         let stored = stored_keys(&server);
-        let missing: Vec<&String> = acknowledged.iter().filter(|k| !stored.contains(*k)).collect();
+        let missing: Vec<&String> = acknowledged
+            .iter()
+            .filter(|k| !stored.contains(*k))
+            .collect();
         assert!(
             missing.is_empty(),
             "round {round}: {} of {} acknowledged writes lost after SIGKILL, e.g. {:?}\n{}",

@@ -94,62 +94,52 @@
   // they must not be mistaken for services or methods.
   const probes = new Set(["then", "toJSON", "constructor", "inspect", "valueOf", "toString"]);
 
-  function serviceProxy(service, methods) {
-    const fns = new Map();
-    return new Proxy(Object.create(null), {
+  // A service is a frozen object with one own function per method, so a
+  // call is a plain property load; its prototype is a Proxy that only sees
+  // names that are not methods, and throws for them.
+  function serviceObject(service, methods) {
+    const missing = new Proxy(Object.create(null), {
       get(_, name) {
-        if (typeof name !== "string") return undefined;
-        let fn = fns.get(name);
-        if (fn) return fn;
-        if (!methods.includes(name)) {
-          if (probes.has(name)) return undefined;
-          throw new TypeError(
-            `service "${service}" has no method "${name}" (its methods: ${methods.join(", ") || "none"})`,
-          );
-        }
-        fn = (arg) => call(service, name, arg);
-        fns.set(name, fn);
-        return fn;
+        if (typeof name !== "string" || probes.has(name)) return undefined;
+        throw new TypeError(
+          `service "${service}" has no method "${name}" (its methods: ${methods.join(", ") || "none"})`,
+        );
       },
-      has: (_, name) => typeof name === "string" && methods.includes(name),
-      ownKeys: () => methods.slice(),
-      getOwnPropertyDescriptor: (target, name) =>
-        typeof name === "string" && methods.includes(name)
-          ? { value: target[name], enumerable: true, configurable: true, writable: false }
-          : undefined,
       set: () => false,
-      defineProperty: () => false,
-      deleteProperty: () => false,
     });
+    const obj = Object.create(missing);
+    for (const m of methods) {
+      const fn = (arg) => call(service, m, arg);
+      Object.defineProperty(fn, "name", { value: m });
+      Object.defineProperty(obj, m, { value: fn, enumerable: true });
+    }
+    return Object.freeze(obj);
   }
 
-  const proxies = new Map();
-  const services = new Proxy(Object.create(null), {
-    get(_, name) {
-      if (typeof name !== "string") return undefined;
-      let proxy = proxies.get(name);
-      if (proxy) return proxy;
-      const methods = lookup(name);
-      if (methods === undefined) {
+  // `services` works the same way: known services become own properties on
+  // first use (the directory is only complete once every service loaded),
+  // and its Proxy prototype answers for names that are not services.
+  let populated = false;
+  const services = Object.create(
+    new Proxy(Object.create(null), {
+      get(_, name) {
+        if (typeof name !== "string") return undefined;
+        if (!populated) {
+          for (const s of host.serviceNames()) {
+            Object.defineProperty(services, s, { value: serviceObject(s, lookup(s)), enumerable: true });
+          }
+          populated = true;
+          if (Object.prototype.hasOwnProperty.call(services, name)) return services[name];
+        }
         if (probes.has(name)) return undefined;
         throw new TypeError(
           `unknown service "${name}" (services of this app: ${host.serviceNames().join(", ")})`,
         );
-      }
-      proxy = serviceProxy(name, methods);
-      proxies.set(name, proxy);
-      return proxy;
-    },
-    has: (_, name) => typeof name === "string" && lookup(name) !== undefined,
-    ownKeys: () => host.serviceNames(),
-    getOwnPropertyDescriptor: (_, name) =>
-      typeof name === "string" && lookup(name) !== undefined
-        ? { value: services[name], enumerable: true, configurable: true, writable: false }
-        : undefined,
-    set: () => false,
-    defineProperty: () => false,
-    deleteProperty: () => false,
-  });
+      },
+      has: (_, name) => typeof name === "string" && lookup(name) !== undefined,
+      set: () => false,
+    }),
+  );
 
   // ---- stores --------------------------------------------------------------
 

@@ -19,31 +19,65 @@ const MAX_DEPTH: usize = 256;
 #[derive(Debug)]
 pub(crate) struct CloneError(pub(crate) String);
 
+/// A refusal on its way up from where it happened. The path to the
+/// offending value is assembled only on this error path, segment by
+/// segment as the recursion unwinds, so the common case allocates nothing
+/// for it.
+struct Refusal {
+    /// Path segments, innermost first (`[2]`, `.tags`, `.user`).
+    path: Vec<String>,
+    /// What was found, completing "… is {found}".
+    found: String,
+}
+
+impl Refusal {
+    fn new(found: impl Into<String>) -> Refusal {
+        Refusal {
+            path: Vec::new(),
+            found: found.into(),
+        }
+    }
+
+    fn within(mut self, segment: String) -> Refusal {
+        self.path.push(segment);
+        self
+    }
+
+    fn into_error(self, what: &str) -> CloneError {
+        let mut path = String::from(what);
+        for segment in self.path.iter().rev() {
+            path.push_str(segment);
+        }
+        let found = self.found;
+        if found.starts_with("refers back") || found.starts_with("nested more") {
+            return CloneError(format!(
+                "{path} {found}, which cannot be passed between services or stored"
+            ));
+        }
+        CloneError(format!(
+            "{path} is {found}, which cannot be passed between services or stored (allowed: \
+             undefined, null, boolean, number, bigint, string, array, plain object, Uint8Array)"
+        ))
+    }
+}
+
 /// Converts a JavaScript value to a [`Value`]. `object_proto` is the
-/// context's intrinsic `Object.prototype`, captured before user code ran.
+/// context's intrinsic `Object.prototype`, captured before user code ran;
+/// `what` names the value in errors ("the argument of user.login()").
 pub(crate) fn to_value<'js>(
     value: &JsValue<'js>,
     object_proto: &Object<'js>,
     what: &str,
 ) -> Result<Value, CloneError> {
-    let mut path = String::from(what);
     let mut ancestors = Vec::new();
-    convert(value, object_proto, &mut path, &mut ancestors)
-}
-
-fn refuse(path: &str, found: &str) -> CloneError {
-    CloneError(format!(
-        "{path} is {found}, which cannot be passed between services or stored (allowed: \
-         undefined, null, boolean, number, bigint, string, array, plain object, Uint8Array)"
-    ))
+    convert(value, object_proto, &mut ancestors).map_err(|r| r.into_error(what))
 }
 
 fn convert<'js>(
     value: &JsValue<'js>,
     object_proto: &Object<'js>,
-    path: &mut String,
     ancestors: &mut Vec<JsValue<'js>>,
-) -> Result<Value, CloneError> {
+) -> Result<Value, Refusal> {
     match value.type_of() {
         Type::Uninitialized | Type::Undefined => Ok(Value::Undefined),
         Type::Null => Ok(Value::Null),
@@ -51,87 +85,79 @@ fn convert<'js>(
         Type::Int => Ok(Value::Number(f64::from(value.as_int().unwrap_or(0)))),
         Type::Float => Ok(Value::Number(value.as_float().unwrap_or(f64::NAN))),
         Type::String => {
-            let s = value.as_string().ok_or_else(|| refuse(path, "a string"))?;
+            let s = value.as_string().ok_or_else(|| Refusal::new("a string"))?;
             Ok(Value::String(to_rust_string(s)))
         }
         Type::BigInt => {
             let text = value
                 .get::<rquickjs::convert::Coerced<String>>()
-                .map_err(|_| refuse(path, "a BigInt that cannot be printed"))?;
+                .map_err(|_| Refusal::new("a BigInt that cannot be printed"))?;
             BigInt::parse(&text.0)
                 .map(Value::BigInt)
-                .ok_or_else(|| refuse(path, "a malformed BigInt"))
+                .ok_or_else(|| Refusal::new("a malformed BigInt"))
         }
-        Type::Symbol => Err(refuse(path, "a symbol")),
-        Type::Function | Type::Constructor => Err(refuse(path, "a function")),
-        Type::Promise => Err(refuse(path, "a Promise (did you forget an `await`?)")),
+        Type::Symbol => Err(Refusal::new("a symbol")),
+        Type::Function | Type::Constructor => Err(Refusal::new("a function")),
+        Type::Promise => Err(Refusal::new("a Promise (did you forget an `await`?)")),
         Type::Array => {
-            let array = value.as_array().ok_or_else(|| refuse(path, "an array"))?;
-            enter(value, path, ancestors)?;
+            let array = value.as_array().ok_or_else(|| Refusal::new("an array"))?;
+            enter(value, ancestors)?;
             let mut items = Vec::with_capacity(array.len());
             for i in 0..array.len() {
                 let item: JsValue = array
                     .get(i)
-                    .map_err(|_| refuse(path, "an array with an unreadable element"))?;
-                let len = path.len();
-                path.push_str(&format!("[{i}]"));
-                items.push(convert(&item, object_proto, path, ancestors)?);
-                path.truncate(len);
+                    .map_err(|_| Refusal::new("an array with an unreadable element"))?;
+                let converted = convert(&item, object_proto, ancestors)
+                    .map_err(|r| r.within(format!("[{i}]")))?;
+                items.push(converted);
             }
             ancestors.pop();
             Ok(Value::Array(items))
         }
         Type::Object | Type::Exception | Type::Proxy => {
-            let object = value.as_object().ok_or_else(|| refuse(path, "an object"))?;
+            let object = value.as_object().ok_or_else(|| Refusal::new("an object"))?;
             if let Ok(bytes) = TypedArray::<u8>::from_object(object.clone()) {
                 let copy = typed_array_bytes(&bytes)
-                    .ok_or_else(|| refuse(path, "a detached Uint8Array"))?;
+                    .ok_or_else(|| Refusal::new("a detached Uint8Array"))?;
                 return Ok(Value::Bytes(copy));
             }
             match object.get_prototype() {
                 None => {}
                 Some(proto) if proto == *object_proto => {}
-                Some(_) => return Err(refuse(path, &describe_instance(object))),
+                Some(_) => return Err(Refusal::new(describe_instance(object))),
             }
             if value.type_of() == Type::Proxy {
-                return Err(refuse(path, "a Proxy"));
+                return Err(Refusal::new("a Proxy"));
             }
-            enter(value, path, ancestors)?;
+            enter(value, ancestors)?;
             let mut pairs = Vec::new();
             for key in object.keys::<String>() {
-                let key = key.map_err(|_| refuse(path, "an object with an unreadable key"))?;
+                let key = key.map_err(|_| Refusal::new("an object with an unreadable key"))?;
                 let item: JsValue = object
                     .get(key.as_str())
-                    .map_err(|_| refuse(path, "an object whose property getter threw"))?;
-                let len = path.len();
-                path.push('.');
-                path.push_str(&key);
-                let converted = convert(&item, object_proto, path, ancestors)?;
-                path.truncate(len);
-                pairs.push((key, converted));
+                    .map_err(|_| Refusal::new("an object whose property getter threw"))?;
+                match convert(&item, object_proto, ancestors) {
+                    Ok(converted) => pairs.push((key, converted)),
+                    Err(r) => return Err(r.within(format!(".{key}"))),
+                }
             }
             ancestors.pop();
             Ok(Value::Object(pairs))
         }
-        Type::Module | Type::Unknown => Err(refuse(path, "an engine-internal value")),
+        Type::Module | Type::Unknown => Err(Refusal::new("an engine-internal value")),
     }
 }
 
 /// Pushes a container on the ancestor stack, refusing cycles and depth.
-fn enter<'js>(
-    value: &JsValue<'js>,
-    path: &str,
-    ancestors: &mut Vec<JsValue<'js>>,
-) -> Result<(), CloneError> {
+fn enter<'js>(value: &JsValue<'js>, ancestors: &mut Vec<JsValue<'js>>) -> Result<(), Refusal> {
     if ancestors.iter().any(|a| a == value) {
-        return Err(CloneError(format!(
-            "{path} refers back to an object that contains it (a cycle), which cannot be \
-             passed between services or stored"
-        )));
+        return Err(Refusal::new(
+            "refers back to an object that contains it (a cycle)",
+        ));
     }
     if ancestors.len() >= MAX_DEPTH {
-        return Err(CloneError(format!(
-            "{path} is nested more than {MAX_DEPTH} levels deep"
+        return Err(Refusal::new(format!(
+            "nested more than {MAX_DEPTH} levels deep"
         )));
     }
     ancestors.push(value.clone());

@@ -60,18 +60,6 @@ fn object_proto<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Result<Ob
     }
 }
 
-/// Converts a JavaScript value to a [`Value`](crate::value::Value), throwing
-/// a `TypeError` naming `what` when it is not cloneable.
-fn clone_in<'js>(
-    ctx: &Ctx<'js>,
-    state: &SharedState,
-    value: &JsValue<'js>,
-    what: &str,
-) -> rquickjs::Result<crate::value::Value> {
-    let proto = object_proto(ctx, state)?;
-    to_value(value, &proto, what).map_err(|e| Exception::throw_type(ctx, &e.0))
-}
-
 /// Reads a thrown JavaScript value as a [`JsError`].
 pub(crate) fn js_error(value: &JsValue<'_>) -> JsError {
     if let Some(object) = value.as_object() {
@@ -151,8 +139,16 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                         &format!("no such service method: {service}.{method}"),
                     ));
                 }
-                let what = format!("the argument of {service}.{method}()");
-                let value = clone_in(&ctx, &st, &arg, &what)?;
+                let proto = object_proto(&ctx, &st)?;
+                let value = to_value(&arg, &proto, "the argument").map_err(|e| {
+                    // Name the call only on this (rare) path.
+                    let message = e.0.replacen(
+                        "the argument",
+                        &format!("the argument of {service}.{method}()"),
+                        1,
+                    );
+                    Exception::throw_type(&ctx, &message)
+                })?;
                 let call = CallId::fresh();
                 let mut s = st.borrow_mut();
                 s.cx.record_call(call);
