@@ -25,6 +25,8 @@
 #   OPEN_DURATION [5] OPEN_WARMUP [2] OPEN_FRACTION [50 = % of the slower
 #   server's median closed-loop throughput in that configuration]
 #   OUT [bench/results/http-hello.md]
+#   PYROSOME_BIN [unset: cargo build --release and use target/release/pyrosome;
+#                 set: benchmark that binary instead, without building]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,9 +49,9 @@ OUT=${OUT:-bench/results/http-hello.md}
 
 APP=bench/apps/hello-http
 NODE_APP=bench/node/hello.js
-PYROSOME=target/release/pyrosome
+PYROSOME=${PYROSOME_BIN:-target/release/pyrosome}
 
-COMMAND="ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS WRK_THREADS=$WRK_THREADS LG_CPU=$LG_CPU SERVER_CPU=$SERVER_CPU UNPINNED_WORKERS=$UNPINNED_WORKERS CONFIGS=\"$CONFIGS\" OPEN_LOOP=$OPEN_LOOP OPEN_DURATION=$OPEN_DURATION OPEN_WARMUP=$OPEN_WARMUP OPEN_FRACTION=$OPEN_FRACTION bench/http-hello.sh"
+COMMAND="${PYROSOME_BIN:+PYROSOME_BIN=$PYROSOME_BIN }ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS WRK_THREADS=$WRK_THREADS LG_CPU=$LG_CPU SERVER_CPU=$SERVER_CPU UNPINNED_WORKERS=$UNPINNED_WORKERS CONFIGS=\"$CONFIGS\" OPEN_LOOP=$OPEN_LOOP OPEN_DURATION=$OPEN_DURATION OPEN_WARMUP=$OPEN_WARMUP OPEN_FRACTION=$OPEN_FRACTION bench/http-hello.sh"
 
 log() { printf '[http-hello] %s\n' "$*" >&2; }
 
@@ -91,8 +93,13 @@ case "$OPEN_LOOP" in
      [ -z "$OHA" ] && log "oha not installed: skipping the open-loop runs (OPEN_LOOP=install to build it)" ;;
 esac
 
-log "cargo build --release"
-cargo build --release >&2
+if [ -z "${PYROSOME_BIN:-}" ]; then
+  log "cargo build --release"
+  cargo build --release >&2
+else
+  log "using the prebuilt binary PYROSOME_BIN=$PYROSOME_BIN (no build)"
+  [ -x "$PYROSOME_BIN" ] || { log "$PYROSOME_BIN is not executable"; exit 1; }
+fi
 
 # ---------------------------------------------------------------- helpers
 free_port() {
@@ -265,8 +272,12 @@ describe() {
 rounds_of() { echo "${VALS["$1|$2|$3"]:-}" | xargs | sed 's/ /, /g'; }
 
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-GIT_REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || GIT_REV="$GIT_REV (+ uncommitted changes in src/Cargo)"
+if [ -n "${PYROSOME_BIN:-}" ]; then
+  GIT_REV="prebuilt binary $PYROSOME_BIN ($("$PYROSOME_BIN" --version 2>/dev/null || echo 'no version'))"
+else
+  GIT_REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git diff --quiet HEAD -- src Cargo.toml Cargo.lock build.rs 2>/dev/null || GIT_REV="$GIT_REV (+ uncommitted changes in src/Cargo)"
+fi
 
 REPORT="$TMP/report.md"
 {

@@ -170,12 +170,12 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 /// Median over `samples` of (elapsed / ops), in seconds per operation.
-fn measure(samples: usize, ops: u64, mut run: impl FnMut(usize)) -> f64 {
-    run(usize::MAX); // warm-up
+fn measure(samples: usize, ops: u64, mut run: impl FnMut()) -> f64 {
+    run(); // warm-up
     let times = (0..samples)
-        .map(|s| {
+        .map(|_| {
             let t = Instant::now();
-            run(s);
+            run();
             t.elapsed().as_secs_f64() / ops as f64
         })
         .collect();
@@ -353,14 +353,14 @@ fn main() {
 
     // ---- get ------------------------------------------------------------------------------
     if wants("get") {
-        let raw_get = measure(samples, n, |_| {
+        let raw_get = measure(samples, n, || {
             let mut found = 0;
             for i in 0..n {
                 found += usize::from(tl.get(&key_of(users, per, i)).expect("get").is_some());
             }
             assert_eq!(found as u64, n);
         });
-        let js_get = measure(samples, n, |_| {
+        let js_get = measure(samples, n, || {
             assert_eq!(bench.js("getSeq", read_arg()), num(n));
         });
         rows.push(Row {
@@ -370,7 +370,7 @@ fn main() {
             raw: raw_get,
             target: Some(("≤ 2×", 2.0)),
         });
-        let js_get_all = measure(samples, n, |_| {
+        let js_get_all = measure(samples, n, || {
             assert_eq!(bench.js("getAll", read_arg()), num(n));
         });
         rows.push(Row {
@@ -388,14 +388,14 @@ fn main() {
             limit: Some(10),
             reverse: true,
         };
-        let raw_list = measure(samples, n, |_| {
+        let raw_list = measure(samples, n, || {
             let mut got = 0;
             for i in 0..n {
                 got += tl.list(&query(i)).expect("list").len();
             }
             assert_eq!(got as u64, n * 10.min(per));
         });
-        let js_list = measure(samples, n, |_| {
+        let js_list = measure(samples, n, || {
             assert_eq!(bench.js("listSeq", read_arg()), num(n * 10.min(per)));
         });
         rows.push(Row {
@@ -405,7 +405,7 @@ fn main() {
             raw: raw_list,
             target: Some(("≤ 2×", 2.0)),
         });
-        let js_list_all = measure(samples, n, |_| {
+        let js_list_all = measure(samples, n, || {
             assert_eq!(bench.js("listAll", read_arg()), num(n * 10.min(per)));
         });
         rows.push(Row {
@@ -421,7 +421,7 @@ fn main() {
     if wants("breakdown") {
         let arg = || Value::object([("n", num(n))]);
         let js = |method: &str| {
-            measure(samples, n, |_| {
+            measure(samples, n, || {
                 bench.js(method, arg());
             })
         };
@@ -430,7 +430,7 @@ fn main() {
             js("asyncSteps"),
             None,
         ));
-        let raw_count = measure(samples, n, |_| {
+        let raw_count = measure(samples, n, || {
             for _ in 0..n {
                 tl.count(&KeyRange::Prefix(b"none/".to_vec()))
                     .expect("count");
@@ -441,7 +441,7 @@ fn main() {
             js("countEmptySeq"),
             Some(raw_count),
         ));
-        let raw_absent = measure(samples, n, |_| {
+        let raw_absent = measure(samples, n, || {
             for i in 0..n {
                 assert!(
                     tl.get(format!("absent/{i}").as_bytes())
@@ -472,14 +472,14 @@ fn main() {
         let c = cfg.concurrency;
 
         // Sequential puts: one write in flight (durable: one fsync per put).
-        let raw = measure(samples, seq_n, |_| {
+        let raw = measure(samples, seq_n, || {
             let base = bench.base(seq_n);
             for i in 0..seq_n {
                 ns.write_blocking(WriteBatch::new().put(format!("k/{}", base + i), post(i)))
                     .expect("put");
             }
         });
-        let js = measure(samples, seq_n, |_| {
+        let js = measure(samples, seq_n, || {
             let arg = Value::object([
                 ("s", store.into()),
                 ("n", num(seq_n)),
@@ -498,7 +498,7 @@ fn main() {
         // `c` puts in flight: Promise.all in one invocation vs `c` in-flight raw writes.
         let rounds = if store == "dur" { 10 } else { (n / c).max(1) };
         let ops = rounds * c;
-        let raw = measure(samples, ops, |_| {
+        let raw = measure(samples, ops, || {
             for _ in 0..rounds {
                 let base = bench.base(c);
                 raw_concurrent(
@@ -509,7 +509,7 @@ fn main() {
                 );
             }
         });
-        let js = measure(samples, ops, |_| {
+        let js = measure(samples, ops, || {
             for _ in 0..rounds {
                 let arg = Value::object([
                     ("s", store.into()),
@@ -529,7 +529,7 @@ fn main() {
         });
 
         // `c` concurrent invocations, one put each (what concurrent HTTP requests do).
-        let js = measure(samples, ops, |_| {
+        let js = measure(samples, ops, || {
             for _ in 0..rounds {
                 let base = bench.base(c);
                 let pending: Vec<_> = (0..c)
@@ -556,13 +556,13 @@ fn main() {
         });
 
         // Batches of 10 puts.
-        let raw = measure(samples, seq_n, |_| {
+        let raw = measure(samples, seq_n, || {
             let base = bench.base(seq_n);
             for i in 0..seq_n {
                 ns.write_blocking(batch_of_10(base + i)).expect("batch");
             }
         });
-        let js = measure(samples, seq_n, |_| {
+        let js = measure(samples, seq_n, || {
             let arg = Value::object([
                 ("s", store.into()),
                 ("n", num(seq_n)),
@@ -577,13 +577,13 @@ fn main() {
             raw,
             target: None,
         });
-        let raw = measure(samples, ops, |_| {
+        let raw = measure(samples, ops, || {
             for _ in 0..rounds {
                 let base = bench.base(c);
                 raw_concurrent(&ns, (0..c).map(|i| batch_of_10(base + i)).collect());
             }
         });
-        let js = measure(samples, ops, |_| {
+        let js = measure(samples, ops, || {
             for _ in 0..rounds {
                 let arg = Value::object([
                     ("s", store.into()),

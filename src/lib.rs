@@ -17,6 +17,7 @@
 pub mod app;
 pub mod engine;
 pub mod gateway;
+pub mod metrics;
 pub mod runtime;
 pub mod scheduler;
 pub mod store;

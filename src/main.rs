@@ -33,6 +33,14 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
 #[derive(Copy, Clone, Debug, ValueEnum)]
 enum LogFormat {
     /// Human-readable lines.
@@ -62,6 +70,13 @@ enum Command {
         /// Folder of the app's stores (default: APP/.pyrosome/data).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Execution-time-aware partitioning: long methods run on their own
+        /// instances and a bounded subset of workers.
+        #[arg(long, value_enum, default_value_t = Switch::On)]
+        partitioning: Switch,
+        /// Requests handled at once; more get 503 with Retry-After.
+        #[arg(long, default_value_t = pyrosome::gateway::DEFAULT_MAX_IN_FLIGHT)]
+        max_in_flight: usize,
     },
     /// Invoke one method of one service and print its result as JSON.
     ///
@@ -181,10 +196,21 @@ fn load(dir: &Path) -> Result<App> {
 }
 
 fn start(app: App, workers: usize, dev_mode: bool, data: Option<PathBuf>) -> Result<Runtime> {
+    start_with(app, workers, dev_mode, data, true)
+}
+
+fn start_with(
+    app: App,
+    workers: usize,
+    dev_mode: bool,
+    data: Option<PathBuf>,
+    partitioning: bool,
+) -> Result<Runtime> {
     let options = RuntimeOptions {
         workers,
         dev_mode,
         data_dir: data,
+        partitioning,
         ..RuntimeOptions::default()
     };
     let runtime = Runtime::start(app, options).context("cannot start the app")?;
@@ -202,10 +228,12 @@ fn run(command: Command) -> Result<()> {
             workers,
             dev,
             data,
+            partitioning,
+            max_in_flight,
         } => {
             let app = load(&app)?;
             let http = app.http;
-            let runtime = start(app, workers, dev, data)?;
+            let runtime = start_with(app, workers, dev, data, partitioning == Switch::On)?;
             let tokio = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .thread_name("pyrosome-gateway")
@@ -216,6 +244,7 @@ fn run(command: Command) -> Result<()> {
                 listen,
                 max_body_bytes: http.max_body_bytes,
                 dev_mode: dev,
+                max_in_flight,
             };
             tokio.block_on(async move {
                 let server = gateway::Gateway::bind(runtime, options)

@@ -52,6 +52,8 @@ pub struct RuntimeOptions {
     pub dev_mode: bool,
     /// Where the app's stores live; `None` for [`default_data_dir`].
     pub data_dir: Option<PathBuf>,
+    /// Execution-time-aware partitioning (on by default).
+    pub partitioning: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -61,6 +63,7 @@ impl Default for RuntimeOptions {
             workers: 0,
             dev_mode: false,
             data_dir: None,
+            partitioning: true,
         }
     }
 }
@@ -77,6 +80,7 @@ impl Runtime {
     /// Opens the app's stores (if it declares any), loads every service and
     /// starts the scheduler.
     pub fn start(app: App, options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
+        crate::metrics::install();
         let (store, namespaces) = if app.stores.is_empty() {
             (None, HashMap::new())
         } else {
@@ -125,6 +129,8 @@ impl Runtime {
                 },
                 min_instances: s.min_instances,
                 max_instances: s.max_instances,
+                max_concurrency: s.limits.max_concurrency,
+                timeout: Duration::from_millis(s.limits.timeout_ms),
             })
             .collect();
         let scheduler = Scheduler::start(
@@ -134,6 +140,7 @@ impl Runtime {
             namespaces,
             &SchedulerConfig {
                 workers: options.workers,
+                partitioning: options.partitioning,
             },
         )?;
         for s in &app.services {

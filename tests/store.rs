@@ -870,9 +870,9 @@ stores = { users = "read", ghost = "read-write" }
         ),
         ("svc.js", "export function f() {}"),
     ]);
-    let e = App::load(app.path())
-        .err()
-        .expect("an undeclared store must be refused");
+    let Err(e) = App::load(app.path()) else {
+        panic!("an undeclared store must be refused");
+    };
     let text = e.to_string();
     assert!(
         text.contains("store \"ghost\" is not declared under [stores]"),
@@ -1002,9 +1002,9 @@ fn two_runtimes_cannot_share_a_data_folder() {
     let app = app();
     let data = tempfile::tempdir().expect("data dir");
     let _first = start_in(&app, data.path()).expect("start");
-    let e = start_in(&app, data.path())
-        .err()
-        .expect("second runtime refused");
+    let Err(e) = start_in(&app, data.path()) else {
+        panic!("a second runtime on the same data folder must be refused");
+    };
     let text = e.to_string();
     assert!(text.contains("already open"), "{text}");
     assert!(

@@ -111,8 +111,8 @@ pub struct IsolateConfig {
     pub directory: SharedDirectory,
     /// Heap limit of the isolate in bytes; exceeding it is a [`Fault`].
     pub memory_limit: usize,
-    /// Longest time JavaScript may run in one [`Isolate::handle`] before it
-    /// is interrupted with [`Fault::CpuBudget`].
+    /// CPU budget of one invocation. The scheduler passes what remains of
+    /// it to each [`Isolate::handle`]; module loading gets at least this.
     pub cpu_budget: Duration,
     /// Include stacks of uncaught handler errors in HTTP 500 bodies.
     pub dev_mode: bool,
@@ -237,13 +237,20 @@ pub trait Isolate: Send {
     fn has_fetch(&self) -> bool;
 
     /// Delivers one event, runs JavaScript until no microtask is pending and
-    /// appends the effects it produced to `effects`.
+    /// appends the effects it produced to `effects`. JavaScript running
+    /// longer than `budget` in this call is interrupted
+    /// ([`Fault::CpuBudget`]).
     ///
     /// `Err` means the isolate is no longer usable (interrupted, out of
     /// memory): the caller must discard it and fail every invocation still
     /// in flight in it. Effects appended during a faulted call are suspect
     /// and must be dropped.
-    fn handle(&mut self, event: Event, effects: &mut Vec<Effect>) -> Result<(), Fault>;
+    fn handle(
+        &mut self,
+        event: Event,
+        budget: Duration,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), Fault>;
 
     /// Bytes of heap in use, for metrics and limits.
     fn heap_used(&self) -> usize;

@@ -10,6 +10,11 @@
 //!
 //! What the gateway answers itself:
 //! - `GET /healthz` → 200 `ok`;
+//! - `GET /metrics` → Prometheus text; `GET /admin/status` → the
+//!   scheduler's state as JSON (services, instances, per-method CPU time,
+//!   partitions, worker busy time);
+//! - more than `max_in_flight` requests at once, or an overloaded service →
+//!   503 with `Retry-After`;
 //! - no route for the path → 404;
 //! - a malformed request → 400 (hyper's parser answers before we see it);
 //! - a body larger than the app's `max_body_kb` → 413;
@@ -21,13 +26,13 @@ mod convert;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -37,6 +42,7 @@ use tokio::net::TcpListener;
 
 use crate::engine::FETCH_METHOD;
 use crate::runtime::Runtime;
+use crate::scheduler::OVERLOADED;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,7 +56,16 @@ pub struct GatewayOptions {
     pub max_body_bytes: usize,
     /// Put error stacks in 500 bodies.
     pub dev_mode: bool,
+    /// Requests handled at once; more get 503.
+    pub max_in_flight: usize,
 }
+
+/// Default for [`GatewayOptions::max_in_flight`]: far above what the
+/// workers can run at once, low enough to bound memory and latency.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
+
+/// Seconds a client is told to wait after a 503.
+const RETRY_AFTER_SECONDS: &str = "1";
 
 /// A bound HTTP server for one running app.
 pub struct Gateway {
@@ -63,6 +78,16 @@ struct Context {
     runtime: Arc<Runtime>,
     options: GatewayOptions,
     next_request: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+/// Counts a request in flight for as long as it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 type Body = Full<Bytes>;
@@ -100,6 +125,7 @@ impl Gateway {
             runtime: self.runtime.clone(),
             options: self.options.clone(),
             next_request: AtomicU64::new(seed),
+            in_flight: AtomicUsize::new(0),
         });
         let graceful = GracefulShutdown::new();
         let builder = auto::Builder::new(TokioExecutor::new());
@@ -144,6 +170,14 @@ impl Gateway {
     }
 }
 
+fn unavailable(why: impl Into<String>) -> Response<Body> {
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, why);
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    response
+}
+
 fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(body.into())));
     *response.status_mut() = status;
@@ -156,13 +190,39 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
 
 async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_owned();
-    if path == "/healthz" {
-        return text(StatusCode::OK, "ok\n");
+    match path.as_str() {
+        "/healthz" => return text(StatusCode::OK, "ok\n"),
+        "/metrics" => {
+            let status = cx.runtime.scheduler().status();
+            let mut response = text(StatusCode::OK, crate::metrics::render(&status));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            return response;
+        }
+        "/admin/status" => {
+            let status = cx.runtime.scheduler().status();
+            let body = serde_json::to_string_pretty(&status).unwrap_or_default();
+            let mut response = text(StatusCode::OK, body + "\n");
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return response;
+        }
+        _ => {}
     }
     let Some(service) = cx.runtime.app().route(&path).map(|s| s.name.clone()) else {
         return text(StatusCode::NOT_FOUND, format!("no route for {path}\n"));
     };
     let request_id = format!("{:016x}", cx.next_request.fetch_add(1, Ordering::Relaxed));
+    let _in_flight = InFlight(&cx.in_flight);
+    if cx.in_flight.fetch_add(1, Ordering::Relaxed) >= cx.options.max_in_flight {
+        return unavailable(format!(
+            "too many requests in flight (more than {}); try again later\n",
+            cx.options.max_in_flight
+        ));
+    }
 
     let limit = cx.options.max_body_bytes;
     let declared = req
@@ -219,6 +279,10 @@ async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Body> {
                 ));
             }
             with_id(text(StatusCode::INTERNAL_SERVER_ERROR, body), &request_id)
+        }
+        Err(error) if error.name == OVERLOADED => {
+            tracing::warn!(service, request_id, "{error}");
+            with_id(unavailable(format!("{}\n", error.message)), &request_id)
         }
         Err(error) => {
             let stack = error.stack.as_deref().unwrap_or("").trim_end();

@@ -42,15 +42,32 @@ impl Idle {
 
     /// Wakes one sleeping worker, if any. Call after publishing work.
     pub(crate) fn notify_one(&self) {
+        self.notify_below(usize::MAX);
+    }
+
+    /// Wakes one sleeping worker whose index is below `limit` (the long
+    /// subset), if any. Call after publishing work only they may take.
+    pub(crate) fn notify_below(&self, limit: usize) {
         fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::SeqCst) == 0 {
             return;
         }
-        let woken = self.sleepers.lock().pop();
+        let woken = {
+            let mut sleepers = self.sleepers.lock();
+            match sleepers.iter().rposition(|&i| i < limit) {
+                Some(pos) => Some(sleepers.swap_remove(pos)),
+                None => None,
+            }
+        };
         if let Some(index) = woken {
             self.sleeping.fetch_sub(1, Ordering::SeqCst);
             self.unparkers[index].unpark();
         }
+    }
+
+    /// Workers asleep now.
+    pub(crate) fn sleeping(&self) -> usize {
+        self.sleeping.load(Ordering::Relaxed)
     }
 
     /// Wakes every worker (shutdown).

@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
 
@@ -13,11 +14,27 @@ use crate::value::Value;
 use super::mailbox::{Mailbox, ReplyTo};
 use super::service::ServiceConfig;
 
-/// An invocation started in an instance and not yet complete.
+/// Which work an instance runs (see `policy.rs`, partitioning).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Ordinary invocations; any worker runs it.
+    Short,
+    /// Invocations of methods classified long; only the long subset of
+    /// workers runs it.
+    Long,
+}
+
+/// An invocation started in an instance and not yet answered.
 pub(crate) struct Inflight {
     pub(crate) reply: ReplyTo,
     pub(crate) depth: u32,
     pub(crate) method: String,
+    /// When it must be answered by; propagated to the calls it makes.
+    pub(crate) deadline: Instant,
+    /// When it was placed, for the latency histogram.
+    pub(crate) placed: Instant,
+    /// CPU time of its run segments so far.
+    pub(crate) cpu: Duration,
 }
 
 /// What only the worker running an instance touches.
@@ -29,6 +46,9 @@ pub(crate) struct Inflight {
 pub(crate) struct Core {
     pub(crate) isolate: Box<dyn Isolate>,
     pub(crate) inflight: HashMap<InvocationId, Inflight>,
+    /// The invocation that made each outstanding call or store operation
+    /// (so the segment that handles its reply is charged to it).
+    owners: HashMap<CallId, InvocationId>,
     /// Store writes in progress, with the invocation that made each.
     writes: HashMap<CallId, Option<InvocationId>>,
     /// Unacknowledged writes per invocation.
@@ -43,11 +63,32 @@ impl Core {
         Core {
             isolate,
             inflight: HashMap::new(),
+            owners: HashMap::new(),
             writes: HashMap::new(),
             pending_writes: HashMap::new(),
             held: HashMap::new(),
             next_invocation: 1,
         }
+    }
+
+    /// Records a new invocation and returns its id.
+    pub(crate) fn begin(&mut self, inflight: Inflight) -> InvocationId {
+        let id = InvocationId(self.next_invocation);
+        self.next_invocation += 1;
+        self.inflight.insert(id, inflight);
+        id
+    }
+
+    /// Records an outgoing call or store operation made by `parent`.
+    pub(crate) fn track_call(&mut self, call: CallId, parent: Option<InvocationId>) {
+        if let Some(p) = parent {
+            self.owners.insert(call, p);
+        }
+    }
+
+    /// The invocation a reply belongs to (forgetting the call).
+    pub(crate) fn owner_of(&mut self, call: CallId) -> Option<InvocationId> {
+        self.owners.remove(&call)
     }
 
     /// Records a store write made on behalf of `parent`.
@@ -75,7 +116,8 @@ impl Core {
     }
 
     /// An invocation completed: returns its record and result to answer
-    /// now, or holds them until its writes are acknowledged.
+    /// now, or holds them until its writes are acknowledged. `None` also
+    /// for an invocation already answered (its deadline passed).
     pub(crate) fn complete(
         &mut self,
         id: InvocationId,
@@ -89,21 +131,27 @@ impl Core {
         Some((inflight, result))
     }
 
+    /// Removes and returns the invocations whose deadline has passed.
+    pub(crate) fn overdue(&mut self, now: Instant) -> Vec<Inflight> {
+        let late: Vec<InvocationId> = self
+            .inflight
+            .iter()
+            .filter(|(_, i)| i.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        late.iter()
+            .filter_map(|id| self.inflight.remove(id))
+            .collect()
+    }
+
     /// Everything unanswered (for failing it when the isolate is lost).
     pub(crate) fn drain_unanswered(&mut self) -> Vec<Inflight> {
+        self.owners.clear();
         self.writes.clear();
         self.pending_writes.clear();
         let mut all: Vec<Inflight> = self.inflight.drain().map(|(_, i)| i).collect();
         all.extend(self.held.drain().map(|(_, (i, _))| i));
         all
-    }
-
-    /// Records a new invocation and returns its id.
-    pub(crate) fn begin(&mut self, inflight: Inflight) -> InvocationId {
-        let id = InvocationId(self.next_invocation);
-        self.next_invocation += 1;
-        self.inflight.insert(id, inflight);
-        id
     }
 }
 
@@ -112,20 +160,33 @@ pub(crate) struct Instance {
     /// Unique within the scheduler, for logs.
     pub(crate) id: u64,
     pub(crate) spec: Arc<ServiceConfig>,
+    pub(crate) class: Class,
     pub(crate) mailbox: Mailbox,
     core: Mutex<Option<Core>>,
-    /// Invocations routed here and not yet complete (read by placement).
+    /// Invocations routed here and not yet answered (read by placement).
     load: AtomicUsize,
+    /// When the load last dropped to zero (nanoseconds since `epoch`).
+    idle_since: AtomicU64,
+    epoch: Instant,
 }
 
 impl Instance {
-    pub(crate) fn new(id: u64, spec: Arc<ServiceConfig>, isolate: Box<dyn Isolate>) -> Instance {
+    pub(crate) fn new(
+        id: u64,
+        spec: Arc<ServiceConfig>,
+        class: Class,
+        isolate: Box<dyn Isolate>,
+        epoch: Instant,
+    ) -> Instance {
         Instance {
             id,
             spec,
+            class,
             mailbox: Mailbox::default(),
             core: Mutex::new(Some(Core::new(isolate))),
             load: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(epoch.elapsed().as_nanos() as u64),
+            epoch,
         }
     }
 
@@ -136,7 +197,12 @@ impl Instance {
         self.core.lock()
     }
 
-    /// Invocations routed here and not complete.
+    /// The core if nobody is running the instance (housekeeping).
+    pub(crate) fn try_core(&self) -> Option<MutexGuard<'_, Option<Core>>> {
+        self.core.try_lock()
+    }
+
+    /// Invocations routed here and not answered.
     pub(crate) fn load(&self) -> usize {
         self.load.load(Ordering::Relaxed)
     }
@@ -146,6 +212,18 @@ impl Instance {
     }
 
     pub(crate) fn sub_load(&self, n: usize) {
-        self.load.fetch_sub(n, Ordering::Relaxed);
+        if n > 0 && self.load.fetch_sub(n, Ordering::Relaxed) == n {
+            self.idle_since
+                .store(self.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// How long it has had nothing in flight (zero while it has).
+    pub(crate) fn idle_for(&self, now: Instant) -> Duration {
+        if self.load() > 0 || self.mailbox.is_scheduled() {
+            return Duration::ZERO;
+        }
+        let since = Duration::from_nanos(self.idle_since.load(Ordering::Relaxed));
+        now.saturating_duration_since(self.epoch + since)
     }
 }

@@ -9,6 +9,7 @@
 //! worker, and a message is never left behind in an idle mailbox.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -41,6 +42,10 @@ pub(crate) enum Message {
         reply: ReplyTo,
         /// Length of the call chain that led here (1 for an external call).
         depth: u32,
+        /// When it must be answered by.
+        deadline: Instant,
+        /// When it was placed.
+        placed: Instant,
     },
     /// A call made by this instance finished.
     Reply {
@@ -87,6 +92,11 @@ impl Mailbox {
     /// Number of waiting messages (for metrics and placement).
     pub(crate) fn len(&self) -> usize {
         self.inner.lock().messages.len()
+    }
+
+    /// Whether the instance is queued or running.
+    pub(crate) fn is_scheduled(&self) -> bool {
+        self.inner.lock().scheduled
     }
 }
 

@@ -17,21 +17,32 @@
 //! `Promise.all` over several calls therefore queues several callees at
 //! once, and idle workers steal them: the fan-out runs in parallel.
 //!
+//! Above this mechanism sit the policies (all in `policy.rs`, as pure
+//! functions): **replication** (a service whose least-loaded instance is
+//! busy while a worker idles gets another instance, on the placement path,
+//! in microseconds), **reclaiming** idle instances, **execution-time-aware
+//! partitioning** (methods much slower than the typical invocation run on
+//! their own instances, on a subset of workers sized to their share of CPU
+//! time, so short work never waits behind them; `partitioning: false` turns
+//! it off), and **overload** (past `max_concurrency` per instance, with no
+//! room to grow, invocations are refused with [`OVERLOADED`]). A review
+//! every [`policy::REVIEW_INTERVAL`] reclassifies methods, resizes the long
+//! subset, reclaims idle instances and expires invocations past their
+//! deadline in instances nobody is running.
+//!
 //! Files: [`mailbox`] (the per-instance protocol), [`queue`] (run queues and
 //! who may push or steal), [`idle`] (sleeping and waking workers),
 //! [`worker`] (the loop and effect routing), [`instance`], [`service`]
-//! (placement of invocations on instances), [`timer`].
-//!
-//! What is deliberately left for the holistic scheduler: replication driven
-//! by queueing delay and reclaiming idle instances, execution-time-aware
-//! partitioning, per-invocation deadlines, bounded queues and 503s. The
-//! placement policy lives in `service.rs` alone so it can be replaced.
+//! (placement of invocations on instances), [`policy`] (the decisions),
+//! [`stats`] (what is measured), [`timer`].
 
 mod idle;
 mod instance;
 mod mailbox;
+mod policy;
 mod queue;
 mod service;
+mod stats;
 mod timer;
 mod worker;
 
@@ -39,6 +50,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crossbeam_utils::sync::Parker;
 use parking_lot::Mutex;
@@ -53,11 +65,16 @@ use crate::store::{Namespace, StoreError, WriteOutcome};
 use crate::value::Value;
 
 use idle::Idle;
-use instance::Instance;
+use instance::{Class, Instance};
 use mailbox::{Message, ReplyTo};
 use queue::RunQueue;
-use service::Service;
+use service::{PlaceError, Service};
+use stats::{Ewma, ServiceStats, WorkerStats};
 use timer::Timers;
+
+/// The `name` of the error an invocation is refused with when its service
+/// is overloaded (the gateway answers 503 for it).
+pub const OVERLOADED: &str = "OverloadedError";
 
 /// Longest chain of nested calls (A calls B calls C …). A cycle of calls
 /// between services fails with a clear error at this depth instead of
@@ -69,10 +86,21 @@ pub const MAX_CALL_DEPTH: u32 = 32;
 const WORKER_STACK_BYTES: usize = 8 * 1024 * 1024;
 
 /// Scheduler settings.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SchedulerConfig {
     /// Worker threads; `0` means one per available core.
     pub workers: usize,
+    /// Execution-time-aware partitioning (see the module docs).
+    pub partitioning: bool,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            workers: 0,
+            partitioning: true,
+        }
+    }
 }
 
 /// Why the scheduler could not start.
@@ -110,6 +138,70 @@ pub struct ServiceInfo {
     pub has_fetch: bool,
 }
 
+/// A snapshot of what the scheduler is doing (`/admin/status`, `/metrics`,
+/// tests).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Status {
+    /// Worker threads.
+    pub workers: usize,
+    /// Workers that may run long-class instances.
+    pub long_workers: usize,
+    /// Whether partitioning is on.
+    pub partitioning: bool,
+    /// Runnable instances waiting for a worker.
+    pub queue_depth: usize,
+    /// Workers asleep.
+    pub sleeping_workers: usize,
+    /// Seconds each worker spent running instances.
+    pub worker_busy_seconds: Vec<f64>,
+    /// Smoothed share of CPU time taken by long methods.
+    pub long_cpu_share: f64,
+    /// Isolates discarded for exceeding a limit.
+    pub faults: u64,
+    /// Invocations refused as overloaded.
+    pub overloads: u64,
+    /// Methods that changed class.
+    pub partition_changes: u64,
+    /// Per service.
+    pub services: Vec<ServiceStatus>,
+}
+
+/// One service in a [`Status`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ServiceStatus {
+    /// Its name.
+    pub name: String,
+    /// Running instances (both classes).
+    pub instances: usize,
+    /// Of which run long methods.
+    pub long_instances: usize,
+    /// Instances started on demand since startup.
+    pub replications: u64,
+    /// Invocations in flight in its instances.
+    pub in_flight: usize,
+    /// Messages waiting in its instances' mailboxes.
+    pub queued: usize,
+    /// Per method, sorted by name.
+    pub methods: Vec<MethodStatus>,
+}
+
+/// One method in a [`ServiceStatus`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MethodStatus {
+    /// Its name (`@fetch` for the HTTP handler).
+    pub name: String,
+    /// Invocations answered.
+    pub completed: u64,
+    /// Of which failed.
+    pub failed: u64,
+    /// Moving average of one invocation's CPU time, milliseconds.
+    pub avg_cpu_ms: f64,
+    /// Total CPU time, seconds.
+    pub cpu_seconds: f64,
+    /// Whether it is classified long.
+    pub long: bool,
+}
+
 /// State shared by the workers, the timer thread and the handles.
 pub(crate) struct Shared {
     /// Distinguishes schedulers in one process (for the thread-local queue).
@@ -121,6 +213,23 @@ pub(crate) struct Shared {
     timers: OnceLock<Timers>,
     stores: HashMap<String, Namespace>,
     shutdown: AtomicBool,
+    /// Worker count.
+    worker_count: usize,
+    /// Workers running an instance now.
+    running: AtomicUsize,
+    /// Workers with index below this take long-class instances.
+    long_workers: AtomicUsize,
+    partitioning: bool,
+    /// Smoothed share of CPU time that long methods take.
+    long_share: Ewma,
+    /// Per-worker counters.
+    workers: Vec<WorkerStats>,
+    /// Isolates discarded for a fault (CPU budget, heap limit).
+    faults: AtomicU64,
+    /// Methods that changed class (short/long).
+    partition_changes: AtomicU64,
+    /// Invocations refused as overloaded.
+    overloads: AtomicU64,
 }
 
 static NEXT_SCHEDULER: AtomicUsize = AtomicUsize::new(1);
@@ -128,10 +237,89 @@ static NEXT_SCHEDULER: AtomicUsize = AtomicUsize::new(1);
 impl Shared {
     /// Puts a runnable instance on a run queue and wakes a worker.
     fn schedule(&self, instance: Arc<Instance>) {
+        if worker::is_long(&instance) {
+            self.queue.inject_long(instance);
+            self.idle
+                .notify_below(self.long_workers.load(Ordering::Relaxed));
+            return;
+        }
         if let Err(instance) = worker::push_local(self.id, instance) {
             self.queue.inject(instance);
         }
         self.idle.notify_one();
+    }
+
+    /// The stats of an instance's service.
+    fn stats(&self, instance: &Instance) -> &ServiceStats {
+        static EMPTY: OnceLock<ServiceStats> = OnceLock::new();
+        match self.services.get(&instance.spec.name) {
+            Some(s) => &s.stats,
+            None => EMPTY.get_or_init(ServiceStats::default),
+        }
+    }
+
+    /// Records a finished invocation's latency.
+    fn observe(&self, instance: &Instance, inflight: &instance::Inflight, _ok: bool) {
+        self.stats(instance)
+            .method(&inflight.method)
+            .latency
+            .record(inflight.placed.elapsed().as_secs_f64());
+    }
+
+    /// The periodic review (see the module docs).
+    fn review(self: &Arc<Self>) {
+        let now = Instant::now();
+        if self.partitioning {
+            let mut samples = Vec::new();
+            let mut methods = Vec::new();
+            for service in self.services.values() {
+                for (name, m) in service.stats.methods() {
+                    samples.push(policy::MethodSample {
+                        cpu: m.cpu.get(),
+                        samples: m.completed.load(Ordering::Relaxed),
+                        long: m.is_long(),
+                    });
+                    methods.push((service.spec.name.as_str(), name, m));
+                }
+            }
+            let classes = policy::classify(&samples);
+            let (mut long_ns, mut total_ns) = (0u64, 0u64);
+            for ((service, name, m), long) in methods.iter().zip(classes) {
+                if m.long.swap(long, Ordering::Relaxed) != long {
+                    self.partition_changes.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(
+                        service,
+                        method = name,
+                        avg_cpu_ms = m.cpu.get() * 1000.0,
+                        "method is now {}",
+                        if long { "long: it runs on its own instances" } else { "short" }
+                    );
+                }
+                let ns = m.cpu_ns.load(Ordering::Relaxed);
+                let delta = ns.saturating_sub(m.reviewed_ns.swap(ns, Ordering::Relaxed));
+                total_ns += delta;
+                if long {
+                    long_ns += delta;
+                }
+            }
+            if total_ns > 0 {
+                self.long_share.record(long_ns as f64 / total_ns as f64);
+            }
+            let k = policy::long_workers(self.worker_count, self.long_share.get());
+            self.long_workers.store(k, Ordering::Relaxed);
+        }
+        for service in self.services.values() {
+            service.reclaim(now);
+            for instance in service.instances() {
+                // Deadlines of instances nobody is running (a running one
+                // checks its own at the end of its turn).
+                if let Some(mut core) = instance.try_core()
+                    && let Some(core) = core.as_mut()
+                {
+                    worker::expire(self, &instance, core, now);
+                }
+            }
+        }
     }
 
     /// Delivers a message, scheduling the instance if it was idle.
@@ -141,22 +329,56 @@ impl Shared {
         }
     }
 
-    /// Starts an invocation of `service.method`, answering `reply`.
-    fn invoke(&self, service: &str, method: String, arg: Value, reply: ReplyTo, depth: u32) {
+    /// Starts an invocation of `service.method`, answering `reply`. Its
+    /// deadline is the service's timeout from now, or the caller's
+    /// `deadline` if that is sooner.
+    fn invoke(
+        &self,
+        service: &str,
+        method: String,
+        arg: Value,
+        reply: ReplyTo,
+        depth: u32,
+        deadline: Option<Instant>,
+    ) {
         let Some(pool) = self.services.get(service) else {
             let error = JsError::new("TypeError", format!("unknown service \"{service}\""));
             self.reply(reply, Err(error));
             return;
         };
-        let Some(instance) = pool.place(self.engine.as_ref()) else {
-            let error = JsError::new(
-                "Error",
-                format!("{service}.{method}: the service has no running instance"),
-            )
-            .at(service, &method);
-            self.reply(reply, Err(error));
-            return;
+        let idle = self
+            .worker_count
+            .saturating_sub(self.running.load(Ordering::Relaxed));
+        let placed = pool.place(self.engine.as_ref(), &method, self.partitioning, idle);
+        let instance = match placed {
+            Ok(instance) => instance,
+            Err(PlaceError::Overloaded { instances }) => {
+                self.overloads.fetch_add(1, Ordering::Relaxed);
+                let error = JsError::new(
+                    OVERLOADED,
+                    format!(
+                        "{service}.{method}: the service is overloaded ({instances} instances, \
+                         each with {} invocations in flight); try again later",
+                        pool.spec.max_concurrency
+                    ),
+                )
+                .at(service, &method);
+                self.reply(reply, Err(error));
+                return;
+            }
+            Err(PlaceError::NoInstance(e)) => {
+                let error = JsError::new(
+                    "Error",
+                    format!("{service}.{method}: the service has no running instance: {e}"),
+                )
+                .at(service, &method);
+                self.reply(reply, Err(error));
+                return;
+            }
         };
+        let placed = Instant::now();
+        let own = placed + pool.spec.timeout;
+        let deadline = deadline.map_or(own, |d| d.min(own));
         instance.add_load();
         self.deliver(
             &instance,
@@ -165,6 +387,8 @@ impl Shared {
                 arg,
                 reply,
                 depth,
+                deadline,
+                placed,
             },
         );
     }
@@ -285,6 +509,7 @@ impl Scheduler {
             n => n,
         };
         let next_id = Arc::new(AtomicU64::new(1));
+        let epoch = Instant::now();
         let mut services = HashMap::new();
         let mut info = HashMap::new();
         let mut dir = Directory::new();
@@ -293,10 +518,10 @@ impl Scheduler {
             if services.contains_key(&name) {
                 return Err(StartError::Duplicate(name));
             }
-            let pool = Service::new(spec, workers, next_id.clone());
+            let mut pool = Service::new(spec, workers, next_id.clone(), epoch);
             for _ in 0..pool.spec.min_instances.max(1) {
                 let instance = pool
-                    .create(engine.as_ref())
+                    .create(engine.as_ref(), Class::Short)
                     .map_err(|source| StartError::Load {
                         service: name.clone(),
                         source,
@@ -317,6 +542,9 @@ impl Scheduler {
             }
             if let Some(i) = info.get(&name) {
                 dir.insert(name.clone(), i.methods.clone());
+                let mut methods = i.methods.clone();
+                methods.push(FETCH_METHOD.to_owned());
+                pool.set_methods(methods);
             }
             services.insert(name, Arc::new(pool));
         }
@@ -335,13 +563,35 @@ impl Scheduler {
             timers: OnceLock::new(),
             stores,
             shutdown: AtomicBool::new(false),
+            worker_count: workers,
+            running: AtomicUsize::new(0),
+            long_workers: AtomicUsize::new(if config.partitioning {
+                policy::long_workers(workers, 0.0)
+            } else {
+                workers
+            }),
+            partitioning: config.partitioning,
+            long_share: Ewma::default(),
+            workers: (0..workers).map(|_| WorkerStats::default()).collect(),
+            faults: AtomicU64::new(0),
+            partition_changes: AtomicU64::new(0),
+            overloads: AtomicU64::new(0),
         });
         let weak = Arc::downgrade(&shared);
-        let timers = Timers::start(move |instance, id| {
-            if let Some(shared) = weak.upgrade() {
-                shared.deliver(&instance, Message::Timer(id));
-            }
-        })
+        let weak_review = Arc::downgrade(&shared);
+        let timers = Timers::start(
+            move |instance, id| {
+                if let Some(shared) = weak.upgrade() {
+                    shared.deliver(&instance, Message::Timer(id));
+                }
+            },
+            policy::REVIEW_INTERVAL,
+            move || {
+                if let Some(shared) = weak_review.upgrade() {
+                    shared.review();
+                }
+            },
+        )
         .map_err(|source| StartError::Thread {
             what: "timer",
             source,
@@ -421,14 +671,71 @@ impl Scheduler {
             Some(_) => Ok(()),
         };
         match known {
-            Ok(()) => self
-                .shared
-                .invoke(service, method.to_owned(), arg, ReplyTo::External(tx), 1),
+            Ok(()) => self.shared.invoke(
+                service,
+                method.to_owned(),
+                arg,
+                ReplyTo::External(tx),
+                1,
+                None,
+            ),
             Err(message) => {
                 let _ = tx.send(Err(JsError::new("TypeError", message)));
             }
         }
         rx
+    }
+
+    /// A snapshot of the scheduler's state and counters.
+    pub fn status(&self) -> Status {
+        let shared = &self.shared;
+        let mut services: Vec<ServiceStatus> = shared
+            .services
+            .values()
+            .map(|svc| {
+                let instances = svc.instances();
+                let mut methods: Vec<MethodStatus> = svc
+                    .stats
+                    .methods()
+                    .map(|(name, m)| MethodStatus {
+                        name: name.to_owned(),
+                        completed: m.completed.load(Ordering::Relaxed),
+                        failed: m.failed.load(Ordering::Relaxed),
+                        avg_cpu_ms: m.cpu.get() * 1000.0,
+                        cpu_seconds: m.cpu_ns.load(Ordering::Relaxed) as f64 / 1e9,
+                        long: m.is_long(),
+                    })
+                    .collect();
+                methods.sort_by(|a, b| a.name.cmp(&b.name));
+                ServiceStatus {
+                    name: svc.spec.name.clone(),
+                    instances: instances.len(),
+                    long_instances: instances.iter().filter(|i| worker::is_long(i)).count(),
+                    replications: svc.replications.load(Ordering::Relaxed),
+                    in_flight: instances.iter().map(|i| i.load()).sum(),
+                    queued: instances.iter().map(|i| i.mailbox.len()).sum(),
+                    methods,
+                }
+            })
+            .collect();
+        services.sort_by(|a, b| a.name.cmp(&b.name));
+        Status {
+            workers: shared.worker_count,
+            long_workers: shared.long_workers.load(Ordering::Relaxed),
+            partitioning: shared.partitioning,
+            queue_depth: shared.queue.depth(),
+            sleeping_workers: shared.idle.sleeping(),
+            worker_busy_seconds: shared
+                .workers
+                .iter()
+                .map(|w| w.busy_ns.load(Ordering::Relaxed) as f64 / 1e9)
+                .collect(),
+            long_cpu_share: shared.long_share.get(),
+            faults: shared.faults.load(Ordering::Relaxed),
+            overloads: shared.overloads.load(Ordering::Relaxed),
+            partition_changes: shared.partition_changes.load(Ordering::Relaxed),
+            services,
+        }
     }
 
     /// Names of all services, sorted.

@@ -7,6 +7,10 @@
 //! calls spreads: the callees land on the caller's worker deque, and idle
 //! workers steal them.
 //!
+//! Instances of the *long* class (see `policy.rs`) never enter a worker's
+//! deque: they wait in a separate injector that only the workers of the
+//! long subset take from, so short work is never stuck behind them.
+//!
 //! The handle types say who may do what: only the owning worker can pop
 //! from a `LocalQueue`; anyone can push into or steal through a
 //! `RunQueue`.
@@ -20,6 +24,7 @@ use super::instance::Instance;
 /// The shared side of all run queues.
 pub(crate) struct RunQueue {
     injector: Injector<Arc<Instance>>,
+    long: Injector<Arc<Instance>>,
     stealers: Vec<Stealer<Arc<Instance>>>,
 }
 
@@ -43,6 +48,7 @@ impl RunQueue {
         (
             RunQueue {
                 injector: Injector::new(),
+                long: Injector::new(),
                 stealers,
             },
             locals,
@@ -54,9 +60,33 @@ impl RunQueue {
         self.injector.push(instance);
     }
 
-    /// Whether any queue holds work (for the sleep protocol).
-    pub(crate) fn has_work(&self) -> bool {
-        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    /// Queues a long-class instance.
+    pub(crate) fn inject_long(&self, instance: Arc<Instance>) {
+        self.long.push(instance);
+    }
+
+    /// Takes a long-class instance (long-subset workers only).
+    pub(crate) fn pop_long(&self) -> Option<Arc<Instance>> {
+        loop {
+            match self.long.steal() {
+                Steal::Success(i) => return Some(i),
+                Steal::Empty => return None,
+                Steal::Retry => {}
+            }
+        }
+    }
+
+    /// Whether any queue a worker may take from holds work (for the sleep
+    /// protocol).
+    pub(crate) fn has_work(&self, takes_long: bool) -> bool {
+        !self.injector.is_empty()
+            || (takes_long && !self.long.is_empty())
+            || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    /// Runnable instances waiting (for metrics).
+    pub(crate) fn depth(&self) -> usize {
+        self.injector.len() + self.long.len() + self.stealers.iter().map(|s| s.len()).sum::<usize>()
     }
 
     /// Finds work for `local`'s worker: a batch from the injector, or half

@@ -1,18 +1,17 @@
-//! A service's instances and the placement of new invocations on them.
-//!
-//! First version of the policy (the holistic scheduler refines it): send a
-//! new invocation to the instance with the fewest invocations in flight;
-//! when every instance is busy and the service has room, start another
-//! instance — an isolate costs well under a millisecond — and use it.
+//! A service's instances and the placement of new invocations on them
+//! (the decisions themselves are in `policy.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
 use crate::engine::{Engine, EngineError, IsolateConfig};
 
-use super::instance::Instance;
+use super::instance::{Class, Instance};
+use super::policy::{self, Candidate, Placement};
+use super::stats::ServiceStats;
 
 /// What the scheduler needs to know to run one service.
 #[derive(Clone, Debug)]
@@ -25,80 +24,220 @@ pub struct ServiceConfig {
     pub min_instances: usize,
     /// Most instances running at once; `None` for one per worker.
     pub max_instances: Option<usize>,
+    /// Most invocations in flight in one instance; past that (and with no
+    /// room for another instance) invocations are refused as overloaded.
+    pub max_concurrency: usize,
+    /// Wall-clock deadline of one invocation (shortened by a caller's).
+    pub timeout: Duration,
+}
+
+/// Why a service could not take an invocation.
+#[derive(Debug)]
+pub(crate) enum PlaceError {
+    /// Every instance is at its concurrency limit and it cannot grow.
+    Overloaded { instances: usize },
+    /// It has no instance and none could be started.
+    NoInstance(EngineError),
 }
 
 /// The running instances of one service.
 pub(crate) struct Service {
     pub(crate) spec: Arc<ServiceConfig>,
-    instances: RwLock<Vec<Arc<Instance>>>,
+    pub(crate) stats: ServiceStats,
+    short: RwLock<Vec<Arc<Instance>>>,
+    long: RwLock<Vec<Arc<Instance>>>,
     max_instances: usize,
     spawning: Mutex<()>,
     next_id: Arc<AtomicU64>,
+    epoch: Instant,
+    /// Instances started beyond the first ones, for metrics.
+    pub(crate) replications: AtomicU64,
 }
 
 impl Service {
-    pub(crate) fn new(spec: ServiceConfig, workers: usize, next_id: Arc<AtomicU64>) -> Service {
-        let max_instances = spec.max_instances.unwrap_or(workers).max(1);
+    pub(crate) fn new(
+        spec: ServiceConfig,
+        workers: usize,
+        next_id: Arc<AtomicU64>,
+        epoch: Instant,
+    ) -> Service {
+        let max_instances = spec
+            .max_instances
+            .unwrap_or(workers)
+            .max(spec.min_instances)
+            .max(1);
         Service {
             spec: Arc::new(spec),
-            instances: RwLock::new(Vec::new()),
+            stats: ServiceStats::default(),
+            short: RwLock::new(Vec::new()),
+            long: RwLock::new(Vec::new()),
             max_instances,
             spawning: Mutex::new(()),
             next_id,
+            epoch,
+            replications: AtomicU64::new(0),
+        }
+    }
+
+    /// Installs the per-method stats once the module's methods are known.
+    pub(crate) fn set_methods(&mut self, methods: impl IntoIterator<Item = String>) {
+        self.stats = ServiceStats::new(&self.spec.name, methods);
+    }
+
+    fn pool(&self, class: Class) -> &RwLock<Vec<Arc<Instance>>> {
+        match class {
+            Class::Short => &self.short,
+            Class::Long => &self.long,
         }
     }
 
     /// Creates an instance (not yet registered for placement).
-    pub(crate) fn create(&self, engine: &dyn Engine) -> Result<Arc<Instance>, EngineError> {
+    pub(crate) fn create(
+        &self,
+        engine: &dyn Engine,
+        class: Class,
+    ) -> Result<Arc<Instance>, EngineError> {
         let isolate = engine.instantiate(&self.spec.isolate)?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        Ok(Arc::new(Instance::new(id, self.spec.clone(), isolate)))
+        Ok(Arc::new(Instance::new(
+            id,
+            self.spec.clone(),
+            class,
+            isolate,
+            self.epoch,
+        )))
     }
 
     /// Registers an instance for placement.
     pub(crate) fn add(&self, instance: Arc<Instance>) {
-        self.instances.write().push(instance);
+        self.pool(instance.class).write().push(instance);
     }
 
-    /// Removes a dead instance from placement.
+    /// Removes an instance from placement.
     pub(crate) fn remove(&self, instance: &Arc<Instance>) {
-        self.instances.write().retain(|i| !Arc::ptr_eq(i, instance));
+        self.pool(instance.class)
+            .write()
+            .retain(|i| !Arc::ptr_eq(i, instance));
     }
 
-    /// Number of running instances.
+    /// Number of running instances (both classes).
     pub(crate) fn instance_count(&self) -> usize {
-        self.instances.read().len()
+        self.short.read().len() + self.long.read().len()
     }
 
-    /// Chooses the instance for a new invocation (see the module docs).
-    pub(crate) fn place(&self, engine: &dyn Engine) -> Option<Arc<Instance>> {
-        let (best, count) = {
-            let instances = self.instances.read();
-            let best = instances.iter().min_by_key(|i| i.load()).cloned();
-            (best, instances.len())
+    /// Every instance (both classes).
+    pub(crate) fn instances(&self) -> Vec<Arc<Instance>> {
+        let mut all = self.short.read().clone();
+        all.extend(self.long.read().iter().cloned());
+        all
+    }
+
+    /// Chooses the instance for a new invocation of `method`.
+    pub(crate) fn place(
+        &self,
+        engine: &dyn Engine,
+        method: &str,
+        partitioning: bool,
+        idle_workers: usize,
+    ) -> Result<Arc<Instance>, PlaceError> {
+        let class = if partitioning && self.stats.method(method).is_long() {
+            Class::Long
+        } else {
+            Class::Short
         };
-        match best {
-            Some(b) if b.load() == 0 || count >= self.max_instances => Some(b),
-            best => {
-                // Every instance is busy: grow, unless someone else is.
-                let Some(_guard) = self.spawning.try_lock() else {
-                    return best;
-                };
-                if self.instance_count() >= self.max_instances {
-                    return best;
-                }
-                match self.create(engine) {
-                    Ok(instance) => {
-                        tracing::debug!(service = %self.spec.name, instance = instance.id, "started another instance");
-                        self.add(instance.clone());
-                        Some(instance)
-                    }
-                    Err(e) => {
-                        tracing::error!(service = %self.spec.name, "cannot start another instance: {e}");
-                        best
-                    }
+        let (decision, best) = {
+            let pool = self.pool(class).read();
+            let candidates: Vec<Candidate> = pool
+                .iter()
+                .map(|i| Candidate {
+                    load: i.load(),
+                    busy: i.mailbox.is_scheduled(),
+                })
+                .collect();
+            let room = self.max_instances.saturating_sub(self.instance_count_locked(class, pool.len()));
+            let decision = policy::place(
+                &candidates,
+                candidates.len() + room,
+                self.spec.max_concurrency,
+                idle_workers,
+            );
+            let best = candidates
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, c)| (c.busy, c.load))
+                .map(|(i, _)| pool[i].clone());
+            let chosen = match decision {
+                Placement::Use(i) => Some(pool[i].clone()),
+                _ => None,
+            };
+            (decision, chosen.or(best))
+        };
+        match decision {
+            Placement::Use(_) => best.ok_or(PlaceError::Overloaded { instances: 0 }),
+            Placement::Overloaded => Err(PlaceError::Overloaded {
+                instances: self.instance_count(),
+            }),
+            Placement::Grow => self.grow(engine, class, best),
+        }
+    }
+
+    /// Instances of the other class plus `own` (the locked pool's length).
+    fn instance_count_locked(&self, class: Class, own: usize) -> usize {
+        let other = match class {
+            Class::Short => self.long.read().len(),
+            Class::Long => self.short.read().len(),
+        };
+        own + other
+    }
+
+    fn grow(
+        &self,
+        engine: &dyn Engine,
+        class: Class,
+        fallback: Option<Arc<Instance>>,
+    ) -> Result<Arc<Instance>, PlaceError> {
+        // One spawn at a time per service; others use the fallback.
+        let Some(_guard) = self.spawning.try_lock() else {
+            return fallback.ok_or(PlaceError::Overloaded {
+                instances: self.instance_count(),
+            });
+        };
+        if self.instance_count() >= self.max_instances {
+            return fallback.ok_or(PlaceError::Overloaded {
+                instances: self.instance_count(),
+            });
+        }
+        match self.create(engine, class) {
+            Ok(instance) => {
+                tracing::debug!(service = %self.spec.name, instance = instance.id, ?class, "started another instance");
+                self.replications.fetch_add(1, Ordering::Relaxed);
+                self.add(instance.clone());
+                Ok(instance)
+            }
+            Err(e) => {
+                tracing::error!(service = %self.spec.name, "cannot start another instance: {e}");
+                fallback.ok_or(PlaceError::NoInstance(e))
+            }
+        }
+    }
+
+    /// Drops instances idle for long enough, down to `min_instances`
+    /// (long-class instances down to none). Returns how many.
+    pub(crate) fn reclaim(&self, now: Instant) -> usize {
+        let mut reclaimed = 0;
+        for (class, floor) in [(Class::Short, self.spec.min_instances.max(1)), (Class::Long, 0)] {
+            let mut pool = self.pool(class).write();
+            let mut i = 0;
+            while i < pool.len() {
+                if policy::reclaimable(pool[i].idle_for(now), pool.len(), floor) {
+                    let gone = pool.swap_remove(i);
+                    tracing::debug!(service = %self.spec.name, instance = gone.id, "reclaimed an idle instance");
+                    reclaimed += 1;
+                } else {
+                    i += 1;
                 }
             }
         }
+        reclaimed
     }
 }

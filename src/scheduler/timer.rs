@@ -1,5 +1,5 @@
 //! The timer thread: delivers `setTimeout`/`setInterval` expirations to
-//! instance mailboxes.
+//! instance mailboxes, and runs the scheduler's periodic review.
 //!
 //! One thread per scheduler sleeps until the earliest deadline in a binary
 //! heap. Timers hold only a weak reference to their instance: a discarded
@@ -56,16 +56,18 @@ pub(crate) struct Timers {
 }
 
 impl Timers {
-    /// Starts the thread; `fire` delivers an expiry (called on the timer
-    /// thread, without locks held).
+    /// Starts the thread; `fire` delivers an expiry and `review` runs every
+    /// `interval` (both called on the timer thread, without locks held).
     pub(crate) fn start(
         fire: impl Fn(Arc<Instance>, TimerId) + Send + 'static,
+        interval: Duration,
+        review: impl Fn() + Send + 'static,
     ) -> std::io::Result<Timers> {
         let state: Arc<(Mutex<State>, Condvar)> = Arc::default();
         let shared = state.clone();
         let thread = std::thread::Builder::new()
             .name("pyrosome-timers".into())
-            .spawn(move || run(&shared, fire))?;
+            .spawn(move || run(&shared, fire, interval, review))?;
         Ok(Timers {
             state,
             thread: Mutex::new(Some(thread)),
@@ -103,18 +105,33 @@ impl Timers {
     }
 }
 
-fn run(state: &(Mutex<State>, Condvar), fire: impl Fn(Arc<Instance>, TimerId)) {
+fn run(
+    state: &(Mutex<State>, Condvar),
+    fire: impl Fn(Arc<Instance>, TimerId),
+    interval: Duration,
+    review: impl Fn(),
+) {
     let (lock, cvar) = state;
     let mut guard = lock.lock();
+    let mut next_review = Instant::now() + interval;
     loop {
         if guard.stopped {
             return;
         }
         let now = Instant::now();
+        if now >= next_review {
+            drop(guard);
+            review();
+            next_review = Instant::now() + interval;
+            guard = lock.lock();
+            continue;
+        }
         match guard.heap.peek() {
-            None => cvar.wait(&mut guard),
+            None => {
+                cvar.wait_until(&mut guard, next_review);
+            }
             Some(Reverse(e)) if e.due > now => {
-                let due = e.due;
+                let due = e.due.min(next_review);
                 cvar.wait_until(&mut guard, due);
             }
             Some(_) => {

@@ -5,12 +5,14 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::sync::Parker;
 
-use crate::engine::{Effect, Event, Fault, JsError, StoreRequest};
+use crate::engine::{Effect, Event, Fault, InvocationId, JsError, StoreRequest};
+use crate::value::Value;
 
-use super::instance::{Core, Inflight, Instance};
+use super::instance::{Class, Core, Inflight, Instance};
 use super::mailbox::{Message, ReplyTo};
 use super::queue::LocalQueue;
 use super::{MAX_CALL_DEPTH, Shared, idle::SPIN_POLLS};
@@ -22,6 +24,10 @@ const TURN_BUDGET: usize = 128;
 /// A worker checks the global injector before its own deque once every
 /// this many instances, so injected work is not starved by local work.
 const INJECTOR_INTERVAL: u32 = 61;
+
+/// The least CPU budget a segment gets, so an invocation that has used up
+/// its budget is still interrupted promptly rather than at once.
+const MIN_SEGMENT_BUDGET: Duration = Duration::from_millis(1);
 
 thread_local! {
     /// The local queue of the worker running on this thread, tagged with
@@ -44,21 +50,37 @@ pub(crate) fn push_local(id: usize, instance: Arc<Instance>) -> Result<(), Arc<I
 /// The body of a worker thread.
 pub(crate) fn run(shared: Arc<Shared>, local: LocalQueue, parker: Parker) {
     let local = Rc::new(local);
+    let index = local.index();
     LOCAL.with(|l| *l.borrow_mut() = Some((shared.id, local.clone())));
     let mut tick: u32 = 0;
     let mut polls: u32 = 0;
     while !shared.shutdown.load(Ordering::Acquire) {
         tick = tick.wrapping_add(1);
-        let next = if tick.is_multiple_of(INJECTOR_INTERVAL) {
-            shared.queue.pop_injected().or_else(|| local.pop())
+        let takes_long = index < shared.long_workers.load(Ordering::Relaxed);
+        let next = if takes_long {
+            shared.queue.pop_long()
         } else {
-            local.pop()
+            None
         }
+        .or_else(|| {
+            if tick.is_multiple_of(INJECTOR_INTERVAL) {
+                shared.queue.pop_injected().or_else(|| local.pop())
+            } else {
+                local.pop()
+            }
+        })
         .or_else(|| shared.queue.steal_for(&local));
         match next {
             Some(instance) => {
                 polls = 0;
+                shared.running.fetch_add(1, Ordering::Relaxed);
+                let start = Instant::now();
                 run_instance(&shared, instance);
+                shared.workers[index].busy_ns.fetch_add(
+                    start.elapsed().as_nanos() as u64,
+                    Ordering::Relaxed,
+                );
+                shared.running.fetch_sub(1, Ordering::Relaxed);
             }
             None if polls < SPIN_POLLS => {
                 polls += 1;
@@ -69,8 +91,8 @@ pub(crate) fn run(shared: Arc<Shared>, local: LocalQueue, parker: Parker) {
             }
             None => {
                 polls = 0;
-                shared.idle.sleep(local.index(), &parker, || {
-                    shared.queue.has_work() || shared.shutdown.load(Ordering::Acquire)
+                shared.idle.sleep(index, &parker, || {
+                    shared.queue.has_work(takes_long) || shared.shutdown.load(Ordering::Acquire)
                 });
             }
         }
@@ -91,29 +113,23 @@ fn run_instance(shared: &Arc<Shared>, instance: Arc<Instance>) {
                 refuse(shared, &instance, message);
                 continue;
             };
-            let event = match message {
-                Message::Invoke {
-                    method,
-                    arg,
-                    reply,
-                    depth,
-                } => {
-                    let id = core.begin(Inflight {
-                        reply,
-                        depth,
-                        method: method.clone(),
-                    });
-                    Event::Invoke { id, method, arg }
-                }
-                Message::Reply { call, result } => {
-                    if let Some((inflight, held)) = core.write_acknowledged(call) {
-                        answer(shared, &instance, inflight, held);
-                    }
-                    Event::Reply { call, result }
-                }
-                Message::Timer(id) => Event::Timer { id },
+            let Some((event, owner)) = prepare(shared, &instance, core, message) else {
+                continue;
             };
-            match core.isolate.handle(event, &mut effects) {
+            let budget = owner
+                .and_then(|id| core.inflight.get(&id))
+                .map_or(instance.spec.isolate.cpu_budget, |i| {
+                    instance.spec.isolate.cpu_budget.saturating_sub(i.cpu)
+                })
+                .max(MIN_SEGMENT_BUDGET);
+            let start = Instant::now();
+            let outcome = core.isolate.handle(event, budget, &mut effects);
+            let cpu = start.elapsed();
+            if let Some(i) = owner.and_then(|id| core.inflight.get_mut(&id)) {
+                i.cpu += cpu;
+                shared.stats(&instance).method(&i.method).charge(cpu);
+            }
+            match outcome {
                 Ok(()) => route(shared, &instance, core, &mut effects),
                 Err(fault) => {
                     // What JavaScript did in a faulted segment is suspect
@@ -124,6 +140,9 @@ fn run_instance(shared: &Arc<Shared>, instance: Arc<Instance>) {
                 }
             }
         }
+        if let Some(core) = guard.as_mut() {
+            expire(shared, &instance, core, Instant::now());
+        }
         if handled >= TURN_BUDGET {
             if instance.mailbox.len() > 0 {
                 // Keep the schedule token; requeue at the back.
@@ -133,6 +152,50 @@ fn run_instance(shared: &Arc<Shared>, instance: Arc<Instance>) {
             }
             handled = 0;
         }
+    }
+}
+
+/// Turns a message into an event for the isolate, with the invocation it
+/// runs for; `None` when there is nothing to run.
+fn prepare(
+    shared: &Arc<Shared>,
+    instance: &Arc<Instance>,
+    core: &mut Core,
+    message: Message,
+) -> Option<(Event, Option<InvocationId>)> {
+    match message {
+        Message::Invoke {
+            method,
+            arg,
+            reply,
+            depth,
+            deadline,
+            placed,
+        } => {
+            let inflight = Inflight {
+                reply,
+                depth,
+                method: method.clone(),
+                deadline,
+                placed,
+                cpu: Duration::ZERO,
+            };
+            if deadline <= Instant::now() {
+                // It waited in the queue past its deadline: don't start it.
+                timed_out(shared, instance, inflight);
+                return None;
+            }
+            let id = core.begin(inflight);
+            Some((Event::Invoke { id, method, arg }, Some(id)))
+        }
+        Message::Reply { call, result } => {
+            if let Some((inflight, held)) = core.write_acknowledged(call) {
+                answer(shared, instance, inflight, held);
+            }
+            let owner = core.owner_of(call);
+            Some((Event::Reply { call, result }, owner))
+        }
+        Message::Timer(id) => Some((Event::Timer { id }, None)),
     }
 }
 
@@ -152,10 +215,10 @@ fn route(
                 method,
                 arg,
             } => {
-                let depth = parent
-                    .and_then(|p| core.inflight.get(&p))
-                    .map_or(0, |i| i.depth)
-                    + 1;
+                core.track_call(call, parent);
+                let parent = parent.and_then(|p| core.inflight.get(&p));
+                let depth = parent.map_or(0, |i| i.depth) + 1;
+                let deadline = parent.map(|i| i.deadline);
                 let reply = ReplyTo::Caller {
                     instance: instance.clone(),
                     call,
@@ -164,15 +227,15 @@ fn route(
                     let error = JsError::new(
                         "RangeError",
                         format!(
-                            "call chain too deep: {}.{} would be call number {depth} in one chain \
-                             (limit {MAX_CALL_DEPTH}); is there a cycle of calls between services?",
-                            service, method
+                            "call chain too deep: {service}.{method} would be call number {depth} \
+                             in one chain (limit {MAX_CALL_DEPTH}); is there a cycle of calls \
+                             between services?"
                         ),
                     );
                     shared.reply(reply, Err(error));
                     continue;
                 }
-                shared.invoke(&service, method, arg, reply, depth);
+                shared.invoke(&service, method, arg, reply, depth, deadline);
             }
             Effect::Complete { id, result } => {
                 if let Some((inflight, result)) = core.complete(id, result) {
@@ -185,6 +248,7 @@ fn route(
                 store,
                 request,
             } => {
+                core.track_call(call, parent);
                 if matches!(request, StoreRequest::Write(_)) {
                     core.track_write(call, parent);
                 }
@@ -205,25 +269,61 @@ fn answer(
     shared: &Arc<Shared>,
     instance: &Arc<Instance>,
     inflight: Inflight,
-    result: Result<crate::value::Value, JsError>,
+    result: Result<Value, JsError>,
 ) {
     instance.sub_load(1);
+    let stats = shared.stats(instance).method(&inflight.method);
+    stats.finished(inflight.cpu, result.is_ok());
+    shared.observe(instance, &inflight, result.is_ok());
     let result = result.map_err(|e| e.at(&instance.spec.name, &inflight.method));
     shared.reply(inflight.reply, result);
 }
 
+/// Fails an invocation whose deadline passed.
+pub(crate) fn timed_out(shared: &Arc<Shared>, instance: &Arc<Instance>, inflight: Inflight) {
+    let service = &instance.spec.name;
+    let error = JsError::new(
+        "TimeoutError",
+        format!(
+            "{service}.{}: no result within its deadline ({} ms after it started, including the \
+             time of the calls that led to it)",
+            inflight.method,
+            inflight.deadline.saturating_duration_since(inflight.placed).as_millis()
+        ),
+    );
+    answer(shared, instance, inflight, Err(error));
+}
+
+/// Fails the invocations of `core` whose deadline passed. Their JavaScript
+/// may still run to completion; its result is then dropped.
+pub(crate) fn expire(shared: &Arc<Shared>, instance: &Arc<Instance>, core: &mut Core, now: Instant) {
+    for inflight in core.overdue(now) {
+        timed_out(shared, instance, inflight);
+    }
+}
+
 /// Fails every invocation in flight in a faulted instance and replaces its
 /// isolate.
-fn recover(shared: &Arc<Shared>, instance: &Arc<Instance>, guard: &mut Option<Core>, fault: Fault) {
+fn recover(
+    shared: &Arc<Shared>,
+    instance: &Arc<Instance>,
+    guard: &mut Option<Core>,
+    fault: Fault,
+) {
     let service = &instance.spec.name;
+    let fault = match fault {
+        // Report the invocation's budget, not what was left of it.
+        Fault::CpuBudget { .. } => Fault::CpuBudget {
+            budget: instance.spec.isolate.cpu_budget,
+        },
+        other => other,
+    };
     tracing::error!(service = %service, instance = instance.id, "discarding isolate: {fault}");
+    shared.faults.fetch_add(1, Ordering::Relaxed);
     if let Some(core) = guard.as_mut() {
-        let failed = core.drain_unanswered();
-        instance.sub_load(failed.len());
-        for inflight in failed {
-            let error = JsError::new("Error", format!("{service}.{}: {fault}", inflight.method))
-                .at(service, &inflight.method);
-            shared.reply(inflight.reply, Err(error));
+        for inflight in core.drain_unanswered() {
+            let error = JsError::new("Error", format!("{service}.{}: {fault}", inflight.method));
+            answer(shared, instance, inflight, Err(error));
         }
     }
     match shared.engine.instantiate(&instance.spec.isolate) {
@@ -240,14 +340,33 @@ fn recover(shared: &Arc<Shared>, instance: &Arc<Instance>, guard: &mut Option<Co
 
 /// Answers a message that reached a dead instance.
 fn refuse(shared: &Arc<Shared>, instance: &Arc<Instance>, message: Message) {
-    if let Message::Invoke { method, reply, .. } = message {
-        instance.sub_load(1);
+    if let Message::Invoke {
+        method,
+        reply,
+        depth,
+        deadline,
+        placed,
+        ..
+    } = message
+    {
         let service = &instance.spec.name;
         let error = JsError::new(
             "Error",
             format!("{service}.{method}: the instance is gone and could not be restarted"),
-        )
-        .at(service, &method);
-        shared.reply(reply, Err(error));
+        );
+        let inflight = Inflight {
+            reply,
+            depth,
+            method,
+            deadline,
+            placed,
+            cpu: Duration::ZERO,
+        };
+        answer(shared, instance, inflight, Err(error));
     }
+}
+
+/// Whether instances of this class go to the long queue.
+pub(crate) fn is_long(instance: &Instance) -> bool {
+    instance.class == Class::Long
 }

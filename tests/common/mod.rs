@@ -86,6 +86,7 @@ impl TestServer {
                     listen: "127.0.0.1:0".parse().expect("addr"),
                     max_body_bytes,
                     dev_mode,
+                    max_in_flight: pyrosome::gateway::DEFAULT_MAX_IN_FLIGHT,
                 };
                 let gateway = Gateway::bind(runtime, options).await.expect("bind");
                 addr_tx.send(gateway.local_addr()).expect("send addr");

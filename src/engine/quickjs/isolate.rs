@@ -430,8 +430,14 @@ impl crate::engine::Isolate for QjsIsolate {
         self.has_fetch
     }
 
-    fn handle(&mut self, event: Event, effects: &mut Vec<Effect>) -> Result<(), Fault> {
-        self.watchdog.arm(self.budget);
+    fn handle(
+        &mut self,
+        event: Event,
+        budget: Duration,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), Fault> {
+        self.budget = budget;
+        self.watchdog.arm(budget);
         let result = self.deliver(event);
         self.watchdog.disarm();
         let mut state = self.state.borrow_mut();
