@@ -135,7 +135,11 @@ fn compose(addr: SocketAddr, user: &str, text: &str) -> HttpResponse {
 
 #[track_caller]
 fn compose_ok(addr: SocketAddr, user: &str, text: &str) {
-    expect(&compose(addr, user, text), 200, "Successfully upload post\n");
+    expect(
+        &compose(addr, user, text),
+        200,
+        "Successfully upload post\n",
+    );
 }
 
 /// Reads a timeline; panics unless it is a 200 JSON array.
@@ -153,7 +157,10 @@ fn timeline(addr: SocketAddr, which: &str, user: &str, start: i64, stop: i64) ->
         "content type {:?}",
         r.header("content-type")
     );
-    assert!(r.text().ends_with('\n'), "ngx.say ends the body with a newline");
+    assert!(
+        r.text().ends_with('\n'),
+        "ngx.say ends the body with a newline"
+    );
     match serde_json::from_slice(&r.body) {
         Ok(Json::Array(posts)) => posts,
         other => panic!("expected a JSON array, got {other:?} from {}", r.text()),
@@ -184,7 +191,10 @@ fn assert_post_shape(p: &Json) {
     decimal(&p["timestamp"], "timestamp");
     decimal(&p["creator"]["user_id"], "creator.user_id");
     assert!(p["creator"]["username"].is_string());
-    assert!(p["post_type"].is_number(), "post_type should be a number: {p}");
+    assert!(
+        p["post_type"].is_number(),
+        "post_type should be a number: {p}"
+    );
     for m in p["user_mentions"].as_array().expect("user_mentions") {
         decimal(&m["user_id"], "user_mentions[].user_id");
         assert!(m["username"].is_string());
@@ -269,9 +279,15 @@ fn check_login(addr: SocketAddr) {
     register_all(addr, &["200"]);
     let r = login(addr, "username_200", "password_200");
     assert_eq!(r.status, 302, "{}", r.text());
-    assert_eq!(r.header("location"), Some("../../main.html?username=username_200"));
+    assert_eq!(
+        r.header("location"),
+        Some("../../main.html?username=username_200")
+    );
     let cookie = r.header("set-cookie").expect("a login cookie").to_owned();
-    assert!(cookie.contains("Path=/") && cookie.contains("Expires="), "{cookie}");
+    assert!(
+        cookie.contains("Path=/") && cookie.contains("Expires="),
+        "{cookie}"
+    );
     let token = cookie
         .strip_prefix("login_token=")
         .and_then(|c| c.split(';').next())
@@ -280,9 +296,11 @@ fn check_login(addr: SocketAddr) {
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "a JWT has three parts: {token}");
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let header: Json = serde_json::from_slice(&b64.decode(parts[0]).expect("base64url")).expect("json");
+    let header: Json =
+        serde_json::from_slice(&b64.decode(parts[0]).expect("base64url")).expect("json");
     assert_eq!(header["alg"], "HS256");
-    let claims: Json = serde_json::from_slice(&b64.decode(parts[1]).expect("base64url")).expect("json");
+    let claims: Json =
+        serde_json::from_slice(&b64.decode(parts[1]).expect("base64url")).expect("json");
     assert_eq!(claims["user_id"], "200");
     assert_eq!(claims["username"], "username_200");
     assert_eq!(claims["ttl"], "3600");
@@ -301,21 +319,37 @@ fn check_login(addr: SocketAddr) {
     assert_eq!(login(addr, "username_200", "password_200").status, 302);
     let r = login(addr, "username_200", "wrong");
     assert_eq!(r.status, 500);
-    assert!(r.text().contains("Incorrect username or password"), "{}", r.text());
+    assert!(
+        r.text().contains("Incorrect username or password"),
+        "{}",
+        r.text()
+    );
     let r = login(addr, "username_nobody", "x");
     assert_eq!(r.status, 500);
-    assert!(r.text().contains("User: username_nobody is not registered"), "{}", r.text());
+    assert!(
+        r.text().contains("User: username_nobody is not registered"),
+        "{}",
+        r.text()
+    );
     assert_eq!(login(addr, "username_200", "").status, 400);
 
     // The token authenticates /api/ routes; a forged one does not.
     let good = format!("login_token={token}");
-    let r = get_with(addr, "/api/user-timeline/read?start=0&stop=10", &[("cookie", &good)]);
+    let r = get_with(
+        addr,
+        "/api/user-timeline/read?start=0&stop=10",
+        &[("cookie", &good)],
+    );
     expect(&r, 200, "[]\n");
     let mut forged = token.clone();
     forged.pop();
     forged.push(if token.ends_with('A') { 'B' } else { 'A' });
     let bad = format!("login_token={forged}");
-    let r = get_with(addr, "/api/user-timeline/read?start=0&stop=10", &[("cookie", &bad)]);
+    let r = get_with(
+        addr,
+        "/api/user-timeline/read?start=0&stop=10",
+        &[("cookie", &bad)],
+    );
     assert_eq!(r.status, 401, "{}", r.text());
     let r = get_with(addr, "/api/user-timeline/read?start=0&stop=10", &[]);
     assert_eq!(r.status, 401, "{}", r.text());
@@ -336,10 +370,22 @@ fn check_login(addr: SocketAddr) {
 /// timeline and the home timelines of followers and mentioned users only.
 fn check_follow_compose(addr: SocketAddr) {
     register_all(addr, &["300", "301", "302", "303", "304"]);
-    expect(&follow_by_name(addr, "follow", "301", "300"), 200, "Success!\n");
-    expect(&follow_by_id(addr, "follow", "302", "300"), 200, "Success!\n");
+    expect(
+        &follow_by_name(addr, "follow", "301", "300"),
+        200,
+        "Success!\n",
+    );
+    expect(
+        &follow_by_id(addr, "follow", "302", "300"),
+        200,
+        "Success!\n",
+    );
     // Following twice is harmless.
-    expect(&follow_by_id(addr, "follow", "302", "300"), 200, "Success!\n");
+    expect(
+        &follow_by_id(addr, "follow", "302", "300"),
+        200,
+        "Success!\n",
+    );
 
     compose_ok(
         addr,
@@ -377,7 +423,10 @@ fn check_follow_compose(addr: SocketAddr) {
         assert_eq!(home, own, "the home timeline of {reader}");
     }
     assert!(timeline(addr, "home", "304", 0, 10).is_empty());
-    assert!(timeline(addr, "home", "300", 0, 10).is_empty(), "the author is not added");
+    assert!(
+        timeline(addr, "home", "300", 0, 10).is_empty(),
+        "the author is not added"
+    );
     assert!(timeline(addr, "user", "301", 0, 10).is_empty());
 
     // Followees through /api/ (the cookie of 301).
@@ -391,12 +440,23 @@ fn check_follow_compose(addr: SocketAddr) {
     expect(&r, 200, "[{\"followee_id\":\"300\"}]\n");
 
     // Unfollow, by name and by id: later posts no longer reach them.
-    expect(&follow_by_name(addr, "unfollow", "301", "300"), 200, "Success!\n");
-    expect(&follow_by_id(addr, "unfollow", "302", "300"), 200, "Success!\n");
+    expect(
+        &follow_by_name(addr, "unfollow", "301", "300"),
+        200,
+        "Success!\n",
+    );
+    expect(
+        &follow_by_id(addr, "unfollow", "302", "300"),
+        200,
+        "Success!\n",
+    );
     let r = get_with(addr, "/api/user/get_followee", &[("cookie", &cookie)]);
     expect(&r, 200, "[]\n");
     compose_ok(addr, "300", "second post");
-    assert_eq!(texts(&timeline(addr, "user", "300", 0, 10))[0], "second post");
+    assert_eq!(
+        texts(&timeline(addr, "user", "300", 0, 10))[0],
+        "second post"
+    );
     for reader in ["301", "302", "303"] {
         let home = timeline(addr, "home", reader, 0, 10);
         assert_eq!(home.len(), 1, "{reader} should only have the first post");
@@ -410,7 +470,11 @@ fn check_follow_compose(addr: SocketAddr) {
 /// Newest first, half-open [start, stop), on both timelines.
 fn check_order_and_ranges(addr: SocketAddr) {
     register_all(addr, &["400", "401"]);
-    expect(&follow_by_id(addr, "follow", "401", "400"), 200, "Success!\n");
+    expect(
+        &follow_by_id(addr, "follow", "401", "400"),
+        200,
+        "Success!\n",
+    );
     for k in 0..6 {
         compose_ok(addr, "400", &format!("post {k}"));
     }
@@ -420,18 +484,36 @@ fn check_order_and_ranges(addr: SocketAddr) {
         assert_eq!(texts(&posts), all, "{which} timeline, newest first");
         let ts: Vec<u64> = posts
             .iter()
-            .map(|p| p["timestamp"].as_str().expect("ts").parse().expect("number"))
+            .map(|p| {
+                p["timestamp"]
+                    .as_str()
+                    .expect("ts")
+                    .parse()
+                    .expect("number")
+            })
             .collect();
-        assert!(ts.windows(2).all(|w| w[0] >= w[1]), "timestamps descend: {ts:?}");
+        assert!(
+            ts.windows(2).all(|w| w[0] >= w[1]),
+            "timestamps descend: {ts:?}"
+        );
         assert_eq!(texts(&timeline(addr, which, user, 0, 6)), all);
         assert_eq!(texts(&timeline(addr, which, user, 1, 3)), all[1..3]);
         assert_eq!(texts(&timeline(addr, which, user, 5, 6)), all[5..6]);
         assert_eq!(texts(&timeline(addr, which, user, 4, 100)), all[4..]);
-        assert!(timeline(addr, which, user, 3, 3).is_empty(), "stop == start");
+        assert!(
+            timeline(addr, which, user, 3, 3).is_empty(),
+            "stop == start"
+        );
         assert!(timeline(addr, which, user, 4, 2).is_empty(), "stop < start");
         assert!(timeline(addr, which, user, -1, 5).is_empty(), "start < 0");
-        assert!(timeline(addr, which, user, 6, 16).is_empty(), "past the end");
-        assert!(timeline(addr, which, user, 100, 110).is_empty(), "far past the end");
+        assert!(
+            timeline(addr, which, user, 6, 16).is_empty(),
+            "past the end"
+        );
+        assert!(
+            timeline(addr, which, user, 100, 110).is_empty(),
+            "far past the end"
+        );
     }
     // A user with no posts.
     assert!(timeline(addr, "user", "401", 0, 10).is_empty());
@@ -451,7 +533,10 @@ fn check_big_ids(addr: SocketAddr) {
             ("username", &u),
             ("user_id", big),
             ("text", &format!("big ids @username_{huge}")),
-            ("media_ids", "[\"123456789012345678\",\"987654321098765432\"]"),
+            (
+                "media_ids",
+                "[\"123456789012345678\",\"987654321098765432\"]",
+            ),
             ("media_types", "[\"png\",\"jpg\"]"),
             ("post_type", "0"),
         ],
@@ -470,7 +555,11 @@ fn check_big_ids(addr: SocketAddr) {
             {"media_id": "987654321098765432", "media_type": "jpg"},
         ])
     );
-    let pid: u64 = p["post_id"].as_str().expect("post_id").parse().expect("u64");
+    let pid: u64 = p["post_id"]
+        .as_str()
+        .expect("post_id")
+        .parse()
+        .expect("u64");
     assert!(pid < 1 << 63);
     assert_eq!(timeline(addr, "user", big, 0, 1), posts);
 }
@@ -481,7 +570,11 @@ fn check_bad_requests(addr: SocketAddr) {
     let r = post(
         addr,
         "/wrk2-api/post/compose",
-        &[("username", "username_1"), ("user_id", "1"), ("post_type", "0")],
+        &[
+            ("username", "username_1"),
+            ("user_id", "1"),
+            ("post_type", "0"),
+        ],
     );
     expect(&r, 400, incomplete);
     let r = post(
@@ -490,9 +583,17 @@ fn check_bad_requests(addr: SocketAddr) {
         &[("username", "username_1"), ("user_id", "1"), ("text", "x")],
     );
     expect(&r, 400, incomplete);
-    expect(&post(addr, "/wrk2-api/user/follow", &[("user_id", "1")]), 400, incomplete);
     expect(
-        &post(addr, "/wrk2-api/user/unfollow", &[("user_name", "username_1")]),
+        &post(addr, "/wrk2-api/user/follow", &[("user_id", "1")]),
+        400,
+        incomplete,
+    );
+    expect(
+        &post(
+            addr,
+            "/wrk2-api/user/unfollow",
+            &[("user_name", "username_1")],
+        ),
         400,
         incomplete,
     );
@@ -507,11 +608,19 @@ fn check_bad_requests(addr: SocketAddr) {
         incomplete,
     );
     expect(
-        &get_with(addr, "/wrk2-api/user-timeline/read?user_id=&start=0&stop=10", &[]),
+        &get_with(
+            addr,
+            "/wrk2-api/user-timeline/read?user_id=&start=0&stop=10",
+            &[],
+        ),
         400,
         incomplete,
     );
-    let r = get_with(addr, "/wrk2-api/home-timeline/read?user_id=abc&start=0&stop=10", &[]);
+    let r = get_with(
+        addr,
+        "/wrk2-api/home-timeline/read?user_id=abc&start=0&stop=10",
+        &[],
+    );
     assert_eq!(r.status, 400, "{}", r.text());
     // Media lists of different lengths fail in the media service.
     let r = post(
@@ -527,7 +636,11 @@ fn check_bad_requests(addr: SocketAddr) {
         ],
     );
     assert_eq!(r.status, 500, "{}", r.text());
-    assert!(r.text().starts_with("compost_post failure: "), "{}", r.text());
+    assert!(
+        r.text().starts_with("compost_post failure: "),
+        "{}",
+        r.text()
+    );
     assert_eq!(get_with(addr, "/wrk2-api/nothing", &[]).status, 404);
 }
 
@@ -597,7 +710,11 @@ fn all_checks_on_one_server_with_concurrent_composes() {
         check(addr);
     }
     register_all(addr, &["500", "501"]);
-    expect(&follow_by_id(addr, "follow", "501", "500"), 200, "Success!\n");
+    expect(
+        &follow_by_id(addr, "follow", "501", "500"),
+        200,
+        "Success!\n",
+    );
     let threads: Vec<_> = (0..4)
         .map(|t| {
             std::thread::spawn(move || {
@@ -618,8 +735,10 @@ fn all_checks_on_one_server_with_concurrent_composes() {
         .collect();
     want.sort();
     assert_eq!(got, want);
-    let ids: std::collections::HashSet<&str> =
-        home.iter().map(|p| p["post_id"].as_str().expect("id")).collect();
+    let ids: std::collections::HashSet<&str> = home
+        .iter()
+        .map(|p| p["post_id"].as_str().expect("id"))
+        .collect();
     assert_eq!(ids.len(), 40, "post ids are unique");
 }
 

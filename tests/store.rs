@@ -98,6 +98,9 @@ export async function valueTypes() {
   const a = await kv.get("vt/snapshot");
   a.n = 3;
   check((await kv.get("vt/snapshot")).n === 1, "values are snapshots");
+  // A Uint8Array view as a key: only its window is the key.
+  await kv.put(new Uint8Array([0x61, 0x62, 0x63, 0x64]).subarray(1, 3), "bc via a view");
+  check((await kv.get("bc")) === "bc via a view", "Uint8Array view as a key");
   delete out.meg;
   return { failures, values: out };
 }

@@ -54,10 +54,10 @@ impl Idle {
         }
         let woken = {
             let mut sleepers = self.sleepers.lock();
-            match sleepers.iter().rposition(|&i| i < limit) {
-                Some(pos) => Some(sleepers.swap_remove(pos)),
-                None => None,
-            }
+            sleepers
+                .iter()
+                .rposition(|&i| i < limit)
+                .map(|pos| sleepers.swap_remove(pos))
         };
         if let Some(index) = woken {
             self.sleeping.fetch_sub(1, Ordering::SeqCst);

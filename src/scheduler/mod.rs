@@ -292,7 +292,11 @@ impl Shared {
                         method = name,
                         avg_cpu_ms = m.cpu.get() * 1000.0,
                         "method is now {}",
-                        if long { "long: it runs on its own instances" } else { "short" }
+                        if long {
+                            "long: it runs on its own instances"
+                        } else {
+                            "short"
+                        }
                     );
                 }
                 let ns = m.cpu_ns.load(Ordering::Relaxed);

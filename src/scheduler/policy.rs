@@ -166,15 +166,29 @@ mod tests {
     fn placement_prefers_an_idle_instance_then_the_least_loaded() {
         // An instance waiting on I/O (not busy) takes more work: it
         // interleaves at its awaits.
-        assert_eq!(place(&[c(3, true), c(5, false)], 4, 100, 1), Placement::Use(1));
-        assert_eq!(place(&[c(3, false), c(1, false)], 4, 100, 1), Placement::Use(1));
+        assert_eq!(
+            place(&[c(3, true), c(5, false)], 4, 100, 1),
+            Placement::Use(1)
+        );
+        assert_eq!(
+            place(&[c(3, false), c(1, false)], 4, 100, 1),
+            Placement::Use(1)
+        );
     }
 
     #[test]
     fn replicates_under_backlog_only_when_a_worker_is_idle() {
         assert_eq!(place(&[c(1, true)], 4, 100, 1), Placement::Grow);
-        assert_eq!(place(&[c(1, true)], 4, 100, 0), Placement::Use(0), "no idle worker: queue");
-        assert_eq!(place(&[c(1, true), c(2, true)], 2, 100, 1), Placement::Use(0), "at max");
+        assert_eq!(
+            place(&[c(1, true)], 4, 100, 0),
+            Placement::Use(0),
+            "no idle worker: queue"
+        );
+        assert_eq!(
+            place(&[c(1, true), c(2, true)], 2, 100, 1),
+            Placement::Use(0),
+            "at max"
+        );
         assert_eq!(place(&[], 2, 100, 0), Placement::Grow, "no instance at all");
     }
 
@@ -189,7 +203,10 @@ mod tests {
     #[test]
     fn reclaims_idle_instances_down_to_the_floor() {
         assert!(reclaimable(IDLE_RECLAIM, 2, 1));
-        assert!(!reclaimable(IDLE_RECLAIM, 1, 1), "never below min_instances");
+        assert!(
+            !reclaimable(IDLE_RECLAIM, 1, 1),
+            "never below min_instances"
+        );
         assert!(!reclaimable(IDLE_RECLAIM / 2, 3, 1), "not idle long enough");
     }
 
@@ -210,18 +227,36 @@ mod tests {
     #[test]
     fn uniform_or_fast_work_is_not_partitioned() {
         // Everything equally slow: nothing is long relative to the rest.
-        assert_eq!(classify(&[m(20.0, 100, false), m(25.0, 100, false)]), [false, false]);
+        assert_eq!(
+            classify(&[m(20.0, 100, false), m(25.0, 100, false)]),
+            [false, false]
+        );
         // Ten times slower but still under the floor.
-        assert_eq!(classify(&[m(0.01, 100, false), m(0.5, 100, false)]), [false, false]);
+        assert_eq!(
+            classify(&[m(0.01, 100, false), m(0.5, 100, false)]),
+            [false, false]
+        );
     }
 
     #[test]
     fn classification_waits_for_samples_and_has_hysteresis() {
-        assert_eq!(classify(&[m(0.05, 100, false), m(20.0, 3, false)]), [false, false]);
+        assert_eq!(
+            classify(&[m(0.05, 100, false), m(20.0, 3, false)]),
+            [false, false]
+        );
         // Threshold is 10 x 0.1 ms = 1 ms: 0.7 ms stays long, 0.4 ms returns.
-        assert_eq!(classify(&[m(0.1, 100, false), m(0.7, 100, true)]), [false, true]);
-        assert_eq!(classify(&[m(0.1, 100, false), m(0.4, 100, true)]), [false, false]);
-        assert_eq!(classify(&[m(0.1, 100, false), m(0.7, 100, false)]), [false, false]);
+        assert_eq!(
+            classify(&[m(0.1, 100, false), m(0.7, 100, true)]),
+            [false, true]
+        );
+        assert_eq!(
+            classify(&[m(0.1, 100, false), m(0.4, 100, true)]),
+            [false, false]
+        );
+        assert_eq!(
+            classify(&[m(0.1, 100, false), m(0.7, 100, false)]),
+            [false, false]
+        );
     }
 
     #[test]

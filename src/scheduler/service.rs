@@ -22,7 +22,8 @@ pub struct ServiceConfig {
     pub isolate: IsolateConfig,
     /// Instances started eagerly (at least one).
     pub min_instances: usize,
-    /// Most instances running at once; `None` for one per worker.
+    /// Most instances running at once, per class (short and long);
+    /// `None` for one per worker.
     pub max_instances: Option<usize>,
     /// Most invocations in flight in one instance; past that (and with no
     /// room for another instance) invocations are refused as overloaded.
@@ -154,10 +155,11 @@ impl Service {
                     busy: i.mailbox.is_scheduled(),
                 })
                 .collect();
-            let room = self.max_instances.saturating_sub(self.instance_count_locked(class, pool.len()));
+            // Each class may have up to `max_instances`: long methods get
+            // instances of their own even when short work filled the quota.
             let decision = policy::place(
                 &candidates,
-                candidates.len() + room,
+                self.max_instances,
                 self.spec.max_concurrency,
                 idle_workers,
             );
@@ -181,15 +183,6 @@ impl Service {
         }
     }
 
-    /// Instances of the other class plus `own` (the locked pool's length).
-    fn instance_count_locked(&self, class: Class, own: usize) -> usize {
-        let other = match class {
-            Class::Short => self.long.read().len(),
-            Class::Long => self.short.read().len(),
-        };
-        own + other
-    }
-
     fn grow(
         &self,
         engine: &dyn Engine,
@@ -202,7 +195,7 @@ impl Service {
                 instances: self.instance_count(),
             });
         };
-        if self.instance_count() >= self.max_instances {
+        if self.pool(class).read().len() >= self.max_instances {
             return fallback.ok_or(PlaceError::Overloaded {
                 instances: self.instance_count(),
             });
@@ -225,7 +218,10 @@ impl Service {
     /// (long-class instances down to none). Returns how many.
     pub(crate) fn reclaim(&self, now: Instant) -> usize {
         let mut reclaimed = 0;
-        for (class, floor) in [(Class::Short, self.spec.min_instances.max(1)), (Class::Long, 0)] {
+        for (class, floor) in [
+            (Class::Short, self.spec.min_instances.max(1)),
+            (Class::Long, 0),
+        ] {
             let mut pool = self.pool(class).write();
             let mut i = 0;
             while i < pool.len() {

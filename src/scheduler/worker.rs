@@ -76,10 +76,9 @@ pub(crate) fn run(shared: Arc<Shared>, local: LocalQueue, parker: Parker) {
                 shared.running.fetch_add(1, Ordering::Relaxed);
                 let start = Instant::now();
                 run_instance(&shared, instance);
-                shared.workers[index].busy_ns.fetch_add(
-                    start.elapsed().as_nanos() as u64,
-                    Ordering::Relaxed,
-                );
+                shared.workers[index]
+                    .busy_ns
+                    .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 shared.running.fetch_sub(1, Ordering::Relaxed);
             }
             None if polls < SPIN_POLLS => {
@@ -288,7 +287,10 @@ pub(crate) fn timed_out(shared: &Arc<Shared>, instance: &Arc<Instance>, inflight
             "{service}.{}: no result within its deadline ({} ms after it started, including the \
              time of the calls that led to it)",
             inflight.method,
-            inflight.deadline.saturating_duration_since(inflight.placed).as_millis()
+            inflight
+                .deadline
+                .saturating_duration_since(inflight.placed)
+                .as_millis()
         ),
     );
     answer(shared, instance, inflight, Err(error));
@@ -296,7 +298,12 @@ pub(crate) fn timed_out(shared: &Arc<Shared>, instance: &Arc<Instance>, inflight
 
 /// Fails the invocations of `core` whose deadline passed. Their JavaScript
 /// may still run to completion; its result is then dropped.
-pub(crate) fn expire(shared: &Arc<Shared>, instance: &Arc<Instance>, core: &mut Core, now: Instant) {
+pub(crate) fn expire(
+    shared: &Arc<Shared>,
+    instance: &Arc<Instance>,
+    core: &mut Core,
+    now: Instant,
+) {
     for inflight in core.overdue(now) {
         timed_out(shared, instance, inflight);
     }
@@ -304,12 +311,7 @@ pub(crate) fn expire(shared: &Arc<Shared>, instance: &Arc<Instance>, core: &mut 
 
 /// Fails every invocation in flight in a faulted instance and replaces its
 /// isolate.
-fn recover(
-    shared: &Arc<Shared>,
-    instance: &Arc<Instance>,
-    guard: &mut Option<Core>,
-    fault: Fault,
-) {
+fn recover(shared: &Arc<Shared>, instance: &Arc<Instance>, guard: &mut Option<Core>, fault: Fault) {
     let service = &instance.spec.name;
     let fault = match fault {
         // Report the invocation's budget, not what was left of it.
