@@ -2,7 +2,8 @@
 //! `pyrosome::store::Namespace` from Rust, on the same store file in the same run.
 //!
 //! Run: `cargo bench --bench store` (results and method: `bench/results/store.md`).
-//! `STORE_BENCH_QUICK=1` shrinks the data set and sample counts for a smoke run;
+//! `STORE_BENCH_QUICK=1` (or running without `--bench`, as `cargo test --benches` does) shrinks
+//! the data set and sample counts for a smoke run;
 //! `STORE_BENCH_ONLY=get,list,relaxed,durable` runs only those groups (e.g. under `perf`).
 //!
 //! Every JS figure is the wall time of one invocation that performs `n` operations (a
@@ -279,8 +280,9 @@ fn load(app_dir: &Path, data: &Path) -> Runtime {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; a filter argument is not supported.
-    let quick = std::env::var_os("STORE_BENCH_QUICK").is_some();
+    // `cargo bench` passes `--bench`; without it (`cargo test --benches`) this is a smoke run.
+    let quick = std::env::var_os("STORE_BENCH_QUICK").is_some()
+        || !std::env::args().any(|a| a == "--bench");
     let cfg = if quick {
         Config {
             users: 100,

@@ -24,10 +24,13 @@ pub(crate) enum Class {
     Long,
 }
 
-/// An invocation started in an instance and not yet answered.
+/// An invocation placed on an instance and not yet answered.
 pub(crate) struct Inflight {
+    /// Where the result goes.
     pub(crate) reply: ReplyTo,
+    /// Length of the call chain that led here (1 for an external call).
     pub(crate) depth: u32,
+    /// The method invoked.
     pub(crate) method: String,
     /// When it must be answered by; propagated to the calls it makes.
     pub(crate) deadline: Instant,

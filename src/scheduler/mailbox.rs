@@ -9,7 +9,6 @@
 //! worker, and a message is never left behind in an idle mailbox.
 
 use std::collections::VecDeque;
-use std::time::Instant;
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -17,7 +16,7 @@ use tokio::sync::oneshot;
 use crate::engine::{CallId, JsError, TimerId};
 use crate::value::Value;
 
-use super::instance::Instance;
+use super::instance::{Inflight, Instance};
 use std::sync::Arc;
 
 /// Where the result of an invocation goes.
@@ -35,18 +34,9 @@ pub(crate) enum ReplyTo {
 
 /// One message for an instance.
 pub(crate) enum Message {
-    /// Start an invocation.
-    Invoke {
-        method: String,
-        arg: Value,
-        reply: ReplyTo,
-        /// Length of the call chain that led here (1 for an external call).
-        depth: u32,
-        /// When it must be answered by.
-        deadline: Instant,
-        /// When it was placed.
-        placed: Instant,
-    },
+    /// Start an invocation: its argument, and the record the instance
+    /// keeps while it is in flight.
+    Invoke { arg: Value, inflight: Inflight },
     /// A call made by this instance finished.
     Reply {
         call: CallId,

@@ -384,17 +384,15 @@ impl Shared {
         let own = placed + pool.spec.timeout;
         let deadline = deadline.map_or(own, |d| d.min(own));
         instance.add_load();
-        self.deliver(
-            &instance,
-            Message::Invoke {
-                method,
-                arg,
-                reply,
-                depth,
-                deadline,
-                placed,
-            },
-        );
+        let inflight = instance::Inflight {
+            reply,
+            depth,
+            method,
+            deadline,
+            placed,
+            cpu: std::time::Duration::ZERO,
+        };
+        self.deliver(&instance, Message::Invoke { arg, inflight });
     }
 
     /// Performs a store operation for `instance`, answering with a reply to

@@ -163,27 +163,13 @@ fn prepare(
     message: Message,
 ) -> Option<(Event, Option<InvocationId>)> {
     match message {
-        Message::Invoke {
-            method,
-            arg,
-            reply,
-            depth,
-            deadline,
-            placed,
-        } => {
-            let inflight = Inflight {
-                reply,
-                depth,
-                method: method.clone(),
-                deadline,
-                placed,
-                cpu: Duration::ZERO,
-            };
-            if deadline <= Instant::now() {
+        Message::Invoke { arg, inflight } => {
+            if inflight.deadline <= Instant::now() {
                 // It waited in the queue past its deadline: don't start it.
                 timed_out(shared, instance, inflight);
                 return None;
             }
+            let method = inflight.method.clone();
             let id = core.begin(inflight);
             Some((Event::Invoke { id, method, arg }, Some(id)))
         }
@@ -342,28 +328,14 @@ fn recover(shared: &Arc<Shared>, instance: &Arc<Instance>, guard: &mut Option<Co
 
 /// Answers a message that reached a dead instance.
 fn refuse(shared: &Arc<Shared>, instance: &Arc<Instance>, message: Message) {
-    if let Message::Invoke {
-        method,
-        reply,
-        depth,
-        deadline,
-        placed,
-        ..
-    } = message
-    {
-        let service = &instance.spec.name;
+    if let Message::Invoke { inflight, .. } = message {
         let error = JsError::new(
             "Error",
-            format!("{service}.{method}: the instance is gone and could not be restarted"),
+            format!(
+                "{}.{}: the instance is gone and could not be restarted",
+                instance.spec.name, inflight.method
+            ),
         );
-        let inflight = Inflight {
-            reply,
-            depth,
-            method,
-            deadline,
-            placed,
-            cpu: Duration::ZERO,
-        };
         answer(shared, instance, inflight, Err(error));
     }
 }
