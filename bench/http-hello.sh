@@ -22,7 +22,7 @@
 #   ROUNDS [3] DURATION [10] WARMUP [3] CONNS [50] WRK_THREADS [1]
 #   LG_CPU [0] SERVER_CPU [1] UNPINNED_WORKERS [nproc] CONFIGS ["pinned unpinned"]
 #   OPEN_LOOP [auto: use oha if installed | install: cargo install oha | 0: skip]
-#   OPEN_DURATION [5] OPEN_WARMUP [2] OPEN_FRACTION [50 = % of the slower
+#   OPEN_DURATION [5] OPEN_WARMUP [2] OPEN_FRACTION [40 = % of the slower
 #   server's median closed-loop throughput in that configuration]
 #   OUT [bench/results/http-hello.md]
 #   PYROSOME_BIN [unset: cargo build --release and use target/release/pyrosome;
@@ -44,7 +44,7 @@ CONFIGS=${CONFIGS:-"pinned unpinned"}
 OPEN_LOOP=${OPEN_LOOP:-auto}
 OPEN_DURATION=${OPEN_DURATION:-5}
 OPEN_WARMUP=${OPEN_WARMUP:-2}
-OPEN_FRACTION=${OPEN_FRACTION:-50}
+OPEN_FRACTION=${OPEN_FRACTION:-40}
 OUT=${OUT:-bench/results/http-hello.md}
 
 APP=bench/apps/hello-http
@@ -99,6 +99,14 @@ if [ -z "${PYROSOME_BIN:-}" ]; then
 else
   log "using the prebuilt binary PYROSOME_BIN=$PYROSOME_BIN (no build)"
   [ -x "$PYROSOME_BIN" ] || { log "$PYROSOME_BIN is not executable"; exit 1; }
+fi
+
+# the revision that was built (taken now: the tree may move during the run)
+if [ -n "${PYROSOME_BIN:-}" ]; then
+  GIT_REV="prebuilt binary $PYROSOME_BIN ($("$PYROSOME_BIN" --version 2>/dev/null || echo 'no version'))"
+else
+  GIT_REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git diff --quiet HEAD -- src Cargo.toml Cargo.lock build.rs 2>/dev/null || GIT_REV="$GIT_REV (+ uncommitted changes in src/Cargo)"
 fi
 
 # ---------------------------------------------------------------- helpers
@@ -198,7 +206,12 @@ closed_round() {
   fi
   add "$cfg" "$srv" rps "$rps"; add "$cfg" "$srv" p50 "$p50"; add "$cfg" "$srv" p99 "$p99"
   add "$cfg" "$srv" cpu "$cpu_us"
-  add "$cfg" "$srv" cores "$(awk -v c="$cpu_us" -v r="$rps" 'BEGIN {printf "%.2f", c * r / 1e6}')"
+  local cores
+  cores=$(awk -v c="$cpu_us" -v r="$rps" 'BEGIN {printf "%.2f", c * r / 1e6}')
+  add "$cfg" "$srv" cores "$cores"
+  if [ "$cfg" = pinned ] && awk -v c="$cores" 'BEGIN {exit !(c < 0.9)}'; then
+    WARNINGS+=("pinned/$srv round $round: server used only $cores of its CPU, so its throughput was bounded by the load generator or by other load on the machine, not by the server")
+  fi
   log "$(printf '%-8s %-8s round %d: %9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  server CPU %6.2f us/req' \
     "$cfg" "$srv" "$round" "$rps" "$p50" "$p99" "$cpu_us")"
 }
@@ -272,12 +285,6 @@ describe() {
 rounds_of() { echo "${VALS["$1|$2|$3"]:-}" | xargs | sed 's/ /, /g'; }
 
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-if [ -n "${PYROSOME_BIN:-}" ]; then
-  GIT_REV="prebuilt binary $PYROSOME_BIN ($("$PYROSOME_BIN" --version 2>/dev/null || echo 'no version'))"
-else
-  GIT_REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-  git diff --quiet HEAD -- src Cargo.toml Cargo.lock build.rs 2>/dev/null || GIT_REV="$GIT_REV (+ uncommitted changes in src/Cargo)"
-fi
 
 REPORT="$TMP/report.md"
 {

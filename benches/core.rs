@@ -116,7 +116,7 @@ fn isolate_start(c: &mut Criterion) {
     // The first isolate compiles the prelude; measure the steady state.
     drop(engine.instantiate(&config).expect("isolate"));
     c.bench_function("isolate/start", |bench| {
-        bench.iter(|| engine.instantiate(&config).expect("isolate"));
+        bench.iter_with_large_drop(|| engine.instantiate(&config).expect("isolate"));
     });
 }
 

@@ -6,6 +6,7 @@
 //! `/metrics` is scraped, so the hot path pays nothing for them.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -13,11 +14,30 @@ use crate::scheduler::Status;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// How often recorded histogram samples are folded into their buckets. The
+/// exporter buffers samples until then; without upkeep the buffer grows
+/// for as long as nobody scrapes `/metrics`.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Installs the Prometheus recorder (once per process; later calls and a
-/// recorder installed by someone else are fine).
+/// recorder installed by someone else are fine) and its upkeep thread.
 pub fn install() {
     HANDLE.get_or_init(|| match PrometheusBuilder::new().install_recorder() {
-        Ok(handle) => Some(handle),
+        Ok(handle) => {
+            let upkeep = handle.clone();
+            let started = std::thread::Builder::new()
+                .name("pyrosome-metrics".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_INTERVAL);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(e) = started {
+                tracing::warn!("metrics upkeep thread did not start: {e}");
+            }
+            Some(handle)
+        }
         Err(e) => {
             tracing::warn!("metrics are disabled: {e}");
             None
