@@ -1,0 +1,1350 @@
+//! Scheduler benchmarks (issue 4, "Benchmarks"): one binary, four
+//! experiments, each comparing its configurations side by side in the same
+//! run (interleaved repetitions, because the machine is shared and noisy).
+//!
+//! 1. `rebalance`: traffic shifts abruptly from service `a` to service `b`
+//!    (same ~200 µs CPU-bound method, ~65% of the machine); how long until
+//!    `b`'s tail latency is back at its steady state. Compared with a
+//!    control in which `b` may not replicate (`max_instances = 1`).
+//! 2. `mixed`: one service with `short` (~50 µs) and `long` (~20 ms)
+//!    methods at ~70% load; p50/p99 of the short ones and throughput with
+//!    partitioning on vs off. Two mixes: the issue's (95%/5% by count, long
+//!    work ~95% of the CPU, more than the long subset's one worker can do
+//!    on 2 cores) and one whose long work fits the long subset.
+//! 3. `fanout`: a handler calling 8 services (~1 ms each) in `Promise.all`;
+//!    latency with 1 worker vs 2 workers.
+//! 4. `overhead`: throughput of trivial invocations from Rust with 1 and
+//!    with 256 in flight, 1 and 2 workers, with the CPU each side spends.
+//!
+//! Load is **open loop** (experiments 1 and 2): the driver (this thread)
+//! issues invocations on a fixed schedule of intended send times and never
+//! waits for answers; a collector thread (a current-thread tokio runtime)
+//! timestamps answers. Latency = answer time − intended send time, so a
+//! stalled driver or a queue cannot hide delay (no coordinated omission).
+//!
+//! CPU work is a fixed arithmetic loop in JavaScript whose iteration count
+//! is calibrated once at startup (not a clock-based spin: preemption by the
+//! OS must not shorten the work).
+//!
+//! Run: `cargo bench --bench scheduler` (all), or
+//! `cargo bench --bench scheduler -- rebalance|mixed|fanout|overhead`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pyrosome::scheduler::Status;
+use pyrosome::{App, Runtime, RuntimeOptions, Value};
+
+/// Repetitions of each comparison; medians are reported.
+const REPS: usize = 3;
+
+// ---------------------------------------------------------------------------
+// Apps
+
+/// The CPU-bound loop every service uses: `n` iterations of integer
+/// arithmetic (QuickJS's int fast path), result returned so it is not dead.
+const WORK_FN: &str = r#"
+function burn(n) { let x = 0; for (let i = 0; i < n; i++) { x = (x * 31 + i) | 0; } return x; }
+"#;
+
+/// A temporary app folder, loaded.
+struct TempApp {
+    _dir: tempfile::TempDir,
+    app: App,
+}
+
+fn write_app(files: &[(&str, String)]) -> TempApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).expect("write app file");
+    }
+    let app = App::load(dir.path()).expect("bench app loads");
+    TempApp { _dir: dir, app }
+}
+
+fn start(app: &TempApp, workers: usize, partitioning: bool) -> Runtime {
+    Runtime::start(
+        app.app.clone(),
+        RuntimeOptions {
+            workers,
+            partitioning,
+            ..RuntimeOptions::default()
+        },
+    )
+    .expect("bench app starts")
+}
+
+fn n_arg(n: u64) -> Value {
+    Value::object([("n", Value::Number(n as f64))])
+}
+
+// ---------------------------------------------------------------------------
+// Statistics and machine helpers
+
+/// Nearest-rank percentile of an ascending slice (0 for an empty one).
+fn pct(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn sorted(mut v: Vec<u64>) -> Vec<u64> {
+    v.sort_unstable();
+    v
+}
+
+fn median_f(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1e3
+}
+
+/// "a / b / c" of per-repetition values, for the tables.
+fn reps_str(v: &[f64], digits: usize) -> String {
+    v.iter()
+        .map(|x| format!("{x:.digits$}"))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Clock ticks per second of `/proc/*/stat` (USER_HZ: 100 on Linux).
+const CLK_TCK: f64 = 100.0;
+
+/// utime + stime of a `/proc/.../stat` file, seconds.
+fn stat_cpu(path: &str) -> f64 {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return 0.0;
+    };
+    let Some(rest) = text.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After the comm: state is field 3, utime 14, stime 15 → index 11, 12.
+    let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / CLK_TCK
+}
+
+/// CPU seconds of: the whole process, this thread, all worker threads.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cpu {
+    process: f64,
+    this_thread: f64,
+    workers: f64,
+}
+
+fn cpu_now() -> Cpu {
+    let mut workers = 0.0;
+    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+        for task in dir.flatten() {
+            let p = task.path();
+            let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+            if comm.trim().starts_with("pyrosome-worker") {
+                workers += stat_cpu(&p.join("stat").to_string_lossy());
+            }
+        }
+    }
+    Cpu {
+        process: stat_cpu("/proc/self/stat"),
+        this_thread: stat_cpu("/proc/thread-self/stat"),
+        workers,
+    }
+}
+
+fn busy_seconds(status: &Status) -> f64 {
+    status.worker_busy_seconds.iter().sum()
+}
+
+// ---------------------------------------------------------------------------
+// Calibration
+
+/// Iterations of `burn` per microsecond on this machine, uncontended (the
+/// fastest of several ~20 ms runs on one worker).
+fn calibrate() -> f64 {
+    let app = write_app(&[
+        (
+            "pyrosome.toml",
+            "name = \"cal\"\n[services.w]\nmodule = \"w.js\"\n".into(),
+        ),
+        (
+            "w.js",
+            format!("{WORK_FN}\nexport function work({{ n }}) {{ return burn(n); }}\n"),
+        ),
+    ]);
+    let rt = start(&app, 1, false);
+    let time = |n: u64| {
+        let t = Instant::now();
+        rt.call_blocking("w", "work", n_arg(n)).expect("work");
+        t.elapsed()
+    };
+    for _ in 0..5 {
+        time(10_000);
+    }
+    // Rough rate, then runs of ~20 ms.
+    let rough = 200_000.0 / time(200_000).as_secs_f64() / 1e6;
+    let n = (rough * 20_000.0) as u64;
+    let best = (0..9).map(|_| time(n)).min().expect("runs");
+    n as f64 / best.as_secs_f64() / 1e6
+}
+
+/// Iterations for `micros` µs of work.
+fn iters(per_us: f64, micros: f64) -> u64 {
+    (per_us * micros).round().max(1.0) as u64
+}
+
+// ---------------------------------------------------------------------------
+// Open-loop load generation
+
+/// One answered invocation; times in ns since the run's `t0`.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    kind: u8,
+    intended: u64,
+    issued: u64,
+    done: u64,
+    ok: bool,
+}
+
+impl Sample {
+    fn latency(&self) -> u64 {
+        self.done.saturating_sub(self.intended)
+    }
+}
+
+/// Timestamps answers on its own thread (a current-thread tokio runtime
+/// that only awaits receivers).
+struct Collector {
+    handle: tokio::runtime::Handle,
+    samples: Arc<Mutex<Vec<Sample>>>,
+    pending: Arc<AtomicUsize>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Collector {
+    fn new() -> Collector {
+        let (htx, hrx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("bench-collector".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("collector runtime");
+                htx.send(rt.handle().clone()).expect("handle");
+                let _ = rt.block_on(stop_rx);
+            })
+            .expect("collector thread");
+        Collector {
+            handle: hrx.recv().expect("collector handle"),
+            samples: Arc::new(Mutex::new(Vec::new())),
+            pending: Arc::new(AtomicUsize::new(0)),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Waits until every issued invocation is answered (bounded), then
+    /// returns the samples.
+    fn drain(&self, limit: Duration) -> (Vec<Sample>, usize) {
+        let end = Instant::now() + limit;
+        while self.pending.load(Ordering::Acquire) > 0 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let lost = self.pending.swap(0, Ordering::AcqRel);
+        let samples = std::mem::take(&mut *self.samples.lock().expect("samples"));
+        (samples, lost)
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What to send: (kind tag, service, method, iterations).
+type Job = (u8, &'static str, &'static str, u64);
+
+/// Issues invocations at `rate` per second for `duration`, from this
+/// thread, on the fixed schedule `t0 + i / rate`; never waits for answers.
+/// `job(i, intended)` says what to send; `hook(intended, issued)` runs
+/// after each send (cheap observations). Returns when the schedule ends.
+fn drive(
+    rt: &Runtime,
+    col: &Collector,
+    t0: Instant,
+    rate: f64,
+    duration: Duration,
+    mut job: impl FnMut(u64, u64) -> Job,
+    mut hook: impl FnMut(u64, u64),
+) {
+    let period = 1e9 / rate;
+    let end = duration.as_nanos() as u64;
+    let mut i: u64 = 0;
+    loop {
+        let intended = (i as f64 * period) as u64;
+        if intended >= end {
+            return;
+        }
+        let now = t0.elapsed().as_nanos() as u64;
+        if intended > now {
+            std::thread::sleep(Duration::from_nanos(intended - now));
+            continue;
+        }
+        let (kind, service, method, n) = job(i, intended);
+        let rx = rt.scheduler().invoke(service, method, n_arg(n));
+        let issued = t0.elapsed().as_nanos() as u64;
+        col.pending.fetch_add(1, Ordering::AcqRel);
+        let samples = col.samples.clone();
+        let pending = col.pending.clone();
+        col.handle.spawn(async move {
+            let ok = matches!(rx.await, Ok(Ok(_)));
+            let done = t0.elapsed().as_nanos() as u64;
+            samples.lock().expect("samples").push(Sample {
+                kind,
+                intended,
+                issued,
+                done,
+                ok,
+            });
+            pending.fetch_sub(1, Ordering::AcqRel);
+        });
+        hook(intended, issued);
+        i += 1;
+    }
+}
+
+/// A small deterministic generator (splitmix64), so compared
+/// configurations see the same sequence of requests.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// True with probability `p`.
+    fn chance(&mut self, p: f64) -> bool {
+        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 1. Rebalancing reaction
+
+const REBAL_JOB_US: f64 = 200.0;
+const REBAL_LOAD: f64 = 0.65;
+const REBAL_PHASE: Duration = Duration::from_secs(2);
+/// The control (no replication) need not run long to show divergence.
+const REBAL_PHASE_CONTROL_B: Duration = Duration::from_secs(1);
+/// Sliding window of the reaction metric, and its step.
+const WINDOW: u64 = 10_000_000;
+const STEP: u64 = 1_000_000;
+/// "Stays under" horizon: every window starting within this long after
+/// the settle point must be under the threshold.
+const STAY: u64 = 100_000_000;
+
+/// The p99 of every sliding window (start, p99) of `lat` (sorted by
+/// intended time) with start in [from, to).
+fn windows(points: &[(u64, u64)], from: u64, to: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut s = from;
+    let mut lo = 0;
+    while s < to {
+        while lo < points.len() && points[lo].0 < s {
+            lo += 1;
+        }
+        let mut w: Vec<u64> = points[lo..]
+            .iter()
+            .take_while(|p| p.0 < s + WINDOW)
+            .map(|p| p.1)
+            .collect();
+        w.sort_unstable();
+        out.push((s, pct(&w, 0.99)));
+        s += STEP;
+    }
+    out
+}
+
+/// Offset (from `from`) after which every window starting within
+/// [offset, offset + STAY] has p99 ≤ `threshold`; `None` if never.
+fn settle(wins: &[(u64, u64)], from: u64, threshold: u64) -> Option<u64> {
+    // Scan backwards for the last violation in the evaluated range.
+    let mut candidate = from;
+    for &(s, p) in wins {
+        if s > candidate + STAY {
+            return Some(candidate - from);
+        }
+        if p > threshold {
+            candidate = s + STEP;
+        }
+    }
+    let last = wins.last().map_or(from, |w| w.0);
+    (last >= candidate + STAY).then(|| candidate - from)
+}
+
+struct RebalRun {
+    replicate: bool,
+    a_p99: u64,
+    b_p99_ss: u64,
+    b_first10_p99: u64,
+    b_first10_max: u64,
+    b_10_20_p99: u64,
+    settle_strict: Option<u64>,
+    settle_null: Option<u64>,
+    settle_robust: Option<u64>,
+    win_p95_ss: u64,
+    b_before: usize,
+    b_after: usize,
+    grow_at: Option<u64>,
+    a_instances: usize,
+    lag_p99: u64,
+    util: f64,
+    late_p99: Vec<(u64, u64)>,
+    lost: usize,
+}
+
+fn rebal_app(replicate: bool) -> TempApp {
+    let b_extra = if replicate { "" } else { "max_instances = 1\n" };
+    let module = format!("{WORK_FN}\nexport function work({{ n }}) {{ return burn(n); }}\n");
+    write_app(&[
+        (
+            "pyrosome.toml",
+            format!(
+                "name = \"rebal\"\n[services.a]\nmodule = \"a.js\"\n[services.b]\nmodule = \"b.js\"\n{b_extra}"
+            ),
+        ),
+        ("a.js", module.clone()),
+        ("b.js", module),
+    ])
+}
+
+fn rebal_once(per_us: f64, replicate: bool) -> RebalRun {
+    let app = rebal_app(replicate);
+    let workers = 2;
+    let rt = start(&app, workers, true);
+    let n = iters(per_us, REBAL_JOB_US);
+    let rate = REBAL_LOAD * workers as f64 * 1e6 / REBAL_JOB_US;
+    let shift = REBAL_PHASE.as_nanos() as u64;
+    let b_phase = if replicate {
+        REBAL_PHASE
+    } else {
+        REBAL_PHASE_CONTROL_B
+    };
+    let total = REBAL_PHASE + b_phase;
+    let col = Collector::new();
+    let b_before = rt.scheduler().instance_count("b");
+    let mut grow_at = None;
+    let mut a_instances = 0;
+    let t0 = Instant::now();
+    let busy0 = busy_seconds(&rt.scheduler().status());
+    drive(
+        &rt,
+        &col,
+        t0,
+        rate,
+        total,
+        |_, intended| {
+            if intended < shift {
+                (0, "a", "work", n)
+            } else {
+                (1, "b", "work", n)
+            }
+        },
+        |intended, issued| {
+            if intended < shift {
+                return;
+            }
+            if a_instances == 0 {
+                a_instances = rt.scheduler().instance_count("a");
+            }
+            if grow_at.is_none() && rt.scheduler().instance_count("b") > b_before {
+                grow_at = Some(issued.saturating_sub(shift));
+            }
+        },
+    );
+    let wall = t0.elapsed().as_secs_f64();
+    let busy = busy_seconds(&rt.scheduler().status()) - busy0;
+    let (mut samples, lost) = col.drain(Duration::from_secs(10));
+    let b_after = rt.scheduler().instance_count("b");
+    samples.sort_by_key(|s| s.intended);
+    let end = total.as_nanos() as u64;
+    let sec = 1_000_000_000;
+    let lat = |kind: u8, from: u64, to: u64| -> Vec<u64> {
+        sorted(
+            samples
+                .iter()
+                .filter(|s| s.kind == kind && s.intended >= from && s.intended < to)
+                .map(Sample::latency)
+                .collect(),
+        )
+    };
+    let a_p99 = pct(&lat(0, shift - sec, shift), 0.99);
+    let b_ss = lat(1, end - sec, end);
+    let b_p99_ss = pct(&b_ss, 0.99);
+    let first10 = lat(1, shift, shift + 10_000_000);
+    let b_10_20 = lat(1, shift + 10_000_000, shift + 20_000_000);
+    let pts = |kind: u8| -> Vec<(u64, u64)> {
+        samples
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| (s.intended, s.latency()))
+            .collect()
+    };
+    let b_pts = pts(1);
+    let a_pts = pts(0);
+    // The metric after the shift, against B's steady-state p99.
+    let b_wins = windows(&b_pts, shift, end - WINDOW);
+    let settle_strict = settle(&b_wins, shift, b_p99_ss);
+    // The same metric at a point in A's steady state where nothing
+    // changes (noise floor of the metric), against A's steady-state p99.
+    let null_at = sec;
+    let a_wins = windows(&a_pts, null_at, shift - WINDOW);
+    let settle_null = settle(&a_wins, null_at, a_p99);
+    // Window p99 is a small-sample statistic (~65 samples: the p99 is the
+    // maximum), biased above the p99 of a whole second. Robust variant:
+    // threshold = the p95 of the same windowed statistic in B's steady
+    // state.
+    let ss_wins = windows(&b_pts, end - sec, end - WINDOW);
+    let win_p95_ss = pct(&sorted(ss_wins.iter().map(|w| w.1).collect()), 0.95);
+    let settle_robust = settle(&b_wins, shift, win_p95_ss);
+    let late_p99 = [0u64, 10, 20, 50, 100, 200, 500, 900]
+        .iter()
+        .map(|&off_ms| {
+            let s = shift + off_ms * 1_000_000;
+            (off_ms, pct(&lat(1, s, s + WINDOW), 0.99))
+        })
+        .collect();
+    let lag = sorted(
+        samples
+            .iter()
+            .map(|s| s.issued.saturating_sub(s.intended))
+            .collect(),
+    );
+    RebalRun {
+        replicate,
+        a_p99,
+        b_p99_ss,
+        b_first10_p99: pct(&first10, 0.99),
+        b_first10_max: first10.last().copied().unwrap_or(0),
+        b_10_20_p99: pct(&b_10_20, 0.99),
+        settle_strict,
+        settle_null,
+        settle_robust,
+        win_p95_ss,
+        b_before,
+        b_after,
+        grow_at,
+        a_instances,
+        lag_p99: pct(&lag, 0.99),
+        util: busy / wall / workers as f64,
+        late_p99,
+        lost,
+    }
+}
+
+fn opt_ms(v: Option<u64>) -> String {
+    v.map_or_else(|| "never".into(), |x| format!("{:.1}", ms(x)))
+}
+
+fn rebalance(per_us: f64, out: &mut String) {
+    let workers = 2;
+    let rate = REBAL_LOAD * workers as f64 * 1e6 / REBAL_JOB_US;
+    let _ = writeln!(
+        out,
+        "\n## 1. Rebalancing reaction\n\n\
+         Services `a` and `b`, same method (~{REBAL_JOB_US} µs of CPU), 2 workers, open loop at \
+         {rate:.0}/s (~{:.0}% of 2 workers). {:.0} s on `a`, then all traffic to `b`. \
+         Windows: {} ms sliding by {} ms, keyed by intended send time; \"settle\" = time \
+         after the shift from which every window for the next {} ms has p99 ≤ the threshold. \
+         Per repetition values `r1 / r2 / r3`.\n",
+        REBAL_LOAD * 100.0,
+        REBAL_PHASE.as_secs_f64(),
+        WINDOW / 1_000_000,
+        STEP / 1_000_000,
+        STAY / 1_000_000,
+    );
+    let mut runs: Vec<RebalRun> = Vec::new();
+    for rep in 0..REPS {
+        let order = if rep % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for replicate in order {
+            let r = rebal_once(per_us, replicate);
+            eprintln!(
+                "  rebalance rep {rep} replicate={replicate}: b_p99_ss={:.2} ms settle={} null={} grow_at={:?} util={:.2} lost={}",
+                ms(r.b_p99_ss),
+                opt_ms(r.settle_strict),
+                opt_ms(r.settle_null),
+                r.grow_at.map(us),
+                r.util,
+                r.lost,
+            );
+            runs.push(r);
+        }
+    }
+    for replicate in [true, false] {
+        let rs: Vec<&RebalRun> = runs.iter().filter(|r| r.replicate == replicate).collect();
+        let col = |f: &dyn Fn(&RebalRun) -> f64, d: usize| {
+            let v: Vec<f64> = rs.iter().map(|r| f(r)).collect();
+            format!("{:.d$} ({})", median_f(v.clone()), reps_str(&v, d))
+        };
+        let cols = |f: &dyn Fn(&RebalRun) -> String| {
+            rs.iter().map(|r| f(r)).collect::<Vec<_>>().join(" / ")
+        };
+        let title = if replicate {
+            "### `b` may replicate (default: up to one instance per worker)"
+        } else {
+            "### Control: `b` limited to `max_instances = 1` (no replication)"
+        };
+        let _ = writeln!(
+            out,
+            "\n{title}\n\n| metric | median (r1 / r2 / r3) |\n| --- | --- |"
+        );
+        let rows: Vec<(&str, String)> = vec![
+            ("`a` steady-state p99 (last 1 s of `a`), ms", col(&|r| ms(r.a_p99), 2)),
+            (
+                "`b` steady-state p99 (last 1 s of `b`), ms",
+                col(&|r| ms(r.b_p99_ss), 2),
+            ),
+            (
+                "`b` p99 / max of invocations intended in the first 10 ms after the shift, ms",
+                format!(
+                    "{} / {}",
+                    col(&|r| ms(r.b_first10_p99), 2),
+                    col(&|r| ms(r.b_first10_max), 2)
+                ),
+            ),
+            (
+                "`b` p99 of invocations intended 10–20 ms after the shift, ms",
+                col(&|r| ms(r.b_10_20_p99), 2),
+            ),
+            (
+                "**settle time**, threshold = steady-state p99, ms",
+                cols(&|r| opt_ms(r.settle_strict)),
+            ),
+            (
+                "same metric at a point in `a`'s steady state (no shift: noise floor), ms",
+                cols(&|r| opt_ms(r.settle_null)),
+            ),
+            (
+                "settle time, threshold = p95 of steady-state window p99s, ms",
+                cols(&|r| opt_ms(r.settle_robust)),
+            ),
+            (
+                "(that threshold, ms)",
+                col(&|r| ms(r.win_p95_ss), 2),
+            ),
+            (
+                "`b` instances before shift → at end",
+                cols(&|r| format!("{} → {}", r.b_before, r.b_after)),
+            ),
+            (
+                "second `b` instance started, µs after the shift (seen by the driver)",
+                cols(&|r| r.grow_at.map_or("-".into(), |g| format!("{:.0}", us(g)))),
+            ),
+            ("`a` instances at the shift", cols(&|r| r.a_instances.to_string())),
+            (
+                "worker utilisation over the run (busy / wall / 2)",
+                col(&|r| r.util, 2),
+            ),
+            ("driver lag p99 (issue − intended), ms", col(&|r| ms(r.lag_p99), 3)),
+        ];
+        for (k, v) in rows {
+            let _ = writeln!(out, "| {k} | {v} |");
+        }
+        let _ = write!(out, "\n`b` p99 of the 10 ms window starting at (ms after the shift):");
+        let _ = writeln!(out, "\n\n| offset ms | p99 ms (r1 / r2 / r3) |\n| --- | --- |");
+        let n_off = rs[0].late_p99.len();
+        for k in 0..n_off {
+            let off = rs[0].late_p99[k].0;
+            let _ = writeln!(
+                out,
+                "| {off} | {} |",
+                cols(&|r| r
+                    .late_p99
+                    .get(k)
+                    .map_or("-".into(), |x| if x.1 == 0 { "-".into() } else { format!("{:.2}", ms(x.1)) }))
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 2. Tail latency under mixed execution times
+
+const SHORT_US: f64 = 50.0;
+const MIX_LOAD: f64 = 0.70;
+const MIX_WARM: Duration = Duration::from_millis(1000);
+const MIX_WARM_MAX: Duration = Duration::from_millis(3000);
+const MIX_MEASURE: Duration = Duration::from_secs(3);
+
+struct Mix {
+    name: &'static str,
+    long_us: f64,
+    long_frac: f64,
+}
+
+struct MixRun {
+    partitioning: bool,
+    short_p50: u64,
+    short_p99: u64,
+    short_p999: u64,
+    long_p50: u64,
+    long_p99: u64,
+    offered: f64,
+    throughput: f64,
+    work_rate: f64,
+    util: f64,
+    classified: bool,
+    measure_from: u64,
+    long_workers: usize,
+    instances: (usize, usize),
+    long_cpu_share: f64,
+    lost: usize,
+    failed: usize,
+    lag_p99: u64,
+    avg_short_ms: f64,
+    avg_long_ms: f64,
+}
+
+fn mix_app() -> TempApp {
+    write_app(&[
+        (
+            "pyrosome.toml",
+            "name = \"mix\"\n[services.m]\nmodule = \"m.js\"\n".into(),
+        ),
+        (
+            "m.js",
+            format!(
+                "{WORK_FN}\nexport function short({{ n }}) {{ return burn(n); }}\n\
+                 export function long({{ n }}) {{ return burn(n); }}\n"
+            ),
+        ),
+    ])
+}
+
+fn long_classified(status: &Status) -> bool {
+    status
+        .services
+        .iter()
+        .flat_map(|s| s.methods.iter())
+        .any(|m| m.name == "long" && m.long)
+}
+
+fn mix_once(per_us: f64, mix: &Mix, partitioning: bool) -> MixRun {
+    let workers = 2;
+    let app = mix_app();
+    let rt = start(&app, workers, partitioning);
+    let (ns, nl) = (iters(per_us, SHORT_US), iters(per_us, mix.long_us));
+    let mean_us = (1.0 - mix.long_frac) * SHORT_US + mix.long_frac * mix.long_us;
+    let rate = MIX_LOAD * workers as f64 * 1e6 / mean_us;
+    let mut rng = Rng(0x5EED);
+    let col = Collector::new();
+    let t0 = Instant::now();
+    let warm = MIX_WARM.as_nanos() as u64;
+    let warm_max = MIX_WARM_MAX.as_nanos() as u64;
+    let mut measure_from: Option<u64> = None;
+    let mut last_check = 0u64;
+    let mut classified = false;
+    let mut cpu_at = (0.0, Instant::now());
+    let total = MIX_WARM_MAX + MIX_MEASURE;
+    let mut stop_at = total.as_nanos() as u64;
+    // The schedule runs until `stop_at`, which is set once measuring
+    // starts (warm-up end + MIX_MEASURE).
+    {
+        let period = 1e9 / rate;
+        let mut i: u64 = 0;
+        loop {
+            let intended = (i as f64 * period) as u64;
+            if intended >= stop_at {
+                break;
+            }
+            let now = t0.elapsed().as_nanos() as u64;
+            if intended > now {
+                std::thread::sleep(Duration::from_nanos(intended - now));
+                continue;
+            }
+            let long = rng.chance(mix.long_frac);
+            let (kind, method, n) = if long { (1, "long", nl) } else { (0, "short", ns) };
+            let rx = rt.scheduler().invoke("m", method, n_arg(n));
+            let issued = t0.elapsed().as_nanos() as u64;
+            col.pending.fetch_add(1, Ordering::AcqRel);
+            let samples = col.samples.clone();
+            let pending = col.pending.clone();
+            col.handle.spawn(async move {
+                let ok = matches!(rx.await, Ok(Ok(_)));
+                let done = t0.elapsed().as_nanos() as u64;
+                samples.lock().expect("samples").push(Sample {
+                    kind,
+                    intended,
+                    issued,
+                    done,
+                    ok,
+                });
+                pending.fetch_sub(1, Ordering::AcqRel);
+            });
+            i += 1;
+            // Start measuring once warm (and, with partitioning, once
+            // `long` is classified, bounded by MIX_WARM_MAX).
+            if measure_from.is_none() && intended >= warm && intended >= last_check + 50_000_000 {
+                last_check = intended;
+                let st = rt.scheduler().status();
+                classified = long_classified(&st);
+                if classified || !partitioning || intended >= warm_max {
+                    measure_from = Some(intended);
+                    stop_at = intended + MIX_MEASURE.as_nanos() as u64;
+                    cpu_at = (busy_seconds(&st), Instant::now());
+                }
+            }
+        }
+    }
+    let measure_from = measure_from.unwrap_or(0);
+    let status_end = rt.scheduler().status();
+    let util = (busy_seconds(&status_end) - cpu_at.0)
+        / cpu_at.1.elapsed().as_secs_f64()
+        / workers as f64;
+    let (samples, lost) = col.drain(Duration::from_secs(30));
+    let status = rt.scheduler().status();
+    let (from, to) = (measure_from, stop_at);
+    let in_window: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.intended >= from && s.intended < to)
+        .collect();
+    let lat = |kind: u8| -> Vec<u64> {
+        sorted(
+            in_window
+                .iter()
+                .filter(|s| s.kind == kind)
+                .map(|s| s.latency())
+                .collect(),
+        )
+    };
+    let (short, long) = (lat(0), lat(1));
+    let dur = (to - from) as f64 / 1e9;
+    // Throughput: answers that arrived within the window (any intended
+    // time), and the CPU work they represent.
+    let answered: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.done >= from && s.done < to && s.ok)
+        .collect();
+    let throughput = answered.len() as f64 / dur;
+    let work_ms: f64 = answered
+        .iter()
+        .map(|s| if s.kind == 1 { mix.long_us } else { SHORT_US } / 1000.0)
+        .sum();
+    let svc = status.services.iter().find(|s| s.name == "m");
+    let avg = |name: &str| {
+        svc.and_then(|s| s.methods.iter().find(|m| m.name == name))
+            .map_or(f64::NAN, |m| m.avg_cpu_ms)
+    };
+    let lag = sorted(
+        in_window
+            .iter()
+            .map(|s| s.issued.saturating_sub(s.intended))
+            .collect(),
+    );
+    MixRun {
+        partitioning,
+        short_p50: pct(&short, 0.5),
+        short_p99: pct(&short, 0.99),
+        short_p999: pct(&short, 0.999),
+        long_p50: pct(&long, 0.5),
+        long_p99: pct(&long, 0.99),
+        offered: rate,
+        throughput,
+        work_rate: work_ms / dur / 1000.0,
+        util,
+        classified: classified || long_classified(&status),
+        measure_from,
+        long_workers: status_end.long_workers,
+        instances: svc.map_or((0, 0), |s| (s.instances - s.long_instances, s.long_instances)),
+        long_cpu_share: status_end.long_cpu_share,
+        lost,
+        failed: samples.iter().filter(|s| !s.ok).count(),
+        lag_p99: pct(&lag, 0.99),
+        avg_short_ms: avg("short"),
+        avg_long_ms: avg("long"),
+    }
+}
+
+fn mixed(per_us: f64, out: &mut String) {
+    let mixes = [
+        Mix {
+            name: "A (the issue's mix): 95% short ~50 µs / 5% long ~20 ms by count",
+            long_us: 20_000.0,
+            long_frac: 0.05,
+        },
+        Mix {
+            name: "B (long work fits the long subset): 99.75% short ~50 µs / 0.25% long ~20 ms",
+            long_us: 20_000.0,
+            long_frac: 0.0025,
+        },
+    ];
+    let workers = 2.0;
+    for mix in &mixes {
+        let mean_us = (1.0 - mix.long_frac) * SHORT_US + mix.long_frac * mix.long_us;
+        let rate = MIX_LOAD * workers * 1e6 / mean_us;
+        let long_cores = rate * mix.long_frac * mix.long_us / 1e6;
+        let _ = writeln!(
+            out,
+            "\n## 2. Mixed execution times — mix {}\n\n\
+             Offered {rate:.0}/s open loop = {:.0}% of 2 workers by calibrated CPU cost \
+             (mean {mean_us:.1} µs). Long work = {:.0}% of the CPU = {long_cores:.2} cores; with \
+             partitioning the long subset is {} worker(s) (`long_workers(2, share)`). Warm-up ≥ {:.1} s \
+             (until `long` is classified, with partitioning), then {:.0} s measured. \
+             Latencies by intended send time within the window; throughput = successful answers \
+             arriving within the window / its length; work = the CPU ms those answers represent, per \
+             second (cores' worth).\n",
+            mix.name,
+            MIX_LOAD * 100.0,
+            mix.long_frac * mix.long_us / mean_us * 100.0,
+            1,
+            MIX_WARM.as_secs_f64(),
+            MIX_MEASURE.as_secs_f64(),
+        );
+        let mut runs = Vec::new();
+        for rep in 0..REPS {
+            let order = if rep % 2 == 0 {
+                [true, false]
+            } else {
+                [false, true]
+            };
+            for p in order {
+                let r = mix_once(per_us, mix, p);
+                eprintln!(
+                    "  mixed {} rep {rep} partitioning={p}: short p50={:.2} p99={:.2} ms long p99={:.1} ms thr={:.0}/{:.0} classified={} util={:.2} lost={}",
+                    &mix.name[..1],
+                    ms(r.short_p50),
+                    ms(r.short_p99),
+                    ms(r.long_p99),
+                    r.throughput,
+                    r.offered,
+                    r.classified,
+                    r.util,
+                    r.lost,
+                );
+                runs.push(r);
+            }
+        }
+        let _ = writeln!(
+            out,
+            "| metric | partitioning on: median (r1 / r2 / r3) | off: median (r1 / r2 / r3) |\n| --- | --- | --- |"
+        );
+        let on: Vec<&MixRun> = runs.iter().filter(|r| r.partitioning).collect();
+        let off: Vec<&MixRun> = runs.iter().filter(|r| !r.partitioning).collect();
+        let cell = |rs: &[&MixRun], f: &dyn Fn(&MixRun) -> f64, d: usize| {
+            let v: Vec<f64> = rs.iter().map(|r| f(r)).collect();
+            format!("{:.d$} ({})", median_f(v.clone()), reps_str(&v, d))
+        };
+        let text = |rs: &[&MixRun], f: &dyn Fn(&MixRun) -> String| {
+            rs.iter().map(|r| f(r)).collect::<Vec<_>>().join(" / ")
+        };
+        type F<'a> = Box<dyn Fn(&MixRun) -> f64 + 'a>;
+        let rows: Vec<(&str, F, usize)> = vec![
+            ("short p50, ms", Box::new(|r: &MixRun| ms(r.short_p50)), 2),
+            ("**short p99, ms**", Box::new(|r: &MixRun| ms(r.short_p99)), 2),
+            ("short p99.9, ms", Box::new(|r: &MixRun| ms(r.short_p999)), 2),
+            ("long p50, ms", Box::new(|r: &MixRun| ms(r.long_p50)), 1),
+            ("long p99, ms", Box::new(|r: &MixRun| ms(r.long_p99)), 1),
+            ("offered, invocations/s", Box::new(|r: &MixRun| r.offered), 0),
+            ("**throughput**, answers/s", Box::new(|r: &MixRun| r.throughput), 0),
+            ("work completed, cores", Box::new(|r: &MixRun| r.work_rate), 2),
+            ("worker utilisation (busy/wall/2)", Box::new(|r: &MixRun| r.util), 2),
+            ("measured avg CPU `short`, ms", Box::new(|r: &MixRun| r.avg_short_ms), 3),
+            ("measured avg CPU `long`, ms", Box::new(|r: &MixRun| r.avg_long_ms), 1),
+            ("long CPU share (scheduler's EWMA)", Box::new(|r: &MixRun| r.long_cpu_share), 2),
+            ("warm-up used, s", Box::new(|r: &MixRun| r.measure_from as f64 / 1e9), 2),
+            ("driver lag p99, ms", Box::new(|r: &MixRun| ms(r.lag_p99)), 3),
+        ];
+        for (k, f, d) in &rows {
+            let _ = writeln!(out, "| {k} | {} | {} |", cell(&on, f, *d), cell(&off, f, *d));
+        }
+        let srows: Vec<(&str, Box<dyn Fn(&MixRun) -> String>)> = vec![
+            (
+                "`long` classified long before measuring",
+                Box::new(|r: &MixRun| r.classified.to_string()),
+            ),
+            (
+                "long_workers at end",
+                Box::new(|r: &MixRun| r.long_workers.to_string()),
+            ),
+            (
+                "instances short + long at end",
+                Box::new(|r: &MixRun| format!("{}+{}", r.instances.0, r.instances.1)),
+            ),
+            (
+                "unanswered after drain / failed",
+                Box::new(|r: &MixRun| format!("{}/{}", r.lost, r.failed)),
+            ),
+        ];
+        for (k, f) in &srows {
+            let _ = writeln!(out, "| {k} | {} | {} |", text(&on, f), text(&off, f));
+        }
+        let med = |rs: &[&MixRun], f: &dyn Fn(&MixRun) -> f64| {
+            median_f(rs.iter().map(|r| f(r)).collect())
+        };
+        let ratio_p99 = med(&off, &|r| ms(r.short_p99)) / med(&on, &|r| ms(r.short_p99));
+        let per_rep: Vec<f64> = on
+            .iter()
+            .zip(&off)
+            .map(|(a, b)| ms(b.short_p99) / ms(a.short_p99))
+            .collect();
+        let thr = med(&on, &|r| r.throughput) / med(&off, &|r| r.throughput);
+        let work = med(&on, &|r| r.work_rate) / med(&off, &|r| r.work_rate);
+        let _ = writeln!(
+            out,
+            "\nShort p99 off/on = **{ratio_p99:.1}x** (per repetition pair: {}; target ≥ 5x). \
+             Throughput on/off = **{:.3}** by answers, {:.3} by completed work (target ≥ 0.95).",
+            reps_str(&per_rep, 1),
+            thr,
+            work
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 3. Parallel fan-out
+
+const FAN_CALLEES: usize = 8;
+const FAN_US: f64 = 1000.0;
+const FAN_REQUESTS: usize = 200;
+
+fn fan_app() -> TempApp {
+    let mut manifest = String::from("name = \"fan\"\n[services.front]\nmodule = \"front.js\"\n");
+    let mut files = Vec::new();
+    let mut calls = Vec::new();
+    for k in 1..=FAN_CALLEES {
+        let _ = write!(manifest, "[services.s{k}]\nmodule = \"s{k}.js\"\n");
+        files.push((
+            format!("s{k}.js"),
+            format!("{WORK_FN}\nexport function spin({{ n }}) {{ return burn(n); }}\n"),
+        ));
+        calls.push(format!("services.s{k}.spin({{ n }})"));
+    }
+    let front = format!(
+        "import {{ services }} from \"pyrosome\";\n\
+         export async function fan({{ n }}) {{ const r = await Promise.all([{}]); return r.length; }}\n\
+         export async function seq({{ n }}) {{ let c = 0; {} return c; }}\n",
+        calls.join(", "),
+        calls
+            .iter()
+            .map(|c| format!("await {c}; c++;"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut all: Vec<(&str, String)> = vec![("pyrosome.toml", manifest), ("front.js", front)];
+    for (name, text) in &files {
+        all.push((name.as_str(), text.clone()));
+    }
+    write_app(&all)
+}
+
+fn fanout(per_us: f64, out: &mut String) {
+    let app = fan_app();
+    let n = iters(per_us, FAN_US);
+    let rts = [start(&app, 1, true), start(&app, 2, true)];
+    let call = |rt: &Runtime, method: &str| {
+        let t = Instant::now();
+        let r = rt.call_blocking("front", method, n_arg(n)).expect("fan");
+        assert_eq!(r, Value::Number(FAN_CALLEES as f64));
+        t.elapsed().as_nanos() as u64
+    };
+    // Warm-up: replication of callees (none expected), classification.
+    for _ in 0..20 {
+        for rt in &rts {
+            call(rt, "fan");
+            call(rt, "seq");
+        }
+    }
+    // Per repetition and worker count: median, p90 of FAN_REQUESTS
+    // sequential `fan` requests, interleaved request by request.
+    let mut med = [[0u64; REPS]; 2];
+    let mut p90 = [[0u64; REPS]; 2];
+    let mut seq_med = [[0u64; REPS]; 2];
+    for rep in 0..REPS {
+        let mut lat: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+        let mut seq: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+        for i in 0..FAN_REQUESTS {
+            let order = if (i + rep) % 2 == 0 { [0, 1] } else { [1, 0] };
+            for w in order {
+                lat[w].push(call(&rts[w], "fan"));
+                if i % 4 == 0 {
+                    seq[w].push(call(&rts[w], "seq"));
+                }
+            }
+        }
+        for w in 0..2 {
+            let l = sorted(std::mem::take(&mut lat[w]));
+            med[w][rep] = pct(&l, 0.5);
+            p90[w][rep] = pct(&l, 0.9);
+            seq_med[w][rep] = pct(&sorted(std::mem::take(&mut seq[w])), 0.5);
+        }
+        eprintln!(
+            "  fanout rep {rep}: 1w {:.2} ms, 2w {:.2} ms",
+            ms(med[0][rep]),
+            ms(med[1][rep])
+        );
+    }
+    let f = |a: &[u64; REPS]| a.iter().map(|&x| ms(x)).collect::<Vec<_>>();
+    let ratios: Vec<f64> = (0..REPS)
+        .map(|r| med[0][r] as f64 / med[1][r] as f64)
+        .collect();
+    let instances: Vec<String> = rts
+        .iter()
+        .map(|rt| {
+            (1..=FAN_CALLEES)
+                .map(|k| rt.scheduler().instance_count(&format!("s{k}")))
+                .sum::<usize>()
+                .to_string()
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "\n## 3. Parallel fan-out\n\n\
+         `front.fan` awaits `Promise.all` of 8 calls to 8 services, each ~{FAN_US:.0} µs of CPU. \
+         {FAN_REQUESTS} sequential requests per repetition from Rust, the 1-worker and 2-worker \
+         runtimes alive side by side and alternated request by request. `seq` = the same 8 calls \
+         awaited one after the other (every 4th request), for reference. Medians (r1 / r2 / r3), ms.\n\n\
+         | | 1 worker | 2 workers |\n| --- | --- | --- |\n\
+         | `fan` median | {:.2} ({}) | {:.2} ({}) |\n\
+         | `fan` p90 | {:.2} ({}) | {:.2} ({}) |\n\
+         | `seq` median | {:.2} ({}) | {:.2} ({}) |\n\
+         | callee instances at end (8 services) | {} | {} |\n\n\
+         Speed-up 1w/2w = **{:.2}x** (per repetition {}); ideal 2x.",
+        median_f(f(&med[0])),
+        reps_str(&f(&med[0]), 2),
+        median_f(f(&med[1])),
+        reps_str(&f(&med[1]), 2),
+        median_f(f(&p90[0])),
+        reps_str(&f(&p90[0]), 2),
+        median_f(f(&p90[1])),
+        reps_str(&f(&p90[1]), 2),
+        median_f(f(&seq_med[0])),
+        reps_str(&f(&seq_med[0]), 2),
+        median_f(f(&seq_med[1])),
+        reps_str(&f(&seq_med[1]), 2),
+        instances[0],
+        instances[1],
+        median_f(ratios.clone()),
+        reps_str(&ratios, 2),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 4. Scheduler overhead
+
+const OVERHEAD_OUTSTANDING: usize = 256;
+const OVERHEAD_SINGLE: Duration = Duration::from_millis(1000);
+const OVERHEAD_MANY: Duration = Duration::from_millis(2000);
+
+struct Throughput {
+    per_s: f64,
+    /// CPU µs per invocation: workers, the client thread, whole process.
+    workers_us: f64,
+    client_us: f64,
+    process_us: f64,
+    instances: usize,
+}
+
+fn measure(rt: &Runtime, f: impl FnOnce() -> u64) -> Throughput {
+    let c0 = cpu_now();
+    let t = Instant::now();
+    let count = f() as f64;
+    let wall = t.elapsed().as_secs_f64();
+    let c1 = cpu_now();
+    Throughput {
+        per_s: count / wall,
+        workers_us: (c1.workers - c0.workers) / count * 1e6,
+        client_us: (c1.this_thread - c0.this_thread) / count * 1e6,
+        process_us: (c1.process - c0.process) / count * 1e6,
+        instances: rt.scheduler().instance_count("b"),
+    }
+}
+
+fn single(rt: &Runtime, d: Duration) -> u64 {
+    let end = Instant::now() + d;
+    let mut n = 0;
+    while Instant::now() < end {
+        rt.call_blocking("b", "noop", Value::Null).expect("noop");
+        n += 1;
+    }
+    n
+}
+
+fn many(rt: &Arc<Runtime>, d: Duration) -> u64 {
+    let tokio_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let count = Arc::new(AtomicUsize::new(0));
+    tokio_rt.block_on(async {
+        let end = Instant::now() + d;
+        let mut tasks = Vec::new();
+        for _ in 0..OVERHEAD_OUTSTANDING {
+            let rt = rt.clone();
+            let count = count.clone();
+            tasks.push(tokio::spawn(async move {
+                while Instant::now() < end {
+                    let r = rt.scheduler().invoke("b", "noop", Value::Null).await;
+                    assert!(matches!(r, Ok(Ok(Value::Null))), "{r:?}");
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("client task");
+        }
+    });
+    count.load(Ordering::Relaxed) as u64
+}
+
+fn overhead(out: &mut String) {
+    let app = write_app(&[
+        (
+            "pyrosome.toml",
+            "name = \"ovh\"\n[services.b]\nmodule = \"b.js\"\n".into(),
+        ),
+        ("b.js", "export function noop(v) { return v; }\n".into()),
+    ]);
+    let rts = [Arc::new(start(&app, 1, true)), Arc::new(start(&app, 2, true))];
+    for rt in &rts {
+        single(rt, Duration::from_millis(100));
+        many(rt, Duration::from_millis(200));
+    }
+    // [workers][mode][rep]
+    let mut res: Vec<Vec<Vec<Throughput>>> = (0..2).map(|_| vec![Vec::new(), Vec::new()]).collect();
+    for rep in 0..REPS {
+        let order = if rep % 2 == 0 { [0, 1] } else { [1, 0] };
+        for w in order {
+            let rt = &rts[w];
+            res[w][0].push(measure(rt, || single(rt, OVERHEAD_SINGLE)));
+            res[w][1].push(measure(rt, || many(rt, OVERHEAD_MANY)));
+            eprintln!(
+                "  overhead rep {rep} {}w: 1 in flight {:.0}/s, {OVERHEAD_OUTSTANDING} in flight {:.0}/s",
+                w + 1,
+                res[w][0][rep].per_s,
+                res[w][1][rep].per_s
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n## 4. Scheduler overhead\n\n\
+         Trivial method (`noop(v) {{ return v; }}`) invoked from Rust. \"1 in flight\": \
+         `call_blocking` in a loop for {:.0} s (what `invoke/from_rust` of `benches/core.rs` measures). \
+         \"{OVERHEAD_OUTSTANDING} in flight\": {OVERHEAD_OUTSTANDING} tasks on one current-thread \
+         tokio runtime, each `invoke(..).await` in a loop, for {:.0} s. CPU per invocation from \
+         `/proc` (10 ms ticks): worker threads, the client thread, the whole process. \
+         The 1- and 2-worker runtimes are alive side by side, alternated. Medians (r1 / r2 / r3).\n\n\
+         | workers | in flight | invocations/s | µs per invocation (wall) | worker CPU µs/inv | client CPU µs/inv | process CPU µs/inv | instances |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- |",
+        OVERHEAD_SINGLE.as_secs_f64(),
+        OVERHEAD_MANY.as_secs_f64(),
+    );
+    for w in 0..2 {
+        for (m, label) in [(0, "1".to_string()), (1, OVERHEAD_OUTSTANDING.to_string())] {
+            let rs = &res[w][m];
+            let per_s: Vec<f64> = rs.iter().map(|r| r.per_s).collect();
+            let med = |f: &dyn Fn(&Throughput) -> f64| median_f(rs.iter().map(|r| f(r)).collect());
+            let _ = writeln!(
+                out,
+                "| {} | {label} | {:.0} ({}) | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+                w + 1,
+                median_f(per_s.clone()),
+                reps_str(&per_s, 0),
+                1e6 / median_f(per_s.clone()),
+                med(&|r| r.workers_us),
+                med(&|r| r.client_us),
+                med(&|r| r.process_us),
+                rs.last().map_or(0, |r| r.instances),
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let all = ["rebalance", "mixed", "fanout", "overhead"];
+    let selected: Vec<&str> = if args.is_empty() {
+        all.to_vec()
+    } else {
+        for a in &args {
+            assert!(
+                all.contains(&a.as_str()),
+                "unknown experiment \"{a}\" (experiments: {})",
+                all.join(", ")
+            );
+        }
+        all.iter().copied().filter(|e| args.iter().any(|a| a == e)).collect()
+    };
+    let started = Instant::now();
+    let mut out = String::new();
+    let per_us = calibrate();
+    let _ = writeln!(
+        out,
+        "# Scheduler benchmarks (`cargo bench --bench scheduler`)\n\n\
+         Experiments: {}. Load average at start: {}. Calibration: {per_us:.1} iterations of the \
+         work loop per µs (fastest of 9 runs of ~20 ms on one worker).",
+        selected.join(", "),
+        loadavg()
+    );
+    eprintln!("calibrated: {per_us:.1} iterations/µs; load average {}", loadavg());
+    for e in &selected {
+        let t = Instant::now();
+        match *e {
+            "rebalance" => rebalance(per_us, &mut out),
+            "mixed" => mixed(per_us, &mut out),
+            "fanout" => fanout(per_us, &mut out),
+            "overhead" => overhead(&mut out),
+            _ => unreachable!(),
+        }
+        eprintln!("{e}: {:.1} s", t.elapsed().as_secs_f64());
+    }
+    let _ = writeln!(
+        out,
+        "\nLoad average at end: {}. Total bench time: {:.0} s.",
+        loadavg(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("{out}");
+}
