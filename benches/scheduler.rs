@@ -30,7 +30,7 @@
 //! `cargo bench --bench scheduler -- rebalance|mixed|fanout|overhead`.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -172,6 +172,97 @@ fn cpu_now() -> Cpu {
         process: stat_cpu("/proc/self/stat"),
         this_thread: stat_cpu("/proc/thread-self/stat"),
         workers,
+    }
+}
+
+/// Busy CPU seconds of the whole machine (all processes), from
+/// `/proc/stat`.
+fn machine_busy() -> f64 {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let line = text.lines().next().unwrap_or_default();
+    let f: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // user nice system idle iowait irq softirq steal: all but idle, iowait.
+    let busy: f64 = f
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4 && *i < 8)
+        .map(|(_, v)| v)
+        .sum();
+    busy / CLK_TCK
+}
+
+/// Measures, over a stretch of time, the CPU (in cores) used by this
+/// process and by everything else on the machine.
+#[derive(Clone, Copy)]
+struct Background {
+    at: Instant,
+    machine: f64,
+    process: f64,
+}
+
+impl Background {
+    fn start() -> Background {
+        Background {
+            at: Instant::now(),
+            machine: machine_busy(),
+            process: stat_cpu("/proc/self/stat"),
+        }
+    }
+
+    /// (this process, other processes), in cores.
+    fn cores(&self) -> (f64, f64) {
+        let wall = self.at.elapsed().as_secs_f64();
+        let machine = machine_busy() - self.machine;
+        let process = stat_cpu("/proc/self/stat") - self.process;
+        (process / wall, ((machine - process) / wall).max(0.0))
+    }
+}
+
+/// The machine counts as quiet when other processes use less than this
+/// many cores; a run during which they used more than `NOISY_CORES` is
+/// repeated (at most `RETRIES` times, within the waiting budget).
+const QUIET_CORES: f64 = 0.25;
+const NOISY_CORES: f64 = 0.4;
+const RETRIES: usize = 2;
+/// Most time the whole bench spends waiting for quiet, in ms.
+const WAIT_BUDGET_MS: u64 = 120_000;
+static WAITED_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Waits (within the budget) until other processes are quiet; returns
+/// the cores they used in the last sample.
+fn wait_quiet() -> f64 {
+    loop {
+        let bg = Background::start();
+        std::thread::sleep(Duration::from_millis(250));
+        let (_, other) = bg.cores();
+        if other < QUIET_CORES || WAITED_MS.load(Ordering::Relaxed) >= WAIT_BUDGET_MS {
+            return other;
+        }
+        WAITED_MS.fetch_add(250, Ordering::Relaxed);
+    }
+}
+
+/// Runs `f` on a quiet machine, repeating it (bounded) when other
+/// processes took more than `NOISY_CORES` during it (`other` says how
+/// much they took).
+fn clean<T>(mut f: impl FnMut() -> T, other: impl Fn(&T) -> f64) -> T {
+    let mut tries = 0;
+    loop {
+        wait_quiet();
+        let r = f();
+        let o = other(&r);
+        tries += 1;
+        if o <= NOISY_CORES
+            || tries > RETRIES
+            || WAITED_MS.load(Ordering::Relaxed) >= WAIT_BUDGET_MS
+        {
+            return r;
+        }
+        eprintln!("  (other processes took {o:.2} cores: repeating)");
     }
 }
 
@@ -437,6 +528,8 @@ struct RebalRun {
     util: f64,
     late_p99: Vec<(u64, u64)>,
     lost: usize,
+    failed: usize,
+    other: f64,
 }
 
 fn rebal_app(replicate: bool) -> TempApp {
@@ -472,6 +565,7 @@ fn rebal_once(per_us: f64, replicate: bool) -> RebalRun {
     let mut grow_at = None;
     let mut a_instances = 0;
     let t0 = Instant::now();
+    let bg = Background::start();
     let busy0 = busy_seconds(&rt.scheduler().status());
     drive(
         &rt,
@@ -500,9 +594,45 @@ fn rebal_once(per_us: f64, replicate: bool) -> RebalRun {
     );
     let wall = t0.elapsed().as_secs_f64();
     let busy = busy_seconds(&rt.scheduler().status()) - busy0;
+    let (own_cores, other_cores) = bg.cores();
+    if std::env::var_os("BENCH_DEBUG").is_some() {
+        eprintln!("own {own_cores:.2} cores, other {other_cores:.2} cores");
+    }
     let (mut samples, lost) = col.drain(Duration::from_secs(10));
     let b_after = rt.scheduler().instance_count("b");
+    // Refused invocations (overload) are answered at once: count them,
+    // keep them out of the latencies.
+    let failed = samples.iter().filter(|s| !s.ok).count();
+    samples.retain(|s| s.ok);
     samples.sort_by_key(|s| s.intended);
+    if std::env::var_os("BENCH_DEBUG").is_some() {
+        let step = 50_000_000u64;
+        for k in 0..(total.as_nanos() as u64 / step) {
+            let (lo, hi) = (k * step, (k + 1) * step);
+            for kind in [0u8, 1] {
+                let b: Vec<&Sample> = samples
+                    .iter()
+                    .filter(|s| s.kind == kind && s.intended >= lo && s.intended < hi)
+                    .collect();
+                if b.is_empty() {
+                    continue;
+                }
+                let l = sorted(b.iter().map(|s| s.latency()).collect());
+                let lag = sorted(b.iter().map(|s| s.issued - s.intended).collect());
+                let svc = sorted(b.iter().map(|s| s.done - s.issued).collect());
+                eprintln!(
+                    "t={:5} kind={kind} n={:4} lat p50={:8.2} p99={:8.2} lag p50={:6.2} max={:6.2} done-issued p50={:8.2}",
+                    lo / 1_000_000,
+                    b.len(),
+                    ms(pct(&l, 0.5)),
+                    ms(pct(&l, 0.99)),
+                    ms(pct(&lag, 0.5)),
+                    ms(pct(&lag, 1.0)),
+                    ms(pct(&svc, 0.5))
+                );
+            }
+        }
+    }
     let end = total.as_nanos() as u64;
     let sec = 1_000_000_000;
     let lat = |kind: u8, from: u64, to: u64| -> Vec<u64> {
@@ -575,6 +705,8 @@ fn rebal_once(per_us: f64, replicate: bool) -> RebalRun {
         util: busy / wall / workers as f64,
         late_p99,
         lost,
+        failed,
+        other: other_cores,
     }
 }
 
@@ -607,14 +739,16 @@ fn rebalance(per_us: f64, out: &mut String) {
             [false, true]
         };
         for replicate in order {
-            let r = rebal_once(per_us, replicate);
+            let r = clean(|| rebal_once(per_us, replicate), |r| r.other);
             eprintln!(
-                "  rebalance rep {rep} replicate={replicate}: b_p99_ss={:.2} ms settle={} null={} grow_at={:?} util={:.2} lost={}",
+                "  rebalance rep {rep} replicate={replicate}: b_p99_ss={:.2} ms settle={} null={} grow_at={:?} util={:.2} other={:.2} failed={} lost={}",
                 ms(r.b_p99_ss),
                 opt_ms(r.settle_strict),
                 opt_ms(r.settle_null),
                 r.grow_at.map(us),
                 r.util,
+                r.other,
+                r.failed,
                 r.lost,
             );
             runs.push(r);
@@ -639,7 +773,10 @@ fn rebalance(per_us: f64, out: &mut String) {
             "\n{title}\n\n| metric | median (r1 / r2 / r3) |\n| --- | --- |"
         );
         let rows: Vec<(&str, String)> = vec![
-            ("`a` steady-state p99 (last 1 s of `a`), ms", col(&|r| ms(r.a_p99), 2)),
+            (
+                "`a` steady-state p99 (last 1 s of `a`), ms",
+                col(&|r| ms(r.a_p99), 2),
+            ),
             (
                 "`b` steady-state p99 (last 1 s of `b`), ms",
                 col(&|r| ms(r.b_p99_ss), 2),
@@ -668,10 +805,7 @@ fn rebalance(per_us: f64, out: &mut String) {
                 "settle time, threshold = p95 of steady-state window p99s, ms",
                 cols(&|r| opt_ms(r.settle_robust)),
             ),
-            (
-                "(that threshold, ms)",
-                col(&|r| ms(r.win_p95_ss), 2),
-            ),
+            ("(that threshold, ms)", col(&|r| ms(r.win_p95_ss), 2)),
             (
                 "`b` instances before shift → at end",
                 cols(&|r| format!("{} → {}", r.b_before, r.b_after)),
@@ -680,28 +814,49 @@ fn rebalance(per_us: f64, out: &mut String) {
                 "second `b` instance started, µs after the shift (seen by the driver)",
                 cols(&|r| r.grow_at.map_or("-".into(), |g| format!("{:.0}", us(g)))),
             ),
-            ("`a` instances at the shift", cols(&|r| r.a_instances.to_string())),
+            (
+                "`a` instances at the shift",
+                cols(&|r| r.a_instances.to_string()),
+            ),
             (
                 "worker utilisation over the run (busy / wall / 2)",
                 col(&|r| r.util, 2),
             ),
-            ("driver lag p99 (issue − intended), ms", col(&|r| ms(r.lag_p99), 3)),
+            (
+                "driver lag p99 (issue − intended), ms",
+                col(&|r| ms(r.lag_p99), 3),
+            ),
+            (
+                "other processes' CPU during the run, cores",
+                col(&|r| r.other, 2),
+            ),
+            (
+                "refused (overloaded) / unanswered invocations",
+                cols(&|r| format!("{}/{}", r.failed, r.lost)),
+            ),
         ];
         for (k, v) in rows {
             let _ = writeln!(out, "| {k} | {v} |");
         }
-        let _ = write!(out, "\n`b` p99 of the 10 ms window starting at (ms after the shift):");
-        let _ = writeln!(out, "\n\n| offset ms | p99 ms (r1 / r2 / r3) |\n| --- | --- |");
+        let _ = write!(
+            out,
+            "\n`b` p99 of the 10 ms window starting at (ms after the shift):"
+        );
+        let _ = writeln!(
+            out,
+            "\n\n| offset ms | p99 ms (r1 / r2 / r3) |\n| --- | --- |"
+        );
         let n_off = rs[0].late_p99.len();
         for k in 0..n_off {
             let off = rs[0].late_p99[k].0;
             let _ = writeln!(
                 out,
                 "| {off} | {} |",
-                cols(&|r| r
-                    .late_p99
-                    .get(k)
-                    .map_or("-".into(), |x| if x.1 == 0 { "-".into() } else { format!("{:.2}", ms(x.1)) }))
+                cols(&|r| r.late_p99.get(k).map_or("-".into(), |x| if x.1 == 0 {
+                    "-".into()
+                } else {
+                    format!("{:.2}", ms(x.1))
+                }))
             );
         }
     }
@@ -740,6 +895,7 @@ struct MixRun {
     long_cpu_share: f64,
     lost: usize,
     failed: usize,
+    other: f64,
     lag_p99: u64,
     avg_short_ms: f64,
     avg_long_ms: f64,
@@ -778,6 +934,7 @@ fn mix_once(per_us: f64, mix: &Mix, partitioning: bool) -> MixRun {
     let rate = MIX_LOAD * workers as f64 * 1e6 / mean_us;
     let mut rng = Rng(0x5EED);
     let col = Collector::new();
+    let bg = Background::start();
     let t0 = Instant::now();
     let warm = MIX_WARM.as_nanos() as u64;
     let warm_max = MIX_WARM_MAX.as_nanos() as u64;
@@ -803,7 +960,11 @@ fn mix_once(per_us: f64, mix: &Mix, partitioning: bool) -> MixRun {
                 continue;
             }
             let long = rng.chance(mix.long_frac);
-            let (kind, method, n) = if long { (1, "long", nl) } else { (0, "short", ns) };
+            let (kind, method, n) = if long {
+                (1, "long", nl)
+            } else {
+                (0, "short", ns)
+            };
             let rx = rt.scheduler().invoke("m", method, n_arg(n));
             let issued = t0.elapsed().as_nanos() as u64;
             col.pending.fetch_add(1, Ordering::AcqRel);
@@ -838,15 +999,15 @@ fn mix_once(per_us: f64, mix: &Mix, partitioning: bool) -> MixRun {
     }
     let measure_from = measure_from.unwrap_or(0);
     let status_end = rt.scheduler().status();
-    let util = (busy_seconds(&status_end) - cpu_at.0)
-        / cpu_at.1.elapsed().as_secs_f64()
-        / workers as f64;
+    let util =
+        (busy_seconds(&status_end) - cpu_at.0) / cpu_at.1.elapsed().as_secs_f64() / workers as f64;
+    let (_, other) = bg.cores();
     let (samples, lost) = col.drain(Duration::from_secs(30));
     let status = rt.scheduler().status();
     let (from, to) = (measure_from, stop_at);
     let in_window: Vec<&Sample> = samples
         .iter()
-        .filter(|s| s.intended >= from && s.intended < to)
+        .filter(|s| s.ok && s.intended >= from && s.intended < to)
         .collect();
     let lat = |kind: u8| -> Vec<u64> {
         sorted(
@@ -895,10 +1056,13 @@ fn mix_once(per_us: f64, mix: &Mix, partitioning: bool) -> MixRun {
         classified: classified || long_classified(&status),
         measure_from,
         long_workers: status_end.long_workers,
-        instances: svc.map_or((0, 0), |s| (s.instances - s.long_instances, s.long_instances)),
+        instances: svc.map_or((0, 0), |s| {
+            (s.instances - s.long_instances, s.long_instances)
+        }),
         long_cpu_share: status_end.long_cpu_share,
         lost,
         failed: samples.iter().filter(|s| !s.ok).count(),
+        other,
         lag_p99: pct(&lag, 0.99),
         avg_short_ms: avg("short"),
         avg_long_ms: avg("long"),
@@ -948,9 +1112,9 @@ fn mixed(per_us: f64, out: &mut String) {
                 [false, true]
             };
             for p in order {
-                let r = mix_once(per_us, mix, p);
+                let r = clean(|| mix_once(per_us, mix, p), |r| r.other);
                 eprintln!(
-                    "  mixed {} rep {rep} partitioning={p}: short p50={:.2} p99={:.2} ms long p99={:.1} ms thr={:.0}/{:.0} classified={} util={:.2} lost={}",
+                    "  mixed {} rep {rep} partitioning={p}: short p50={:.2} p99={:.2} ms long p99={:.1} ms thr={:.0}/{:.0} classified={} util={:.2} other={:.2} lost={}",
                     &mix.name[..1],
                     ms(r.short_p50),
                     ms(r.short_p99),
@@ -959,6 +1123,7 @@ fn mixed(per_us: f64, out: &mut String) {
                     r.offered,
                     r.classified,
                     r.util,
+                    r.other,
                     r.lost,
                 );
                 runs.push(r);
@@ -980,22 +1145,76 @@ fn mixed(per_us: f64, out: &mut String) {
         type F<'a> = Box<dyn Fn(&MixRun) -> f64 + 'a>;
         let rows: Vec<(&str, F, usize)> = vec![
             ("short p50, ms", Box::new(|r: &MixRun| ms(r.short_p50)), 2),
-            ("**short p99, ms**", Box::new(|r: &MixRun| ms(r.short_p99)), 2),
-            ("short p99.9, ms", Box::new(|r: &MixRun| ms(r.short_p999)), 2),
+            (
+                "**short p99, ms**",
+                Box::new(|r: &MixRun| ms(r.short_p99)),
+                2,
+            ),
+            (
+                "short p99.9, ms",
+                Box::new(|r: &MixRun| ms(r.short_p999)),
+                2,
+            ),
             ("long p50, ms", Box::new(|r: &MixRun| ms(r.long_p50)), 1),
             ("long p99, ms", Box::new(|r: &MixRun| ms(r.long_p99)), 1),
-            ("offered, invocations/s", Box::new(|r: &MixRun| r.offered), 0),
-            ("**throughput**, answers/s", Box::new(|r: &MixRun| r.throughput), 0),
-            ("work completed, cores", Box::new(|r: &MixRun| r.work_rate), 2),
-            ("worker utilisation (busy/wall/2)", Box::new(|r: &MixRun| r.util), 2),
-            ("measured avg CPU `short`, ms", Box::new(|r: &MixRun| r.avg_short_ms), 3),
-            ("measured avg CPU `long`, ms", Box::new(|r: &MixRun| r.avg_long_ms), 1),
-            ("long CPU share (scheduler's EWMA)", Box::new(|r: &MixRun| r.long_cpu_share), 2),
-            ("warm-up used, s", Box::new(|r: &MixRun| r.measure_from as f64 / 1e9), 2),
-            ("driver lag p99, ms", Box::new(|r: &MixRun| ms(r.lag_p99)), 3),
+            (
+                "offered, invocations/s",
+                Box::new(|r: &MixRun| r.offered),
+                0,
+            ),
+            (
+                "**throughput**, answers/s",
+                Box::new(|r: &MixRun| r.throughput),
+                0,
+            ),
+            (
+                "work completed, cores",
+                Box::new(|r: &MixRun| r.work_rate),
+                2,
+            ),
+            (
+                "worker utilisation (busy/wall/2)",
+                Box::new(|r: &MixRun| r.util),
+                2,
+            ),
+            (
+                "measured avg CPU `short`, ms",
+                Box::new(|r: &MixRun| r.avg_short_ms),
+                3,
+            ),
+            (
+                "measured avg CPU `long`, ms",
+                Box::new(|r: &MixRun| r.avg_long_ms),
+                1,
+            ),
+            (
+                "long CPU share (scheduler's EWMA)",
+                Box::new(|r: &MixRun| r.long_cpu_share),
+                2,
+            ),
+            (
+                "warm-up used, s",
+                Box::new(|r: &MixRun| r.measure_from as f64 / 1e9),
+                2,
+            ),
+            (
+                "driver lag p99, ms",
+                Box::new(|r: &MixRun| ms(r.lag_p99)),
+                3,
+            ),
+            (
+                "other processes' CPU, cores",
+                Box::new(|r: &MixRun| r.other),
+                2,
+            ),
         ];
         for (k, f, d) in &rows {
-            let _ = writeln!(out, "| {k} | {} | {} |", cell(&on, f, *d), cell(&off, f, *d));
+            let _ = writeln!(
+                out,
+                "| {k} | {} | {} |",
+                cell(&on, f, *d),
+                cell(&off, f, *d)
+            );
         }
         let srows: Vec<(&str, Box<dyn Fn(&MixRun) -> String>)> = vec![
             (
@@ -1099,26 +1318,35 @@ fn fanout(per_us: f64, out: &mut String) {
     let mut med = [[0u64; REPS]; 2];
     let mut p90 = [[0u64; REPS]; 2];
     let mut seq_med = [[0u64; REPS]; 2];
+    let mut others = Vec::new();
     for rep in 0..REPS {
-        let mut lat: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
-        let mut seq: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
-        for i in 0..FAN_REQUESTS {
-            let order = if (i + rep) % 2 == 0 { [0, 1] } else { [1, 0] };
-            for w in order {
-                lat[w].push(call(&rts[w], "fan"));
-                if i % 4 == 0 {
-                    seq[w].push(call(&rts[w], "seq"));
+        let (lat, seq, other) = clean(
+            || {
+                let bg = Background::start();
+                let mut lat: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+                let mut seq: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+                for i in 0..FAN_REQUESTS {
+                    let order = if (i + rep) % 2 == 0 { [0, 1] } else { [1, 0] };
+                    for w in order {
+                        lat[w].push(call(&rts[w], "fan"));
+                        if i % 4 == 0 {
+                            seq[w].push(call(&rts[w], "seq"));
+                        }
+                    }
                 }
-            }
-        }
+                (lat, seq, bg.cores().1)
+            },
+            |r| r.2,
+        );
         for w in 0..2 {
-            let l = sorted(std::mem::take(&mut lat[w]));
+            let l = sorted(lat[w].clone());
             med[w][rep] = pct(&l, 0.5);
             p90[w][rep] = pct(&l, 0.9);
-            seq_med[w][rep] = pct(&sorted(std::mem::take(&mut seq[w])), 0.5);
+            seq_med[w][rep] = pct(&sorted(seq[w].clone()), 0.5);
         }
+        others.push(other);
         eprintln!(
-            "  fanout rep {rep}: 1w {:.2} ms, 2w {:.2} ms",
+            "  fanout rep {rep}: 1w {:.2} ms, 2w {:.2} ms, other {other:.2}",
             ms(med[0][rep]),
             ms(med[1][rep])
         );
@@ -1148,7 +1376,8 @@ fn fanout(per_us: f64, out: &mut String) {
          | `fan` p90 | {:.2} ({}) | {:.2} ({}) |\n\
          | `seq` median | {:.2} ({}) | {:.2} ({}) |\n\
          | callee instances at end (8 services) | {} | {} |\n\n\
-         Speed-up 1w/2w = **{:.2}x** (per repetition {}); ideal 2x.",
+         Speed-up 1w/2w = **{:.2}x** (per repetition {}); ideal 2x. Other processes' CPU during \
+         the repetitions: {} cores.",
         median_f(f(&med[0])),
         reps_str(&f(&med[0]), 2),
         median_f(f(&med[1])),
@@ -1165,6 +1394,7 @@ fn fanout(per_us: f64, out: &mut String) {
         instances[1],
         median_f(ratios.clone()),
         reps_str(&ratios, 2),
+        reps_str(&others, 2),
     );
 }
 
@@ -1244,25 +1474,44 @@ fn overhead(out: &mut String) {
         ),
         ("b.js", "export function noop(v) { return v; }\n".into()),
     ]);
-    let rts = [Arc::new(start(&app, 1, true)), Arc::new(start(&app, 2, true))];
+    let rts = [
+        Arc::new(start(&app, 1, true)),
+        Arc::new(start(&app, 2, true)),
+    ];
     for rt in &rts {
         single(rt, Duration::from_millis(100));
         many(rt, Duration::from_millis(200));
     }
     // [workers][mode][rep]
     let mut res: Vec<Vec<Vec<Throughput>>> = (0..2).map(|_| vec![Vec::new(), Vec::new()]).collect();
+    let mut others = Vec::new();
     for rep in 0..REPS {
         let order = if rep % 2 == 0 { [0, 1] } else { [1, 0] };
-        for w in order {
-            let rt = &rts[w];
-            res[w][0].push(measure(rt, || single(rt, OVERHEAD_SINGLE)));
-            res[w][1].push(measure(rt, || many(rt, OVERHEAD_MANY)));
+        let (mut r, other) = clean(
+            || {
+                let bg = Background::start();
+                let mut r: Vec<Option<[Throughput; 2]>> = vec![None, None];
+                for w in order {
+                    let rt = &rts[w];
+                    let one = measure(rt, || single(rt, OVERHEAD_SINGLE));
+                    let lots = measure(rt, || many(rt, OVERHEAD_MANY));
+                    r[w] = Some([one, lots]);
+                }
+                (r, bg.cores().1)
+            },
+            |r| r.1,
+        );
+        others.push(other);
+        for w in 0..2 {
+            let [one, lots] = r[w].take().expect("measured");
             eprintln!(
-                "  overhead rep {rep} {}w: 1 in flight {:.0}/s, {OVERHEAD_OUTSTANDING} in flight {:.0}/s",
+                "  overhead rep {rep} {}w: 1 in flight {:.0}/s, {OVERHEAD_OUTSTANDING} in flight {:.0}/s, other {other:.2}",
                 w + 1,
-                res[w][0][rep].per_s,
-                res[w][1][rep].per_s
+                one.per_s,
+                lots.per_s
             );
+            res[w][0].push(one);
+            res[w][1].push(lots);
         }
     }
     let _ = writeln!(
@@ -1273,11 +1522,13 @@ fn overhead(out: &mut String) {
          \"{OVERHEAD_OUTSTANDING} in flight\": {OVERHEAD_OUTSTANDING} tasks on one current-thread \
          tokio runtime, each `invoke(..).await` in a loop, for {:.0} s. CPU per invocation from \
          `/proc` (10 ms ticks): worker threads, the client thread, the whole process. \
-         The 1- and 2-worker runtimes are alive side by side, alternated. Medians (r1 / r2 / r3).\n\n\
+         The 1- and 2-worker runtimes are alive side by side, alternated. Medians (r1 / r2 / r3). \
+         Other processes' CPU during the repetitions: {} cores.\n\n\
          | workers | in flight | invocations/s | µs per invocation (wall) | worker CPU µs/inv | client CPU µs/inv | process CPU µs/inv | instances |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- |",
         OVERHEAD_SINGLE.as_secs_f64(),
         OVERHEAD_MANY.as_secs_f64(),
+        reps_str(&others, 2),
     );
     for w in 0..2 {
         for (m, label) in [(0, "1".to_string()), (1, OVERHEAD_OUTSTANDING.to_string())] {
@@ -1303,7 +1554,10 @@ fn overhead(out: &mut String) {
 // ---------------------------------------------------------------------------
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let all = ["rebalance", "mixed", "fanout", "overhead"];
     let selected: Vec<&str> = if args.is_empty() {
         all.to_vec()
@@ -1315,7 +1569,10 @@ fn main() {
                 all.join(", ")
             );
         }
-        all.iter().copied().filter(|e| args.iter().any(|a| a == e)).collect()
+        all.iter()
+            .copied()
+            .filter(|e| args.iter().any(|a| a == e))
+            .collect()
     };
     let started = Instant::now();
     let mut out = String::new();
@@ -1328,7 +1585,10 @@ fn main() {
         selected.join(", "),
         loadavg()
     );
-    eprintln!("calibrated: {per_us:.1} iterations/µs; load average {}", loadavg());
+    eprintln!(
+        "calibrated: {per_us:.1} iterations/µs; load average {}",
+        loadavg()
+    );
     for e in &selected {
         let t = Instant::now();
         match *e {
@@ -1342,9 +1602,12 @@ fn main() {
     }
     let _ = writeln!(
         out,
-        "\nLoad average at end: {}. Total bench time: {:.0} s.",
+        "\nLoad average at end: {}. Total bench time: {:.0} s, of which {:.0} s waiting for \
+         other processes to quiet down (budget {} s).",
         loadavg(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        WAITED_MS.load(Ordering::Relaxed) as f64 / 1000.0,
+        WAIT_BUDGET_MS / 1000,
     );
     println!("{out}");
 }

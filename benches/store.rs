@@ -30,6 +30,9 @@ name = "storebench"
 [stores.rel]
 durability = "relaxed"
 
+[limits]
+cpu_ms = 60000   # a Promise.all over thousands of operations is one long run segment
+
 [services.b]
 module = "b.js"
 stores = ["tl", "dur", "rel"]
@@ -170,17 +173,35 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
+/// Seconds per operation of one run of `run` doing `ops` operations.
+fn per_op(ops: u64, run: &mut dyn FnMut()) -> f64 {
+    let t = Instant::now();
+    run();
+    t.elapsed().as_secs_f64() / ops as f64
+}
+
 /// Median over `samples` of (elapsed / ops), in seconds per operation.
 fn measure(samples: usize, ops: u64, mut run: impl FnMut()) -> f64 {
     run(); // warm-up
-    let times = (0..samples)
-        .map(|_| {
-            let t = Instant::now();
-            run();
-            t.elapsed().as_secs_f64() / ops as f64
-        })
-        .collect();
-    median(times)
+    median((0..samples).map(|_| per_op(ops, &mut run)).collect())
+}
+
+/// `(js, raw)` medians, the samples of the two interleaved (alternating which goes first) so
+/// that a change in the machine's load or disk latency during the run affects both alike.
+fn pair(samples: usize, ops: u64, mut js: impl FnMut(), mut raw: impl FnMut()) -> (f64, f64) {
+    raw();
+    js();
+    let (mut j, mut r) = (Vec::new(), Vec::new());
+    for s in 0..samples {
+        if s % 2 == 0 {
+            r.push(per_op(ops, &mut raw));
+            j.push(per_op(ops, &mut js));
+        } else {
+            j.push(per_op(ops, &mut js));
+            r.push(per_op(ops, &mut raw));
+        }
+    }
+    (median(j), median(r))
 }
 
 struct Bench {
@@ -281,9 +302,18 @@ fn load(app_dir: &Path, data: &Path) -> Runtime {
 
 fn main() {
     // `cargo bench` passes `--bench`; without it (`cargo test --benches`) this is a smoke run.
-    let quick = std::env::var_os("STORE_BENCH_QUICK").is_some()
-        || !std::env::args().any(|a| a == "--bench");
-    let cfg = if quick {
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let quick = std::env::var_os("STORE_BENCH_QUICK").is_some();
+    let cfg = if smoke {
+        Config {
+            users: 20,
+            per: 20,
+            samples: 1,
+            n_fast: 100,
+            n_sync: 5,
+            concurrency: 16,
+        }
+    } else if quick {
         Config {
             users: 100,
             per: 20,
@@ -353,71 +383,66 @@ fn main() {
             .is_none_or(|o| o.split(',').any(|g| g == group))
     };
 
-    // ---- get ------------------------------------------------------------------------------
-    if wants("get") {
-        let raw_get = measure(samples, n, || {
-            let mut found = 0;
-            for i in 0..n {
-                found += usize::from(tl.get(&key_of(users, per, i)).expect("get").is_some());
-            }
-            assert_eq!(found as u64, n);
-        });
-        let js_get = measure(samples, n, || {
-            assert_eq!(bench.js("getSeq", read_arg()), num(n));
-        });
-        rows.push(Row {
-            op: "get".into(),
-            mode: "sequential await".into(),
-            js: js_get,
-            raw: raw_get,
-            target: Some(("≤ 2×", 2.0)),
-        });
-        let js_get_all = measure(samples, n, || {
-            assert_eq!(bench.js("getAll", read_arg()), num(n));
-        });
-        rows.push(Row {
-            op: "get".into(),
-            mode: "Promise.all".into(),
-            js: js_get_all,
-            raw: raw_get,
-            target: None,
-        });
-    }
-    // ---- list 10, reverse prefix scan -------------------------------------------------------
-    if wants("list") {
-        let query = |i: u64| ListQuery {
-            range: KeyRange::Prefix(prefix_of(users, i)),
-            limit: Some(10),
-            reverse: true,
+    // ---- get and list 10 (reverse prefix scan) ---------------------------------------------
+    let raw_get = || {
+        let mut found = 0;
+        for i in 0..n {
+            found += usize::from(tl.get(&key_of(users, per, i)).expect("get").is_some());
+        }
+        assert_eq!(found as u64, n);
+    };
+    let query = |i: u64| ListQuery {
+        range: KeyRange::Prefix(prefix_of(users, i)),
+        limit: Some(10),
+        reverse: true,
+    };
+    let listed = n * 10.min(per);
+    let raw_list = || {
+        let mut got = 0;
+        for i in 0..n {
+            got += tl.list(&query(i)).expect("list").len();
+        }
+        assert_eq!(got as u64, listed);
+    };
+    let two_x = Some(("≤ 2×", 2.0));
+    let reads = [
+        ("get", "getSeq", "sequential await", n, two_x),
+        ("get", "getAll", "Promise.all", n, None),
+        (
+            "list 10 (reverse prefix)",
+            "listSeq",
+            "sequential await",
+            listed,
+            two_x,
+        ),
+        (
+            "list 10 (reverse prefix)",
+            "listAll",
+            "Promise.all",
+            listed,
+            None,
+        ),
+    ];
+    for (op, method, mode, expect, target) in reads {
+        let group = if op == "get" { "get" } else { "list" };
+        if !wants(group) {
+            continue;
+        }
+        let js = || assert_eq!(bench.js(method, read_arg()), num(expect));
+        let (js, raw) = if op == "get" {
+            pair(samples, n, js, raw_get)
+        } else {
+            pair(samples, n, js, raw_list)
         };
-        let raw_list = measure(samples, n, || {
-            let mut got = 0;
-            for i in 0..n {
-                got += tl.list(&query(i)).expect("list").len();
-            }
-            assert_eq!(got as u64, n * 10.min(per));
-        });
-        let js_list = measure(samples, n, || {
-            assert_eq!(bench.js("listSeq", read_arg()), num(n * 10.min(per)));
-        });
         rows.push(Row {
-            op: "list 10 (reverse prefix)".into(),
-            mode: "sequential await".into(),
-            js: js_list,
-            raw: raw_list,
-            target: Some(("≤ 2×", 2.0)),
-        });
-        let js_list_all = measure(samples, n, || {
-            assert_eq!(bench.js("listAll", read_arg()), num(n * 10.min(per)));
-        });
-        rows.push(Row {
-            op: "list 10 (reverse prefix)".into(),
-            mode: "Promise.all".into(),
-            js: js_list_all,
-            raw: raw_list,
-            target: None,
+            op: op.into(),
+            mode: mode.into(),
+            js,
+            raw,
+            target,
         });
     }
+
     // ---- where the time of a JS get goes ----------------------------------------------------
     let mut breakdown: Vec<(&str, f64, Option<f64>)> = Vec::new();
     if wants("breakdown") {
@@ -472,23 +497,32 @@ fn main() {
         let ns = bench.ns(store);
         let seq_n = if store == "dur" { cfg.n_sync } else { n };
         let c = cfg.concurrency;
+        let rounds = if store == "dur" { 10 } else { (n / c).max(1) };
+        let ops = rounds * c;
+        let group_target = (store == "dur").then_some(("≥ 50 % of raw throughput", 2.0));
+        let js_arg = |n: u64| {
+            Value::object([
+                ("s", store.into()),
+                ("n", num(n)),
+                ("base", num(bench.base(n))),
+            ])
+        };
 
         // Sequential puts: one write in flight (durable: one fsync per put).
-        let raw = measure(samples, seq_n, || {
-            let base = bench.base(seq_n);
-            for i in 0..seq_n {
-                ns.write_blocking(WriteBatch::new().put(format!("k/{}", base + i), post(i)))
-                    .expect("put");
-            }
-        });
-        let js = measure(samples, seq_n, || {
-            let arg = Value::object([
-                ("s", store.into()),
-                ("n", num(seq_n)),
-                ("base", num(bench.base(seq_n))),
-            ]);
-            bench.js("putSeq", arg);
-        });
+        let (js, raw) = pair(
+            samples,
+            seq_n,
+            || {
+                bench.js("putSeq", js_arg(seq_n));
+            },
+            || {
+                let base = bench.base(seq_n);
+                for i in 0..seq_n {
+                    ns.write_blocking(WriteBatch::new().put(format!("k/{}", base + i), post(i)))
+                        .expect("put");
+                }
+            },
+        );
         rows.push(Row {
             op: format!("put {label}"),
             mode: "sequential await".into(),
@@ -497,10 +531,10 @@ fn main() {
             target: None,
         });
 
-        // `c` puts in flight: Promise.all in one invocation vs `c` in-flight raw writes.
-        let rounds = if store == "dur" { 10 } else { (n / c).max(1) };
-        let ops = rounds * c;
-        let raw = measure(samples, ops, || {
+        // `c` puts in flight, `rounds` times: Promise.all in one invocation, or `c` concurrent
+        // invocations of one put each (what concurrent HTTP requests do), against `c`
+        // in-flight raw writes.
+        let raw_puts = || {
             for _ in 0..rounds {
                 let base = bench.base(c);
                 raw_concurrent(
@@ -510,68 +544,68 @@ fn main() {
                         .collect(),
                 );
             }
-        });
-        let js = measure(samples, ops, || {
-            for _ in 0..rounds {
-                let arg = Value::object([
-                    ("s", store.into()),
-                    ("n", num(c)),
-                    ("base", num(bench.base(c))),
-                ]);
-                bench.js("putAll", arg);
-            }
-        });
-        let target = (store == "dur").then_some(("≥ 50 % of raw throughput", 2.0));
+        };
+        let (js, raw) = pair(
+            samples,
+            ops,
+            || {
+                for _ in 0..rounds {
+                    bench.js("putAll", js_arg(c));
+                }
+            },
+            raw_puts,
+        );
         rows.push(Row {
             op: format!("put {label}"),
             mode: format!("{c} × Promise.all"),
             js,
             raw,
-            target,
+            target: group_target,
         });
-
-        // `c` concurrent invocations, one put each (what concurrent HTTP requests do).
-        let js = measure(samples, ops, || {
-            for _ in 0..rounds {
-                let base = bench.base(c);
-                let pending: Vec<_> = (0..c)
-                    .map(|i| {
-                        let arg = Value::object([
-                            ("s", store.into()),
-                            ("key", format!("k/{}", base + i).into()),
-                        ]);
-                        bench.rt.scheduler().invoke("b", "putOne", arg)
-                    })
-                    .collect();
-                for p in pending {
-                    p.blocking_recv().expect("answer").expect("putOne");
+        let (js, raw) = pair(
+            samples,
+            ops,
+            || {
+                for _ in 0..rounds {
+                    let base = bench.base(c);
+                    let pending: Vec<_> = (0..c)
+                        .map(|i| {
+                            let arg = Value::object([
+                                ("s", store.into()),
+                                ("key", format!("k/{}", base + i).into()),
+                            ]);
+                            bench.rt.scheduler().invoke("b", "putOne", arg)
+                        })
+                        .collect();
+                    for p in pending {
+                        p.blocking_recv().expect("answer").expect("putOne");
+                    }
                 }
-            }
-        });
-        let target = (store == "dur").then_some(("≥ 50 % of raw throughput", 2.0));
+            },
+            raw_puts,
+        );
         rows.push(Row {
             op: format!("put {label}"),
             mode: format!("{c} concurrent invocations"),
             js,
             raw,
-            target,
+            target: group_target,
         });
 
         // Batches of 10 puts.
-        let raw = measure(samples, seq_n, || {
-            let base = bench.base(seq_n);
-            for i in 0..seq_n {
-                ns.write_blocking(batch_of_10(base + i)).expect("batch");
-            }
-        });
-        let js = measure(samples, seq_n, || {
-            let arg = Value::object([
-                ("s", store.into()),
-                ("n", num(seq_n)),
-                ("base", num(bench.base(seq_n))),
-            ]);
-            bench.js("batchSeq", arg);
-        });
+        let (js, raw) = pair(
+            samples,
+            seq_n,
+            || {
+                bench.js("batchSeq", js_arg(seq_n));
+            },
+            || {
+                let base = bench.base(seq_n);
+                for i in 0..seq_n {
+                    ns.write_blocking(batch_of_10(base + i)).expect("batch");
+                }
+            },
+        );
         rows.push(Row {
             op: format!("batch of 10 {label}"),
             mode: "sequential await".into(),
@@ -579,22 +613,21 @@ fn main() {
             raw,
             target: None,
         });
-        let raw = measure(samples, ops, || {
-            for _ in 0..rounds {
-                let base = bench.base(c);
-                raw_concurrent(&ns, (0..c).map(|i| batch_of_10(base + i)).collect());
-            }
-        });
-        let js = measure(samples, ops, || {
-            for _ in 0..rounds {
-                let arg = Value::object([
-                    ("s", store.into()),
-                    ("n", num(c)),
-                    ("base", num(bench.base(c))),
-                ]);
-                bench.js("batchAll", arg);
-            }
-        });
+        let (js, raw) = pair(
+            samples,
+            ops,
+            || {
+                for _ in 0..rounds {
+                    bench.js("batchAll", js_arg(c));
+                }
+            },
+            || {
+                for _ in 0..rounds {
+                    let base = bench.base(c);
+                    raw_concurrent(&ns, (0..c).map(|i| batch_of_10(base + i)).collect());
+                }
+            },
+        );
         rows.push(Row {
             op: format!("batch of 10 {label}"),
             mode: format!("{c} × Promise.all"),

@@ -303,7 +303,7 @@ fn acknowledged_writes_survive_sigkill_mid_load() {
                 std::thread::spawn(move || writer(addr, round, t, &stop, &seen))
             })
             .collect();
-        // Let the load get going, then kill mid-flight.
+        // Let the load get going (first acknowledgement), then kill mid-flight.
         let load_start = Instant::now();
         while seen.lock().expect("observed lock").acknowledged.is_empty()
             && load_start.elapsed() < Duration::from_secs(10)
@@ -348,7 +348,7 @@ fn acknowledged_writes_survive_sigkill_mid_load() {
         );
         println!(
             "round {round}: killed {delay:?} into the load, {this_round} writes acknowledged, \
-             {} keys stored ({} in doubt at the kill were applied)",
+             {} keys stored (so far {} unacknowledged writes in flight at a kill were kept)",
             stored.len(),
             stored.len() - acknowledged.len()
         );

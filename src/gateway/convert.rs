@@ -9,8 +9,12 @@ use hyper::{Response, StatusCode};
 
 use crate::value::Value;
 
-/// `{method, url, headers: [[name, value], ...], body?: Uint8Array}`.
-pub(crate) fn request_value(parts: &Parts, body: Bytes) -> Value {
+/// `{method, url, headers: [[name, value], ...], body?: Uint8Array}`, with
+/// the URL absolute and serialized per WHATWG, header names lower-case and
+/// values isomorphic-decoded (one char per byte), as Fetch wants them; the
+/// JavaScript side trusts this shape and does not re-validate it. `Err`
+/// says why the request cannot be served (an invalid Host).
+pub(crate) fn request_value(parts: &Parts, body: Bytes) -> Result<Value, String> {
     let host = parts
         .headers
         .get(hyper::header::HOST)
@@ -18,17 +22,19 @@ pub(crate) fn request_value(parts: &Parts, body: Bytes) -> Value {
         .or_else(|| parts.uri.authority().map(|a| a.as_str()))
         .unwrap_or("localhost");
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = format!("http://{host}{path}");
+    let url = url::Url::parse(&format!("http://{host}{path}"))
+        .map_err(|e| format!("invalid request URL (host {host:?}): {e}"))?;
     let headers = parts
         .headers
         .iter()
         .map(|(name, value)| {
             Value::Array(vec![
                 Value::from(name.as_str()),
-                Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+                Value::String(value.as_bytes().iter().map(|&b| char::from(b)).collect()),
             ])
         })
         .collect();
+    let url = String::from(url);
     let mut pairs = vec![
         ("method".to_owned(), Value::from(parts.method.as_str())),
         ("url".to_owned(), Value::String(url)),
@@ -37,7 +43,12 @@ pub(crate) fn request_value(parts: &Parts, body: Bytes) -> Value {
     if !body.is_empty() {
         pairs.push(("body".to_owned(), Value::Bytes(body.to_vec())));
     }
-    Value::Object(pairs)
+    Ok(Value::Object(pairs))
+}
+
+/// Bytes of a ByteString (chars up to U+00FF), or `None`.
+fn isomorphic_encode(s: &str) -> Option<Vec<u8>> {
+    s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
 }
 
 /// Builds the HTTP response from the bootstrap's response value; `Err` says
@@ -69,8 +80,9 @@ pub(crate) fn response_from_value(value: &Value) -> Result<Response<Full<Bytes>>
             };
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| format!("invalid header name {name:?}"))?;
-            let val = HeaderValue::from_str(val)
-                .map_err(|_| format!("invalid value for header {name}"))?;
+            let val = isomorphic_encode(val)
+                .and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
+                .ok_or_else(|| format!("invalid value for header {name}"))?;
             if name == hyper::header::CONTENT_LENGTH {
                 continue; // hyper computes it from the body
             }
@@ -102,7 +114,7 @@ mod tests {
             .body(())
             .expect("valid request");
         let (parts, ()) = req.into_parts();
-        let v = request_value(&parts, Bytes::from_static(b"hi"));
+        let v = request_value(&parts, Bytes::from_static(b"hi")).expect("valid");
         assert_eq!(v.get("method"), Some(&Value::from("POST")));
         assert_eq!(
             v.get("url"),
@@ -113,6 +125,52 @@ mod tests {
             panic!("headers missing")
         };
         assert_eq!(h.len(), 3, "repeated headers are kept apart");
+
+        let req = hyper::Request::builder()
+            .uri("/x")
+            .header("host", "bad host")
+            .body(())
+            .expect("valid request");
+        let (parts, ()) = req.into_parts();
+        assert!(request_value(&parts, Bytes::new()).is_err());
+    }
+
+    #[test]
+    fn header_values_are_byte_strings_both_ways() {
+        let req = hyper::Request::builder()
+            .uri("/")
+            .header("x-latin", &b"caf\xe9"[..])
+            .body(())
+            .expect("valid request");
+        let (parts, ()) = req.into_parts();
+        let v = request_value(&parts, Bytes::new()).expect("valid");
+        let Some(Value::Array(h)) = v.get("headers") else {
+            panic!("headers missing")
+        };
+        assert_eq!(
+            h[0],
+            Value::Array(vec!["x-latin".into(), "caf\u{e9}".into()])
+        );
+        let out = Value::object([
+            ("status", Value::Number(200.0)),
+            ("headers", Value::Array(vec![h[0].clone()])),
+        ]);
+        let r = response_from_value(&out).expect("valid");
+        assert_eq!(
+            r.headers().get("x-latin").map(|v| v.as_bytes()),
+            Some(&b"caf\xe9"[..])
+        );
+        let wide = Value::object([
+            ("status", Value::Number(200.0)),
+            (
+                "headers",
+                Value::Array(vec![Value::Array(vec!["x".into(), "\u{263a}".into()])]),
+            ),
+        ]);
+        assert!(
+            response_from_value(&wide).is_err(),
+            "chars above U+00FF are not bytes"
+        );
     }
 
     #[test]

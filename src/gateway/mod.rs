@@ -256,7 +256,10 @@ async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Body> {
         }
     };
 
-    let value = convert::request_value(&parts, body);
+    let value = match convert::request_value(&parts, body) {
+        Ok(v) => v,
+        Err(why) => return text(StatusCode::BAD_REQUEST, format!("{why}\n")),
+    };
     let result = cx.runtime.call(&service, FETCH_METHOD, value).await;
     match result.map(|v| convert::response_from_value(&v)) {
         Ok(Ok(mut response)) => {

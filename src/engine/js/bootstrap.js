@@ -17,8 +17,8 @@
   const FETCH = "@fetch";
   const define = (obj, name, value) =>
     Object.defineProperty(obj, name, { value, writable: true, configurable: true, enumerable: false });
-  const Request = global.Request;
   const Response = global.Response;
+  const web = host.webInternals;
   const ErrorCtors = {
     Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError,
   };
@@ -256,19 +256,14 @@
     if (!handler || typeof handler.fetch !== "function") {
       throw new TypeError(`service "${host.service}" has no fetch handler (export default { fetch(request) { ... } })`);
     }
-    const init = { method: req.method, headers: req.headers };
-    if (req.body !== undefined && req.method !== "GET" && req.method !== "HEAD") init.body = req.body;
-    const request = new Request(req.url, init);
+    const request = web.request.fromHost(req.method, req.url, req.headers, req.body);
     const response = await handler.fetch(request, Object.freeze({}), workerContext);
     if (!(response instanceof Response)) {
       throw new TypeError(
         `the fetch handler of "${host.service}" must return a Response, got ${response === null ? "null" : typeof response}`,
       );
     }
-    const headers = [];
-    for (const pair of response.headers) headers.push(pair);
-    const body = new Uint8Array(await response.arrayBuffer());
-    return { status: response.status, statusText: response.statusText, headers, body };
+    return web.response.toHost(response);
   }
 
   function settle(id, result) {

@@ -31,12 +31,18 @@
     }
     return s;
   }
+  // A header value that needs no trimming and holds no forbidden or wide
+  // character: the common case, checked with one regex.
+  const PLAIN_VALUE = /^[^\0\r\n\t \u0100-\uffff](?:[^\0\r\n\u0100-\uffff]*[^\0\r\n\t \u0100-\uffff])?$/;
   function checkName(name, what) {
+    // A token is ASCII, so it is a ByteString too.
+    if (typeof name === "string" && TOKEN.test(name)) return name.toLowerCase();
     name = byteString(name);
     if (!TOKEN.test(name)) throw new TypeError("Headers." + what + ': "' + name + '" is an invalid header name.');
     return name.toLowerCase();
   }
   function checkValue(value, what) {
+    if (typeof value === "string" && (value === "" || PLAIN_VALUE.test(value))) return value;
     value = byteString(value);
     if (value.length > 0) {
       const a = value.charCodeAt(0);
@@ -198,6 +204,14 @@
     },
     has: function (headers, name) { return headers[H].map.has(name); },
     set: function (headers, name, value) { headers[H].map.set(name, [value]); },
+    // Headers from the host (the HTTP parser already validated them):
+    // [[lower-case name, ByteString value], ...], without re-validation.
+    fromTrusted: function (pairs) {
+      const headers = new Headers();
+      const h = headers[H];
+      for (let i = 0; i < pairs.length; i++) appendTo(h, pairs[i][0], pairs[i][1]);
+      return headers;
+    },
     entries: function (headers) { return sorted(headers[H]); },
   };
 

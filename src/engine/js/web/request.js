@@ -143,6 +143,24 @@
   body.install(Request.prototype);
   Object.defineProperty(Request.prototype, Symbol.toStringTag, { value: "Request", configurable: true });
 
+  // For the engine's HTTP adapter: a Request from what the host's HTTP
+  // parser produced (method token, absolute serialized URL, lower-case
+  // header pairs, body bytes), skipping the parsing and validation the
+  // public constructor does on untrusted input.
+  web.request = {
+    fromHost: function (method, url, pairs, bytes) {
+      const req = Object.create(Request.prototype);
+      const headers = H.fromTrusted(pairs);
+      req[R] = {
+        method: method, url: url, headers: headers, redirect: "follow", cache: "default",
+        credentials: "same-origin", mode: "cors", integrity: "", keepalive: false,
+        referrer: "about:client", referrerPolicy: "",
+      };
+      body.init(req, bytes === undefined ? null : bytes, headers);
+      return req;
+    },
+  };
+
   Object.defineProperty(global, "Request", {
     value: Request, writable: true, configurable: true, enumerable: false,
   });

@@ -18,9 +18,12 @@
     Object.defineProperty(proto, Symbol.toStringTag, { value: name, configurable: true });
   }
   // WebIDL USVString: lone surrogates become U+FFFD.
+  // String.prototype.isWellFormed (ES2024) is native where the engine has
+  // it; the regex is the fallback for older engines.
+  const isWellFormed = String.prototype.isWellFormed;
   function usv(v) {
     const s = typeof v === "string" ? v : String(v);
-    if (!LONE.test(s)) return s;
+    if (isWellFormed !== undefined ? isWellFormed.call(s) : !LONE.test(s)) return s;
     let out = "";
     for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i);
