@@ -96,6 +96,9 @@ esac
 if [ -z "${PYROSOME_BIN:-}" ]; then
   log "cargo build --release"
   cargo build --release >&2
+  # Run a private copy: other builds in this tree may replace target/release/pyrosome mid-run.
+  cp target/release/pyrosome "$TMP/pyrosome"
+  PYROSOME="$TMP/pyrosome"
 else
   log "using the prebuilt binary PYROSOME_BIN=$PYROSOME_BIN (no build)"
   [ -x "$PYROSOME_BIN" ] || { log "$PYROSOME_BIN is not executable"; exit 1; }

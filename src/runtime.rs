@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::app::App;
-use crate::engine::{Engine, IsolateConfig, JsError, SharedDirectory};
+use crate::engine::{Engine, IsolateConfig, JsError, SharedDirectory, StoreGrant};
 use crate::scheduler::{Scheduler, SchedulerConfig, ServiceConfig, StartError};
 use crate::store::{Durability, Store, StoreError};
 use crate::value::Value;
@@ -124,7 +124,11 @@ impl Runtime {
                     stores: s
                         .stores
                         .iter()
-                        .map(|g| (g.store.clone(), g.access.can_write()))
+                        .map(|g| StoreGrant {
+                            name: g.store.clone(),
+                            writable: g.access.can_write(),
+                            local: namespaces.get(&g.store).cloned(),
+                        })
                         .collect(),
                 },
                 min_instances: s.min_instances,

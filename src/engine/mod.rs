@@ -34,6 +34,7 @@ mod context;
 mod error;
 mod modules;
 pub mod quickjs;
+pub mod store_ops;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,7 @@ use std::time::Duration;
 pub use context::{CallId, InvocationId, TimerId};
 pub use error::{EngineError, Fault, JsError};
 pub use modules::{BUILTIN_MODULE, ModuleSource, Modules};
+pub use store_ops::StoreGrant;
 
 use crate::store::{KeyRange, ListQuery, WriteBatch};
 use crate::value::Value;
@@ -116,8 +118,8 @@ pub struct IsolateConfig {
     pub cpu_budget: Duration,
     /// Include stacks of uncaught handler errors in HTTP 500 bodies.
     pub dev_mode: bool,
-    /// The stores this service may use, by name, with write permission.
-    pub stores: Vec<(String, bool)>,
+    /// The stores this service may use.
+    pub stores: Vec<StoreGrant>,
 }
 
 /// A store operation requested by JavaScript. Answered like a call, with

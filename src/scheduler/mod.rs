@@ -61,7 +61,7 @@ pub use service::ServiceConfig;
 use crate::engine::{
     CallId, Directory, Engine, EngineError, FETCH_METHOD, JsError, SharedDirectory, StoreRequest,
 };
-use crate::store::{Namespace, StoreError, WriteOutcome};
+use crate::store::Namespace;
 use crate::value::Value;
 
 use idle::Idle;
@@ -416,34 +416,24 @@ impl Shared {
             );
             return;
         };
-        let failed = |e: StoreError| JsError::new("Error", format!("store \"{name}\": {e}"));
-        let result = match request {
-            StoreRequest::Get(key) => ns
-                .get(&key)
-                .map(|v| v.unwrap_or(Value::Undefined))
-                .map_err(failed),
-            StoreRequest::List(query) => ns.list(&query).map(entries_value).map_err(failed),
-            StoreRequest::Count(range) => ns
-                .count(&range)
-                .map(|n| Value::Number(n as f64))
-                .map_err(failed),
-            StoreRequest::Write(batch) => {
-                let shared = self.clone();
-                let instance = instance.clone();
-                let name = name.to_owned();
-                ns.write(
-                    batch,
-                    Box::new(move |outcome| {
-                        let result = outcome
-                            .map(outcome_value)
-                            .map_err(|e| JsError::new("Error", format!("store \"{name}\": {e}")));
-                        shared.deliver(&instance, Message::Reply { call, result });
-                    }),
-                );
-                return;
-            }
-        };
-        self.deliver(instance, Message::Reply { call, result });
+        if let Some(result) = crate::engine::store_ops::read(ns, name, &request) {
+            self.deliver(instance, Message::Reply { call, result });
+            return;
+        }
+        if let StoreRequest::Write(batch) = request {
+            let shared = self.clone();
+            let instance = instance.clone();
+            let name = name.to_owned();
+            ns.write(
+                batch,
+                Box::new(move |outcome| {
+                    let result = outcome
+                        .map(crate::engine::store_ops::outcome_value)
+                        .map_err(|e| JsError::new("Error", format!("store \"{name}\": {e}")));
+                    shared.deliver(&instance, Message::Reply { call, result });
+                }),
+            );
+        }
     }
 
     /// Sends a result where it is wanted.
@@ -458,31 +448,6 @@ impl Shared {
             }
         }
     }
-}
-
-/// `[{key, value}, ...]`, keys as strings when they are UTF-8.
-fn entries_value(entries: Vec<(Vec<u8>, Value)>) -> Value {
-    Value::Array(
-        entries
-            .into_iter()
-            .map(|(key, value)| {
-                let key = match String::from_utf8(key) {
-                    Ok(s) => Value::String(s),
-                    Err(e) => Value::Bytes(e.into_bytes()),
-                };
-                Value::object([("key", key), ("value", value)])
-            })
-            .collect(),
-    )
-}
-
-/// `{ok: true}` or `{ok: false, conflict: i}`.
-fn outcome_value(outcome: WriteOutcome) -> Value {
-    let mut pairs = vec![("ok".to_owned(), Value::Bool(outcome.applied))];
-    if let Some(i) = outcome.conflict {
-        pairs.push(("conflict".to_owned(), Value::Number(i as f64)));
-    }
-    Value::Object(pairs)
 }
 
 /// A running scheduler. Dropping it stops the workers.

@@ -143,16 +143,19 @@
 
   // ---- stores --------------------------------------------------------------
 
-  // Every operation is a host request answered like a call (dispatcher.reply).
+  // Every operation is a host request: answered at once (a one-element
+  // array: local reads), or later like a call (a call id, then
+  // dispatcher.reply).
   function request(name, op) {
-    let id;
+    let answer;
     try {
-      id = host.store(name, op); // throws TypeError for bad keys, values, grants
+      answer = host.store(name, op); // throws TypeError for bad keys, values, grants
     } catch (e) {
       return Promise.reject(e);
     }
+    if (typeof answer !== "number") return Promise.resolve(answer[0]);
     return new Promise((resolve, reject) => {
-      pending.set(id, { resolve, reject });
+      pending.set(answer, { resolve, reject });
     });
   }
 
