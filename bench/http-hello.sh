@@ -348,6 +348,16 @@ REPORT="$TMP/report.md"
     for w in "${WARNINGS[@]}"; do echo "- $w"; done
     echo
   fi
+  for srv in pyrosome node; do
+    if [ -s "$TMP/$srv.log" ] && grep -qv 'listening on' "$TMP/$srv.log"; then
+      echo "## $srv stderr (last 20 lines, all runs)"
+      echo
+      echo '```'
+      grep -v 'listening on' "$TMP/$srv.log" | tail -n 20
+      echo '```'
+      echo
+    fi
+  done
   echo "## Machine"
   echo
   echo "- nproc: $(nproc); CPU: $CPU_MODEL"
