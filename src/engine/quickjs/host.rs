@@ -172,7 +172,12 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String| {
             let s = st.borrow();
             match s.stores.iter().find(|g| g.name == name) {
-                Some(g) => Ok(g.writable),
+                Some(g) => {
+                    let access = Object::new(ctx.clone())?;
+                    access.set("writable", g.writable)?;
+                    access.set("local", g.local.is_some())?;
+                    Ok(access)
+                }
                 None => {
                     let granted: Vec<&str> = s.stores.iter().map(|g| g.name.as_str()).collect();
                     Err(Exception::throw_type(
@@ -186,6 +191,38 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                 }
             }
         })?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "storeGet",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  name: String,
+                  key: JsValue<'js>|
+                  -> rquickjs::Result<JsValue<'js>> {
+                let ns = st
+                    .borrow()
+                    .stores
+                    .iter()
+                    .find(|g| g.name == name)
+                    .and_then(|g| g.local.clone());
+                let Some(ns) = ns else {
+                    return Err(Exception::throw_type(
+                        &ctx,
+                        &format!("no local access to store \"{name}\""),
+                    ));
+                };
+                let key =
+                    store_key(&key, "the key").map_err(|m| Exception::throw_type(&ctx, &m))?;
+                match store_ops::read(&ns, &name, &StoreRequest::Get(key)) {
+                    Some(Ok(value)) => from_value(&ctx, &value),
+                    Some(Err(e)) => Err(Exception::throw_message(&ctx, &e.message)),
+                    None => Ok(JsValue::new_undefined(ctx.clone())),
+                }
+            },
+        )?,
     )?;
 
     let st = state.clone();
