@@ -15,6 +15,7 @@
 //! `app` only produces the description the others are built from.
 
 pub mod app;
+pub mod cpu_clock;
 pub mod engine;
 pub mod gateway;
 pub mod metrics;

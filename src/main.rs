@@ -301,7 +301,10 @@ fn run(command: Command) -> Result<()> {
         Command::Store { app, data, action } => store_command(&load(&app)?, data, action),
         Command::Check { app } => {
             let app = load(&app)?;
-            let runtime = start(app, 1, false, None)?;
+            // Stores are opened in a scratch folder: checking has no effect
+            // on the app's data (and works while the app is running).
+            let scratch = tempfile::tempdir().context("cannot create a scratch folder")?;
+            let runtime = start(app, 1, false, Some(scratch.path().to_path_buf()))?;
             let scheduler = runtime.scheduler();
             for name in scheduler.service_names() {
                 if let Some(info) = scheduler.service(&name) {

@@ -653,7 +653,10 @@ fn check_unknown_users(addr: SocketAddr) {
     assert!(timeline(addr, "home", "999998", 0, 10).is_empty());
 }
 
-const CHECKS: &[(&str, fn(SocketAddr))] = &[
+/// A named check, run against a server's address.
+type Check = (&'static str, fn(SocketAddr));
+
+const CHECKS: &[Check] = &[
     ("register", check_register),
     ("login", check_login),
     ("follow_compose", check_follow_compose),

@@ -358,12 +358,18 @@ impl Shared {
             Ok(instance) => instance,
             Err(PlaceError::Overloaded { instances }) => {
                 self.overloads.fetch_add(1, Ordering::Relaxed);
+                let why = if instances == 0 {
+                    "it has no instance ready".to_owned()
+                } else {
+                    format!(
+                        "{instances} instances, each with {} invocations in flight",
+                        pool.spec.max_concurrency
+                    )
+                };
                 let error = JsError::new(
                     OVERLOADED,
                     format!(
-                        "{service}.{method}: the service is overloaded ({instances} instances, \
-                         each with {} invocations in flight); try again later",
-                        pool.spec.max_concurrency
+                        "{service}.{method}: the service is overloaded ({why}); try again later"
                     ),
                 )
                 .at(service, &method);

@@ -141,11 +141,23 @@ impl Service {
         partitioning: bool,
         idle_workers: usize,
     ) -> Result<Arc<Instance>, PlaceError> {
-        let class = if partitioning && self.stats.method(method).is_long() {
-            Class::Long
-        } else {
-            Class::Short
-        };
+        if partitioning && self.stats.method(method).is_long() {
+            // A long method with no long instance yet (another thread is
+            // starting the first one, or starting failed) runs on a short
+            // instance rather than being refused.
+            if let Ok(instance) = self.place_in(engine, Class::Long, idle_workers) {
+                return Ok(instance);
+            }
+        }
+        self.place_in(engine, Class::Short, idle_workers)
+    }
+
+    fn place_in(
+        &self,
+        engine: &dyn Engine,
+        class: Class,
+        idle_workers: usize,
+    ) -> Result<Arc<Instance>, PlaceError> {
         let (decision, best) = {
             let pool = self.pool(class).read();
             let candidates: Vec<Candidate> = pool
@@ -191,14 +203,10 @@ impl Service {
     ) -> Result<Arc<Instance>, PlaceError> {
         // One spawn at a time per service; others use the fallback.
         let Some(_guard) = self.spawning.try_lock() else {
-            return fallback.ok_or(PlaceError::Overloaded {
-                instances: self.instance_count(),
-            });
+            return fallback.ok_or(PlaceError::Overloaded { instances: 0 });
         };
         if self.pool(class).read().len() >= self.max_instances {
-            return fallback.ok_or(PlaceError::Overloaded {
-                instances: self.instance_count(),
-            });
+            return fallback.ok_or(PlaceError::Overloaded { instances: 0 });
         }
         match self.create(engine, class) {
             Ok(instance) => {

@@ -2,13 +2,11 @@
 //! of every (service, method) and how busy each worker is. The placement
 //! and partitioning policies read these; `/metrics` exports them.
 //!
-//! Execution time is measured per *run segment*: the time a worker spends
-//! inside one `Isolate::handle` (starting an invocation, or resuming it with
-//! a reply or a timer), attributed to the invocation that segment ran for.
-//! Time spent awaiting calls or stores is not counted. Segments run on one
-//! thread without yielding, so their wall time is their CPU time unless the
-//! OS preempts the worker (`Instant` costs ~20 ns; a thread CPU clock is a
-//! syscall, ten times that, on every segment).
+//! Execution time is measured per *run segment*: the CPU time (thread CPU
+//! clock, see `cpu_clock.rs`) a worker spends inside one `Isolate::handle`
+//! (starting an invocation, or resuming it with a reply or a timer),
+//! attributed to the invocation that segment ran for. Time spent awaiting
+//! calls or stores, or preempted by the OS, is not counted.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

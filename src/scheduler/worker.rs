@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::sync::Parker;
 
+use crate::cpu_clock::thread_cpu_time;
 use crate::engine::{Effect, Event, Fault, InvocationId, JsError, StoreRequest};
 use crate::value::Value;
 
@@ -121,9 +122,9 @@ fn run_instance(shared: &Arc<Shared>, instance: Arc<Instance>) {
                     instance.spec.isolate.cpu_budget.saturating_sub(i.cpu)
                 })
                 .max(MIN_SEGMENT_BUDGET);
-            let start = Instant::now();
+            let start = thread_cpu_time();
             let outcome = core.isolate.handle(event, budget, &mut effects);
-            let cpu = start.elapsed();
+            let cpu = thread_cpu_time().saturating_sub(start);
             if let Some(i) = owner.and_then(|id| core.inflight.get_mut(&id)) {
                 i.cpu += cpu;
                 shared.stats(&instance).method(&i.method).charge(cpu);

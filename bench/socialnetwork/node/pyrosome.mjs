@@ -6,7 +6,7 @@ import http from "node:http";
 import { state } from "./runtime.mjs";
 import { encode, decode } from "./value.mjs";
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256 });
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, noDelay: true });
 
 function remoteError(e, service, method) {
   const ctors = { Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };

@@ -110,9 +110,18 @@ export class StoreHost {
     this.listSha = null;
   }
 
+  /** Loads the scripts; waits while Redis is still loading its dataset (up to ~2 min). */
   async init() {
-    this.batchSha = (await this.redis.call("SCRIPT", "LOAD", BATCH)).toString();
-    this.listSha = (await this.redis.call("SCRIPT", "LOAD", LIST)).toString();
+    for (let tries = 0; ; tries++) {
+      try {
+        this.batchSha = (await this.redis.call("SCRIPT", "LOAD", BATCH)).toString();
+        this.listSha = (await this.redis.call("SCRIPT", "LOAD", LIST)).toString();
+        return;
+      } catch (e) {
+        if (!/^LOADING/.test(e.message) || tries > 1200) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   /** A handle with Pyrosome's StoreHandle API for store `name`. */

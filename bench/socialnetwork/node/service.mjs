@@ -129,6 +129,10 @@ async function serveHttp(mod, routes) {
   });
 }
 
+// Exit with the cluster: its IPC channel closes when it dies, even by SIGKILL.
+process.on("disconnect", () => process.exit(0));
+process.on("SIGTERM", () => process.exit(0)); // a normal exit (e.g. --cpu-prof writes its profile)
+
 main().catch((e) => {
   console.error(`${args.service}: ${e?.stack ?? e}`);
   process.exit(1);

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::cpu_clock::thread_cpu_time;
+
 use rquickjs::module::WriteOptions;
 use rquickjs::{Context, Ctx, Function, Module, Object, Persistent, Runtime, Value as JsValue};
 
@@ -71,22 +73,23 @@ struct Dispatcher {
     timer: Persistent<Function<'static>>,
 }
 
-/// Watches how long JavaScript has run in the current segment.
+/// Watches how much CPU time JavaScript has used in the current segment,
+/// on the thread's CPU clock (time the worker spent preempted is not
+/// charged). QuickJS calls the interrupt handler every few thousand
+/// bytecode steps, so the clock is read rarely.
 struct Watchdog {
-    epoch: Instant,
     deadline: Arc<AtomicU64>,
     interrupted: Arc<AtomicBool>,
 }
 
 impl Watchdog {
     fn install(runtime: &Runtime) -> Watchdog {
-        let epoch = Instant::now();
         let deadline = Arc::new(AtomicU64::new(NO_DEADLINE));
         let interrupted = Arc::new(AtomicBool::new(false));
         let (d, i) = (deadline.clone(), interrupted.clone());
         runtime.set_interrupt_handler(Some(Box::new(move || {
             let limit = d.load(Ordering::Relaxed);
-            if limit != NO_DEADLINE && epoch.elapsed().as_nanos() as u64 > limit {
+            if limit != NO_DEADLINE && thread_cpu_time().as_nanos() as u64 > limit {
                 i.store(true, Ordering::Relaxed);
                 true
             } else {
@@ -94,14 +97,14 @@ impl Watchdog {
             }
         })));
         Watchdog {
-            epoch,
             deadline,
             interrupted,
         }
     }
 
+    /// Arms the budget for a segment about to run on this thread.
     fn arm(&self, budget: Duration) {
-        let limit = (self.epoch.elapsed() + budget).as_nanos() as u64;
+        let limit = (thread_cpu_time() + budget).as_nanos() as u64;
         self.deadline.store(limit, Ordering::Relaxed);
     }
 

@@ -209,10 +209,20 @@ struct Job {
     bytes: Vec<u8>,
 }
 
-#[derive(Default)]
 struct KindStats {
     ok: u64,
     failed: u64,
+    hist: Histogram<u64>,
+}
+
+impl Default for KindStats {
+    fn default() -> Self {
+        KindStats {
+            ok: 0,
+            failed: 0,
+            hist: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("histogram"),
+        }
+    }
 }
 
 struct Stats {
@@ -238,6 +248,7 @@ impl Stats {
         let us = done.saturating_duration_since(job.intended).as_micros() as u64;
         let _ = self.hist.record(us.max(1));
         let k = self.per_kind.entry(job.kind).or_default();
+        let _ = k.hist.record(us.max(1));
         match status {
             Ok(s) if (200..300).contains(&s) => {
                 self.ok += 1;
@@ -468,11 +479,33 @@ async fn run(args: &Args) -> String {
     let kinds: Vec<String> = st
         .per_kind
         .iter()
-        .map(|(k, s)| format!("\"{}\":{{\"ok\":{},\"failed\":{}}}", k.name(), s.ok, s.failed))
+        .map(|(k, s)| {
+            let q = |p: f64| s.hist.value_at_quantile(p) as f64 / 1000.0;
+            format!(
+                "\"{}\":{{\"ok\":{},\"failed\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3}}}",
+                k.name(),
+                s.ok,
+                s.failed,
+                q(0.5),
+                q(0.99)
+            )
+        })
+        .collect();
+    let by_kind: Vec<String> = st
+        .per_kind
+        .iter()
+        .map(|(k, s)| {
+            format!(
+                "{} p50 {:.2} / p99 {:.2} ms",
+                k.name(),
+                s.hist.value_at_quantile(0.5) as f64 / 1000.0,
+                s.hist.value_at_quantile(0.99) as f64 / 1000.0
+            )
+        })
         .collect();
     let statuses: Vec<String> = st.statuses.iter().map(|(s, n)| format!("\"{s}\":{n}")).collect();
     eprintln!(
-        "{:?} at {:.0} req/s for {:.0}s (+{:.0}s warm-up), {} connections: achieved {:.0} req/s, {} measured, {} errors ({} non-2xx, {} I/O, {} unanswered)\n  latency from intended start: p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms  mean {:.2} ms{}",
+        "{:?} at {:.0} req/s for {:.0}s (+{:.0}s warm-up), {} connections: achieved {:.0} req/s, {} measured, {} errors ({} non-2xx, {} I/O, {} unanswered)\n  latency from intended start: p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms  mean {:.2} ms\n  by request: {}{}",
         args.workload,
         args.rate,
         args.duration,
@@ -490,6 +523,7 @@ async fn run(args: &Args) -> String {
         pct(0.999),
         st.hist.max() as f64 / 1000.0,
         st.hist.mean() / 1000.0,
+        by_kind.join(", "),
         st.first_error.as_ref().map(|e| format!("\n  first I/O error: {e}")).unwrap_or_default(),
     );
     format!(

@@ -1,0 +1,467 @@
+#!/usr/bin/env bash
+# The DeathStarBench social network, Pyrosome vs. the standard deployment
+# (one Node.js process per service, HTTP/JSON between them, Redis for
+# storage), same JavaScript, same data, same load generator, one run.
+#
+#   bench/socialnetwork.sh            # full run (~10-15 min)
+#   bench/socialnetwork.sh --quick    # short steps (~4-5 min)
+#
+# What it does:
+#   1. installs what is missing (apt: redis-server; Node.js 20+ must be present),
+#      builds Pyrosome and the load generator (bench/socialnetwork/loadgen);
+#   2. for each deployment: starts it on fresh storage, loads socfb-Reed98 (or a
+#      synthetic graph of its size) and the seeded posts through the HTTP API
+#      (bench/socialnetwork/load.mjs), and snapshots the storage;
+#   3. throughput sweep on the mixed workload: open-loop steps at a constant
+#      rate, doubling then bisecting, to find the highest rate with p99 under
+#      SN_P99_MS (and >= 95 % of the rate achieved, < 0.1 % errors); a failed
+#      step is retried once. Every step starts from the snapshot (restart +
+#      restore), so all steps and both deployments read the same data; the
+#      two deployments' steps are interleaved;
+#   4. latency (p50/p99/p99.9) at a common rate both sustain
+#      (SN_COMMON_FRACTION of the lower maximum), again from the snapshot;
+#   5. prints one markdown table and writes it, with the machine, versions and
+#      command, to bench/results/socialnetwork.md.
+#
+# Pinning: with 2+ cores the load generator runs on CPU 0 and the system under
+# test (all its processes and threads: the Pyrosome process with --workers 1, or
+# the 12 Node.js processes and redis-server) on CPU 1. SN_PIN=0 runs unpinned.
+#
+# Knobs (environment): SN_STEP_SECONDS (10), SN_WARMUP_SECONDS (3),
+# SN_LATENCY_SECONDS (30), SN_P99_MS (50), SN_START_RATE (50), SN_CONNECTIONS (64),
+# SN_PRECISION (10: bisect until the bounds are within 10 %), SN_RETRIES (1:
+# a failed step is run once more and passes if either run sustained its rate),
+# SN_COMMON_FRACTION (0.5), SN_GRAPH (dir or .edges file; default
+# ../shared/datasets/socfb-Reed98 when present, else synthetic), SN_PIN (1),
+# SN_ROUTES (0; 1 adds a sweep of each single-route workload), SN_WORKDIR (/tmp),
+# SN_NICE (1: run the load generator and the SUT at nice -10 when root),
+# SN_KEEP (0; 1 keeps the work folder), SN_ONLY (both | pyrosome | node),
+# SN_PYROSOME_ARGS (extra `pyrosome serve` flags; default "--partitioning off",
+# because with partitioning on, calls are refused as "overloaded" while the first
+# instance for newly "long" methods starts: see bench/socialnetwork/README.md),
+# SN_DURABLE (0; 1 runs Pyrosome with the Mongo-tier stores "durable", i.e.
+# fsynced before a write is acknowledged, from a copy of the app).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+COMMAND="bench/socialnetwork.sh $*"
+
+QUICK=0
+for a in "$@"; do
+  case "$a" in
+    --quick) QUICK=1 ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    *) echo "unknown argument $a" >&2; exit 2 ;;
+  esac
+done
+if [ "$QUICK" = 1 ]; then
+  : "${SN_STEP_SECONDS:=4}" "${SN_WARMUP_SECONDS:=2}" "${SN_LATENCY_SECONDS:=10}" "${SN_PRECISION:=20}"
+fi
+STEP=${SN_STEP_SECONDS:-10}
+WARMUP=${SN_WARMUP_SECONDS:-4}
+PRECISION=${SN_PRECISION:-10}
+RETRIES=${SN_RETRIES:-1}
+LAT_SECONDS=${SN_LATENCY_SECONDS:-30}
+P99_MS=${SN_P99_MS:-50}
+START_RATE=${SN_START_RATE:-50}
+CONNS=${SN_CONNECTIONS:-64}
+COMMON_FRACTION=${SN_COMMON_FRACTION:-0.5}
+PIN=${SN_PIN:-1}
+ROUTES=${SN_ROUTES:-0}
+ONLY=${SN_ONLY:-both}
+if [ -z "${SN_GRAPH:-}" ] && [ -d "$ROOT/../shared/datasets/socfb-Reed98" ]; then
+  SN_GRAPH="$ROOT/../shared/datasets/socfb-Reed98"
+fi
+GRAPH=${SN_GRAPH:-}
+
+DURABLE=${SN_DURABLE:-0}
+PYROSOME_ARGS=${SN_PYROSOME_ARGS---partitioning off}
+PORT_P=${SN_PORT_PYROSOME:-18480}
+PORT_N=${SN_PORT_NODE:-18490}
+PORT_R=${SN_PORT_REDIS:-18479}
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ---- pinning --------------------------------------------------------------
+CPUS=$(nproc)
+# On a shared machine, other processes land on the SUT's core too, and the
+# kernel shares a core per *thread*: a deployment of 13 processes would then
+# get a larger share than one of 3 threads. Raising the priority of the load
+# generator and of the SUT (as root) keeps both deployments ahead of
+# background work alike. SN_NICE=0 disables it.
+NICE=""
+if [ "${SN_NICE:-1}" = 1 ] && [ "$(id -u)" = 0 ]; then NICE="nice -n -10"; fi
+if [ "$PIN" = 1 ] && [ "$CPUS" -ge 2 ] && command -v taskset >/dev/null; then
+  LG_CPUS=0
+  SUT_CPUS=1-$((CPUS - 1))
+  [ "$CPUS" -eq 2 ] && SUT_CPUS=1
+  SUT_WORKERS=$((CPUS - 1))
+  LG="taskset -c $LG_CPUS $NICE"
+  SUT="taskset -c $SUT_CPUS $NICE"
+  PINNING="load generator on CPU $LG_CPUS, system under test on CPU $SUT_CPUS (taskset); Pyrosome --workers $SUT_WORKERS${NICE:+; both at $NICE}"
+else
+  LG="$NICE"
+  SUT="$NICE"
+  SUT_WORKERS=$CPUS
+  PINNING="none (load generator and system under test share all $CPUS CPUs)"
+fi
+
+# ---- setup ----------------------------------------------------------------
+if ! command -v redis-server >/dev/null; then
+  log "installing redis-server"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >&2
+fi
+command -v node >/dev/null || { echo "Node.js 20+ is required (node not found)" >&2; exit 1; }
+NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]')
+[ "$NODE_MAJOR" -ge 20 ] || { echo "Node.js 20+ is required (found $(node --version))" >&2; exit 1; }
+command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
+
+log "building pyrosome and the load generator"
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+cargo build --release --quiet
+cargo build --release --quiet --manifest-path bench/socialnetwork/loadgen/Cargo.toml --target-dir "$TARGET_DIR/loadgen"
+PYROSOME=$TARGET_DIR/release/pyrosome
+LOADGEN=$TARGET_DIR/loadgen/release/sn-loadgen
+
+WORK=$(mktemp -d "${SN_WORKDIR:-/tmp}/sn-bench.XXXXXX")
+PIDS=()
+APP_P=examples/socialnetwork
+STORAGE_NOTE="all Pyrosome stores are relaxed (acknowledged when applied, fsynced within ~1 s; the Mongo tiers so match MongoDB's default write concern)"
+if [ "$DURABLE" = 1 ]; then
+  APP_P=$WORK/app
+  cp -r examples/socialnetwork "$APP_P"
+  rm -rf "$APP_P/.pyrosome"
+  node -e '
+    const fs = require("fs"); const p = process.argv[1] + "/pyrosome.toml";
+    let s = fs.readFileSync(p, "utf8");
+    for (const n of ["user", "social-graph", "post", "user-timeline", "url-shorten"])
+      s = s.replace(`[stores.${n}]\ndurability = "relaxed"`, `[stores.${n}]\ndurability = "durable"`);
+    fs.writeFileSync(p, s);' "$APP_P"
+  STORAGE_NOTE="Pyrosome's Mongo-tier stores are durable (fsynced before a write is acknowledged; SN_DURABLE=1), its cache-tier stores relaxed"
+fi
+cleanup() {
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
+  sleep 0.3
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+  done
+  if [ "${SN_KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_http() { # url seconds
+  local deadline=$((SECONDS + $2))
+  until curl -fsS -o /dev/null "$1" 2>/dev/null; do
+    [ $SECONDS -lt "$deadline" ] || { log "timed out waiting for $1"; return 1; }
+    sleep 0.1
+  done
+}
+
+forget_pid() { # pid
+  local keep=()
+  for p in "${PIDS[@]:-}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]:-}")
+}
+
+# Runs a command in the background and waits for it, so that a signal to this
+# script is handled at once (bash defers traps until a foreground child ends)
+# and the cleanup knows to stop it.
+run() {
+  "$@" &
+  local pid=$! rc=0
+  PIDS+=("$pid")
+  wait "$pid" || rc=$?
+  forget_pid "$pid"
+  return $rc
+}
+
+stop_pid() { # pid
+  [ -n "${1:-}" ] || return 0
+  kill "$1" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  forget_pid "$1"
+}
+
+# ---- Pyrosome -------------------------------------------------------------
+P_PID=""
+start_pyrosome() { # data-dir pinned(1|0)
+  local wrap="" workers=$CPUS
+  if [ "$2" = 1 ]; then wrap=$SUT; workers=$SUT_WORKERS; fi
+  $wrap "$PYROSOME" serve "$APP_P" --listen "127.0.0.1:$PORT_P" --data "$1" \
+    --workers "$workers" --log warn $PYROSOME_ARGS >>"$WORK/pyrosome.log" 2>&1 &
+  P_PID=$!
+  PIDS+=("$P_PID")
+  wait_http "http://127.0.0.1:$PORT_P/healthz" 60
+}
+stop_pyrosome() { stop_pid "$P_PID"; P_PID=""; }
+
+# ---- Node.js + Redis ------------------------------------------------------
+N_PID=""
+R_PID=""
+start_node() { # redis-dir pinned(1|0)
+  local wrap=""
+  if [ "$2" = 1 ]; then wrap=$SUT; fi
+  $wrap redis-server --port "$PORT_R" --bind 127.0.0.1 --dir "$1" --dbfilename dump.rdb \
+    --save "" --appendonly no --logfile "$WORK/redis.log" &
+  R_PID=$!
+  PIDS+=("$R_PID")
+  local deadline=$((SECONDS + 60))
+  until [ "$(redis-cli -p "$PORT_R" ping 2>/dev/null)" = PONG ]; do
+    [ $SECONDS -lt "$deadline" ] || { log "redis did not start"; return 1; }
+    sleep 0.1
+  done
+  $wrap node bench/socialnetwork/node/cluster.mjs --app examples/socialnetwork \
+    --listen "127.0.0.1:$PORT_N" --redis "127.0.0.1:$PORT_R" >>"$WORK/node.log" 2>&1 &
+  N_PID=$!
+  PIDS+=("$N_PID")
+  wait_http "http://127.0.0.1:$PORT_N/healthz" 120
+}
+stop_node() {
+  stop_pid "$N_PID"; N_PID=""
+  redis-cli -p "$PORT_R" shutdown nosave >/dev/null 2>&1 || true
+  stop_pid "$R_PID"; R_PID=""
+}
+
+# ---- deployments as: prepare / restore / stop / url ------------------------
+prepare() { # deployment: fresh storage, load, snapshot
+  local d=$1 graph_args=()
+  [ -n "$GRAPH" ] && graph_args=(--graph "$GRAPH")
+  if [ "$d" = pyrosome ]; then
+    start_pyrosome "$WORK/p-load" 0
+    run node bench/socialnetwork/load.mjs --target "http://127.0.0.1:$PORT_P" "${graph_args[@]}" >"$WORK/load-$d.json" 2>>"$WORK/load-$d.log"
+    stop_pyrosome
+    mv "$WORK/p-load" "$WORK/p-snap"
+  else
+    mkdir -p "$WORK/n-load"
+    start_node "$WORK/n-load" 0
+    run node bench/socialnetwork/load.mjs --target "http://127.0.0.1:$PORT_N" "${graph_args[@]}" >"$WORK/load-$d.json" 2>>"$WORK/load-$d.log"
+    redis-cli -p "$PORT_R" save >/dev/null
+    stop_node
+    mkdir -p "$WORK/n-snap"
+    mv "$WORK/n-load/dump.rdb" "$WORK/n-snap/dump.rdb"
+    rm -rf "$WORK/n-load"
+  fi
+  sed 's/^/    /' "$WORK/load-$d.log" >&2
+}
+
+restore() { # deployment: restart from the snapshot, pinned
+  if [ "$1" = pyrosome ]; then
+    stop_pyrosome
+    rm -rf "$WORK/p-run"
+    cp -a "$WORK/p-snap" "$WORK/p-run"
+    # Write the copy out now: otherwise the server's first fsync flushes the
+    # whole copied file and stalls its first writes for hundreds of ms.
+    sync "$WORK/p-run"/*
+    start_pyrosome "$WORK/p-run" 1
+  else
+    stop_node
+    rm -rf "$WORK/n-run"
+    mkdir -p "$WORK/n-run"
+    cp "$WORK/n-snap/dump.rdb" "$WORK/n-run/dump.rdb"
+    start_node "$WORK/n-run" 1
+  fi
+}
+
+stop_deployment() { if [ "$1" = pyrosome ]; then stop_pyrosome; else stop_node; fi; }
+port_of() { if [ "$1" = pyrosome ]; then echo "$PORT_P"; else echo "$PORT_N"; fi; }
+
+# One open-loop run from the snapshot; sets OUT_JSON to the loadgen's JSON line.
+# (Not called in $(...): the processes it starts must stay known to this shell.)
+OUT_JSON=""
+run_load() { # deployment workload rate seconds warmup
+  restore "$1"
+  run $LG "$LOADGEN" --target "127.0.0.1:$(port_of "$1")" --workload "$2" --rate "$3" \
+    --duration "$4" --warmup "$5" --connections "$CONNS" --seed 42 >"$WORK/run.json" 2>>"$WORK/loadgen.log"
+  OUT_JSON=$(cat "$WORK/run.json")
+}
+
+json() { # json-text field
+  node -e 'const v = JSON.parse(process.argv[1])[process.argv[2]]; console.log(v)' "$1" "$2"
+}
+
+# Whether a run sustained its rate: >= 95 % achieved, < 0.1 % errors, p99 under target.
+sustained() { # json
+  node -e '
+    const r = JSON.parse(process.argv[1]);
+    const ok = r.achieved_rate >= 0.95 * r.target_rate && r.errors <= 0.001 * r.measured && r.p99_ms <= Number(process.argv[2]);
+    process.exit(ok ? 0 : 1);' "$1" "$P99_MS"
+}
+
+STEPS_MD="$WORK/steps.md"
+: >"$STEPS_MD"
+record_step() { # deployment workload json verdict
+  node -e '
+    const r = JSON.parse(process.argv[3]);
+    console.log(`| ${process.argv[1]} | ${process.argv[2]} | ${r.target_rate} | ${r.achieved_rate} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.p999_ms.toFixed(2)} | ${r.errors} | ${process.argv[4]} |`);' \
+    "$1" "$2" "$3" "$4" >>"$STEPS_MD"
+}
+
+# One measured step, retried once when it fails (a burst of other work on a
+# shared machine can ruin one step's p99); sets STEP_OK (1|0).
+STEP_OK=0
+step() { # deployment workload rate
+  local d=$1 w=$2 rate=$3 out try
+  STEP_OK=0
+  for try in 1 $((RETRIES + 1)); do
+    run_load "$d" "$w" "$rate" "$STEP" "$WARMUP"; out=$OUT_JSON
+    stop_deployment "$d"
+    if sustained "$out"; then
+      record_step "$d" "$w" "$out" yes
+      log "  $d $w $rate req/s: ok (p50 $(json "$out" p50_ms) ms, p99 $(json "$out" p99_ms) ms, achieved $(json "$out" achieved_rate))"
+      STEP_OK=1
+      return
+    fi
+    record_step "$d" "$w" "$out" no
+    log "  $d $w $rate req/s: not sustained (p50 $(json "$out" p50_ms) ms, p99 $(json "$out" p99_ms) ms, achieved $(json "$out" achieved_rate), errors $(json "$out" errors))"
+    [ "$try" -le "$RETRIES" ] || return 0
+  done
+}
+
+# Throughput sweeps of all deployments at once, their steps interleaved so
+# that slow drifts in the machine's background load hit them alike. Each
+# sweep doubles from START_RATE until a step fails (halving instead if the
+# first one fails), then bisects to within PRECISION %. Sets MAX[d.w].
+sweep_all() { # workload
+  local w=$1 d rate active
+  declare -A lo hi phase
+  for d in "${DEPLOYMENTS[@]}"; do lo[$d]=0; hi[$d]=0; phase[$d]=double; RATE[$d]=$START_RATE; done
+  while :; do
+    active=0
+    for d in "${DEPLOYMENTS[@]}"; do
+      [ "${phase[$d]}" != done ] || continue
+      active=1
+      rate=${RATE[$d]}
+      step "$d" "$w" "$rate"
+      case "${phase[$d]}" in
+        double)
+          if [ "$STEP_OK" = 1 ]; then
+            lo[$d]=$rate; RATE[$d]=$((rate * 2))
+            [ "${RATE[$d]}" -le 200000 ] || phase[$d]=done
+          elif [ "${lo[$d]}" -eq 0 ]; then
+            hi[$d]=$rate; phase[$d]=halve; RATE[$d]=$((rate / 2))
+          else
+            hi[$d]=$rate; phase[$d]=bisect
+          fi ;;
+        halve)
+          if [ "$STEP_OK" = 1 ]; then lo[$d]=$rate; phase[$d]=bisect
+          else hi[$d]=$rate; RATE[$d]=$((rate / 2)); [ "${RATE[$d]}" -ge 3 ] || phase[$d]=done
+          fi ;;
+        bisect)
+          if [ "$STEP_OK" = 1 ]; then lo[$d]=$rate; else hi[$d]=$rate; fi ;;
+      esac
+      if [ "${phase[$d]}" = bisect ]; then
+        if [ $((hi[$d] - lo[$d])) -le $((lo[$d] * PRECISION / 100)) ]; then
+          phase[$d]=done
+        else
+          RATE[$d]=$(((lo[$d] + hi[$d]) / 2))
+        fi
+      fi
+      if [ "${phase[$d]}" = done ]; then
+        MAX[$d.$w]=${lo[$d]}
+        log "$d: $w sustains ${lo[$d]} req/s"
+      fi
+    done
+    [ "$active" = 1 ] || break
+  done
+}
+
+# ---- the run ----------------------------------------------------------------
+DEPLOYMENTS=(pyrosome node)
+[ "$ONLY" = both ] || DEPLOYMENTS=("$ONLY")
+WORKLOADS=(mixed)
+[ "$ROUTES" = 1 ] && WORKLOADS+=(home user compose)
+T0=$SECONDS
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+BUSY=$(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 > 20 {printf "%s%s (%s%%)", sep, $2, $1; sep=", "}')
+[ -z "$BUSY" ] || log "warning: other processes are busy ($BUSY); the results will be noisy"
+declare -A MAX RATE
+for d in "${DEPLOYMENTS[@]}"; do
+  log "$d: loading ${GRAPH:-a synthetic graph} and the seeded posts"
+  prepare "$d"
+done
+for w in "${WORKLOADS[@]}"; do
+  log "throughput sweeps, $w workload (steps of ${STEP}s + ${WARMUP}s warm-up, p99 < ${P99_MS} ms, interleaved)"
+  sweep_all "$w"
+done
+
+# The common rate: a fraction of the lower maximum, so both are in steady state.
+LOWEST=0
+for d in "${DEPLOYMENTS[@]}"; do
+  m=${MAX[$d.mixed]}
+  if [ "$LOWEST" -eq 0 ] || [ "$m" -lt "$LOWEST" ]; then LOWEST=$m; fi
+done
+COMMON=$(node -p "Math.max(1, Math.round($LOWEST * $COMMON_FRACTION))")
+declare -A LAT
+for d in "${DEPLOYMENTS[@]}"; do
+  log "$d: latency at $COMMON req/s (mixed, ${LAT_SECONDS}s)"
+  run_load "$d" mixed "$COMMON" "$LAT_SECONDS" "$WARMUP"
+  stop_deployment "$d"
+  LAT[$d]=$OUT_JSON
+  record_step "$d" "mixed (latency)" "${LAT[$d]}" "-"
+done
+ELAPSED=$((SECONDS - T0))
+
+# ---- the table ----------------------------------------------------------------
+mkdir -p bench/results
+OUT=bench/results/socialnetwork.md
+value() { json "${LAT[$1]:-{\}}" "$2" 2>/dev/null || echo "-"; }
+ratio() { node -p "const a = Number('$1'), b = Number('$2'); (a > 0 && b > 0) ? (a / b).toFixed(1) + 'x' : '-'"; }
+P=pyrosome
+N=node
+row_max() { # workload
+  local a=${MAX[$P.$1]:-0} b=${MAX[$N.$1]:-0}
+  echo "| max sustainable rate, $1 (p99 < ${P99_MS} ms) | $a req/s | $b req/s | $(ratio "$a" "$b") higher |"
+}
+TABLE=$(
+  echo "| socialnetwork, mixed workload (60 % home, 30 % user, 10 % compose) | Pyrosome | Node.js + Redis (12 processes) | Pyrosome vs. baseline |"
+  echo "| --- | ---: | ---: | ---: |"
+  for w in "${WORKLOADS[@]}"; do row_max "$w"; done
+  for q in p50 p99 p999; do
+    a=$(value $P "${q}_ms"); b=$(value $N "${q}_ms")
+    label=${q/p999/p99.9}
+    echo "| $label latency at $COMMON req/s | $(node -p "Number('$a').toFixed(2)") ms | $(node -p "Number('$b').toFixed(2)") ms | $(ratio "$b" "$a") lower |"
+  done
+  a=$(value $P achieved_rate); b=$(value $N achieved_rate)
+  echo "| achieved rate / errors in the latency run | $a req/s / $(value $P errors) | $b req/s / $(value $N errors) | |"
+)
+CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
+{
+  echo "# Social network benchmark: Pyrosome vs. the standard deployment"
+  echo
+  echo "$TABLE"
+  echo
+  echo "- **Command**: \`$COMMAND\` (step ${STEP}s + ${WARMUP}s warm-up, latency run ${LAT_SECONDS}s, ${CONNS} connections, p99 target ${P99_MS} ms, common rate = ${COMMON_FRACTION} x the lower maximum); total ${ELAPSED}s."
+  echo "- **Date**: $(date -u +%Y-%m-%dT%H:%MZ); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (with local changes)')."
+  echo "- **Machine**: ${CPU_MODEL:-unknown CPU}, $CPUS CPUs, $(free -g | awk '/Mem:/{print $2}') GiB RAM, Linux $(uname -r)."
+  echo "- **Pinning**: $PINNING."
+  echo "- **Pyrosome flags**: \`--workers N --log warn $PYROSOME_ARGS\` (defaults otherwise)."
+  echo "- **Background load**: load average $LOAD_BEFORE at the start${BUSY:+; busy processes at the start: $BUSY}."
+  echo "- **Versions**: $($PYROSOME --version 2>/dev/null || echo pyrosome) (QuickJS); Node.js $(node --version); $(redis-server --version | cut -d' ' -f1-3); $(rustc --version)."
+  echo "- **Data**: ${GRAPH:-synthetic graph} (962 users, 18,812 edges = 37,624 follows) and the seeded posts of bench/socialnetwork/load.mjs; every step starts from the same post-load snapshot."
+  echo "- **Load**: bench/socialnetwork/loadgen, open loop at a constant rate, latency from the intended send time (no coordinated omission); request generators as upstream's wrk2 Lua scripts."
+  echo "- **Storage**: $STORAGE_NOTE; Redis runs with no persistence at all (\`--save \"\" --appendonly no\`). No tracing in either; the cache tiers (Memcached) are modelled in both (same JavaScript)."
+  echo
+  echo "Loading (through the HTTP API):"
+  echo
+  for d in "${DEPLOYMENTS[@]}"; do
+    echo "- $d: $(sed -n 's/^\(register\|follow\|compose\|warm caches\): /\1 /p' "$WORK/load-$d.log" | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
+  done
+  echo
+  echo "<details><summary>Every step</summary>"
+  echo
+  echo "| deployment | workload | target req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | errors | sustained |"
+  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+  cat "$STEPS_MD"
+  echo
+  echo "</details>"
+} >"$OUT"
+echo
+echo "$TABLE"
+echo
+log "written to $OUT (${ELAPSED}s)"
