@@ -308,10 +308,10 @@ fn busy_seconds(status: &Status) -> f64 {
 /// Iterations of `burn` per microsecond on this machine, uncontended (the
 /// fastest of several ~20 ms runs on one worker, after waiting for quiet).
 ///
-/// Every bench app raises the CPU budget (`cpu_ms`, default 100 ms): it is
-/// enforced on the wall time of a run segment, and on an oversubscribed
-/// host a 20 ms job can exceed 100 ms of wall time and be killed, which
-/// is not what these benchmarks measure.
+/// Every bench app raises the CPU budget (`cpu_ms`, default 100 ms) so
+/// that limits never interfere with the measured work (before the budget
+/// was charged in thread CPU time, a 20 ms job on this contended host was
+/// killed at 100 ms of wall time).
 fn calibrate() -> f64 {
     let app = write_app(&[
         (
@@ -1869,7 +1869,7 @@ fn main() {
         out,
         "# Scheduler benchmarks (`cargo bench --bench scheduler`)\n\n\
          Experiments: {}. Load average at start: {}. Calibration: {per_us:.1} iterations of the \
-         work loop per µs (fastest of 9 runs of ~20 ms on one worker).",
+         work loop per µs (fastest of 3 rounds of 9 runs of ~20 ms on one worker, each round after waiting for quiet).",
         selected.join(", "),
         loadavg()
     );

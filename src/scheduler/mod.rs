@@ -249,6 +249,19 @@ impl Shared {
         self.idle.notify_one();
     }
 
+    /// Puts an instance whose turn ended with work left at the back of
+    /// the global queue (or the long queue).
+    fn requeue(&self, instance: Arc<Instance>) {
+        if worker::is_long(&instance) {
+            self.queue.inject_long(instance);
+            self.idle
+                .notify_below(self.long_workers.load(Ordering::Relaxed));
+        } else {
+            self.queue.inject(instance);
+            self.idle.notify_one();
+        }
+    }
+
     /// The stats of an instance's service.
     fn stats(&self, instance: &Instance) -> &ServiceStats {
         static EMPTY: OnceLock<ServiceStats> = OnceLock::new();
