@@ -112,7 +112,7 @@ fn isolate_start(c: &mut Criterion) {
         dev_mode: false,
         stores: Vec::new(),
     };
-    let engine = engine::default_engine();
+    let engine = engine::default_engine().expect("the default engine is available");
     // The first isolate compiles the prelude; measure the steady state.
     drop(engine.instantiate(&config).expect("isolate"));
     c.bench_function("isolate/start", |bench| {

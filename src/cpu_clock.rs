@@ -11,6 +11,40 @@
 
 use std::time::Duration;
 
+/// The CPU clock of one thread, readable from any thread: how a watchdog
+/// charges the thread running an isolate (the V8 backend's CPU budgets).
+#[derive(Clone, Copy, Debug)]
+pub struct ThreadClock(libc::clockid_t);
+
+impl ThreadClock {
+    /// The calling thread's clock.
+    pub fn current() -> ThreadClock {
+        let mut id: libc::clockid_t = libc::CLOCK_THREAD_CPUTIME_ID;
+        // Safety: `pthread_self()` is the calling thread, alive during the
+        // call; `id` is a valid, writable clockid_t. On failure `id` keeps
+        // CLOCK_THREAD_CPUTIME_ID, which then reads the *reader's* thread:
+        // budgets become generous, never unsafe.
+        unsafe {
+            libc::pthread_getcpuclockid(libc::pthread_self(), &mut id);
+        }
+        ThreadClock(id)
+    }
+
+    /// CPU time the thread has consumed, `None` if it cannot be read (the
+    /// thread has exited). The thread must not have been joined while a
+    /// reader may still use the clock (worker threads outlive isolates).
+    pub fn now(&self) -> Option<Duration> {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // Safety: `ts` is a valid, writable timespec; the kernel validates
+        // the clock id and fails with EINVAL for a dead thread's clock.
+        let rc = unsafe { libc::clock_gettime(self.0, &mut ts) };
+        (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+    }
+}
+
 /// CPU time consumed by the calling thread so far.
 pub fn thread_cpu_time() -> Duration {
     let mut ts = libc::timespec {
@@ -48,5 +82,27 @@ mod tests {
             "sleeping is not CPU time: {slept:?}"
         );
         assert!(thread_cpu_time() - spin >= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn another_threads_clock_counts_that_thread() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (spun_tx, spun_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let spinner = std::thread::spawn(move || {
+            tx.send(ThreadClock::current()).unwrap();
+            let start = thread_cpu_time();
+            while thread_cpu_time() - start < Duration::from_millis(30) {}
+            spun_tx.send(()).unwrap();
+            done_rx.recv().unwrap();
+        });
+        let clock = rx.recv().unwrap();
+        let mine = thread_cpu_time();
+        spun_rx.recv().unwrap();
+        let theirs = clock.now().unwrap();
+        assert!(theirs >= Duration::from_millis(30), "{theirs:?}");
+        assert!(thread_cpu_time() - mine < Duration::from_millis(20));
+        done_tx.send(()).unwrap();
+        spinner.join().unwrap();
     }
 }

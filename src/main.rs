@@ -5,10 +5,12 @@ use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use pyrosome::engine::{Engine, engine_by_name};
 use pyrosome::gateway::{self, GatewayOptions};
 use pyrosome::{App, Runtime, RuntimeOptions, Value};
 
@@ -39,6 +41,24 @@ enum Switch {
     On,
     /// Disabled.
     Off,
+}
+
+/// A JavaScript engine, as named on the command line.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum EngineName {
+    /// QuickJS: compiled in, the default.
+    Quickjs,
+    /// V8: needs a build with `--features v8` (docs/v8.md).
+    V8,
+}
+
+impl EngineName {
+    fn as_str(self) -> &'static str {
+        match self {
+            EngineName::Quickjs => "quickjs",
+            EngineName::V8 => "v8",
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -77,6 +97,10 @@ enum Command {
         /// Requests handled at once; more get 503 with Retry-After.
         #[arg(long, default_value_t = pyrosome::gateway::DEFAULT_MAX_IN_FLIGHT)]
         max_in_flight: usize,
+        /// JavaScript engine; overrides the manifest's `engine` key, which
+        /// overrides the PYROSOME_ENGINE environment variable (default: quickjs).
+        #[arg(long, value_enum)]
+        engine: Option<EngineName>,
     },
     /// Invoke one method of one service and print its result as JSON.
     ///
@@ -94,6 +118,10 @@ enum Command {
         /// Folder of the app's stores (default: APP/.pyrosome/data).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// JavaScript engine; overrides the manifest's `engine` key, which
+        /// overrides the PYROSOME_ENGINE environment variable (default: quickjs).
+        #[arg(long, value_enum)]
+        engine: Option<EngineName>,
     },
     /// Inspect or edit the stores of a stopped app, and back them up.
     ///
@@ -113,6 +141,10 @@ enum Command {
     Check {
         /// The app folder.
         app: PathBuf,
+        /// JavaScript engine; overrides the manifest's `engine` key, which
+        /// overrides the PYROSOME_ENGINE environment variable (default: quickjs).
+        #[arg(long, value_enum)]
+        engine: Option<EngineName>,
     },
 }
 
@@ -196,23 +228,39 @@ fn load(dir: &Path) -> Result<App> {
     App::load(dir).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn start(app: App, workers: usize, dev_mode: bool, data: Option<PathBuf>) -> Result<Runtime> {
-    start_with(app, workers, dev_mode, data, true)
+/// The engine named by `--engine`, if given; `None` lets the runtime choose
+/// (the manifest's `engine` key, else PYROSOME_ENGINE, else quickjs).
+fn engine(name: Option<EngineName>) -> Result<Option<Arc<dyn Engine>>> {
+    name.map(|name| {
+        engine_by_name(name.as_str()).with_context(|| format!("--engine {}", name.as_str()))
+    })
+    .transpose()
+}
+
+fn start(
+    app: App,
+    engine_name: Option<EngineName>,
+    workers: usize,
+    dev_mode: bool,
+    data: Option<PathBuf>,
+) -> Result<Runtime> {
+    start_with(app, engine_name, workers, dev_mode, data, true)
 }
 
 fn start_with(
     app: App,
+    engine_name: Option<EngineName>,
     workers: usize,
     dev_mode: bool,
     data: Option<PathBuf>,
     partitioning: bool,
 ) -> Result<Runtime> {
     let options = RuntimeOptions {
+        engine: engine(engine_name)?,
         workers,
         dev_mode,
         data_dir: data,
         partitioning,
-        ..RuntimeOptions::default()
     };
     let runtime = Runtime::start(app, options).context("cannot start the app")?;
     if let Some(store) = runtime.store() {
@@ -231,10 +279,11 @@ fn run(command: Command) -> Result<()> {
             data,
             partitioning,
             max_in_flight,
+            engine,
         } => {
             let app = load(&app)?;
             let http = app.http;
-            let runtime = start_with(app, workers, dev, data, partitioning == Switch::On)?;
+            let runtime = start_with(app, engine, workers, dev, data, partitioning == Switch::On)?;
             let tokio = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .thread_name("pyrosome-gateway")
@@ -266,6 +315,7 @@ fn run(command: Command) -> Result<()> {
             arg,
             workers,
             data,
+            engine,
         } => {
             let Some((service, method)) = target.split_once('.') else {
                 bail!("the target must be service.method, got \"{target}\"");
@@ -278,7 +328,7 @@ fn run(command: Command) -> Result<()> {
                     Value::from_json(&json)
                 }
             };
-            let runtime = start(load(&app)?, workers, false, data)?;
+            let runtime = start(load(&app)?, engine, workers, false, data)?;
             let result = runtime.call_blocking(service, method, arg);
             runtime.shutdown();
             match result {
@@ -299,12 +349,12 @@ fn run(command: Command) -> Result<()> {
             }
         }
         Command::Store { app, data, action } => store_command(&load(&app)?, data, action),
-        Command::Check { app } => {
+        Command::Check { app, engine } => {
             let app = load(&app)?;
             // Stores are opened in a scratch folder: checking has no effect
             // on the app's data (and works while the app is running).
             let scratch = tempfile::tempdir().context("cannot create a scratch folder")?;
-            let runtime = start(app, 1, false, Some(scratch.path().to_path_buf()))?;
+            let runtime = start(app, engine, 1, false, Some(scratch.path().to_path_buf()))?;
             let scheduler = runtime.scheduler();
             for name in scheduler.service_names() {
                 if let Some(info) = scheduler.service(&name) {

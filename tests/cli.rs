@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{TempApp, get};
+use pyrosome::engine::ENGINE_ENV;
 
 fn pyrosome() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pyrosome"))
@@ -143,5 +144,140 @@ fn serve_drains_in_flight_requests_on_sigterm() {
     assert!(
         std::net::TcpStream::connect(addr).is_err(),
         "no longer listening"
+    );
+}
+
+/// A one-service app with `engine_line` at the top of its manifest.
+fn engine_app(engine_line: &str) -> TempApp {
+    let manifest = format!("name = \"t\"\n{engine_line}\n[services.a]\nmodule = \"a.js\"\n");
+    TempApp::new(&[
+        ("pyrosome.toml", manifest.as_str()),
+        ("a.js", "export function f() { return 42; }\n"),
+    ])
+}
+
+#[cfg(not(feature = "v8"))]
+#[test]
+fn v8_in_a_build_without_it_says_how_to_build_it() {
+    let plain = engine_app("");
+    for command in ["check", "call", "serve"] {
+        let mut cmd = pyrosome();
+        cmd.arg(command).arg(plain.path());
+        if command == "call" {
+            cmd.arg("a.f");
+        }
+        let out = cmd
+            .args(["--engine", "v8"])
+            .env_remove(ENGINE_ENV)
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command}: {err}");
+        assert!(err.contains("--engine v8: "), "{command}: {err}");
+        assert!(err.contains("--features v8"), "{command}: {err}");
+    }
+
+    let asks_for_v8 = engine_app("engine = \"v8\"");
+    let out = pyrosome()
+        .arg("check")
+        .arg(asks_for_v8.path())
+        .env_remove(ENGINE_ENV)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("(engine = \"v8\" in "), "{err}");
+    assert!(err.contains("pyrosome.toml"), "{err}");
+    assert!(err.contains("--features v8"), "{err}");
+
+    let out = pyrosome()
+        .arg("check")
+        .arg(plain.path())
+        .env(ENGINE_ENV, "v8")
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&format!("{ENGINE_ENV}=v8: ")), "{err}");
+    assert!(err.contains("--features v8"), "{err}");
+}
+
+#[test]
+fn the_engine_is_chosen_by_flag_then_manifest_then_environment() {
+    // Runs the same in every build: "bogus" is no engine, and QuickJS is
+    // always built in. Each case would fail if a lower-precedence choice won.
+    let check = |app: &TempApp, flag: Option<&str>, env: Option<&str>| {
+        let mut cmd = pyrosome();
+        cmd.arg("check").arg(app.path());
+        if let Some(engine) = flag {
+            cmd.args(["--engine", engine]);
+        }
+        match env {
+            Some(value) => cmd.env(ENGINE_ENV, value),
+            None => cmd.env_remove(ENGINE_ENV),
+        };
+        cmd.output().expect("runs")
+    };
+    let ok = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "a: f\n");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+
+    let quickjs = engine_app("engine = \"quickjs\"");
+    let log = ok(check(&quickjs, None, None));
+    assert!(log.contains("quickjs JavaScript engine"), "{log}");
+    // The manifest beats the environment.
+    ok(check(&quickjs, None, Some("bogus")));
+    // The flag beats the manifest and the environment.
+    let asks_for_v8 = engine_app("engine = \"v8\"");
+    ok(check(&asks_for_v8, Some("quickjs"), Some("bogus")));
+    // The environment beats the default.
+    let plain = engine_app("");
+    let out = check(&plain, None, Some("bogus"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("{ENGINE_ENV}=bogus: unknown engine \"bogus\"")),
+        "{err}"
+    );
+    ok(check(&plain, None, None));
+
+    // `call` takes the flag too.
+    let out = pyrosome()
+        .arg("call")
+        .arg(asks_for_v8.path())
+        .args(["a.f", "--engine", "quickjs"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+}
+
+#[test]
+fn an_unknown_engine_in_the_manifest_lists_the_valid_ones() {
+    let app = engine_app("engine = \"v9\"");
+    let out = pyrosome()
+        .arg("check")
+        .arg(app.path())
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pyrosome.toml:2:10: engine: unknown engine \"v9\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("\"quickjs\"") && err.contains("\"v8\""),
+        "{err}"
     );
 }

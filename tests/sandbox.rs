@@ -93,7 +93,7 @@ fn no_host_objects_leak_into_globals() {
 export function probe() {
   const names = ["require", "process", "Deno", "Bun", "std", "os", "host", "__host",
                  "__pyrosome_internal", "__pyrosome_store", "scriptArgs", "print", "fetch",
-                 "XMLHttpRequest", "WebSocket", "importScripts", "SharedArrayBuffer"];
+                 "XMLHttpRequest", "WebSocket", "importScripts", "SharedArrayBuffer", "WebAssembly"];
   const present = names.filter((n) => typeof globalThis[n] !== "undefined");
   let evalHost;
   try { evalHost = typeof eval("host"); } catch (e) { evalHost = e.name; }

@@ -238,7 +238,9 @@ fn deadlines_fail_slow_invocations_and_propagate_to_callees() {
 #[test]
 fn metrics_and_status_endpoints_report_per_method_numbers() {
     let app = app("");
-    let server = TestServer::start(start(&app, 2, true), 1024, false);
+    let runtime = start(&app, 2, true);
+    let engine = runtime.engine_name();
+    let server = TestServer::start(runtime, 1024, false);
     for _ in 0..3 {
         assert_eq!(get(server.addr, "/?ms=1").status, 200);
     }
@@ -263,6 +265,7 @@ fn metrics_and_status_endpoints_report_per_method_numbers() {
     );
     let s = get(server.addr, "/admin/status");
     let json: serde_json::Value = serde_json::from_slice(&s.body).expect("status is JSON");
+    assert_eq!(json["engine"], engine);
     assert_eq!(json["workers"], 2);
     let front = json["services"]
         .as_array()

@@ -190,6 +190,7 @@ impl ServiceSpec {
 #[derive(Debug, Clone)]
 pub(crate) struct Manifest {
     pub name: String,
+    pub engine: Option<String>,
     pub limits: Limits,
     pub http: HttpSpec,
     pub stores: Vec<StoreSpec>,
@@ -197,7 +198,7 @@ pub(crate) struct Manifest {
 }
 
 /// Allowed keys, per table (also the "did you mean" candidates).
-const TOP_KEYS: &[&str] = &["name", "limits", "http", "stores", "services"];
+const TOP_KEYS: &[&str] = &["name", "engine", "limits", "http", "stores", "services"];
 const LIMIT_KEYS: &[&str] = &["cpu_ms", "memory_mb", "timeout_ms", "max_concurrency"];
 const HTTP_KEYS: &[&str] = &["max_body_kb"];
 const STORE_KEYS: &[&str] = &["durability"];
@@ -219,6 +220,11 @@ const MIN_INSTANCES: RangeInclusive<u64> = 1..=1024;
 const MAX_INSTANCES: RangeInclusive<u64> = 1..=1024;
 /// Longest app, service or store name.
 const MAX_NAME_LEN: usize = 64;
+/// The engines an app may ask for with `engine = "..."`: every engine
+/// Pyrosome has, whether or not this build includes it (a build without V8
+/// accepts the manifest and says at start that it lacks V8; see
+/// `engine::engine_by_name`).
+const ENGINE_NAMES: &[&str] = &["quickjs", "v8"];
 
 /// Parses and validates manifest `text`. `file` is only used in error
 /// messages; `root` is the app folder (for "looked for" paths), `modules`
@@ -319,6 +325,11 @@ impl<'a> Checker<'a> {
             }
         };
 
+        let engine = match doc.get_key_value("engine") {
+            Some((_, v)) => self.engine(v),
+            None => None,
+        };
+
         let limits = match doc.get_key_value("limits") {
             Some((_, v)) => self.limits(v, "limits", Limits::default()),
             None => Limits::default(),
@@ -348,11 +359,29 @@ impl<'a> Checker<'a> {
 
         Manifest {
             name: name.unwrap_or_default(),
+            engine,
             limits,
             http,
             stores,
             services,
         }
+    }
+
+    /// The top-level `engine` key: one of [`ENGINE_NAMES`].
+    fn engine(&mut self, value: &Spanned<DeValue<'_>>) -> Option<String> {
+        let name = self.string(value, "engine")?;
+        if ENGINE_NAMES.contains(&name) {
+            return Some(name.to_owned());
+        }
+        self.error(
+            Some(value.span()),
+            "engine",
+            format!(
+                "unknown engine {name:?}: expected \"quickjs\" (the default) or \"v8\" (needs a build with --features v8){}",
+                did_you_mean(name, ENGINE_NAMES)
+            ),
+        );
+        None
     }
 
     fn limits(&mut self, value: &Spanned<DeValue<'_>>, field: &str, base: Limits) -> Limits {

@@ -6,6 +6,7 @@
 //!
 //! ```toml
 //! name = "socialnetwork"          # required, [a-z0-9_-]+
+//! engine = "quickjs"              # optional: "quickjs" or "v8" (see App::engine)
 //!
 //! [limits]                        # app-wide defaults, all optional
 //! cpu_ms = 100                    # CPU budget per invocation run segment (1..=600000)
@@ -58,6 +59,13 @@ pub const MANIFEST_FILE: &str = "pyrosome.toml";
 pub struct App {
     /// The app's name (`name = "..."`).
     pub name: String,
+    /// The JavaScript engine the manifest asks for (`engine = "quickjs"` or
+    /// `"v8"`), if any. Validated against every engine Pyrosome has, not
+    /// the ones in this build: a build without V8 refuses `"v8"` when the
+    /// app starts. The command line's `--engine` overrides it, and it
+    /// overrides the `PYROSOME_ENGINE` environment variable (see
+    /// [`RuntimeOptions::engine`](crate::RuntimeOptions::engine)).
+    pub engine: Option<String>,
     /// The app folder, canonicalized.
     pub root: PathBuf,
     /// The manifest file (`root/pyrosome.toml`).
@@ -166,6 +174,7 @@ impl App {
     ) -> App {
         App {
             name: manifest.name,
+            engine: manifest.engine,
             root: root.to_path_buf(),
             manifest_path,
             services: manifest.services,
@@ -460,6 +469,7 @@ limits = { max_concurrency = 10 }
         );
         assert_eq!(app.http.max_body_bytes, 1024 * 1024);
         assert!(app.stores.is_empty());
+        assert_eq!(app.engine, None, "no engine key: the runtime decides");
         let hello = &app.services[0];
         assert_eq!(hello.limits, Limits::default());
         assert_eq!((hello.min_instances, hello.max_instances), (1, None));
@@ -500,7 +510,7 @@ limits = { max_concurrency = 10 }
         assert_eq!(
             e,
             format!(
-                "{FILE}:2:1: banana: unknown field, expected one of: \"name\", \"limits\", \"http\", \"stores\", \"services\""
+                "{FILE}:2:1: banana: unknown field, expected one of: \"name\", \"engine\", \"limits\", \"http\", \"stores\", \"services\""
             )
         );
 
@@ -512,6 +522,44 @@ limits = { max_concurrency = 10 }
             format!(
                 "{FILE}:3:1: stores.users.durabilty: unknown field, did you mean \"durability\"?"
             )
+        );
+    }
+
+    #[test]
+    fn engine_key_names_a_known_engine() {
+        let base = "[services.a]\nmodule = \"user.js\"\n";
+        for name in ["quickjs", "v8"] {
+            // "v8" is accepted in any build; a build without V8 refuses it
+            // when the app starts, not when the manifest is read.
+            let app = parse(&format!("name = \"x\"\nengine = \"{name}\"\n{base}")).expect("valid");
+            assert_eq!(app.engine.as_deref(), Some(name));
+        }
+
+        let e = error(&format!("name = \"x\"\nengine = \"quickjz\"\n{base}"));
+        assert_eq!(
+            e,
+            format!(
+                "{FILE}:2:10: engine: unknown engine \"quickjz\": expected \"quickjs\" (the default) \
+                 or \"v8\" (needs a build with --features v8), did you mean \"quickjs\"?"
+            )
+        );
+        let e = error(&format!("name = \"x\"\nengine = \"spidermonkey\"\n{base}"));
+        assert!(
+            e.starts_with(&format!(
+                "{FILE}:2:10: engine: unknown engine \"spidermonkey\": expected \"quickjs\""
+            )),
+            "{e}"
+        );
+        assert!(!e.contains("did you mean"), "{e}");
+        let e = error(&format!("name = \"x\"\nengine = 8\n{base}"));
+        assert_eq!(
+            e,
+            format!("{FILE}:2:10: engine: expected a string, found integer 8")
+        );
+        let e = error(&format!("name = \"x\"\nengin = \"v8\"\n{base}"));
+        assert_eq!(
+            e,
+            format!("{FILE}:2:1: engin: unknown field, did you mean \"engine\"?")
         );
     }
 

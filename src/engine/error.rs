@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::value::Value;
+
 /// A JavaScript exception, in engine-independent form: what a caller's
 /// promise rejects with when a callee throws, and what an invocation
 /// completes with when its handler throws.
@@ -29,6 +31,42 @@ impl JsError {
             stack: None,
             service: None,
             method: None,
+        }
+    }
+
+    /// The plain object the bootstrap turns back into an `Error` in the
+    /// caller (`{name, message, stack, service, method}`).
+    pub fn to_value(&self) -> Value {
+        let opt = |s: &Option<String>| {
+            s.as_ref()
+                .map_or(Value::Undefined, |s| Value::from(s.as_str()))
+        };
+        Value::object([
+            ("name", Value::from(self.name.as_str())),
+            ("message", Value::from(self.message.as_str())),
+            ("stack", opt(&self.stack)),
+            ("service", opt(&self.service)),
+            ("method", opt(&self.method)),
+        ])
+    }
+
+    /// Reads an error record (`{name, message, stack?}`, as the bootstrap's
+    /// `errorRecord` makes them); anything else is reported as thrown.
+    pub fn from_record(record: &Value) -> JsError {
+        let field = |name: &str| match record.get(name) {
+            Some(Value::String(s)) => Some(s.clone()),
+            _ => None,
+        };
+        match (field("name"), field("message")) {
+            (None, None) => JsError::new("Error", "Uncaught error record"),
+            (name, message) => {
+                let mut error = JsError::new(
+                    name.unwrap_or_else(|| "Error".to_owned()),
+                    message.unwrap_or_default(),
+                );
+                error.stack = field("stack").filter(|s| !s.is_empty());
+                error
+            }
         }
     }
 
@@ -98,4 +136,74 @@ pub enum EngineError {
     /// The engine could not allocate a runtime or context.
     #[error("cannot create isolate: {0}")]
     Create(String),
+    /// The engine asked for is not in this build, or could not start.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl EngineError {
+    /// A module failed to load with `error`: a syntax error names its file
+    /// and line; anything else names the first `file:line` of its stack (or
+    /// the entry module) and carries the stack.
+    pub(crate) fn loading(error: JsError, entry: &str, at: Option<(String, u32)>) -> EngineError {
+        let location = at.or_else(|| error.stack.as_deref().and_then(first_location));
+        if error.name == "SyntaxError" {
+            let (file, line) = location.unwrap_or_else(|| (entry.to_owned(), 0));
+            return EngineError::Syntax {
+                file,
+                line,
+                message: format!("{}: {}", error.name, error.message),
+            };
+        }
+        let file = location.map_or_else(|| entry.to_owned(), |(f, l)| format!("{f}:{l}"));
+        let mut message = format!("{}: {}", error.name, error.message);
+        if let Some(stack) = error.stack.filter(|s| !s.trim().is_empty()) {
+            message.push('\n');
+            message.push_str(stack.trim_end());
+        }
+        EngineError::Evaluation { file, message }
+    }
+}
+
+/// The first `file:line` of a stack trace (`at f (main.js:3:5)` or
+/// `at main.js:3:5`) that is not native.
+fn first_location(stack: &str) -> Option<(String, u32)> {
+    stack.lines().find_map(|l| {
+        let l = l.trim().strip_prefix("at ")?;
+        let inner = l
+            .rsplit_once('(')
+            .map_or(l, |(_, r)| r.trim_end_matches(')'));
+        let mut parts = inner.rsplitn(3, ':');
+        let (col, line, file) = (parts.next()?, parts.next()?, parts.next()?);
+        let (line, _) = (line.parse::<u32>().ok()?, col.parse::<u32>().ok()?);
+        (file != "<native>" && !file.starts_with("pyrosome:")).then(|| (file.to_owned(), line))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_first_source_location_in_a_stack() {
+        assert_eq!(
+            first_location("    at <native>:1:1\n    at f (main.js:3:5)\n"),
+            Some(("main.js".to_owned(), 3))
+        );
+        assert_eq!(
+            first_location("Error: boom\n    at lib/x.js:12:1\n"),
+            Some(("lib/x.js".to_owned(), 12))
+        );
+        assert_eq!(first_location("no stack here"), None);
+    }
+
+    #[test]
+    fn error_records_round_trip() {
+        let mut e = JsError::new("TypeError", "bad");
+        e.stack = Some("    at f (a.js:1:2)".to_owned());
+        let back = JsError::from_record(&e.to_value());
+        assert_eq!(back, e);
+        let odd = JsError::from_record(&Value::from("x"));
+        assert_eq!(odd.name, "Error");
+    }
 }

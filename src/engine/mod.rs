@@ -32,9 +32,13 @@
 
 mod context;
 mod error;
+mod host_ops;
 mod modules;
 pub mod quickjs;
+mod refusal;
 pub mod store_ops;
+#[cfg(feature = "v8")]
+pub mod v8;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -258,7 +262,42 @@ pub trait Isolate: Send {
     fn heap_used(&self) -> usize;
 }
 
-/// The default engine: QuickJS.
-pub fn default_engine() -> Arc<dyn Engine> {
-    Arc::new(quickjs::QuickJs::new())
+/// The names of the engines this build has, default first.
+pub const ENGINES: &[&str] = &[
+    "quickjs",
+    #[cfg(feature = "v8")]
+    "v8",
+];
+
+/// The environment variable that picks the engine when neither the command
+/// line nor the manifest does (`quickjs` or `v8`).
+pub const ENGINE_ENV: &str = "PYROSOME_ENGINE";
+
+/// The engine called `name` (one of [`ENGINES`]).
+pub fn engine_by_name(name: &str) -> Result<Arc<dyn Engine>, EngineError> {
+    match name {
+        "quickjs" => Ok(Arc::new(quickjs::QuickJs::new())),
+        #[cfg(feature = "v8")]
+        "v8" => Ok(Arc::new(v8::V8::new()?)),
+        #[cfg(not(feature = "v8"))]
+        "v8" => Err(EngineError::Unavailable(
+            "this build of pyrosome has no V8 engine: run scripts/setup-v8.sh, then build \
+             with `cargo build --release --features v8` (docs/v8.md)"
+                .to_owned(),
+        )),
+        other => Err(EngineError::Unavailable(format!(
+            "unknown engine {other:?} (this build has: {})",
+            ENGINES.join(", ")
+        ))),
+    }
+}
+
+/// The engine used when none is chosen: the one named by [`ENGINE_ENV`]
+/// if it is set, else QuickJS.
+pub fn default_engine() -> Result<Arc<dyn Engine>, EngineError> {
+    match std::env::var(ENGINE_ENV) {
+        Ok(name) if !name.trim().is_empty() => engine_by_name(name.trim())
+            .map_err(|e| EngineError::Unavailable(format!("{ENGINE_ENV}={name}: {e}"))),
+        _ => engine_by_name("quickjs"),
+    }
 }

@@ -14,6 +14,17 @@ use std::sync::Arc;
 /// `import { services, store } from "pyrosome"`.
 pub const BUILTIN_MODULE: &str = "pyrosome";
 
+/// Source of the builtin module. It takes the internals the bootstrap left
+/// on the global object and removes them, so user code cannot reach them
+/// except through `import`. Evaluated before any user module, by every backend.
+pub(crate) const BUILTIN_SOURCE: &str = r#"
+const internal = globalThis.__pyrosome_internal;
+delete globalThis.__pyrosome_internal;
+export const services = internal.services;
+export const store = internal.store;
+export default internal;
+"#;
+
 /// One JavaScript module of an app.
 #[derive(Clone, Debug)]
 pub struct ModuleSource {

@@ -11,8 +11,8 @@
 //! What the gateway answers itself:
 //! - `GET /healthz` → 200 `ok`;
 //! - `GET /metrics` → Prometheus text; `GET /admin/status` → the
-//!   scheduler's state as JSON (services, instances, per-method CPU time,
-//!   partitions, worker busy time);
+//!   JavaScript engine's name and the scheduler's state as JSON (services,
+//!   instances, per-method CPU time, partitions, worker busy time);
 //! - more than `max_in_flight` requests at once, or an overloaded service →
 //!   503 with `Retry-After`;
 //! - no route for the path → 404;
@@ -42,7 +42,7 @@ use tokio::net::TcpListener;
 
 use crate::engine::FETCH_METHOD;
 use crate::runtime::Runtime;
-use crate::scheduler::OVERLOADED;
+use crate::scheduler::{OVERLOADED, Status};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -91,6 +91,15 @@ impl Drop for InFlight<'_> {
 }
 
 type Body = Full<Bytes>;
+
+/// The body of `GET /admin/status`: `{"engine": "quickjs", ...}` followed by
+/// the fields of the scheduler's [`Status`].
+#[derive(serde::Serialize)]
+struct AdminStatus<'a> {
+    engine: &'static str,
+    #[serde(flatten)]
+    scheduler: &'a Status,
+}
 
 impl Gateway {
     /// Binds the listening socket.
@@ -203,7 +212,11 @@ async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Body> {
         }
         "/admin/status" => {
             let status = cx.runtime.scheduler().status();
-            let body = serde_json::to_string_pretty(&status).unwrap_or_default();
+            let body = serde_json::to_string_pretty(&AdminStatus {
+                engine: cx.runtime.engine_name(),
+                scheduler: &status,
+            })
+            .unwrap_or_default();
             let mut response = text(StatusCode::OK, body + "\n");
             response
                 .headers_mut()

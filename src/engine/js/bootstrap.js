@@ -28,6 +28,9 @@
   // Blocking waits would hold a worker thread, unreachable by the CPU-budget
   // interrupt; shared memory has no use without threads to share it with.
   delete global.SharedArrayBuffer;
+  // WebAssembly (V8 only) would make the engines differ, and its memories
+  // are reserved outside the isolate's heap limit.
+  delete global.WebAssembly;
   if (typeof Atomics === "object") {
     delete Atomics.wait;
     delete Atomics.waitAsync;
@@ -282,9 +285,37 @@
     return web.response.toHost(response);
   }
 
+  // What an invocation failed with, as a plain record every engine can
+  // carry: {name, message, stack} of an Error-like object, else the thrown
+  // value printed ("Uncaught 42").
+  function errorRecord(e) {
+    if (e !== null && (typeof e === "object" || typeof e === "function")) {
+      let name, message, stack;
+      try {
+        ({ name, message, stack } = e);
+      } catch {
+        // A throwing getter: report what could be read.
+      }
+      if (typeof name === "string" || typeof message === "string") {
+        return {
+          name: typeof name === "string" ? name : "Error",
+          message: typeof message === "string" ? message : "",
+          stack: typeof stack === "string" && stack !== "" ? stack : undefined,
+        };
+      }
+    }
+    let text;
+    try {
+      text = String(e);
+    } catch {
+      text = "<unprintable value>";
+    }
+    return { name: "Error", message: `Uncaught ${text}` };
+  }
+
   function settle(id, result) {
     if (result !== null && typeof result === "object" && typeof result.then === "function") {
-      result.then((v) => host.complete(id, true, v), (e) => host.complete(id, false, e));
+      result.then((v) => host.complete(id, true, v), (e) => host.complete(id, false, errorRecord(e)));
     } else {
       host.complete(id, true, result);
     }
@@ -307,7 +338,7 @@
           result = fn(arg);
         }
       } catch (e) {
-        host.complete(id, false, e);
+        host.complete(id, false, errorRecord(e));
         return;
       }
       settle(id, result);

@@ -8,58 +8,8 @@ use rquickjs::{
 };
 
 use super::ffi::typed_array_bytes;
+use crate::engine::refusal::{CloneError, MAX_DEPTH, Refusal};
 use crate::value::{BigInt, Value};
-
-/// Deepest nesting accepted; deeper values are almost always cycles or
-/// mistakes, and refusing them keeps conversion from exhausting the stack.
-const MAX_DEPTH: usize = 256;
-
-/// Why a JavaScript value cannot be converted; the message is complete and
-/// becomes the message of a `TypeError` (or of a `DataCloneError`).
-#[derive(Debug)]
-pub(crate) struct CloneError(pub(crate) String);
-
-/// A refusal on its way up from where it happened. The path to the
-/// offending value is assembled only on this error path, segment by
-/// segment as the recursion unwinds, so the common case allocates nothing
-/// for it.
-struct Refusal {
-    /// Path segments, innermost first (`[2]`, `.tags`, `.user`).
-    path: Vec<String>,
-    /// What was found, completing "… is {found}".
-    found: String,
-}
-
-impl Refusal {
-    fn new(found: impl Into<String>) -> Refusal {
-        Refusal {
-            path: Vec::new(),
-            found: found.into(),
-        }
-    }
-
-    fn within(mut self, segment: String) -> Refusal {
-        self.path.push(segment);
-        self
-    }
-
-    fn into_error(self, what: &str) -> CloneError {
-        let mut path = String::from(what);
-        for segment in self.path.iter().rev() {
-            path.push_str(segment);
-        }
-        let found = self.found;
-        if found.starts_with("refers back") || found.starts_with("nested more") {
-            return CloneError(format!(
-                "{path} {found}, which cannot be passed between services or stored"
-            ));
-        }
-        CloneError(format!(
-            "{path} is {found}, which cannot be passed between services or stored (allowed: \
-             undefined, null, boolean, number, bigint, string, array, plain object, Uint8Array)"
-        ))
-    }
-}
 
 /// Converts a JavaScript value to a [`Value`]. `object_proto` is the
 /// context's intrinsic `Object.prototype`, captured before user code ran;
@@ -71,6 +21,15 @@ pub(crate) fn to_value<'js>(
 ) -> Result<Value, CloneError> {
     let mut ancestors = Vec::new();
     convert(value, object_proto, &mut ancestors).map_err(|r| r.into_error(what))
+}
+
+/// Converts a JavaScript value to a [`Value`], or says why it cannot be:
+/// for callers that word the error themselves.
+pub(crate) fn to_refusable_value<'js>(
+    value: &JsValue<'js>,
+    object_proto: &Object<'js>,
+) -> Result<Value, Refusal> {
+    convert(value, object_proto, &mut Vec::new())
 }
 
 fn convert<'js>(

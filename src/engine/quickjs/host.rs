@@ -17,21 +17,18 @@ use std::time::{Duration, Instant};
 use rquickjs::function::Opt;
 use rquickjs::{Array, Ctx, Exception, Function, Object, Persistent, TypedArray, Value as JsValue};
 
-use super::convert::{from_value, to_rust_string, to_value};
+use super::convert::{from_value, to_refusable_value, to_rust_string, to_value};
 use super::ffi::typed_array_bytes;
 use crate::engine::context::AsyncContext;
+use crate::engine::host_ops::{self, Thrown};
 use crate::engine::{
     CallId, Effect, InvocationId, JsError, SharedDirectory, StoreGrant, StoreRequest, TimerId,
     store_ops,
 };
-use crate::store::{KeyRange, ListQuery, WriteBatch};
 
 /// Why a call at module top level fails.
 const NOT_READY: &str = "services cannot be called while modules are loading \
     (call them from inside a handler, not at the top level of a module)";
-
-/// Largest request for random bytes (the Web Crypto quota).
-const MAX_RANDOM_BYTES: usize = 65_536;
 
 /// The Rust-side state of one isolate, shared by its host functions.
 ///
@@ -214,8 +211,11 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                         &format!("no local access to store \"{name}\""),
                     ));
                 };
-                let key =
-                    store_key(&key, "the key").map_err(|m| Exception::throw_type(&ctx, &m))?;
+                let proto = object_proto(&ctx, &st)?;
+                let key = to_refusable_value(&key, &proto)
+                    .map_err(|r| r.into_error("the key").0)
+                    .and_then(|k| host_ops::store_key(&k, "the key"))
+                    .map_err(|m| Exception::throw_type(&ctx, &m))?;
                 match store_ops::read(&ns, &name, &StoreRequest::Get(key)) {
                     Some(Ok(value)) => from_value(&ctx, &value),
                     Some(Err(e)) => Err(Exception::throw_message(&ctx, &e.message)),
@@ -239,7 +239,8 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                     ));
                 };
                 let proto = object_proto(&ctx, &st)?;
-                let request = store_request(&op, &proto, grant.writable, &name)
+                let op = to_refusable_value(&op.into_value(), &proto);
+                let request = host_ops::store_request(op, grant.writable, &name)
                     .map_err(|m| Exception::throw_type(&ctx, &m))?;
                 // A local read is answered now, as a one-element array.
                 if let Some(result) = grant
@@ -333,16 +334,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
     host.set(
         "randomBytes",
         Function::new(ctx.clone(), |ctx: Ctx<'js>, n: f64| {
-            if !(0.0..=MAX_RANDOM_BYTES as f64).contains(&n) {
-                return Err(Exception::throw_range(
-                    &ctx,
-                    &format!("cannot produce {n} random bytes (at most {MAX_RANDOM_BYTES})"),
-                ));
-            }
-            let mut bytes = vec![0u8; n as usize];
-            getrandom::fill(&mut bytes).map_err(|e| {
-                Exception::throw_internal(&ctx, &format!("no randomness available: {e}"))
-            })?;
+            let bytes = host_ops::random_bytes(n).map_err(|t| throw(&ctx, t))?;
             TypedArray::<u8>::new(ctx.clone(), bytes)
         })?,
     )?;
@@ -361,22 +353,12 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
             |ctx: Ctx<'js>, bytes: TypedArray<'js, u8>, fatal: Opt<bool>, ignore_bom: Opt<bool>| {
                 let all = typed_array_bytes(&bytes)
                     .ok_or_else(|| Exception::throw_type(&ctx, "the buffer is detached"))?;
-                let slice = match (ignore_bom.0.unwrap_or(false), all.as_slice()) {
-                    (false, [0xEF, 0xBB, 0xBF, rest @ ..]) => rest,
-                    (_, s) => s,
-                };
-                let text = if fatal.0.unwrap_or(false) {
-                    std::str::from_utf8(slice)
-                        .map_err(|_| {
-                            Exception::throw_type(
-                                &ctx,
-                                "The encoded data was not valid for encoding utf-8",
-                            )
-                        })?
-                        .to_owned()
-                } else {
-                    String::from_utf8_lossy(slice).into_owned()
-                };
+                let text = host_ops::decode_utf8(
+                    &all,
+                    fatal.0.unwrap_or(false),
+                    ignore_bom.0.unwrap_or(false),
+                )
+                .map_err(|t| throw(&ctx, t))?;
                 rquickjs::String::from_str(ctx.clone(), &text)
             },
         )?,
@@ -392,18 +374,13 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
              -> rquickjs::Result<JsValue<'js>> {
                 let base = match base.0 {
                     Some(b) if !b.is_undefined() => {
-                        let b: String = b.get::<rquickjs::convert::Coerced<String>>()?.0;
-                        match url::Url::parse(&b) {
-                            Ok(u) => Some(u),
-                            Err(_) => return Ok(JsValue::new_null(ctx.clone())),
-                        }
+                        Some(b.get::<rquickjs::convert::Coerced<String>>()?.0)
                     }
                     _ => None,
                 };
-                let parsed = url::Url::options().base_url(base.as_ref()).parse(&input);
-                match parsed {
-                    Ok(u) => Ok(url_components(&ctx, &u)?.into_value()),
-                    Err(_) => Ok(JsValue::new_null(ctx.clone())),
+                match host_ops::url_parse(&input, base.as_deref()) {
+                    Some(components) => from_value(&ctx, &components),
+                    None => Ok(JsValue::new_null(ctx.clone())),
                 }
             },
         )?,
@@ -418,44 +395,10 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
              component: String,
              value: String|
              -> rquickjs::Result<JsValue<'js>> {
-                let Ok(mut u) = url::Url::parse(&href) else {
-                    return Ok(JsValue::new_null(ctx.clone()));
-                };
-                use url::quirks;
-                match component.as_str() {
-                    "href" => match url::Url::parse(&value) {
-                        Ok(v) => u = v,
-                        Err(_) => return Ok(JsValue::new_null(ctx.clone())),
-                    },
-                    "protocol" => {
-                        let _ = quirks::set_protocol(&mut u, &value);
-                    }
-                    "username" => {
-                        let _ = quirks::set_username(&mut u, &value);
-                    }
-                    "password" => {
-                        let _ = quirks::set_password(&mut u, &value);
-                    }
-                    "host" => {
-                        let _ = quirks::set_host(&mut u, &value);
-                    }
-                    "hostname" => {
-                        let _ = quirks::set_hostname(&mut u, &value);
-                    }
-                    "port" => {
-                        let _ = quirks::set_port(&mut u, &value);
-                    }
-                    "pathname" => quirks::set_pathname(&mut u, &value),
-                    "search" => quirks::set_search(&mut u, &value),
-                    "hash" => quirks::set_hash(&mut u, &value),
-                    other => {
-                        return Err(Exception::throw_type(
-                            &ctx,
-                            &format!("unknown URL component {other:?}"),
-                        ));
-                    }
+                match host_ops::url_set(&href, &component, &value).map_err(|t| throw(&ctx, t))? {
+                    Some(components) => from_value(&ctx, &components),
+                    None => Ok(JsValue::new_null(ctx.clone())),
                 }
-                Ok(url_components(&ctx, &u)?.into_value())
             },
         )?,
     )?;
@@ -463,27 +406,19 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
     host.set(
         "formDecode",
         Function::new(ctx.clone(), |ctx: Ctx<'js>, input: String| {
-            let pairs = Array::new(ctx.clone())?;
-            for (i, (k, v)) in form_urlencoded::parse(input.as_bytes()).enumerate() {
-                let pair = Array::new(ctx.clone())?;
-                pair.set(0, k.as_ref())?;
-                pair.set(1, v.as_ref())?;
-                pairs.set(i, pair)?;
-            }
-            Ok::<_, rquickjs::Error>(pairs)
+            from_value(&ctx, &host_ops::form_decode(&input))
         })?,
     )?;
 
     host.set(
         "formEncode",
         Function::new(ctx.clone(), |pairs: Vec<Vec<String>>| {
-            let mut out = form_urlencoded::Serializer::new(String::new());
-            for pair in &pairs {
-                let name = pair.first().map_or("", String::as_str);
-                let value = pair.get(1).map_or("", String::as_str);
-                out.append_pair(name, value);
-            }
-            out.finish()
+            host_ops::form_encode(pairs.iter().map(|pair| {
+                (
+                    pair.first().map_or("", String::as_str),
+                    pair.get(1).map_or("", String::as_str),
+                )
+            }))
         })?,
     )?;
 
@@ -509,128 +444,11 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
     Ok(host)
 }
 
-/// Reads a store key: a string (as UTF-8) or a `Uint8Array`.
-fn store_key(value: &JsValue<'_>, what: &str) -> Result<Vec<u8>, String> {
-    if let Some(s) = value.as_string() {
-        return Ok(to_rust_string(s).into_bytes());
+/// Throws what a shared host operation threw.
+fn throw(ctx: &Ctx<'_>, thrown: Thrown) -> rquickjs::Error {
+    match thrown {
+        Thrown::Type(m) => Exception::throw_type(ctx, &m),
+        Thrown::Range(m) => Exception::throw_range(ctx, &m),
+        Thrown::Error(m) => Exception::throw_message(ctx, &m),
     }
-    if let Some(bytes) = value
-        .as_object()
-        .and_then(|o| TypedArray::<u8>::from_object(o.clone()).ok())
-    {
-        return typed_array_bytes(&bytes).ok_or_else(|| format!("{what} is a detached Uint8Array"));
-    }
-    Err(format!(
-        "{what} must be a string or a Uint8Array, got {}",
-        value.type_name()
-    ))
-}
-
-fn optional_key(op: &Object<'_>, field: &str) -> Result<Option<Vec<u8>>, String> {
-    let value: JsValue = op.get(field).map_err(|e| e.to_string())?;
-    if value.is_undefined() || value.is_null() {
-        Ok(None)
-    } else {
-        store_key(&value, field).map(Some)
-    }
-}
-
-fn key_range(op: &Object<'_>) -> Result<KeyRange, String> {
-    let prefix = optional_key(op, "prefix")?;
-    let start = optional_key(op, "start")?;
-    let end = optional_key(op, "end")?;
-    match (prefix, start, end) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            Err("give either prefix or start/end, not both".to_owned())
-        }
-        (Some(p), None, None) => Ok(KeyRange::Prefix(p)),
-        (None, None, None) => Ok(KeyRange::All),
-        (None, start, end) => Ok(KeyRange::Range { start, end }),
-    }
-}
-
-/// Parses the operation object the bootstrap's `StoreHandle` builds.
-fn store_request<'js>(
-    op: &Object<'js>,
-    object_proto: &Object<'js>,
-    writable: bool,
-    store: &str,
-) -> Result<StoreRequest, String> {
-    let kind: String = op.get("op").map_err(|e| e.to_string())?;
-    match kind.as_str() {
-        "get" => {
-            let key: JsValue = op.get("key").map_err(|e| e.to_string())?;
-            Ok(StoreRequest::Get(store_key(&key, "the key")?))
-        }
-        "count" => Ok(StoreRequest::Count(key_range(op)?)),
-        "list" => {
-            let limit: JsValue = op.get("limit").map_err(|e| e.to_string())?;
-            let limit = if limit.is_undefined() || limit.is_null() {
-                None
-            } else {
-                match limit.as_number() {
-                    Some(n) if n >= 0.0 && n.fract() == 0.0 => Some(n as usize),
-                    _ => return Err("limit must be a non-negative integer".to_owned()),
-                }
-            };
-            let reverse: bool = op.get("reverse").unwrap_or(false);
-            Ok(StoreRequest::List(ListQuery {
-                range: key_range(op)?,
-                limit,
-                reverse,
-            }))
-        }
-        "write" => {
-            if !writable {
-                return Err(format!(
-                    "store \"{store}\" is granted read-only to this service (pyrosome.toml)"
-                ));
-            }
-            let ops: Array = op
-                .get("ops")
-                .map_err(|_| "batch() takes an array".to_owned())?;
-            let mut batch = WriteBatch::new();
-            for (i, item) in ops.iter::<Object>().enumerate() {
-                let item = item.map_err(|_| format!("operation {i} must be an object"))?;
-                let kind: String = item.get("op").map_err(|_| {
-                    format!("operation {i} needs op: \"put\", \"delete\" or \"putIfAbsent\"")
-                })?;
-                let key: JsValue = item.get("key").map_err(|e| e.to_string())?;
-                let key = store_key(&key, &format!("the key of operation {i}"))?;
-                let value = |item: &Object<'js>| -> Result<crate::value::Value, String> {
-                    let v: JsValue = item.get("value").map_err(|e| e.to_string())?;
-                    to_value(&v, object_proto, "the value").map_err(|e| e.0)
-                };
-                batch = match kind.as_str() {
-                    "put" => batch.put(key, value(&item)?),
-                    "putIfAbsent" => batch.put_if_absent(key, value(&item)?),
-                    "delete" => batch.delete(key),
-                    other => {
-                        return Err(format!(
-                            "operation {i} has op {other:?}; expected \"put\", \"delete\" or \"putIfAbsent\""
-                        ));
-                    }
-                };
-            }
-            Ok(StoreRequest::Write(batch))
-        }
-        other => Err(format!("unknown store operation {other:?}")),
-    }
-}
-
-fn url_components<'js>(ctx: &Ctx<'js>, u: &url::Url) -> rquickjs::Result<Object<'js>> {
-    use url::quirks;
-    let o = Object::new(ctx.clone())?;
-    o.set("href", quirks::href(u))?;
-    o.set("origin", quirks::origin(u))?;
-    o.set("protocol", quirks::protocol(u))?;
-    o.set("username", quirks::username(u))?;
-    o.set("password", quirks::password(u))?;
-    o.set("host", quirks::host(u))?;
-    o.set("hostname", quirks::hostname(u))?;
-    o.set("port", quirks::port(u))?;
-    o.set("pathname", quirks::pathname(u))?;
-    o.set("search", quirks::search(u))?;
-    o.set("hash", quirks::hash(u))?;
-    Ok(o)
 }

@@ -15,10 +15,10 @@ use rquickjs::{Context, Ctx, Function, Module, Object, Persistent, Runtime, Valu
 use super::convert::from_value;
 use super::ffi::{HeapAccount, LimitedAllocator, load_own_bytecode};
 use super::host::{self, HostState, SharedState, js_error};
-use super::loader::{AppLoader, BUILTIN_SOURCE};
+use super::loader::AppLoader;
 use crate::engine::context::AsyncContext;
+use crate::engine::modules::BUILTIN_SOURCE;
 use crate::engine::{BUILTIN_MODULE, Effect, EngineError, Event, Fault, IsolateConfig, JsError};
-use crate::value::Value;
 
 /// The bootstrap and Web APIs, assembled by `build.rs` from `js/`: a
 /// function expression taking the `host` object.
@@ -145,41 +145,9 @@ fn create_error(e: impl std::fmt::Display) -> EngineError {
     EngineError::Create(e.to_string())
 }
 
-/// Renders a module-loading exception as an [`EngineError`], pulling the
-/// file and line out of QuickJS's stack (`at file.js:3:5`).
+/// Renders a module-loading exception as an [`EngineError`].
 fn load_error(ctx: &Ctx<'_>, entry: &str) -> EngineError {
-    let exception = ctx.catch();
-    let error = js_error(&exception);
-    let location = error.stack.as_deref().and_then(first_location);
-    if error.name == "SyntaxError" {
-        let (file, line) = location.unwrap_or_else(|| (entry.to_owned(), 0));
-        return EngineError::Syntax {
-            file,
-            line,
-            message: format!("{}: {}", error.name, error.message),
-        };
-    }
-    let file = location.map_or_else(|| entry.to_owned(), |(f, l)| format!("{f}:{l}"));
-    let mut message = format!("{}: {}", error.name, error.message);
-    if let Some(stack) = error.stack.filter(|s| !s.trim().is_empty()) {
-        message.push('\n');
-        message.push_str(stack.trim_end());
-    }
-    EngineError::Evaluation { file, message }
-}
-
-/// The first `file:line` of a QuickJS stack trace that is not native.
-fn first_location(stack: &str) -> Option<(String, u32)> {
-    stack.lines().find_map(|l| {
-        let l = l.trim().strip_prefix("at ")?;
-        let inner = l
-            .rsplit_once('(')
-            .map_or(l, |(_, r)| r.trim_end_matches(')'));
-        let mut parts = inner.rsplitn(3, ':');
-        let (col, line, file) = (parts.next()?, parts.next()?, parts.next()?);
-        let (line, _) = (line.parse::<u32>().ok()?, col.parse::<u32>().ok()?);
-        (file != "<native>").then(|| (file.to_owned(), line))
-    })
+    EngineError::loading(js_error(&ctx.catch()), entry, None)
 }
 
 impl QjsIsolate {
@@ -357,7 +325,7 @@ impl QjsIsolate {
                     dispatcher.reply.clone().restore(&ctx).and_then(|f| {
                         let (ok, value) = match result {
                             Ok(v) => (true, from_value(&ctx, &v)?),
-                            Err(e) => (false, from_value(&ctx, &error_value(&e))?),
+                            Err(e) => (false, from_value(&ctx, &e.to_value())?),
                         };
                         f.call((call.0 as f64, ok, value))
                     })
@@ -409,21 +377,6 @@ fn drain_jobs(ctx: &Ctx<'_>, stop: impl Fn() -> bool) {
     }
 }
 
-/// The plain object the bootstrap turns back into an `Error` in the caller.
-fn error_value(e: &JsError) -> Value {
-    let opt = |s: &Option<String>| {
-        s.as_ref()
-            .map_or(Value::Undefined, |s| Value::from(s.as_str()))
-    };
-    Value::object([
-        ("name", Value::from(e.name.as_str())),
-        ("message", Value::from(e.message.as_str())),
-        ("stack", opt(&e.stack)),
-        ("service", opt(&e.service)),
-        ("method", opt(&e.method)),
-    ])
-}
-
 impl crate::engine::Isolate for QjsIsolate {
     fn methods(&self) -> &[String] {
         &self.methods
@@ -456,23 +409,5 @@ impl crate::engine::Isolate for QjsIsolate {
 
     fn heap_used(&self) -> usize {
         self.heap.used()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::first_location;
-
-    #[test]
-    fn finds_the_first_source_location_in_a_stack() {
-        assert_eq!(
-            first_location("    at <native>:1:1\n    at f (main.js:3:5)\n"),
-            Some(("main.js".to_owned(), 3))
-        );
-        assert_eq!(
-            first_location("    at lib/x.js:12:1\n"),
-            Some(("lib/x.js".to_owned(), 12))
-        );
-        assert_eq!(first_location("no stack here"), None);
     }
 }

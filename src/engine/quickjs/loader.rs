@@ -7,18 +7,8 @@ use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
 use rquickjs::{Ctx, Error, Module};
 
+use crate::engine::modules::BUILTIN_SOURCE;
 use crate::engine::{BUILTIN_MODULE, Modules};
-
-/// Source of the builtin module. It takes the internals the bootstrap left
-/// on the global object and removes them, so user code cannot reach them
-/// except through `import`. Evaluated before any user module.
-pub(crate) const BUILTIN_SOURCE: &str = r#"
-const internal = globalThis.__pyrosome_internal;
-delete globalThis.__pyrosome_internal;
-export const services = internal.services;
-export const store = internal.store;
-export default internal;
-"#;
 
 /// Resolves and loads the app's modules from memory.
 pub(crate) struct AppLoader {

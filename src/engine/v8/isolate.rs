@@ -1,0 +1,243 @@
+//! One V8 isolate: the shim isolate, the host state its operations write
+//! effects into, and the CPU-budget and memory bookkeeping around every
+//! entry into JavaScript.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::ffi::{Dispatch, RawIsolate, Status};
+use super::host::{self, HostState, SharedState, V8Host};
+use super::{watchdog, wire};
+use crate::engine::context::AsyncContext;
+use crate::engine::modules::BUILTIN_SOURCE;
+use crate::engine::{BUILTIN_MODULE, Effect, EngineError, Event, Fault, IsolateConfig, JsError};
+use crate::value::Value;
+
+/// The bootstrap and Web APIs, assembled by `build.rs` from `js/`: a
+/// function expression taking the `host` object (the same text QuickJS
+/// runs).
+const PRELUDE: &str = include_str!(concat!(env!("OUT_DIR"), "/prelude.js"));
+
+/// Module top levels get at least this long before they are interrupted,
+/// however small the per-invocation budget (as for QuickJS).
+const MIN_LOAD_BUDGET: Duration = Duration::from_secs(2);
+
+/// A V8 isolate. `raw` is declared first so it is dropped first.
+pub(crate) struct V8Isolate {
+    raw: RawIsolate,
+    state: SharedState,
+    fired: Arc<AtomicBool>,
+    methods: Vec<String>,
+    has_fetch: bool,
+    budget: Duration,
+    memory_limit: usize,
+}
+
+impl V8Isolate {
+    pub(crate) fn new(config: &IsolateConfig) -> Result<V8Isolate, EngineError> {
+        let state: SharedState = Arc::new(Mutex::new(HostState {
+            service: config.service.clone(),
+            directory: config.directory.clone(),
+            stores: config.stores.clone(),
+            effects: Vec::new(),
+            cx: AsyncContext::default(),
+            started: Instant::now(),
+        }));
+        let embedder = Box::new(V8Host {
+            state: state.clone(),
+            modules: config.modules.clone(),
+        });
+        let raw = RawIsolate::new(config.memory_limit, embedder).ok_or_else(|| {
+            EngineError::Create("V8 could not create an isolate and context".to_owned())
+        })?;
+        let mut isolate = V8Isolate {
+            raw,
+            state,
+            fired: Arc::new(AtomicBool::new(false)),
+            methods: Vec::new(),
+            has_fetch: false,
+            budget: config.cpu_budget,
+            memory_limit: config.memory_limit,
+        };
+        let load_budget = config.cpu_budget.max(MIN_LOAD_BUDGET);
+        let armed = watchdog::arm(&isolate.raw.terminator(), load_budget, &isolate.fired);
+        let loaded = isolate.load(config);
+        drop(armed);
+        match loaded {
+            Ok(()) => Ok(isolate),
+            Err(e) if isolate.fired.load(Ordering::Relaxed) => Err(EngineError::Evaluation {
+                file: config.entry.clone(),
+                message: format!(
+                    "the module's top level ran longer than {} ms and was interrupted ({e})",
+                    load_budget.as_millis()
+                ),
+            }),
+            Err(_) if isolate.raw.take_exhausted() => Err(EngineError::Evaluation {
+                file: config.entry.clone(),
+                message: format!(
+                    "out of memory: the module's top level reached the heap limit of {} MiB",
+                    config.memory_limit >> 20
+                ),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The error record the shim left in its output, as a [`JsError`].
+    fn thrown(&self) -> (JsError, Option<(String, u32)>) {
+        match wire::decode(&self.raw.output()) {
+            Ok(record) => {
+                let at = match (record.get("file"), record.get("line")) {
+                    (Some(Value::String(f)), Some(Value::Number(l))) if *l > 0.0 => {
+                        Some((f.clone(), *l as u32))
+                    }
+                    _ => None,
+                };
+                (host::v8_error(&record), at)
+            }
+            Err(e) => (JsError::new("InternalError", e.to_string()), None),
+        }
+    }
+
+    fn load_failure(&self, status: Status, file: &str) -> EngineError {
+        match status {
+            Status::Exception => {
+                let (error, at) = self.thrown();
+                EngineError::loading(error, file, at)
+            }
+            Status::Unsettled => EngineError::Evaluation {
+                file: file.to_owned(),
+                message: "the module's top-level await never settled".to_owned(),
+            },
+            Status::Terminated | Status::Ok => EngineError::Evaluation {
+                file: file.to_owned(),
+                message: "terminated".to_owned(),
+            },
+        }
+    }
+
+    /// Runs the prelude, the builtin module and the entry module.
+    fn load(&mut self, config: &IsolateConfig) -> Result<(), EngineError> {
+        let status = self.raw.boot(PRELUDE, &config.service, &host::op_names());
+        if status != Status::Ok {
+            return Err(self.load_failure(status, "<prelude>"));
+        }
+        let status = self.raw.load(BUILTIN_MODULE, BUILTIN_SOURCE, false);
+        if status != Status::Ok {
+            return Err(self.load_failure(status, BUILTIN_MODULE));
+        }
+        let entry = config.entry.as_str();
+        let source = config
+            .modules
+            .get(entry)
+            .ok_or_else(|| EngineError::Evaluation {
+                file: entry.to_owned(),
+                message: "no such module in the app".to_owned(),
+            })?;
+        let status = self.raw.load(entry, &source.source, true);
+        if status != Status::Ok {
+            return Err(self.load_failure(status, entry));
+        }
+        let exports =
+            wire::decode(&self.raw.output()).map_err(|e| EngineError::Create(e.to_string()))?;
+        if let Some(Value::Array(methods)) = exports.get("methods") {
+            self.methods = methods
+                .iter()
+                .filter_map(|m| m.as_str().map(str::to_owned))
+                .collect();
+            self.methods.sort();
+        }
+        self.has_fetch = matches!(exports.get("hasFetch"), Some(Value::Bool(true)));
+        Ok(())
+    }
+
+    fn deliver(&mut self, event: Event) -> Status {
+        let mut value = Vec::new();
+        match event {
+            Event::Invoke { id, method, arg } => {
+                self.state.lock().cx.enter_invocation(id);
+                wire::encode(&arg, &mut value);
+                self.raw
+                    .dispatch(Dispatch::Invoke, id.0 as f64, &method, true, &value)
+            }
+            Event::Reply { call, result } => {
+                if !self.state.lock().cx.enter_reply(call) {
+                    return Status::Ok;
+                }
+                let ok = result.is_ok();
+                match result {
+                    Ok(v) => wire::encode(&v, &mut value),
+                    Err(e) => wire::encode(&e.to_value(), &mut value),
+                }
+                self.raw
+                    .dispatch(Dispatch::Reply, call.0 as f64, "", ok, &value)
+            }
+            Event::Timer { id } => {
+                if !self.state.lock().cx.enter_timer(id) {
+                    return Status::Ok;
+                }
+                self.raw
+                    .dispatch(Dispatch::Timer, id.0 as f64, "", true, &[])
+            }
+        }
+    }
+}
+
+impl crate::engine::Isolate for V8Isolate {
+    fn methods(&self) -> &[String] {
+        &self.methods
+    }
+
+    fn has_fetch(&self) -> bool {
+        self.has_fetch
+    }
+
+    fn handle(
+        &mut self,
+        event: Event,
+        budget: Duration,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), Fault> {
+        self.budget = budget;
+        let armed = watchdog::arm(&self.raw.terminator(), budget, &self.fired);
+        let status = self.deliver(event);
+        drop(armed);
+        {
+            let mut state = self.state.lock();
+            state.cx.leave();
+            effects.append(&mut state.effects);
+        }
+        if self.raw.take_exhausted() {
+            return Err(Fault::OutOfMemory {
+                limit_mb: self.memory_limit >> 20,
+            });
+        }
+        if self.fired.load(Ordering::Relaxed) {
+            return Err(Fault::CpuBudget {
+                budget: self.budget,
+            });
+        }
+        match status {
+            Status::Ok | Status::Unsettled => Ok(()),
+            Status::Terminated => Err(Fault::Internal(
+                "V8 terminated the isolate's JavaScript".to_owned(),
+            )),
+            Status::Exception => {
+                // A timer callback threw, or an event could not be
+                // delivered: report it like an uncaught exception.
+                let (error, _) = self.thrown();
+                let service = self.state.lock().service.clone();
+                let stack = error.stack.clone().unwrap_or_default();
+                tracing::error!(target: "pyrosome::js", service = service.as_ref(), "uncaught {error}\n{stack}");
+                Ok(())
+            }
+        }
+    }
+
+    fn heap_used(&self) -> usize {
+        self.raw.heap_used()
+    }
+}

@@ -1,0 +1,272 @@
+//! The wire format in which values cross the seam between Rust and the C++
+//! shim (`shim.cc` encodes and decodes the same format on its side).
+//!
+//! A value is a tag byte followed by its payload; lengths and counts are
+//! little-endian `u32`, numbers little-endian IEEE doubles:
+//!
+//! | tag | value | payload |
+//! | --- | --- | --- |
+//! | 0, 1 | undefined, null | — |
+//! | 2, 3 | false, true | — |
+//! | 4 | number | f64 |
+//! | 5 | BigInt | len, decimal digits with optional `-` |
+//! | 6 | string | len, UTF-8 |
+//! | 7 | `Uint8Array` | len, bytes |
+//! | 8 | array | count, values |
+//! | 9 | plain object | count, (len, key UTF-8, value)* |
+//! | 10 | refused | count, path segments innermost first, what was found (each len + UTF-8) |
+//!
+//! "Refused" appears only at the top level of a host operation's argument:
+//! the shim met something that cannot be cloned (a function, a cycle, ...)
+//! and says where, so Rust can word the error exactly like the QuickJS
+//! backend does ([`Refusal`]).
+
+use crate::engine::refusal::Refusal;
+use crate::value::{BigInt, Value};
+
+const UNDEFINED: u8 = 0;
+const NULL: u8 = 1;
+const FALSE: u8 = 2;
+const TRUE: u8 = 3;
+const NUMBER: u8 = 4;
+const BIGINT: u8 = 5;
+const STRING: u8 = 6;
+const BYTES: u8 = 7;
+const ARRAY: u8 = 8;
+const OBJECT: u8 = 9;
+const REFUSED: u8 = 10;
+
+/// The shim sent bytes that are not a value: a bug on one side of the seam.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed value from the V8 shim at byte {0}")]
+pub(crate) struct Malformed(usize);
+
+/// Appends the encoding of `value` to `out`.
+pub(crate) fn encode(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Undefined => out.push(UNDEFINED),
+        Value::Null => out.push(NULL),
+        Value::Bool(false) => out.push(FALSE),
+        Value::Bool(true) => out.push(TRUE),
+        Value::Number(n) => {
+            out.push(NUMBER);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        Value::BigInt(b) => {
+            out.push(BIGINT);
+            put_bytes(out, b.as_str().as_bytes());
+        }
+        Value::String(s) => {
+            out.push(STRING);
+            put_bytes(out, s.as_bytes());
+        }
+        Value::Bytes(b) => {
+            out.push(BYTES);
+            put_bytes(out, b);
+        }
+        Value::Array(items) => {
+            out.push(ARRAY);
+            put_u32(out, items.len());
+            for item in items {
+                encode(item, out);
+            }
+        }
+        Value::Object(pairs) => {
+            out.push(OBJECT);
+            put_u32(out, pairs.len());
+            for (key, item) in pairs {
+                put_bytes(out, key.as_bytes());
+                encode(item, out);
+            }
+        }
+    }
+}
+
+fn put_u32(out: &mut Vec<u8>, n: usize) {
+    // Values are bounded by the isolate's heap limit (at most 16 GiB in the
+    // manifest, far less in practice); saturate rather than wrap.
+    out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_u32(out, bytes.len());
+    out.extend_from_slice(bytes);
+}
+
+/// Decodes one value that must not be refused.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Value, Malformed> {
+    let mut reader = Reader { bytes, at: 0 };
+    match reader.arg()? {
+        Ok(value) => Ok(value),
+        Err(_) => Err(Malformed(0)),
+    }
+}
+
+/// Decodes a host operation's arguments (an array whose elements may be
+/// refused).
+pub(crate) fn decode_args(bytes: &[u8]) -> Result<Vec<Result<Value, Refusal>>, Malformed> {
+    let mut reader = Reader { bytes, at: 0 };
+    if reader.byte()? != ARRAY {
+        return Err(Malformed(0));
+    }
+    let n = reader.u32()?;
+    let mut args = Vec::with_capacity(n.min(16));
+    for _ in 0..n {
+        args.push(reader.arg()?);
+    }
+    Ok(args)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn malformed(&self) -> Malformed {
+        Malformed(self.at)
+    }
+
+    fn byte(&mut self) -> Result<u8, Malformed> {
+        let b = *self.bytes.get(self.at).ok_or_else(|| self.malformed())?;
+        self.at += 1;
+        Ok(b)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&[u8], Malformed> {
+        let end = self.at.checked_add(n).ok_or_else(|| self.malformed())?;
+        let slice = self
+            .bytes
+            .get(self.at..end)
+            .ok_or_else(|| self.malformed())?;
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn u32(&mut self) -> Result<usize, Malformed> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+
+    fn string(&mut self) -> Result<String, Malformed> {
+        let n = self.u32()?;
+        let at = self.at;
+        let bytes = self.take(n)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| Malformed(at))
+    }
+
+    fn arg(&mut self) -> Result<Result<Value, Refusal>, Malformed> {
+        if self.bytes.get(self.at) == Some(&REFUSED) {
+            self.at += 1;
+            let n = self.u32()?;
+            let mut path = Vec::with_capacity(n);
+            for _ in 0..n {
+                path.push(self.string()?);
+            }
+            let mut refusal = Refusal::new(self.string()?);
+            refusal.path = path;
+            return Ok(Err(refusal));
+        }
+        self.value().map(Ok)
+    }
+
+    fn value(&mut self) -> Result<Value, Malformed> {
+        Ok(match self.byte()? {
+            UNDEFINED => Value::Undefined,
+            NULL => Value::Null,
+            FALSE => Value::Bool(false),
+            TRUE => Value::Bool(true),
+            NUMBER => {
+                let b = self.take(8)?;
+                let mut raw = [0u8; 8];
+                raw.copy_from_slice(b);
+                Value::Number(f64::from_le_bytes(raw))
+            }
+            BIGINT => {
+                let at = self.at;
+                let text = self.string()?;
+                Value::BigInt(BigInt::parse(&text).ok_or(Malformed(at))?)
+            }
+            STRING => Value::String(self.string()?),
+            BYTES => {
+                let n = self.u32()?;
+                Value::Bytes(self.take(n)?.to_vec())
+            }
+            ARRAY => {
+                let n = self.u32()?;
+                let mut items = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    items.push(self.value()?);
+                }
+                Value::Array(items)
+            }
+            OBJECT => {
+                let n = self.u32()?;
+                let mut pairs = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    let key = self.string()?;
+                    pairs.push((key, self.value()?));
+                }
+                Value::Object(pairs)
+            }
+            _ => return Err(Malformed(self.at - 1)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip() {
+        let value = Value::object([
+            ("n", Value::Number(-0.0)),
+            (
+                "big",
+                Value::BigInt(BigInt::parse("-123456789012345678901234567890").unwrap()),
+            ),
+            ("s", Value::from("héllo")),
+            ("b", Value::Bytes(vec![0, 1, 255])),
+            (
+                "a",
+                Value::Array(vec![Value::Undefined, Value::Null, Value::Bool(true)]),
+            ),
+        ]);
+        let mut out = Vec::new();
+        encode(&value, &mut out);
+        let back = decode(&out).unwrap();
+        assert_eq!(back, value);
+        match back.get("n") {
+            Some(Value::Number(n)) => assert!(n.is_sign_negative()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn refused_arguments_keep_their_path() {
+        // [1, refused(.f in [0]): "a function"]
+        let mut out = vec![ARRAY];
+        put_u32(&mut out, 2);
+        encode(&Value::Number(1.0), &mut out);
+        out.push(REFUSED);
+        put_u32(&mut out, 2);
+        put_bytes(&mut out, b".f");
+        put_bytes(&mut out, b"[0]");
+        put_bytes(&mut out, b"a function");
+        let args = decode_args(&out).unwrap();
+        assert_eq!(args[0].as_ref().ok(), Some(&Value::Number(1.0)));
+        let refusal = args[1].as_ref().err().map(|r| r.path.clone());
+        assert_eq!(refusal, Some(vec![".f".to_owned(), "[0]".to_owned()]));
+    }
+
+    #[test]
+    fn truncated_input_is_malformed_not_a_panic() {
+        let mut out = Vec::new();
+        encode(&Value::from("truncated string"), &mut out);
+        for cut in 0..out.len() {
+            assert!(decode(&out[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(decode(&[42]).is_err());
+    }
+}
