@@ -1,0 +1,108 @@
+//! What the runtime-core bench (`core.rs`) and the engine comparison
+//! (`engines.rs`) share: the two-service call app and its round-trip
+//! measurement, and the small module whose isolate start both time.
+//!
+//! Included with `mod common;` (a folder, so cargo does not take it for a
+//! bench target of its own).
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use pyrosome::engine::{self, Directory, IsolateConfig, ModuleSource, Modules};
+use pyrosome::{App, Engine, Runtime, RuntimeOptions, Value};
+
+/// The call app: `a.loop({n})` awaits `services.b.noop({i})` `n` times;
+/// `b.noop` returns its argument (an echo).
+const CALL_MANIFEST: &str = r#"
+name = "bench"
+[services.a]
+module = "a.js"
+[services.b]
+module = "b.js"
+"#;
+
+const CALL_A: &str = r#"
+import { services } from "pyrosome";
+export async function loop({ n }) {
+  for (let i = 0; i < n; i++) await services.b.noop({ i });
+  return n;
+}
+export function noop(v) { return v; }
+"#;
+
+const CALL_B: &str = "export function noop(v) { return v; }\n";
+
+/// Writes `files` (name, text), one of them `pyrosome.toml`, to a
+/// temporary folder and loads the app. Keep the folder while the app runs.
+pub fn write_app(files: &[(&str, &str)]) -> (tempfile::TempDir, App) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).expect("write app file");
+    }
+    let app = App::load(dir.path()).expect("bench app loads");
+    (dir, app)
+}
+
+/// The call app running on `workers` workers and `engine` (`None`: the
+/// default engine).
+pub fn call_runtime(
+    workers: usize,
+    engine: Option<Arc<dyn Engine>>,
+) -> (tempfile::TempDir, Runtime) {
+    let (dir, app) = write_app(&[
+        ("pyrosome.toml", CALL_MANIFEST),
+        ("a.js", CALL_A),
+        ("b.js", CALL_B),
+    ]);
+    let rt = Runtime::start(
+        app,
+        RuntimeOptions {
+            engine,
+            workers,
+            ..RuntimeOptions::default()
+        },
+    )
+    .expect("bench app starts");
+    (dir, rt)
+}
+
+/// Runs `n` cross-service calls from JavaScript (`a.loop`) and returns the
+/// time they took; divided by `n`, it is one call's round trip (plus a
+/// `1/n` share of the invocation from Rust that starts the loop).
+pub fn call_loop(rt: &Runtime, n: u64) -> Duration {
+    let arg = Value::object([("n", Value::Number(n as f64))]);
+    let start = Instant::now();
+    rt.call_blocking("a", "loop", arg).expect("loop runs");
+    start.elapsed()
+}
+
+/// An isolate of a small service module: an import of `"pyrosome"`, a
+/// method and a `fetch` handler. Isolate start = instantiating this.
+pub fn small_module_config() -> IsolateConfig {
+    let mut modules = Modules::new();
+    modules.insert(
+        "main.js",
+        ModuleSource {
+            path: PathBuf::from("main.js"),
+            source: Arc::from(
+                "import { services } from 'pyrosome';\n\
+                 let hits = 0;\n\
+                 export async function hello({ name }) { hits++; return { message: `Hello, ${name}!`, hits }; }\n\
+                 export default { async fetch(request) { return new Response('hi'); } };\n",
+            ),
+        },
+    );
+    let directory: engine::SharedDirectory = Arc::new(OnceLock::new());
+    let _ = directory.set(Directory::new());
+    IsolateConfig {
+        service: Arc::from("main"),
+        entry: "main.js".to_owned(),
+        modules: Arc::new(modules),
+        directory,
+        memory_limit: 64 << 20,
+        cpu_budget: Duration::from_millis(100),
+        dev_mode: false,
+        stores: Vec::new(),
+    }
+}
