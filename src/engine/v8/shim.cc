@@ -36,6 +36,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -83,6 +84,44 @@ constexpr size_t kMaxDepth = 256;
 
 std::unique_ptr<Platform> g_platform;
 std::once_flag g_init;
+
+// ---- code cache ------------------------------------------------------------
+//
+// Every isolate compiles the same prelude and the same app modules. V8 can
+// serialize what it compiled (bytecode, including functions compiled lazily
+// while the code ran) and another isolate of the process can start from it:
+// the first isolate of a service pays for compilation, the next ones don't.
+// Keyed by name and full source text, so a changed source never meets a
+// stale cache; an entry V8 rejects is dropped.
+
+std::mutex g_cache_mu;
+std::unordered_map<std::string, std::shared_ptr<const std::string>> g_code_cache;
+
+std::string cache_key(const std::string& name, const char* source, size_t len) {
+  std::string key = name;
+  key.push_back('\0');
+  key.append(source, len);
+  return key;
+}
+
+std::shared_ptr<const std::string> cached_code(const std::string& key) {
+  std::lock_guard<std::mutex> lock(g_cache_mu);
+  auto it = g_code_cache.find(key);
+  return it == g_code_cache.end() ? nullptr : it->second;
+}
+
+void store_code(const std::string& key, ScriptCompiler::CachedData* data) {
+  if (data == nullptr) return;
+  auto code = std::make_shared<const std::string>(reinterpret_cast<const char*>(data->data), data->length);
+  delete data;
+  std::lock_guard<std::mutex> lock(g_cache_mu);
+  g_code_cache.emplace(key, std::move(code));
+}
+
+void drop_code(const std::string& key) {
+  std::lock_guard<std::mutex> lock(g_cache_mu);
+  g_code_cache.erase(key);
+}
 
 // ---- ArrayBuffer memory, counted against the isolate's limit -------------
 
@@ -139,6 +178,9 @@ struct PyroIsolate {
   PyroResolveFn resolve_fn = nullptr;
   void* resolve_state = nullptr;
   std::vector<std::pair<std::string, Global<Module>>> modules;
+  // Per module (same index): its code-cache key if the cache has no entry
+  // for it yet, else empty.
+  std::vector<std::string> uncached;
   std::string out;  // results handed to Rust, valid until the next call
   std::atomic<bool> heap_exhausted{false};
 };
@@ -625,10 +667,21 @@ MaybeLocal<Module> compile_module(PyroIsolate* p, const std::string& name, const
     return {};
   }
   ScriptOrigin origin(isolate, resource, 0, 0, false, -1, Local<Value>(), false, false, true);
-  ScriptCompiler::Source src(text, origin);
+  std::string key = cache_key(name, source, len);
+  std::shared_ptr<const std::string> code = cached_code(key);
+  auto* cached = code ? new ScriptCompiler::CachedData(reinterpret_cast<const uint8_t*>(code->data()),
+                                                        static_cast<int>(code->size()))
+                      : nullptr;
+  ScriptCompiler::Source src(text, origin, cached);
   Local<Module> module;
-  if (!ScriptCompiler::CompileModule(isolate, &src).ToLocal(&module)) return {};
+  if (!ScriptCompiler::CompileModule(isolate, &src,
+                                     code ? ScriptCompiler::kConsumeCodeCache : ScriptCompiler::kNoCompileOptions)
+           .ToLocal(&module)) {
+    return {};
+  }
+  if (code && src.GetCachedData()->rejected) drop_code(key);
   p->modules.emplace_back(name, Global<Module>(isolate, module));
+  p->uncached.push_back(code && !src.GetCachedData()->rejected ? std::string() : key);
   return module;
 }
 
@@ -818,6 +871,7 @@ void pyro_isolate_free(PyroIsolate* p) {
     p->timer.Reset();
     p->set_module.Reset();
     p->modules.clear();
+    p->uncached.clear();
   }
   p->isolate->Dispose();
   delete p->allocator;
@@ -882,17 +936,31 @@ int32_t pyro_isolate_boot(PyroIsolate* p, PyroStr prelude, PyroStr service, Pyro
     return caught(p, e.context, tc);
   }
   ScriptOrigin origin(isolate, String::NewFromUtf8Literal(isolate, "pyrosome:prelude"));
+  std::string key = cache_key("pyrosome:prelude", prelude.ptr, prelude.len);
+  std::shared_ptr<const std::string> code = cached_code(key);
+  auto* cached = code ? new ScriptCompiler::CachedData(reinterpret_cast<const uint8_t*>(code->data()),
+                                                        static_cast<int>(code->size()))
+                      : nullptr;
+  ScriptCompiler::Source src(source, origin, cached);
   Local<Script> script;
   Local<Value> function;
   Local<Value> dispatcher;
   Local<Value> argv[] = {host};
-  if (!Script::Compile(e.context, source, &origin).ToLocal(&script) || !script->Run(e.context).ToLocal(&function) ||
+  if (!ScriptCompiler::Compile(e.context, &src,
+                               code ? ScriptCompiler::kConsumeCodeCache : ScriptCompiler::kNoCompileOptions)
+           .ToLocal(&script) ||
+      !script->Run(e.context).ToLocal(&function) ||
       !function->IsFunction() ||
       !function.As<Function>()->Call(e.context, Undefined(isolate), 1, argv).ToLocal(&dispatcher) ||
       !dispatcher->IsObject()) {
     return caught(p, e.context, tc);
   }
   settle(p);
+  if (code && src.GetCachedData()->rejected) {
+    drop_code(key);
+  } else if (!code) {
+    store_code(key, ScriptCompiler::CreateCodeCache(script->GetUnboundScript()));
+  }
   const char* names[] = {"invoke", "reply", "timer", "setModule"};
   Global<Function>* slots[] = {&p->invoke, &p->reply, &p->timer, &p->set_module};
   for (int i = 0; i < 4; i++) {
@@ -931,6 +999,15 @@ int32_t pyro_isolate_load(PyroIsolate* p, PyroStr specifier, PyroStr source, int
       error_record(p, e.context, promise->Result(), Exception::CreateMessage(isolate, promise->Result()), p->out);
       return kException;
     }
+  }
+  // Now that the modules ran, their caches include what ran.
+  for (size_t i = 0; i < p->modules.size(); i++) {
+    if (p->uncached[i].empty()) continue;
+    Local<Module> m = p->modules[i].second.Get(isolate);
+    if (m->GetStatus() == Module::kEvaluated) {
+      store_code(p->uncached[i], ScriptCompiler::CreateCodeCache(m->GetUnboundModuleScript()));
+    }
+    p->uncached[i].clear();
   }
   p->out.clear();
   if (!entry) return kOk;
