@@ -30,7 +30,9 @@
 
 #include <atomic>
 #include <cmath>
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -775,12 +777,30 @@ MaybeLocal<Promise> dynamic_import(Local<Context> context, Local<Data>, Local<Va
   return resolver->GetPromise();
 }
 
-size_t near_heap_limit(void* data, size_t current, size_t) {
+// How far past its limit a terminated isolate's heap may grow while V8
+// unwinds: the limit again plus this much. JavaScript stops at the next
+// function entry or loop back-edge; only a builtin that loops in C++
+// without checking for termination (Array.prototype.fill over a huge
+// holey array, say) can use the room up, and V8 then aborts the process
+// with an out-of-memory error (see oom_error): V8 offers no way to stop it.
+constexpr size_t kUnwindSlack = 64u << 20;
+
+size_t near_heap_limit(void* data, size_t current, size_t initial) {
   PyroIsolate* p = static_cast<PyroIsolate*>(data);
   p->heap_exhausted.store(true);
   p->isolate->TerminateExecution();
-  // Room to unwind; the isolate is discarded afterwards.
-  return current * 2;
+  size_t cap = 2 * initial + kUnwindSlack;
+  if (current >= cap) return current;
+  return std::min(cap, current + std::max(current / 2, static_cast<size_t>(16u << 20)));
+}
+
+void oom_error(const char* location, bool is_heap) {
+  fprintf(stderr,
+          "pyrosome: fatal: a V8 isolate ran out of memory inside %s (%s) and could not be stopped: "
+          "a builtin kept allocating past the isolate's heap limit without checking for termination. "
+          "V8 aborts the process here; the QuickJS engine does not have this failure mode.\n",
+          location ? location : "V8", is_heap ? "heap" : "process");
+  fflush(stderr);
 }
 
 struct Enter {
@@ -830,6 +850,7 @@ PyroIsolate* pyro_isolate_new(size_t heap_limit, PyroHostFn host_fn, void* host_
   p->isolate->SetData(0, p);
   p->isolate->SetMicrotasksPolicy(MicrotasksPolicy::kExplicit);
   p->isolate->AddNearHeapLimitCallback(near_heap_limit, p);
+  p->isolate->SetOOMErrorHandler(oom_error);
   p->isolate->SetHostImportModuleDynamicallyCallback(dynamic_import);
   {
     Locker locker(p->isolate);
