@@ -30,6 +30,17 @@ impl ThreadClock {
         ThreadClock(id)
     }
 
+    /// The clock id, to keep in an atomic.
+    pub fn to_raw(self) -> i64 {
+        i64::from(self.0)
+    }
+
+    /// A clock from [`ThreadClock::to_raw`]. Any value is safe to read: the
+    /// kernel rejects invalid ids.
+    pub fn from_raw(raw: i64) -> ThreadClock {
+        ThreadClock(libc::clockid_t::try_from(raw).unwrap_or(libc::CLOCK_THREAD_CPUTIME_ID))
+    }
+
     /// CPU time the thread has consumed, `None` if it cannot be read (the
     /// thread has exited). The thread must not have been joined while a
     /// reader may still use the clock (worker threads outlive isolates).

@@ -68,6 +68,13 @@ fn an_infinite_loop_is_interrupted_and_the_service_keeps_serving() {
         .call_blocking("bad", "ok", Value::Undefined)
         .expect("ok after loop");
     assert!(matches!(n, Value::Number(_)));
+    // After a quiet spell (V8's watchdog goes to sleep after ~0.5 s with
+    // nothing running), a loop is still interrupted.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let err = rt
+        .call_blocking("bad", "spin", Value::Undefined)
+        .expect_err("interrupted after idling");
+    assert!(err.message.contains("CPU budget of 50 ms"), "{err}");
     // Through a call, the caller gets a clear rejection.
     let msg = rt
         .call_blocking("caller", "viaCall", Value::Undefined)

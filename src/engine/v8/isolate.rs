@@ -3,14 +3,14 @@
 //! entry into JavaScript.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use super::ffi::{Dispatch, RawIsolate, Status};
 use super::host::{self, HostState, SharedState, V8Host};
-use super::{watchdog, wire};
+use super::watchdog::Watch;
+use super::wire;
 use crate::engine::context::AsyncContext;
 use crate::engine::modules::BUILTIN_SOURCE;
 use crate::engine::{BUILTIN_MODULE, Effect, EngineError, Event, Fault, IsolateConfig, JsError};
@@ -25,11 +25,12 @@ const PRELUDE: &str = include_str!(concat!(env!("OUT_DIR"), "/prelude.js"));
 /// however small the per-invocation budget (as for QuickJS).
 const MIN_LOAD_BUDGET: Duration = Duration::from_secs(2);
 
-/// A V8 isolate. `raw` is declared first so it is dropped first.
+/// A V8 isolate. `watch` and `raw` are declared first so they are dropped
+/// first.
 pub(crate) struct V8Isolate {
+    watch: Watch,
     raw: RawIsolate,
     state: SharedState,
-    fired: Arc<AtomicBool>,
     methods: Vec<String>,
     has_fetch: bool,
     budget: Duration,
@@ -54,21 +55,25 @@ impl V8Isolate {
             EngineError::Create("V8 could not create an isolate and context".to_owned())
         })?;
         let mut isolate = V8Isolate {
+            watch: Watch::register(raw.terminator()),
             raw,
             state,
-            fired: Arc::new(AtomicBool::new(false)),
             methods: Vec::new(),
             has_fetch: false,
             budget: config.cpu_budget,
             memory_limit: config.memory_limit,
         };
         let load_budget = config.cpu_budget.max(MIN_LOAD_BUDGET);
-        let armed = watchdog::arm(&isolate.raw.terminator(), load_budget, &isolate.fired);
+        let armed = isolate.watch.arm(load_budget);
         let loaded = isolate.load(config);
         drop(armed);
         match loaded {
-            Ok(()) => Ok(isolate),
-            Err(e) if isolate.fired.load(Ordering::Relaxed) => Err(EngineError::Evaluation {
+            Ok((methods, has_fetch)) => {
+                isolate.methods = methods;
+                isolate.has_fetch = has_fetch;
+                Ok(isolate)
+            }
+            Err(e) if isolate.watch.slot().fired() => Err(EngineError::Evaluation {
                 file: config.entry.clone(),
                 message: format!(
                     "the module's top level ran longer than {} ms and was interrupted ({e})",
@@ -120,7 +125,8 @@ impl V8Isolate {
     }
 
     /// Runs the prelude, the builtin module and the entry module.
-    fn load(&mut self, config: &IsolateConfig) -> Result<(), EngineError> {
+    /// Returns the module's methods and whether it has a fetch handler.
+    fn load(&self, config: &IsolateConfig) -> Result<(Vec<String>, bool), EngineError> {
         let status = self.raw.boot(PRELUDE, &config.service, &host::op_names());
         if status != Status::Ok {
             return Err(self.load_failure(status, "<prelude>"));
@@ -143,18 +149,19 @@ impl V8Isolate {
         }
         let exports =
             wire::decode(&self.raw.output()).map_err(|e| EngineError::Create(e.to_string()))?;
-        if let Some(Value::Array(methods)) = exports.get("methods") {
-            self.methods = methods
+        let mut methods: Vec<String> = match exports.get("methods") {
+            Some(Value::Array(methods)) => methods
                 .iter()
                 .filter_map(|m| m.as_str().map(str::to_owned))
-                .collect();
-            self.methods.sort();
-        }
-        self.has_fetch = matches!(exports.get("hasFetch"), Some(Value::Bool(true)));
-        Ok(())
+                .collect(),
+            _ => Vec::new(),
+        };
+        methods.sort();
+        let has_fetch = matches!(exports.get("hasFetch"), Some(Value::Bool(true)));
+        Ok((methods, has_fetch))
     }
 
-    fn deliver(&mut self, event: Event) -> Status {
+    fn deliver(&self, event: Event) -> Status {
         let mut value = Vec::new();
         match event {
             Event::Invoke { id, method, arg } => {
@@ -202,7 +209,7 @@ impl crate::engine::Isolate for V8Isolate {
         effects: &mut Vec<Effect>,
     ) -> Result<(), Fault> {
         self.budget = budget;
-        let armed = watchdog::arm(&self.raw.terminator(), budget, &self.fired);
+        let armed = self.watch.arm(budget);
         let status = self.deliver(event);
         drop(armed);
         {
@@ -215,7 +222,7 @@ impl crate::engine::Isolate for V8Isolate {
                 limit_mb: self.memory_limit >> 20,
             });
         }
-        if self.fired.load(Ordering::Relaxed) {
+        if self.watch.slot().fired() {
             return Err(Fault::CpuBudget {
                 budget: self.budget,
             });

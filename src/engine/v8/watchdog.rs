@@ -2,19 +2,26 @@
 //!
 //! QuickJS asks the embedder every few thousand bytecodes whether to stop;
 //! V8 has no such hook, but any thread may call `TerminateExecution`. So
-//! one watchdog thread per process watches every isolate that is running
-//! JavaScript: [`arm`] records the running thread's CPU clock and the CPU
-//! time at which the budget runs out, the watchdog reads that clock every
-//! [`TICK`] and terminates the isolate once it is past its deadline, and
-//! the guard [`arm`] returns removes the entry when the segment ends.
+//! one watchdog thread per process watches every isolate:
 //!
-//! Budgets are charged on the *thread* CPU clock, as for QuickJS (see
-//! `cpu_clock`): time the worker spent preempted is not charged. A budget
-//! can overrun by up to one tick plus V8's time to notice the termination
-//! request (it checks at function entries and loop back-edges).
+//! - each isolate registers a [`Slot`] once, when it is created;
+//! - entering JavaScript *arms* the slot with a few atomic stores: the
+//!   running thread's CPU clock id, the budget, and a new (odd) generation;
+//!   leaving disarms it (an even generation). Nothing is locked and no
+//!   clock is read on this path, which runs for every event (the lock is
+//!   taken only to wake the watchdog from a deep sleep);
+//! - every [`TICK`] the watchdog looks at each armed slot. The first time
+//!   it sees a generation it reads that thread's CPU clock and sets the
+//!   deadline to that reading plus the budget; later, once the clock is
+//!   past the deadline, it sets `fired` and terminates the isolate.
+//!
+//! Budgets are thus charged on the *thread* CPU clock, as for QuickJS (see
+//! `cpu_clock`): time the worker spent preempted is not charged. The
+//! deadline starts when the watchdog first sees the segment, so a budget can
+//! overrun by up to two ticks plus V8's time to notice the termination (it
+//! checks at function entries and loop back-edges); it never ends early.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -28,25 +35,39 @@ use crate::cpu_clock::ThreadClock;
 const TICK: Duration = Duration::from_millis(2);
 
 /// Ticks with nothing armed after which the watchdog stops ticking and
-/// sleeps until the next arm. Segments are usually microseconds long, so
-/// "nothing armed" at one tick says little; waking the watchdog at every
-/// arm, though, would cost a futex wake per event (measured: it doubled
-/// the call round trip), so it is woken only from this deep sleep.
+/// sleeps until the next arm. Waking it at every arm would cost a futex
+/// wake per event (measured: that doubled the call round trip), so it is
+/// woken only from this deep sleep.
 const IDLE_TICKS_BEFORE_SLEEP: u32 = 250;
 
-struct Entry {
-    clock: ThreadClock,
-    deadline: Duration,
+/// One isolate's entry. Written by the isolate's thread (arm, disarm) and
+/// read by the watchdog; `deadline` and `seen` belong to the watchdog.
+pub(super) struct Slot {
+    /// Odd while JavaScript runs; bumped at every arm and disarm.
+    generation: AtomicU64,
+    /// The running thread's CPU clock ([`ThreadClock::to_raw`]), set before
+    /// the generation turns odd.
+    clock: AtomicI64,
+    budget_ns: AtomicU64,
+    /// The generation the watchdog computed `deadline` for.
+    seen: AtomicU64,
+    deadline_ns: AtomicU64,
+    fired: AtomicBool,
     terminator: Terminator,
-    fired: Arc<AtomicBool>,
+}
+
+impl Slot {
+    /// Whether the budget ran out (the isolate is then discarded).
+    pub(super) fn fired(&self) -> bool {
+        self.fired.load(Ordering::Acquire)
+    }
 }
 
 #[derive(Default)]
 struct Watchdog {
-    armed: Mutex<HashMap<u64, Entry>>,
+    slots: Mutex<Vec<Arc<Slot>>>,
     wake: Condvar,
-    next: AtomicU64,
-    /// Set (under `armed`'s lock) while the watchdog sleeps until woken.
+    /// Set (under `slots`' lock) while the watchdog sleeps until woken.
     asleep: AtomicBool,
 }
 
@@ -70,66 +91,117 @@ fn watchdog() -> &'static Arc<Watchdog> {
 
 impl Watchdog {
     fn watch(&self) {
-        let mut armed = self.armed.lock();
+        let mut slots = self.slots.lock();
         let mut idle = 0;
         loop {
-            if armed.is_empty() {
-                idle += 1;
-                if idle >= IDLE_TICKS_BEFORE_SLEEP {
-                    self.asleep.store(true, Ordering::Relaxed);
-                    self.wake.wait(&mut armed);
-                    self.asleep.store(false, Ordering::Relaxed);
-                    idle = 0;
+            let mut any_armed = false;
+            for slot in slots.iter() {
+                let generation = slot.generation.load(Ordering::SeqCst);
+                if generation % 2 == 0 || slot.fired.load(Ordering::Relaxed) {
                     continue;
                 }
-            } else {
+                any_armed = true;
+                let clock = ThreadClock::from_raw(slot.clock.load(Ordering::Acquire));
+                let Some(now) = clock.now() else {
+                    continue;
+                };
+                let now = now.as_nanos() as u64;
+                if slot.seen.load(Ordering::Relaxed) != generation {
+                    let budget = slot.budget_ns.load(Ordering::Relaxed);
+                    slot.deadline_ns
+                        .store(now.saturating_add(budget), Ordering::Relaxed);
+                    slot.seen.store(generation, Ordering::Relaxed);
+                } else if now > slot.deadline_ns.load(Ordering::Relaxed)
+                    && slot.generation.load(Ordering::Acquire) == generation
+                {
+                    slot.fired.store(true, Ordering::Release);
+                    slot.terminator.terminate();
+                }
+            }
+            idle = if any_armed { 0 } else { idle + 1 };
+            if idle >= IDLE_TICKS_BEFORE_SLEEP {
+                // Dekker with `Watch::arm`: announce the sleep, then look
+                // once more; an arm either sees `asleep` or is seen here.
+                self.asleep.store(true, Ordering::SeqCst);
+                let armed = slots
+                    .iter()
+                    .any(|s| s.generation.load(Ordering::SeqCst) % 2 == 1);
+                if !armed {
+                    self.wake.wait(&mut slots);
+                }
+                self.asleep.store(false, Ordering::SeqCst);
                 idle = 0;
+            } else {
+                self.wake.wait_for(&mut slots, TICK);
             }
-            for entry in armed.values() {
-                if entry.fired.load(Ordering::Relaxed) {
-                    continue;
-                }
-                if entry.clock.now().is_some_and(|t| t > entry.deadline) {
-                    entry.fired.store(true, Ordering::Relaxed);
-                    entry.terminator.terminate();
-                }
-            }
-            self.wake.wait_for(&mut armed, TICK);
         }
     }
 }
 
-/// Keeps an isolate armed; disarms it when dropped.
-pub(super) struct Armed {
-    token: u64,
+/// An isolate's registration with the watchdog; unregisters on drop.
+pub(super) struct Watch {
+    slot: Arc<Slot>,
 }
 
-impl Drop for Armed {
+impl Watch {
+    /// Registers an isolate.
+    pub(super) fn register(terminator: Terminator) -> Watch {
+        let slot = Arc::new(Slot {
+            generation: AtomicU64::new(0),
+            clock: AtomicI64::new(0),
+            budget_ns: AtomicU64::new(0),
+            seen: AtomicU64::new(u64::MAX),
+            deadline_ns: AtomicU64::new(u64::MAX),
+            fired: AtomicBool::new(false),
+            terminator,
+        });
+        watchdog().slots.lock().push(slot.clone());
+        Watch { slot }
+    }
+
+    /// The slot, to ask whether the budget ran out.
+    pub(super) fn slot(&self) -> &Slot {
+        &self.slot
+    }
+
+    /// Arms the budget for a segment about to run on this thread; the
+    /// returned guard disarms it.
+    pub(super) fn arm(&self, budget: Duration) -> Armed<'_> {
+        let slot = &self.slot;
+        slot.clock
+            .store(ThreadClock::current().to_raw(), Ordering::Release);
+        slot.budget_ns.store(
+            u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        slot.generation.fetch_add(1, Ordering::SeqCst);
+        let dog = watchdog();
+        if dog.asleep.load(Ordering::SeqCst) {
+            // Rare: the first arm after a quiet spell. Take the lock so the
+            // wake-up cannot slip in before the watchdog waits.
+            let _slots = dog.slots.lock();
+            dog.wake.notify_one();
+        }
+        Armed { slot }
+    }
+}
+
+impl Drop for Watch {
     fn drop(&mut self) {
-        watchdog().armed.lock().remove(&self.token);
+        watchdog()
+            .slots
+            .lock()
+            .retain(|s| !Arc::ptr_eq(s, &self.slot));
     }
 }
 
-/// Arms the budget for a segment about to run on this thread: once the
-/// thread has used `budget` more CPU time, `terminator` is called and
-/// `fired` set.
-pub(super) fn arm(terminator: &Terminator, budget: Duration, fired: &Arc<AtomicBool>) -> Armed {
-    let clock = ThreadClock::current();
-    let deadline = clock.now().unwrap_or_default() + budget;
-    let dog = watchdog();
-    let token = dog.next.fetch_add(1, Ordering::Relaxed);
-    let mut armed = dog.armed.lock();
-    armed.insert(
-        token,
-        Entry {
-            clock,
-            deadline,
-            terminator: terminator.clone(),
-            fired: fired.clone(),
-        },
-    );
-    if dog.asleep.load(Ordering::Relaxed) {
-        dog.wake.notify_one();
+/// Keeps a slot armed; disarms it when dropped.
+pub(super) struct Armed<'a> {
+    slot: &'a Slot,
+}
+
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        self.slot.generation.fetch_add(1, Ordering::AcqRel);
     }
-    Armed { token }
 }
