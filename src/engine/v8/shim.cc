@@ -204,6 +204,18 @@ void put_str(std::string& out, const std::string& s) {
   out.append(s);
 }
 
+// Appends a JS string as a wire string (u32 length, UTF-8), lone
+// surrogates replaced by U+FFFD, written in place.
+void put_js_str(Isolate* isolate, std::string& out, Local<String> s) {
+  int len = s->Utf8Length(isolate);
+  put_u32(out, static_cast<uint32_t>(len));
+  size_t at = out.size();
+  out.resize(at + static_cast<size_t>(len));
+  if (len > 0) {
+    s->WriteUtf8(isolate, out.data() + at, len, nullptr, String::NO_NULL_TERMINATION | String::REPLACE_INVALID_UTF8);
+  }
+}
+
 // A JS string as UTF-8, lone surrogates replaced by U+FFFD.
 std::string utf8(Isolate* isolate, Local<String> s) {
   int len = s->Utf8Length(isolate);
@@ -284,7 +296,7 @@ class Encoder {
       out_.append(b, 8);
     } else if (value->IsString()) {
       out_.push_back(kString);
-      put_str(out_, utf8(isolate_, value.As<String>()));
+      put_js_str(isolate_, out_, value.As<String>());
     } else if (value->IsBigInt()) {
       Local<String> text;
       if (!value->ToString(context_).ToLocal(&text)) return refuse(r, "a BigInt that cannot be printed");
@@ -310,9 +322,9 @@ class Encoder {
       uint32_t n = array->Length();
       out_.push_back(kArray);
       put_u32(out_, n);
+      TryCatch tc(isolate_);
       for (uint32_t i = 0; i < n; i++) {
         Local<Value> item;
-        TryCatch tc(isolate_);
         if (!array->Get(context_, i).ToLocal(&item)) {
           return refuse(r, "an array with an unreadable element");
         }
@@ -348,13 +360,12 @@ class Encoder {
         if (!keys->Get(context_, i).ToLocal(&key) || !key->IsString()) {
           return refuse(r, "an object with an unreadable key");
         }
-        std::string name = utf8(isolate_, key.As<String>());
         if (!object->Get(context_, key).ToLocal(&item)) {
           return refuse(r, "an object whose property getter threw");
         }
-        put_str(out_, name);
+        put_js_str(isolate_, out_, key.As<String>());
         if (!encode(item, r)) {
-          r.path.push_back("." + name);
+          r.path.push_back("." + utf8(isolate_, key.As<String>()));
           return false;
         }
       }
