@@ -5,6 +5,11 @@
 #
 #   bench/http-hello.sh                  # full run, ~4-5 minutes
 #   ROUNDS=1 DURATION=3 bench/http-hello.sh   # quick smoke run
+#   ENGINES="quickjs v8" bench/http-hello.sh  # Pyrosome on both engines + Node
+#
+# ENGINES lists the JavaScript engines Pyrosome is run with (`serve --engine`);
+# each is one server of the comparison. With v8 among them the binary is built
+# with `--features v8` (scripts/setup-v8.sh must have been run).
 #
 # Two configurations:
 #   pinned   - load generator on CPU $LG_CPU, server on CPU $SERVER_CPU;
@@ -14,7 +19,8 @@
 #              (default: nproc), Node single process (Node runs JavaScript on
 #              one thread; that is its standard single-service deployment).
 #
-# In each configuration the servers alternate (P,N / N,P / P,N ...); each
+# In each configuration the servers alternate (P,N / N,P / P,N ...; with two
+# engines: Q,V,N / N,V,Q / Q,V,N ...); each
 # measured run gets a fresh server process and a warm-up run first. The
 # script prints a markdown report and writes it to $OUT.
 #
@@ -24,6 +30,7 @@
 #   OPEN_LOOP [auto: use oha if installed | install: cargo install oha | 0: skip]
 #   OPEN_DURATION [5] OPEN_WARMUP [2] OPEN_FRACTION [40 = % of the slower
 #   server's median closed-loop throughput in that configuration]
+#   ENGINES ["quickjs"; "quickjs v8" compares both engines]
 #   OUT [bench/results/http-hello.md]
 #   PYROSOME_BIN [unset: cargo build --release and use target/release/pyrosome;
 #                 set: benchmark that binary instead, without building]
@@ -46,12 +53,27 @@ OPEN_DURATION=${OPEN_DURATION:-5}
 OPEN_WARMUP=${OPEN_WARMUP:-2}
 OPEN_FRACTION=${OPEN_FRACTION:-40}
 OUT=${OUT:-bench/results/http-hello.md}
+ENGINES=${ENGINES:-quickjs}
 
 APP=bench/apps/hello-http
 NODE_APP=bench/node/hello.js
-PYROSOME=${PYROSOME_BIN:-target/release/pyrosome}
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+PYROSOME=${PYROSOME_BIN:-$TARGET_DIR/release/pyrosome}
 
-COMMAND="${PYROSOME_BIN:+PYROSOME_BIN=$PYROSOME_BIN }ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS WRK_THREADS=$WRK_THREADS LG_CPU=$LG_CPU SERVER_CPU=$SERVER_CPU UNPINNED_WORKERS=$UNPINNED_WORKERS CONFIGS=\"$CONFIGS\" OPEN_LOOP=$OPEN_LOOP OPEN_DURATION=$OPEN_DURATION OPEN_WARMUP=$OPEN_WARMUP OPEN_FRACTION=$OPEN_FRACTION bench/http-hello.sh"
+# The servers compared: Pyrosome on each engine, then Node.
+SERVERS=()
+FEATURES=()
+for engine in $ENGINES; do
+  case "$engine" in
+    quickjs) ;;
+    v8) FEATURES=(--features v8) ;;
+    *) echo "[http-hello] ENGINES: unknown engine $engine (quickjs or v8)" >&2; exit 2 ;;
+  esac
+  SERVERS+=("pyrosome-$engine")
+done
+SERVERS+=(node)
+
+COMMAND="${PYROSOME_BIN:+PYROSOME_BIN=$PYROSOME_BIN }ENGINES=\"$ENGINES\" ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS WRK_THREADS=$WRK_THREADS LG_CPU=$LG_CPU SERVER_CPU=$SERVER_CPU UNPINNED_WORKERS=$UNPINNED_WORKERS CONFIGS=\"$CONFIGS\" OPEN_LOOP=$OPEN_LOOP OPEN_DURATION=$OPEN_DURATION OPEN_WARMUP=$OPEN_WARMUP OPEN_FRACTION=$OPEN_FRACTION bench/http-hello.sh"
 
 log() { printf '[http-hello] %s\n' "$*" >&2; }
 
@@ -94,10 +116,10 @@ case "$OPEN_LOOP" in
 esac
 
 if [ -z "${PYROSOME_BIN:-}" ]; then
-  log "cargo build --release"
-  cargo build --release >&2
-  # Run a private copy: other builds in this tree may replace target/release/pyrosome mid-run.
-  cp target/release/pyrosome "$TMP/pyrosome"
+  log "cargo build --release ${FEATURES[*]:-}"
+  cargo build --release "${FEATURES[@]}" >&2
+  # Run a private copy: other builds in this tree may replace the binary mid-run.
+  cp "$TARGET_DIR/release/pyrosome" "$TMP/pyrosome"
   PYROSOME="$TMP/pyrosome"
 else
   log "using the prebuilt binary PYROSOME_BIN=$PYROSOME_BIN (no build)"
@@ -140,16 +162,16 @@ median() {
 
 SERVER_PID=""
 PORT=""
-# start_server pyrosome|node CONFIG
+# start_server pyrosome-ENGINE|node CONFIG
 start_server() {
   local which=$1 cfg=$2 pin=() url
   PORT=$(free_port)
   [ "$cfg" = pinned ] && pin=(taskset -c "$SERVER_CPU")
-  if [ "$which" = pyrosome ]; then
+  if [ "$which" != node ]; then
     local workers=$UNPINNED_WORKERS
     [ "$cfg" = pinned ] && workers=1
     "${pin[@]}" "$PYROSOME" --log warn serve "$APP" --listen "127.0.0.1:$PORT" --workers "$workers" \
-      2>>"$TMP/pyrosome.log" &
+      --engine "${which#pyrosome-}" 2>>"$TMP/$which.log" &
     url="http://127.0.0.1:$PORT/healthz"
   else
     "${pin[@]}" node "$NODE_APP" "$PORT" 127.0.0.1 2>>"$TMP/node.log" &
@@ -250,7 +272,11 @@ open_round() {
     "$cfg" "$srv" "$round" "$rate" "$rps" "$p50" "$p99" "$p999")"
 }
 
-order_for_round() { if [ $(($1 % 2)) -eq 1 ]; then echo "pyrosome node"; else echo "node pyrosome"; fi; }
+# Servers in list order on odd rounds, reversed on even ones.
+order_for_round() {
+  if [ $(($1 % 2)) -eq 1 ]; then echo "${SERVERS[*]}"
+  else printf '%s\n' "${SERVERS[@]}" | tac | xargs; fi
+}
 
 # ---------------------------------------------------------------- run
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -261,7 +287,10 @@ for cfg in $CONFIGS; do
     for srv in $(order_for_round "$round"); do closed_round "$cfg" "$srv" "$round"; done
   done
   if [ -n "$OHA" ]; then
-    slower=$(awk -v a="$(med "$cfg" pyrosome rps)" -v b="$(med "$cfg" node rps)" 'BEGIN {print (a < b ? a : b)}')
+    slower=""
+    for srv in "${SERVERS[@]}"; do
+      slower=$(awk -v a="$(med "$cfg" "$srv" rps)" -v b="${slower:-inf}" 'BEGIN {print (b == "inf" || a < b ? a : b)}')
+    done
     RATE[$cfg]=$(awk -v s="$slower" -v f="$OPEN_FRACTION" 'BEGIN {r = int(s * f / 100 / 100) * 100; print (r < 100 ? 100 : r)}')
     for round in $(seq 1 "$ROUNDS"); do
       for srv in $(order_for_round "$round"); do open_round "$cfg" "$srv" "$round" "${RATE[$cfg]}"; done
@@ -273,16 +302,42 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- report
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2fx", a / b }'; }
+label() {
+  case "$1" in
+    pyrosome-quickjs) if [ "${#SERVERS[@]}" -eq 2 ]; then echo "Pyrosome"; else echo "Pyrosome QuickJS"; fi ;;
+    pyrosome-v8) echo "Pyrosome V8" ;;
+    node) echo "Node" ;;
+  esac
+}
+has_server() { local s; for s in "${SERVERS[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+BOTH_ENGINES=0
+has_server pyrosome-quickjs && has_server pyrosome-v8 && BOTH_ENGINES=1
+# The table's header: one column per server, then Pyrosome/Node per engine
+# and, with both engines, V8/QuickJS.
+header() { # header FIRST-COLUMN
+  local h="| $1 |" sep="|---|" srv
+  for srv in "${SERVERS[@]}"; do h="$h $(label "$srv") |"; sep="$sep---:|"; done
+  for srv in "${SERVERS[@]}"; do
+    [ "$srv" = node ] || { h="$h $(label "$srv")/Node |"; sep="$sep---:|"; }
+  done
+  [ "$BOTH_ENGINES" = 1 ] && { h="$h V8/QuickJS |"; sep="$sep---:|"; }
+  echo "$h"; echo "$sep"
+}
 row() { # row LABEL CFG METRIC FORMAT
-  local p n
-  p=$(med "$2" pyrosome "$3"); n=$(med "$2" node "$3")
-  printf "| %s | $4 | $4 | %s |\n" "$1" "$p" "$n" "$(ratio "$p" "$n")"
+  local line="| $1 |" srv n
+  for srv in "${SERVERS[@]}"; do line="$line $(printf "$4" "$(med "$2" "$srv" "$3")") |"; done
+  n=$(med "$2" node "$3")
+  for srv in "${SERVERS[@]}"; do
+    [ "$srv" = node ] || line="$line $(ratio "$(med "$2" "$srv" "$3")" "$n") |"
+  done
+  [ "$BOTH_ENGINES" = 1 ] && line="$line $(ratio "$(med "$2" pyrosome-v8 "$3")" "$(med "$2" pyrosome-quickjs "$3")") |"
+  echo "$line"
 }
 describe() {
   if [ "$1" = pinned ]; then
-    echo "load generator pinned to CPU $LG_CPU, server pinned to CPU $SERVER_CPU; Pyrosome \`--workers 1\` (gateway thread + 1 JS worker share CPU $SERVER_CPU), Node single process"
+    echo "load generator pinned to CPU $LG_CPU, server pinned to CPU $SERVER_CPU; Pyrosome \`--workers 1\` (gateway thread + 1 JS worker share CPU $SERVER_CPU), engines: $ENGINES; Node single process"
   else
-    echo "nothing pinned (load generator and server share all $(nproc) CPUs); Pyrosome \`--workers $UNPINNED_WORKERS\`, Node single process (one JS thread)"
+    echo "nothing pinned (load generator and server share all $(nproc) CPUs); Pyrosome \`--workers $UNPINNED_WORKERS\`, engines: $ENGINES; Node single process (one JS thread)"
   fi
 }
 rounds_of() { echo "${VALS["$1|$2|$3"]:-}" | xargs | sed 's/ /, /g'; }
@@ -291,17 +346,21 @@ CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 
 REPORT="$TMP/report.md"
 {
-  echo "# Hello-world HTTP: Pyrosome vs Node.js \`http\`"
+  if [ "$ENGINES" = quickjs ]; then
+    echo "# Hello-world HTTP: Pyrosome vs Node.js \`http\`"
+  else
+    echo "# Hello-world HTTP: Pyrosome ($ENGINES) vs Node.js \`http\`"
+  fi
   echo
   echo "Generated by \`bench/http-hello.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC') in ${ELAPSED} s."
   echo
   echo "Command: \`$COMMAND\`"
   echo
-  echo "Both servers answer \`GET /\` with \`Hello, world!\\n\` and \`content-type: text/plain\`"
+  echo "All servers answer \`GET /\` with \`Hello, world!\\n\` and \`content-type: text/plain\`"
   echo "(Pyrosome: \`bench/apps/hello-http\`, one service with a \`fetch\` handler; Node:"
-  echo "\`bench/node/hello.js\`, \`http.createServer\`, one process). Closed loop: \`wrk -t$WRK_THREADS -c$CONNS"
+  echo "\`bench/node/hello.js\`, \`http.createServer\`, one process; Pyrosome runs \`serve --engine E\` for E in: $ENGINES). Closed loop: \`wrk -t$WRK_THREADS -c$CONNS"
   echo "-d${DURATION}s --latency\`, keep-alive, after a ${WARMUP} s warm-up on a fresh server process;"
-  echo "$ROUNDS rounds, servers alternating, medians shown. Ratio = Pyrosome / Node (throughput: higher is"
+  echo "$ROUNDS rounds, servers alternating, medians shown. Ratio X/Node = X / Node (throughput: higher is"
   echo "better; latency and CPU per request: lower is better). \"Server CPU/req\" = user+system CPU of the"
   echo "whole server process (all threads) during the measured run divided by requests served;"
   echo "\"cores busy\" = that CPU time divided by the run time (1.00 = one CPU fully used)."
@@ -319,8 +378,7 @@ REPORT="$TMP/report.md"
     echo
     echo "$(describe "$cfg")."
     echo
-    echo "| metric (median of $ROUNDS) | Pyrosome | Node | Pyrosome/Node |"
-    echo "|---|---:|---:|---:|"
+    header "metric (median of $ROUNDS)"
     row "throughput, closed loop (req/s)" "$cfg" rps "%.0f"
     row "latency p50, closed loop (ms)" "$cfg" p50 "%.3f"
     row "latency p99, closed loop (ms)" "$cfg" p99 "%.3f"
@@ -333,11 +391,11 @@ REPORT="$TMP/report.md"
       row "open loop @ ${RATE[$cfg]} req/s: p99.9 (ms)" "$cfg" op999 "%.3f"
     fi
     echo
-    echo "Per round (in run order within each round; servers alternate P,N / N,P):"
+    echo "Per round (servers in the order ${SERVERS[*]} on odd rounds, reversed on even ones):"
     echo
     echo "| server | req/s | p50 ms | p99 ms | CPU µs/req |$( [ -n "$OHA" ] && echo ' open p99 ms |')"
     echo "|---|---|---|---|---|$( [ -n "$OHA" ] && echo '---|')"
-    for srv in pyrosome node; do
+    for srv in "${SERVERS[@]}"; do
       echo "| $srv | $(rounds_of "$cfg" "$srv" rps) | $(rounds_of "$cfg" "$srv" p50) | $(rounds_of "$cfg" "$srv" p99) | $(rounds_of "$cfg" "$srv" cpu) |$( [ -n "$OHA" ] && echo " $(rounds_of "$cfg" "$srv" op99) |")"
     done
   done
@@ -348,7 +406,7 @@ REPORT="$TMP/report.md"
     for w in "${WARNINGS[@]}"; do echo "- $w"; done
     echo
   fi
-  for srv in pyrosome node; do
+  for srv in "${SERVERS[@]}"; do
     if [ -s "$TMP/$srv.log" ] && grep -qv 'listening on' "$TMP/$srv.log"; then
       echo "## $srv stderr (last 20 lines, all runs)"
       echo

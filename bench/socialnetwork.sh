@@ -40,7 +40,11 @@
 # because with partitioning on, calls are refused as "overloaded" while the first
 # instance for newly "long" methods starts: see bench/socialnetwork/README.md),
 # SN_DURABLE (0; 1 runs Pyrosome with the Mongo-tier stores "durable", i.e.
-# fsynced before a write is acknowledged, from a copy of the app).
+# fsynced before a write is acknowledged, from a copy of the app),
+# SN_ENGINES ("quickjs"; "quickjs v8" runs Pyrosome once per engine,
+# `serve --engine E`, as deployments pyrosome-quickjs and pyrosome-v8, built
+# with `--features v8`; all Pyrosome deployments start from one snapshot),
+# SN_OUT (bench/results/socialnetwork.md: where the report is written).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,6 +80,16 @@ fi
 GRAPH=${SN_GRAPH:-}
 
 DURABLE=${SN_DURABLE:-0}
+ENGINES=${SN_ENGINES:-quickjs}
+OUT=${SN_OUT:-bench/results/socialnetwork.md}
+FEATURES=()
+for e in $ENGINES; do
+  case "$e" in
+    quickjs) ;;
+    v8) FEATURES=(--features v8) ;;
+    *) echo "SN_ENGINES: unknown engine $e (quickjs or v8)" >&2; exit 2 ;;
+  esac
+done
 PYROSOME_ARGS=${SN_PYROSOME_ARGS---partitioning off}
 PORT_P=${SN_PORT_PYROSOME:-18480}
 PORT_N=${SN_PORT_NODE:-18490}
@@ -119,7 +133,7 @@ command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
 
 log "building pyrosome and the load generator"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-cargo build --release --quiet
+cargo build --release --quiet "${FEATURES[@]}"
 cargo build --release --quiet --manifest-path bench/socialnetwork/loadgen/Cargo.toml --target-dir "$TARGET_DIR/loadgen"
 PYROSOME=$TARGET_DIR/release/pyrosome
 LOADGEN=$TARGET_DIR/loadgen/release/sn-loadgen
@@ -190,11 +204,14 @@ stop_pid() { # pid
 
 # ---- Pyrosome -------------------------------------------------------------
 P_PID=""
-start_pyrosome() { # data-dir pinned(1|0)
+# The engine of a Pyrosome deployment: pyrosome-E runs on E, plain pyrosome
+# on the only engine of SN_ENGINES.
+engine_of() { case "$1" in pyrosome-*) echo "${1#pyrosome-}" ;; *) echo "$ENGINES" ;; esac; }
+start_pyrosome() { # data-dir pinned(1|0) engine
   local wrap="" workers=$CPUS
   if [ "$2" = 1 ]; then wrap=$SUT; workers=$SUT_WORKERS; fi
   $wrap "$PYROSOME" serve "$APP_P" --listen "127.0.0.1:$PORT_P" --data "$1" \
-    --workers "$workers" --log warn $PYROSOME_ARGS >>"$WORK/pyrosome.log" 2>&1 &
+    --workers "$workers" --engine "$3" --log warn $PYROSOME_ARGS >>"$WORK/pyrosome-$3.log" 2>&1 &
   P_PID=$!
   PIDS+=("$P_PID")
   wait_http "http://127.0.0.1:$PORT_P/healthz" 60
@@ -232,8 +249,12 @@ stop_node() {
 prepare() { # deployment: fresh storage, load, snapshot
   local d=$1 graph_args=()
   [ -n "$GRAPH" ] && graph_args=(--graph "$GRAPH")
-  if [ "$d" = pyrosome ]; then
-    start_pyrosome "$WORK/p-load" 0
+  if [ "$d" != node ] && [ -d "$WORK/p-snap" ]; then
+    log "$d: starts from the snapshot already loaded (the store does not depend on the engine)"
+    return
+  fi
+  if [ "$d" != node ]; then
+    start_pyrosome "$WORK/p-load" 0 "$(engine_of "$d")"
     run node bench/socialnetwork/load.mjs --target "http://127.0.0.1:$PORT_P" "${graph_args[@]}" >"$WORK/load-$d.json" 2>>"$WORK/load-$d.log"
     stop_pyrosome
     mv "$WORK/p-load" "$WORK/p-snap"
@@ -251,14 +272,14 @@ prepare() { # deployment: fresh storage, load, snapshot
 }
 
 restore() { # deployment: restart from the snapshot, pinned
-  if [ "$1" = pyrosome ]; then
+  if [ "$1" != node ]; then
     stop_pyrosome
     rm -rf "$WORK/p-run"
     cp -a "$WORK/p-snap" "$WORK/p-run"
     # Write the copy out now: otherwise the server's first fsync flushes the
     # whole copied file and stalls its first writes for hundreds of ms.
     sync "$WORK/p-run"/*
-    start_pyrosome "$WORK/p-run" 1
+    start_pyrosome "$WORK/p-run" 1 "$(engine_of "$1")"
   else
     stop_node
     rm -rf "$WORK/n-run"
@@ -268,8 +289,8 @@ restore() { # deployment: restart from the snapshot, pinned
   fi
 }
 
-stop_deployment() { if [ "$1" = pyrosome ]; then stop_pyrosome; else stop_node; fi; }
-port_of() { if [ "$1" = pyrosome ]; then echo "$PORT_P"; else echo "$PORT_N"; fi; }
+stop_deployment() { if [ "$1" != node ]; then stop_pyrosome; else stop_node; fi; }
+port_of() { if [ "$1" != node ]; then echo "$PORT_P"; else echo "$PORT_N"; fi; }
 
 # One open-loop run from the snapshot; sets OUT_JSON to the loadgen's JSON line.
 # (Not called in $(...): the processes it starts must stay known to this shell.)
@@ -372,8 +393,16 @@ sweep_all() { # workload
 }
 
 # ---- the run ----------------------------------------------------------------
-DEPLOYMENTS=(pyrosome node)
-[ "$ONLY" = both ] || DEPLOYMENTS=("$ONLY")
+PYROSOMES=(pyrosome)
+if [ "$(wc -w <<<"$ENGINES")" -gt 1 ]; then
+  PYROSOMES=()
+  for e in $ENGINES; do PYROSOMES+=("pyrosome-$e"); done
+fi
+case "$ONLY" in
+  both) DEPLOYMENTS=("${PYROSOMES[@]}" node) ;;
+  pyrosome) DEPLOYMENTS=("${PYROSOMES[@]}") ;;
+  *) DEPLOYMENTS=("$ONLY") ;;
+esac
 WORKLOADS=(mixed)
 [ "$ROUTES" = 1 ] && WORKLOADS+=(home user compose)
 T0=$SECONDS
@@ -408,27 +437,54 @@ done
 ELAPSED=$((SECONDS - T0))
 
 # ---- the table ----------------------------------------------------------------
-mkdir -p bench/results
-OUT=bench/results/socialnetwork.md
+mkdir -p "$(dirname "$OUT")"
 value() { json "${LAT[$1]:-{\}}" "$2" 2>/dev/null || echo "-"; }
 ratio() { node -p "const a = Number('$1'), b = Number('$2'); (a > 0 && b > 0) ? (a / b).toFixed(1) + 'x' : '-'"; }
-P=pyrosome
 N=node
-row_max() { # workload
-  local a=${MAX[$P.$1]:-0} b=${MAX[$N.$1]:-0}
-  echo "| max sustainable rate, $1 (p99 < ${P99_MS} ms) | $a req/s | $b req/s | $(ratio "$a" "$b") higher |"
+has_node=0
+PS=()   # the Pyrosome deployments that ran
+for d in "${DEPLOYMENTS[@]}"; do if [ "$d" = node ]; then has_node=1; else PS+=("$d"); fi; done
+title() {
+  case "$1" in
+    node) echo "Node.js + Redis (12 processes)" ;;
+    pyrosome) echo "Pyrosome" ;;
+    pyrosome-quickjs) echo "Pyrosome, QuickJS" ;;
+    pyrosome-v8) echo "Pyrosome, V8" ;;
+    *) echo "$1" ;;
+  esac
 }
+# Columns: every deployment, then each Pyrosome vs. the baseline, then V8 vs.
+# QuickJS when both engines ran.
+both_engines=0
+[ -n "${MAX[pyrosome-quickjs.mixed]:-}" ] && [ -n "${MAX[pyrosome-v8.mixed]:-}" ] && both_engines=1
+cells() { # FUNCTION: prints one row's cells after the label, given cell(deployment) and cmp(a,b)
+  local line="" d
+  for d in "${DEPLOYMENTS[@]}"; do line="$line $($1 "$d") |"; done
+  if [ "$has_node" = 1 ]; then
+    for d in "${PS[@]}"; do line="$line $($2 "$d" "$N") |"; done
+  fi
+  [ "$both_engines" = 1 ] && line="$line $($2 pyrosome-v8 pyrosome-quickjs) |"
+  echo "$line"
+}
+max_cell() { echo "${MAX[$1.$W]:-0} req/s"; }
+max_cmp() { echo "$(ratio "${MAX[$1.$W]:-0}" "${MAX[$2.$W]:-0}") higher"; }
+lat_cell() { node -p "Number('$(value "$1" "${Q}_ms")').toFixed(2) + ' ms'"; }
+lat_cmp() { echo "$(ratio "$(value "$2" "${Q}_ms")" "$(value "$1" "${Q}_ms")") lower"; }
+ach_cell() { echo "$(value "$1" achieved_rate) req/s / $(value "$1" errors)"; }
+no_cmp() { echo ""; }
 TABLE=$(
-  echo "| socialnetwork, mixed workload (60 % home, 30 % user, 10 % compose) | Pyrosome | Node.js + Redis (12 processes) | Pyrosome vs. baseline |"
-  echo "| --- | ---: | ---: | ---: |"
-  for w in "${WORKLOADS[@]}"; do row_max "$w"; done
-  for q in p50 p99 p999; do
-    a=$(value $P "${q}_ms"); b=$(value $N "${q}_ms")
-    label=${q/p999/p99.9}
-    echo "| $label latency at $COMMON req/s | $(node -p "Number('$a').toFixed(2)") ms | $(node -p "Number('$b').toFixed(2)") ms | $(ratio "$b" "$a") lower |"
+  head="| socialnetwork, mixed workload (60 % home, 30 % user, 10 % compose) |" sep="| --- |"
+  for d in "${DEPLOYMENTS[@]}"; do head="$head $(title "$d") |"; sep="$sep ---: |"; done
+  if [ "$has_node" = 1 ]; then
+    for d in "${PS[@]}"; do head="$head $(title "$d") vs. baseline |"; sep="$sep ---: |"; done
+  fi
+  [ "$both_engines" = 1 ] && { head="$head V8 vs. QuickJS |"; sep="$sep ---: |"; }
+  echo "$head"; echo "$sep"
+  for W in "${WORKLOADS[@]}"; do echo "| max sustainable rate, $W (p99 < ${P99_MS} ms) |$(cells max_cell max_cmp)"; done
+  for Q in p50 p99 p999; do
+    echo "| ${Q/p999/p99.9} latency at $COMMON req/s |$(cells lat_cell lat_cmp)"
   done
-  a=$(value $P achieved_rate); b=$(value $N achieved_rate)
-  echo "| achieved rate / errors in the latency run | $a req/s / $(value $P errors) | $b req/s / $(value $N errors) | |"
+  echo "| achieved rate / errors in the latency run |$(cells ach_cell no_cmp)"
 )
 CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 {
@@ -442,7 +498,7 @@ CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
   echo "- **Pinning**: $PINNING."
   echo "- **Pyrosome flags**: \`--workers N --log warn $PYROSOME_ARGS\` (defaults otherwise)."
   echo "- **Background load**: load average $LOAD_BEFORE at the start${BUSY:+; busy processes at the start: $BUSY}."
-  echo "- **Versions**: $($PYROSOME --version 2>/dev/null || echo pyrosome) (QuickJS); Node.js $(node --version); $(redis-server --version | cut -d' ' -f1-3); $(rustc --version)."
+  echo "- **Versions**: $($PYROSOME --version 2>/dev/null || echo pyrosome) (engines: $ENGINES); Node.js $(node --version); $(redis-server --version | cut -d' ' -f1-3); $(rustc --version)."
   echo "- **Data**: ${GRAPH:-synthetic graph} (962 users, 18,812 edges = 37,624 follows) and the seeded posts of bench/socialnetwork/load.mjs; every step starts from the same post-load snapshot."
   echo "- **Load**: bench/socialnetwork/loadgen, open loop at a constant rate, latency from the intended send time (no coordinated omission); request generators as upstream's wrk2 Lua scripts."
   echo "- **Storage**: $STORAGE_NOTE; Redis runs with no persistence at all (\`--save \"\" --appendonly no\`). No tracing in either; the cache tiers (Memcached) are modelled in both (same JavaScript)."
@@ -450,6 +506,7 @@ CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
   echo "Loading (through the HTTP API):"
   echo
   for d in "${DEPLOYMENTS[@]}"; do
+    [ -f "$WORK/load-$d.log" ] || { echo "- $d: from the snapshot loaded above"; continue; }
     echo "- $d: $(sed -n 's/^\(register\|follow\|compose\|warm caches\): /\1 /p' "$WORK/load-$d.log" | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
   done
   echo

@@ -1,0 +1,762 @@
+//! QuickJS and V8 side by side (issue 6, "Benchmarks"): one binary, one
+//! run, the two engines interleaved (A B, B A, A B, ...) within every
+//! round, medians over the rounds, ratios from the same run.
+//!
+//! 1. `start`: isolate start — `Engine::instantiate` of the small module
+//!    the core bench uses (`common::small_module_config`): runtime/isolate,
+//!    context, prelude, module compile and evaluate. Measured on the engine
+//!    API directly (no scheduler), which is the engine's own cost; the time
+//!    to drop the isolate is reported beside it.
+//! 2. `memory`: memory per idle instance. A fresh child process per engine
+//!    and round (so neither engine's freed memory flatters the other)
+//!    creates one isolate (engine start-up, not counted), then keeps
+//!    `MEMORY_ISOLATES` more alive; per isolate: growth of the resident set
+//!    (`/proc/self/statm`) and the engine's `heap_used()`. Then each isolate
+//!    handles one invocation and the growth is read again.
+//! 3. `call`: one cross-service call round trip, measured as in the core
+//!    bench (`common::call_loop`): service `a` awaits `services.b.noop(x)`
+//!    (an echo) `CALL_LOOP` times; time / `CALL_LOOP`. Through the real
+//!    runtime (`Runtime::call_blocking`), one worker. Beside it, an
+//!    invocation from Rust of `b.noop`, one at a time (`call_blocking`).
+//! 4. `compute`: compute-heavy handlers, each an exported method of one
+//!    service invoked from Rust through the real runtime (one worker,
+//!    partitioning off so no method moves to a fresh, cold instance), after
+//!    a warm-up that lets V8's optimizing tiers kick in. Time per
+//!    invocation, end to end (so it includes the invocation from Rust,
+//!    reported in 3):
+//!    - `json`: `JSON.stringify(JSON.parse(doc))` of a ~10 KB document;
+//!    - `regex`: count matches of an e-mail-like pattern in ~10 KB of text;
+//!    - `sha256`: SHA-256 written in plain JavaScript over 16 KiB;
+//!    - `numeric`: 1e6 iterations of floating-point math (with `Math.sqrt`);
+//!    - `arithmetic`: the same loop without the `Math.sqrt` call (V8
+//!      optimizes calls to `Math` builtins worse when the code tiers up on
+//!      a thread other than the one that created the isolate, as the
+//!      scheduler's workers do; the pair shows the effect).
+//!
+//!    Results are checked (same JSON length, match count and digest on both
+//!    engines, the digest against a known value) before anything is timed.
+//!
+//! Prints a markdown report (summary table, then every round) on stdout;
+//! progress on stderr.
+//!
+//! Run: `cargo bench --features v8 --bench engines` (~2 minutes), or
+//! `cargo bench --features v8 --bench engines -- start memory call compute`
+//! (any subset). `ENGINES_ROUNDS=N` sets the number of rounds (default 7).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pyrosome::engine::{self, Effect, Event, InvocationId, Isolate};
+use pyrosome::{Engine, Runtime, RuntimeOptions, Value};
+
+/// The engines compared, in the order of the first round.
+const ENGINES: [&str; 2] = ["quickjs", "v8"];
+
+/// Rounds of every comparison (each round runs both engines); medians
+/// over rounds are reported. `ENGINES_ROUNDS` overrides it.
+const ROUNDS: usize = 7;
+
+/// Isolate starts timed per engine per round.
+const START_SAMPLES: usize = 30;
+
+/// Idle isolates kept alive to measure memory per instance: enough that
+/// the per-isolate growth dwarfs allocator noise (pages, arenas).
+const MEMORY_ISOLATES: usize = 200;
+
+/// Memory rounds (each a child process per engine); the measurement is
+/// far less noisy than timings.
+const MEMORY_ROUNDS: usize = 3;
+
+/// Calls per `a.loop` invocation in the round-trip measurement.
+const CALL_LOOP: u64 = 2000;
+
+/// `a.loop` invocations per engine per round; the median is kept.
+const CALL_SAMPLES: usize = 3;
+
+/// Invocations of `b.noop` from Rust per engine per round.
+const INVOKE_SAMPLES: usize = 300;
+
+/// Per engine, workload and round: at least this many invocations ...
+const COMPUTE_MIN_SAMPLES: usize = 5;
+/// ... and at least this long, at most `COMPUTE_MAX_SAMPLES` invocations.
+const COMPUTE_MIN_TIME: Duration = Duration::from_millis(150);
+const COMPUTE_MAX_SAMPLES: usize = 2000;
+/// Warm-up before the first round: this many invocations and this long,
+/// per engine and workload (V8 tiers up hot functions after a few
+/// hundred calls or loop iterations).
+const COMPUTE_WARMUP_SAMPLES: usize = 30;
+const COMPUTE_WARMUP_TIME: Duration = Duration::from_millis(500);
+
+/// Set in the child processes of the memory measurement: `memory:<engine>`.
+const CHILD_ENV: &str = "PYROSOME_ENGINES_BENCH_CHILD";
+
+/// SHA-256 of the 16 KiB input of `compute.sha256` (byte i = (31 i + 7)
+/// mod 256), computed independently (Python's hashlib).
+const SHA256_EXPECTED: &str = "9038ac64e659335ccbfdd3f684f35a26a2c9e580d9af6b4807af3adbe2c257e3";
+
+const COMPUTE_MANIFEST: &str = r#"
+name = "engines-bench"
+[services.compute]
+module = "compute.js"
+[services.compute.limits]
+# QuickJS needs tens of milliseconds for the numeric loop.
+cpu_ms = 10000
+memory_mb = 256
+"#;
+
+const COMPUTE_JS: &str = r#"
+// ~10 KB of JSON: an order-like document with nested objects and arrays.
+const items = [];
+for (let i = 0; i < 58; i++) {
+  items.push({
+    id: 100000 + i,
+    sku: `SKU-${(i * 7919) % 100000}`,
+    name: `Item number ${i}, "quoted" and \u00e9 accented`,
+    price: Math.round(i * 137.5) / 100,
+    tags: ["tag" + (i % 5), "group" + (i % 3), i % 2 ? "odd" : "even"],
+    active: i % 3 !== 0,
+    dims: { w: i + 0.5, h: i * 2, d: null },
+  });
+}
+const DOC = JSON.stringify({ order: 42, customer: { id: 7, name: "Ada", email: "ada@example.org" }, items });
+
+export function json() {
+  return JSON.stringify(JSON.parse(DOC)).length;
+}
+export function jsonSize() { return DOC.length; }
+
+// ~10 KB of text with an e-mail address in every line.
+const lines = [];
+for (let i = 0; lines.join("\n").length < 10240; i++) {
+  lines.push(`Line ${i}: please contact first.last${i}@mail${i % 7}.example.org about ticket #${i * 31} (or not@ an address).`);
+}
+const TEXT = lines.join("\n");
+const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
+
+export function regex() {
+  return (TEXT.match(EMAIL) || []).length;
+}
+export function regexSize() { return TEXT.length; }
+
+// SHA-256 in plain JavaScript (FIPS 180-4), over 16 KiB.
+const K = new Uint32Array([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+]);
+
+function sha256Hex(bytes) {
+  const H = new Uint32Array([
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+  ]);
+  const W = new Uint32Array(64);
+  const len = bytes.length;
+  const padded = new Uint8Array(((len + 9 + 63) >> 6) << 6);
+  padded.set(bytes);
+  padded[len] = 0x80;
+  const view = new DataView(padded.buffer);
+  view.setUint32(padded.length - 8, Math.floor(len / 0x20000000));
+  view.setUint32(padded.length - 4, (len * 8) >>> 0);
+  for (let off = 0; off < padded.length; off += 64) {
+    for (let t = 0; t < 16; t++) {
+      const p = off + 4 * t;
+      W[t] = (padded[p] << 24) | (padded[p + 1] << 16) | (padded[p + 2] << 8) | padded[p + 3];
+    }
+    for (let t = 16; t < 64; t++) {
+      const w15 = W[t - 15], w2 = W[t - 2];
+      const s0 = ((w15 >>> 7) | (w15 << 25)) ^ ((w15 >>> 18) | (w15 << 14)) ^ (w15 >>> 3);
+      const s1 = ((w2 >>> 17) | (w2 << 15)) ^ ((w2 >>> 19) | (w2 << 13)) ^ (w2 >>> 10);
+      W[t] = (W[t - 16] + s0 + W[t - 7] + s1) | 0;
+    }
+    let a = H[0], b = H[1], c = H[2], d = H[3], e = H[4], f = H[5], g = H[6], h = H[7];
+    for (let t = 0; t < 64; t++) {
+      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+      const ch = (e & f) ^ (~e & g);
+      const t1 = (h + S1 + ch + K[t] + W[t]) | 0;
+      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+      const maj = (a & b) ^ (a & c) ^ (b & c);
+      const t2 = (S0 + maj) | 0;
+      h = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0;
+    }
+    H[0] += a; H[1] += b; H[2] += c; H[3] += d; H[4] += e; H[5] += f; H[6] += g; H[7] += h;
+  }
+  let hex = "";
+  for (let i = 0; i < 8; i++) hex += H[i].toString(16).padStart(8, "0");
+  return hex;
+}
+
+const DATA = new Uint8Array(16384);
+for (let i = 0; i < DATA.length; i++) DATA[i] = (i * 31 + 7) & 255;
+
+export function sha256() {
+  return sha256Hex(DATA);
+}
+
+// 1e6 iterations of floating-point math (square root, division,
+// multiply-add; no `%`, which V8 compiles to a call to C's fmod).
+export function numeric() {
+  let x = 0, y = 1;
+  for (let i = 1; i <= 1e6; i++) {
+    const t = i * 1e-6;
+    x += Math.sqrt(t + 1) / (t + 0.5);
+    y = y * 0.9999995 + x * 1e-9 - t * t * 1e-7;
+  }
+  return x + y;
+}
+
+// The same loop without the Math.sqrt call: arithmetic only.
+export function arithmetic() {
+  let x = 0, y = 1;
+  for (let i = 1; i <= 1e6; i++) {
+    const t = i * 1e-6;
+    x += (t + 1) / (t + 0.5);
+    y = y * 0.9999995 + x * 1e-9 - t * t * 1e-7;
+  }
+  return x + y;
+}
+"#;
+
+/// The compute workloads: (method, what it does).
+const WORKLOADS: [(&str, &str); 5] = [
+    ("json", "JSON.parse + JSON.stringify, ~10 KB document"),
+    (
+        "regex",
+        "regex scan, ~10 KB text (count e-mail-like matches)",
+    ),
+    ("sha256", "SHA-256 in plain JS over 16 KiB"),
+    (
+        "numeric",
+        "numeric loop, 1e6 iterations of float math incl. Math.sqrt",
+    ),
+    ("arithmetic", "the same loop without Math.sqrt"),
+];
+
+fn main() {
+    if let Ok(spec) = std::env::var(CHILD_ENV) {
+        child(&spec);
+        return;
+    }
+    // cargo passes `--bench`; other arguments select experiments.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let all = ["start", "memory", "call", "compute"];
+    for a in &args {
+        assert!(
+            all.contains(&a.as_str()),
+            "unknown experiment {a:?} (one of {all:?})"
+        );
+    }
+    let wanted = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
+    let rounds = std::env::var("ENGINES_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(ROUNDS);
+
+    let engines: Vec<Arc<dyn Engine>> = ENGINES
+        .iter()
+        .map(|name| engine::engine_by_name(name).expect("this build has both engines"))
+        .collect();
+    let began = Instant::now();
+    let load_before = loadavg();
+    let mut report = Report::default();
+    if wanted("start") {
+        start_times(&engines, rounds, &mut report);
+    }
+    if wanted("memory") {
+        memory(&mut report);
+    }
+    if wanted("call") {
+        calls(&engines, rounds, &mut report);
+    }
+    if wanted("compute") {
+        compute(&engines, rounds, &mut report);
+    }
+    print!(
+        "{}",
+        report.render(rounds, began.elapsed(), &load_before, &loadavg())
+    );
+}
+
+/// The engine order of round `round`: A B, then B A, ...
+fn order(round: usize) -> [usize; 2] {
+    if round.is_multiple_of(2) {
+        [0, 1]
+    } else {
+        [1, 0]
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 1. Isolate start
+
+fn start_times(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
+    eprintln!("[engines] isolate start: {rounds} rounds x {START_SAMPLES} isolates per engine");
+    let config = common::small_module_config();
+    // The first isolate of a process pays one-time costs (QuickJS: the
+    // prelude's bytecode; V8: platform initialisation).
+    for engine in engines {
+        let t = Instant::now();
+        drop(engine.instantiate(&config).expect("isolate"));
+        report.note(format!(
+            "first isolate of the process, {}: {:.2} ms (not counted)",
+            engine.name(),
+            ms(t.elapsed())
+        ));
+    }
+    for round in 0..rounds {
+        for e in order(round) {
+            let engine = &engines[e];
+            let mut starts = Vec::with_capacity(START_SAMPLES);
+            let mut drops = Vec::with_capacity(START_SAMPLES);
+            for _ in 0..START_SAMPLES {
+                let t = Instant::now();
+                let isolate = engine.instantiate(&config).expect("isolate");
+                starts.push(t.elapsed());
+                let t = Instant::now();
+                drop(isolate);
+                drops.push(t.elapsed());
+            }
+            report.add("isolate start", "ms", e, ms(median(&mut starts)));
+            report.add("isolate drop", "ms", e, ms(median(&mut drops)));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 2. Memory per idle instance (child processes)
+
+fn memory(report: &mut Report) {
+    eprintln!(
+        "[engines] memory: {MEMORY_ROUNDS} rounds x {MEMORY_ISOLATES} isolates per engine, one process each"
+    );
+    let exe = std::env::current_exe().expect("own executable");
+    for round in 0..MEMORY_ROUNDS {
+        for e in order(round) {
+            let out = std::process::Command::new(&exe)
+                .env(CHILD_ENV, format!("memory:{}", ENGINES[e]))
+                .output()
+                .expect("child process runs");
+            assert!(
+                out.status.success(),
+                "memory child for {} failed: {}",
+                ENGINES[e],
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text
+                .lines()
+                .find_map(|l| l.strip_prefix("MEMORY "))
+                .expect("the child reports");
+            let fields: Vec<f64> = line
+                .split_whitespace()
+                .map(|f| f.parse().expect("a number"))
+                .collect();
+            let [base, first, idle, heap, used, used_heap] = fields[..] else {
+                panic!("unexpected child report {line:?}");
+            };
+            report.add("process RSS before the engine", "MiB", e, base / MIB);
+            report.add("engine + first isolate (RSS)", "MiB", e, first / MIB);
+            report.add("RSS per idle isolate", "KiB", e, idle / KIB);
+            report.add("heap_used() per idle isolate", "KiB", e, heap / KIB);
+            report.add("RSS per isolate after 1 invocation", "KiB", e, used / KIB);
+            report.add("heap_used() after 1 invocation", "KiB", e, used_heap / KIB);
+        }
+    }
+}
+
+const KIB: f64 = 1024.0;
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// The child: prints `MEMORY base first idle heap used used_heap` (bytes).
+fn child(spec: &str) {
+    let name = spec.strip_prefix("memory:").expect("memory:<engine>");
+    let page = page_size();
+    let base = rss_pages() * page;
+    let engine = engine::engine_by_name(name).expect("engine");
+    let config = common::small_module_config();
+    let first = engine.instantiate(&config).expect("isolate");
+    let before = rss_pages() * page;
+    let mut isolates: Vec<Box<dyn Isolate>> = (0..MEMORY_ISOLATES)
+        .map(|_| engine.instantiate(&config).expect("isolate"))
+        .collect();
+    let after = rss_pages() * page;
+    let heap: usize = isolates.iter().map(|i| i.heap_used()).sum();
+    let mut effects = Vec::new();
+    for (n, isolate) in isolates.iter_mut().enumerate() {
+        let event = Event::Invoke {
+            id: InvocationId(n as u64 + 1),
+            method: "hello".to_owned(),
+            arg: Value::object([("name", Value::from("bench"))]),
+        };
+        isolate
+            .handle(event, Duration::from_secs(1), &mut effects)
+            .expect("hello runs");
+        let done = effects.drain(..).any(|e| {
+            matches!(
+                e,
+                Effect::Complete {
+                    result: Ok(Value::Object(_)),
+                    ..
+                }
+            )
+        });
+        assert!(done, "hello completed with an object");
+    }
+    let used = rss_pages() * page;
+    let used_heap: usize = isolates.iter().map(|i| i.heap_used()).sum();
+    let n = MEMORY_ISOLATES as f64;
+    println!(
+        "MEMORY {} {} {} {} {} {}",
+        base,
+        before.saturating_sub(base),
+        after.saturating_sub(before) as f64 / n,
+        heap as f64 / n,
+        used.saturating_sub(before) as f64 / n,
+        used_heap as f64 / n,
+    );
+    drop(isolates);
+    drop(first);
+}
+
+/// Resident pages of this process (`/proc/self/statm`, second field).
+fn rss_pages() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
+    statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|f| f.parse().ok())
+        .expect("statm has a resident field")
+}
+
+fn page_size() -> usize {
+    std::process::Command::new("getconf")
+        .arg("PAGESIZE")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4096)
+}
+
+// ---------------------------------------------------------------------------
+// 3. Cross-service call
+
+fn calls(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
+    eprintln!(
+        "[engines] call round trip: {rounds} rounds x {CALL_SAMPLES} x {CALL_LOOP} calls per engine"
+    );
+    let runtimes: Vec<_> = engines
+        .iter()
+        .map(|e| common::call_runtime(1, Some(e.clone())))
+        .collect();
+    for (_, rt) in &runtimes {
+        // Warm-up: JIT, allocator, instance caches.
+        for _ in 0..3 {
+            common::call_loop(rt, CALL_LOOP);
+        }
+        for _ in 0..INVOKE_SAMPLES {
+            rt.call_blocking("b", "noop", Value::Null).expect("noop");
+        }
+    }
+    for round in 0..rounds {
+        for e in order(round) {
+            let rt = &runtimes[e].1;
+            let mut loops: Vec<Duration> = (0..CALL_SAMPLES)
+                .map(|_| common::call_loop(rt, CALL_LOOP))
+                .collect();
+            let per_call = median(&mut loops) / CALL_LOOP as u32;
+            report.add(
+                "call round trip a → b.noop (1 worker)",
+                "µs",
+                e,
+                us(per_call),
+            );
+            let mut invokes: Vec<Duration> = (0..INVOKE_SAMPLES)
+                .map(|_| {
+                    let t = Instant::now();
+                    rt.call_blocking("b", "noop", Value::Null).expect("noop");
+                    t.elapsed()
+                })
+                .collect();
+            report.add(
+                "invocation from Rust, b.noop (1 worker)",
+                "µs",
+                e,
+                us(median(&mut invokes)),
+            );
+        }
+    }
+    for (_, rt) in &runtimes {
+        rt.shutdown();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 4. Compute-heavy handlers
+
+fn compute(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
+    eprintln!("[engines] compute: {rounds} rounds per engine and workload");
+    let (_dir, app) = common::write_app(&[
+        ("pyrosome.toml", COMPUTE_MANIFEST),
+        ("compute.js", COMPUTE_JS),
+    ]);
+    let runtimes: Vec<Runtime> = engines
+        .iter()
+        .map(|engine| {
+            Runtime::start(
+                app.clone(),
+                RuntimeOptions {
+                    engine: Some(engine.clone()),
+                    workers: 1,
+                    partitioning: false,
+                    ..RuntimeOptions::default()
+                },
+            )
+            .expect("compute app starts")
+        })
+        .collect();
+    check_results(&runtimes, report);
+    // Warm-up (and the first, cold invocation of each method).
+    for (method, _) in WORKLOADS {
+        for (e, rt) in runtimes.iter().enumerate() {
+            let t = Instant::now();
+            invoke(rt, method);
+            report.note(format!(
+                "first invocation of compute.{method} on {}: {:.3} ms",
+                ENGINES[e],
+                ms(t.elapsed())
+            ));
+            let t = Instant::now();
+            let mut n = 1;
+            while n < COMPUTE_WARMUP_SAMPLES || t.elapsed() < COMPUTE_WARMUP_TIME {
+                invoke(rt, method);
+                n += 1;
+            }
+        }
+    }
+    for round in 0..rounds {
+        for (method, what) in WORKLOADS {
+            for e in order(round) {
+                let rt = &runtimes[e];
+                let mut samples = Vec::new();
+                let t = Instant::now();
+                while samples.len() < COMPUTE_MAX_SAMPLES
+                    && (samples.len() < COMPUTE_MIN_SAMPLES || t.elapsed() < COMPUTE_MIN_TIME)
+                {
+                    let s = Instant::now();
+                    invoke(rt, method);
+                    samples.push(s.elapsed());
+                }
+                report.add(
+                    &format!("compute.{method}: {what}"),
+                    "µs",
+                    e,
+                    us(median(&mut samples)),
+                );
+            }
+        }
+    }
+    for rt in &runtimes {
+        rt.shutdown();
+    }
+}
+
+fn invoke(rt: &Runtime, method: &str) -> Value {
+    rt.call_blocking("compute", method, Value::Null)
+        .unwrap_or_else(|e| panic!("compute.{method} on {}: {e}", rt.engine_name()))
+}
+
+/// Both engines compute the same results, and the right ones.
+fn check_results(runtimes: &[Runtime], report: &mut Report) {
+    let results: Vec<BTreeMap<&str, Value>> = runtimes
+        .iter()
+        .map(|rt| {
+            [
+                "json",
+                "jsonSize",
+                "regex",
+                "regexSize",
+                "sha256",
+                "numeric",
+                "arithmetic",
+            ]
+            .into_iter()
+            .map(|m| (m, invoke(rt, m)))
+            .collect()
+        })
+        .collect();
+    let (q, v) = (&results[0], &results[1]);
+    for m in ["json", "jsonSize", "regex", "regexSize", "sha256"] {
+        assert_eq!(q[m], v[m], "compute.{m} differs between the engines");
+    }
+    assert_eq!(q["json"], q["jsonSize"], "JSON round trip keeps the length");
+    assert_eq!(q["sha256"], Value::from(SHA256_EXPECTED), "SHA-256 digest");
+    for m in ["numeric", "arithmetic"] {
+        let (Value::Number(a), Value::Number(b)) = (&q[m], &v[m]) else {
+            panic!("{m} returns numbers");
+        };
+        assert!((a - b).abs() <= 1e-9 * a.abs(), "{m}: {a} vs {b}");
+    }
+    report.note(format!(
+        "inputs: JSON document {} bytes; text {} bytes with {} matches; SHA-256 digest {} (checked); \
+         numeric result {} (QuickJS) / {} (V8)",
+        num(&q["jsonSize"]),
+        num(&q["regexSize"]),
+        num(&q["regex"]),
+        SHA256_EXPECTED,
+        num(&q["numeric"]),
+        num(&v["numeric"]),
+    ));
+}
+
+fn num(v: &Value) -> String {
+    match v {
+        Value::Number(n) => format!("{n}"),
+        other => format!("{other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Statistics and the report
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort_unstable();
+    let n = samples.len();
+    if n.is_multiple_of(2) {
+        (samples[n / 2 - 1] + samples[n / 2]) / 2
+    } else {
+        samples[n / 2]
+    }
+}
+
+fn median_f(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n.is_multiple_of(2) {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    } else {
+        v[n / 2]
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".to_owned())
+}
+
+/// Per metric (in the order first added): unit and, per engine, one value
+/// per round.
+#[derive(Default)]
+struct Report {
+    metrics: Vec<(String, &'static str, [Vec<f64>; 2])>,
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn add(&mut self, metric: &str, unit: &'static str, engine: usize, value: f64) {
+        let i = match self.metrics.iter().position(|(m, _, _)| m == metric) {
+            Some(i) => i,
+            None => {
+                self.metrics
+                    .push((metric.to_owned(), unit, [Vec::new(), Vec::new()]));
+                self.metrics.len() - 1
+            }
+        };
+        self.metrics[i].2[engine].push(value);
+    }
+
+    fn note(&mut self, note: String) {
+        eprintln!("[engines] {note}");
+        self.notes.push(note);
+    }
+
+    fn render(&self, rounds: usize, elapsed: Duration, before: &str, after: &str) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# Engines: QuickJS and V8 (`cargo bench --features v8 --bench engines`)\n"
+        );
+        let _ = writeln!(
+            out,
+            "{rounds} rounds (memory: {MEMORY_ROUNDS}), engines interleaved (A B / B A ...); \
+             medians over rounds; ratio = V8 / QuickJS (< 1: V8 lower). {:.0} s; load average \
+             {before} before, {after} after.\n",
+            elapsed.as_secs_f64()
+        );
+        let _ = writeln!(
+            out,
+            "| metric | unit | QuickJS | V8 | V8 / QuickJS | QuickJS / V8 |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+        for (metric, unit, [q, v]) in &self.metrics {
+            let (q, v) = (median_f(q), median_f(v));
+            let _ = writeln!(
+                out,
+                "| {metric} | {unit} | {} | {} | {:.3}x | {:.2}x |",
+                fmt(q),
+                fmt(v),
+                v / q,
+                q / v
+            );
+        }
+        let _ = writeln!(out, "\nEvery round (in round order):\n");
+        let _ = writeln!(out, "| metric | engine | values |");
+        let _ = writeln!(out, "|---|---|---|");
+        for (metric, unit, values) in &self.metrics {
+            for (e, vals) in values.iter().enumerate() {
+                let list: Vec<String> = vals.iter().map(|x| fmt(*x)).collect();
+                let _ = writeln!(
+                    out,
+                    "| {metric} ({unit}) | {} | {} |",
+                    ENGINES[e],
+                    list.join(", ")
+                );
+            }
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(out, "\nNotes:\n");
+            for n in &self.notes {
+                let _ = writeln!(out, "- {n}");
+            }
+        }
+        out
+    }
+}
+
+/// Three significant digits, at least.
+fn fmt(x: f64) -> String {
+    if !x.is_finite() {
+        "n/a".to_owned()
+    } else if x.abs() >= 100.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 10.0 {
+        format!("{x:.1}")
+    } else if x.abs() >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
