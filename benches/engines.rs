@@ -482,6 +482,15 @@ fn calls(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
                 e,
                 us(per_call),
             );
+            let mut loops: Vec<Duration> = (0..CALL_SAMPLES)
+                .map(|_| common::post_loop(rt, CALL_LOOP))
+                .collect();
+            report.add(
+                "call round trip with a 0.6 KB post, both ways (1 worker)",
+                "µs",
+                e,
+                us(median(&mut loops) / CALL_LOOP as u32),
+            );
             let mut invokes: Vec<Duration> = (0..INVOKE_SAMPLES)
                 .map(|_| {
                     let t = Instant::now();

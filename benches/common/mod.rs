@@ -29,6 +29,20 @@ export async function loop({ n }) {
   return n;
 }
 export function noop(v) { return v; }
+// A social-network post (~0.6 KB as JSON), sent and echoed back n times.
+export async function posts({ n }) {
+  const post = {
+    post_id: 8312093480123, req_id: 99123, timestamp: 1732610000000, post_type: 0,
+    creator: { user_id: 4711, username: "username_4711" },
+    text: "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor @username_12 incididunt ut labore et dolore magna aliqua http://short.url/abc",
+    user_mentions: [{ user_id: 12, username: "username_12" }, { user_id: 13, username: "username_13" }],
+    media: [{ media_id: 1, media_type: "png" }, { media_id: 2, media_type: "jpg" }],
+    urls: [{ shortened_url: "http://short.url/abc", expanded_url: "https://example.com/a/long/path?q=1" }],
+  };
+  let size = 0;
+  for (let i = 0; i < n; i++) size += (await services.b.noop(post)).text.length;
+  return size;
+}
 "#;
 
 const CALL_B: &str = "export function noop(v) { return v; }\n";
@@ -65,6 +79,15 @@ pub fn call_runtime(
     )
     .expect("bench app starts");
     (dir, rt)
+}
+
+/// Like [`call_loop`] with a ~0.6 KB post as the argument and the result
+/// (`a.posts`).
+pub fn post_loop(rt: &Runtime, n: u64) -> Duration {
+    let arg = Value::object([("n", Value::Number(n as f64))]);
+    let start = Instant::now();
+    rt.call_blocking("a", "posts", arg).expect("posts runs");
+    start.elapsed()
 }
 
 /// Runs `n` cross-service calls from JavaScript (`a.loop`) and returns the

@@ -80,6 +80,7 @@ enum Tag : uint8_t {
   kArray = 8,
   kObject = 9,
   kRefused = 10,
+  kJson = 11,  // Rust to shim only: JSON text that JSON.parse turns into the value
 };
 
 constexpr size_t kMaxDepth = 256;
@@ -471,6 +472,16 @@ class Decoder {
           if (object->CreateDataProperty(context_, key, item).IsNothing()) return {};
         }
         return object;
+      }
+      case kJson: {
+        const char* s;
+        uint32_t n;
+        if (!bytes(s, n)) return {};
+        Local<String> text;
+        if (!String::NewFromUtf8(isolate_, s, NewStringType::kNormal, static_cast<int>(n)).ToLocal(&text)) {
+          return {};
+        }
+        return JSON::Parse(context_, text);
       }
       default:
         return {};

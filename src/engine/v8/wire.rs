@@ -15,6 +15,14 @@
 //! | 8 | array | count, values |
 //! | 9 | plain object | count, (len, key UTF-8, value)* |
 //! | 10 | refused | count, path segments innermost first, what was found (each len + UTF-8) |
+//! | 11 | JSON | len, JSON text (Rust → shim only) |
+//!
+//! Building a JavaScript object through V8's API costs a call per property;
+//! V8's own `JSON.parse` builds the same object several times faster (it
+//! reuses hidden classes and internalized keys). So a larger array or
+//! object that JSON represents exactly — no `undefined`, BigInt, bytes,
+//! non-finite numbers, `-0` or `__proto__` key anywhere — crosses from Rust
+//! to JavaScript as JSON text.
 //!
 //! "Refused" appears only at the top level of a host operation's argument:
 //! the shim met something that cannot be cloned (a function, a cycle, ...)
@@ -35,14 +43,89 @@ const BYTES: u8 = 7;
 const ARRAY: u8 = 8;
 const OBJECT: u8 = 9;
 const REFUSED: u8 = 10;
+const JSON_TEXT: u8 = 11;
+
+/// Containers with at least this many values (all levels) cross as JSON
+/// when they can: below it, the API calls are as cheap as the parse.
+const JSON_MIN_VALUES: usize = 8;
 
 /// The shim sent bytes that are not a value: a bug on one side of the seam.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed value from the V8 shim at byte {0}")]
 pub(crate) struct Malformed(usize);
 
-/// Appends the encoding of `value` to `out`.
+/// Appends the encoding of `value` to `out` (for the shim to decode).
 pub(crate) fn encode(value: &Value, out: &mut Vec<u8>) {
+    if matches!(value, Value::Array(_) | Value::Object(_)) {
+        let mut values = 0;
+        if json_exact(value, &mut values) && values >= JSON_MIN_VALUES {
+            out.push(JSON_TEXT);
+            let at = out.len();
+            out.extend_from_slice(&[0; 4]);
+            write_json(value, out);
+            let len = u32::try_from(out.len() - at - 4).unwrap_or(u32::MAX);
+            out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+            return;
+        }
+    }
+    encode_tree(value, out);
+}
+
+/// Whether `JSON.parse` of `value` as JSON gives `value` back exactly;
+/// counts the values in `count`.
+fn json_exact(value: &Value, count: &mut usize) -> bool {
+    *count += 1;
+    match value {
+        Value::Null | Value::Bool(_) | Value::String(_) => true,
+        Value::Number(n) => n.is_finite() && !(*n == 0.0 && n.is_sign_negative()),
+        Value::Undefined | Value::BigInt(_) | Value::Bytes(_) => false,
+        Value::Array(items) => items.iter().all(|v| json_exact(v, count)),
+        Value::Object(pairs) => pairs
+            .iter()
+            .all(|(k, v)| k != "__proto__" && json_exact(v, count)),
+    }
+}
+
+/// Writes a value [`json_exact`] accepted as JSON text.
+fn write_json(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        // Shortest round-trip formatting: JSON.parse gives the same double.
+        Value::Number(n) => {
+            let _ = serde_json::to_writer(&mut *out, n);
+        }
+        Value::String(s) => {
+            let _ = serde_json::to_writer(&mut *out, s);
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(item, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(pairs) => {
+            out.push(b'{');
+            for (i, (key, item)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let _ = serde_json::to_writer(&mut *out, key);
+                out.push(b':');
+                write_json(item, out);
+            }
+            out.push(b'}');
+        }
+        // Excluded by `json_exact`.
+        Value::Undefined | Value::BigInt(_) | Value::Bytes(_) => out.extend_from_slice(b"null"),
+    }
+}
+
+fn encode_tree(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Undefined => out.push(UNDEFINED),
         Value::Null => out.push(NULL),
@@ -68,7 +151,7 @@ pub(crate) fn encode(value: &Value, out: &mut Vec<u8>) {
             out.push(ARRAY);
             put_u32(out, items.len());
             for item in items {
-                encode(item, out);
+                encode_tree(item, out);
             }
         }
         Value::Object(pairs) => {
@@ -76,7 +159,7 @@ pub(crate) fn encode(value: &Value, out: &mut Vec<u8>) {
             put_u32(out, pairs.len());
             for (key, item) in pairs {
                 put_bytes(out, key.as_bytes());
-                encode(item, out);
+                encode_tree(item, out);
             }
         }
     }
@@ -234,7 +317,7 @@ mod tests {
             ),
         ]);
         let mut out = Vec::new();
-        encode(&value, &mut out);
+        encode_tree(&value, &mut out);
         let back = decode(&out).unwrap();
         assert_eq!(back, value);
         match back.get("n") {
@@ -258,6 +341,44 @@ mod tests {
         assert_eq!(args[0].as_ref().ok(), Some(&Value::Number(1.0)));
         let refusal = args[1].as_ref().err().map(|r| r.path.clone());
         assert_eq!(refusal, Some(vec![".f".to_owned(), "[0]".to_owned()]));
+    }
+
+    #[test]
+    fn larger_json_exact_values_cross_as_json() {
+        let post = Value::object([
+            ("id", Value::Number(1.5)),
+            ("big", Value::Number(1e21)),
+            ("text", Value::from("quote \" and \u{2028} and é")),
+            (
+                "tags",
+                Value::Array(vec![Value::from("a"), Value::Null, Value::Bool(false)]),
+            ),
+            ("user", Value::object([("id", Value::Number(-3.0))])),
+        ]);
+        let mut out = Vec::new();
+        encode(&post, &mut out);
+        assert_eq!(out[0], JSON_TEXT);
+        let text = std::str::from_utf8(&out[5..]).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(Value::from_json(&parsed), post);
+        // Anything JSON would change keeps the tree encoding.
+        for odd in [
+            Value::Undefined,
+            Value::Number(-0.0),
+            Value::Number(f64::NAN),
+            Value::Bytes(vec![1]),
+        ] {
+            let mut with = post.clone();
+            if let Value::Object(pairs) = &mut with {
+                pairs.push(("odd".to_owned(), odd));
+            }
+            let mut out = Vec::new();
+            encode(&with, &mut out);
+            assert_eq!(out[0], OBJECT);
+        }
+        let mut small = Vec::new();
+        encode(&Value::object([("a", Value::Number(1.0))]), &mut small);
+        assert_eq!(small[0], OBJECT, "small values skip JSON");
     }
 
     #[test]
