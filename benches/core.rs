@@ -28,6 +28,9 @@ fn calls(c: &mut Criterion) {
         group.bench_function(format!("round_trip/{workers}_workers"), |bench| {
             bench.iter_custom(|iters| common::call_loop(&rt, iters));
         });
+        group.bench_function(format!("round_trip_post/{workers}_workers"), |bench| {
+            bench.iter_custom(|iters| common::post_loop(&rt, iters));
+        });
     }
     group.finish();
 
