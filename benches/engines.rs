@@ -109,6 +109,8 @@ memory_mb = 256
 "#;
 
 const COMPUTE_JS: &str = r#"
+import { sha256Hex } from "./sha256.js";
+
 // ~10 KB of JSON: an order-like document with nested objects and arrays.
 const items = [];
 for (let i = 0; i < 58; i++) {
@@ -142,58 +144,8 @@ export function regex() {
 }
 export function regexSize() { return TEXT.length; }
 
-// SHA-256 in plain JavaScript (FIPS 180-4), over 16 KiB.
-const K = new Uint32Array([
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-]);
-
-function sha256Hex(bytes) {
-  const H = new Uint32Array([
-    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-  ]);
-  const W = new Uint32Array(64);
-  const len = bytes.length;
-  const padded = new Uint8Array(((len + 9 + 63) >> 6) << 6);
-  padded.set(bytes);
-  padded[len] = 0x80;
-  const view = new DataView(padded.buffer);
-  view.setUint32(padded.length - 8, Math.floor(len / 0x20000000));
-  view.setUint32(padded.length - 4, (len * 8) >>> 0);
-  for (let off = 0; off < padded.length; off += 64) {
-    for (let t = 0; t < 16; t++) {
-      const p = off + 4 * t;
-      W[t] = (padded[p] << 24) | (padded[p + 1] << 16) | (padded[p + 2] << 8) | padded[p + 3];
-    }
-    for (let t = 16; t < 64; t++) {
-      const w15 = W[t - 15], w2 = W[t - 2];
-      const s0 = ((w15 >>> 7) | (w15 << 25)) ^ ((w15 >>> 18) | (w15 << 14)) ^ (w15 >>> 3);
-      const s1 = ((w2 >>> 17) | (w2 << 15)) ^ ((w2 >>> 19) | (w2 << 13)) ^ (w2 >>> 10);
-      W[t] = (W[t - 16] + s0 + W[t - 7] + s1) | 0;
-    }
-    let a = H[0], b = H[1], c = H[2], d = H[3], e = H[4], f = H[5], g = H[6], h = H[7];
-    for (let t = 0; t < 64; t++) {
-      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-      const ch = (e & f) ^ (~e & g);
-      const t1 = (h + S1 + ch + K[t] + W[t]) | 0;
-      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-      const maj = (a & b) ^ (a & c) ^ (b & c);
-      const t2 = (S0 + maj) | 0;
-      h = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0;
-    }
-    H[0] += a; H[1] += b; H[2] += c; H[3] += d; H[4] += e; H[5] += f; H[6] += g; H[7] += h;
-  }
-  let hex = "";
-  for (let i = 0; i < 8; i++) hex += H[i].toString(16).padStart(8, "0");
-  return hex;
-}
-
+// SHA-256 in plain JavaScript over 16 KiB: the social network's own
+// implementation (examples/socialnetwork/lib/sha256.js, copied into the app).
 const DATA = new Uint8Array(16384);
 for (let i = 0; i < DATA.length; i++) DATA[i] = (i * 31 + 7) & 255;
 
@@ -516,9 +468,15 @@ fn calls(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
 
 fn compute(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
     eprintln!("[engines] compute: {rounds} rounds per engine and workload");
+    let sha256_js = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/socialnetwork/lib/sha256.js"),
+    )
+    .expect("the social network's SHA-256 library");
     let (_dir, app) = common::write_app(&[
         ("pyrosome.toml", COMPUTE_MANIFEST),
         ("compute.js", COMPUTE_JS),
+        ("sha256.js", &sha256_js),
     ]);
     let runtimes: Vec<Runtime> = engines
         .iter()

@@ -70,6 +70,13 @@ impl JsError {
         }
     }
 
+    /// Logs an exception nothing caught: a timer callback threw, or an
+    /// event could not be delivered.
+    pub(crate) fn log_uncaught(&self, service: &str) {
+        let stack = self.stack.as_deref().unwrap_or_default();
+        tracing::error!(target: "pyrosome::js", service, "uncaught {self}\n{stack}");
+    }
+
     /// Records which service method failed (the callee of the hop the error
     /// is crossing).
     pub fn at(mut self, service: &str, method: &str) -> Self {

@@ -354,8 +354,7 @@ impl QjsIsolate {
                 };
                 // A timer callback threw, or an event could not be
                 // delivered: report it like an uncaught exception.
-                let stack = error.stack.clone().unwrap_or_default();
-                tracing::error!(target: "pyrosome::js", service = service.as_ref(), "uncaught {error}\n{stack}");
+                error.log_uncaught(&service);
             }
             drain_jobs(&ctx, || watchdog.fired());
             if watchdog.fired() {

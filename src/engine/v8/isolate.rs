@@ -237,8 +237,7 @@ impl crate::engine::Isolate for V8Isolate {
                 // delivered: report it like an uncaught exception.
                 let (error, _) = self.thrown();
                 let service = self.state.lock().service.clone();
-                let stack = error.stack.clone().unwrap_or_default();
-                tracing::error!(target: "pyrosome::js", service = service.as_ref(), "uncaught {error}\n{stack}");
+                error.log_uncaught(&service);
                 Ok(())
             }
         }
