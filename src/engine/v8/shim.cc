@@ -849,6 +849,13 @@ extern "C" {
 // Initializes V8 once per process. Returns the V8 version string.
 const char* pyro_v8_init() {
   std::call_once(g_init, [] {
+    // On-stack replacement compiles a hot loop while it runs; V8 10.2's OSR
+    // code runs 3-10x slower on a thread whose stack is not the creating
+    // thread's, and Pyrosome's workers always are such threads
+    // (bench/v8-thread-tierup.cc). Without OSR, a hot function is
+    // optimized for its next call instead, at full speed on any thread.
+    static const char kFlags[] = "--no-use-osr";
+    V8::SetFlagsFromString(kFlags, sizeof(kFlags) - 1);
     V8::InitializeICU();
     g_platform = platform::NewDefaultPlatform(1);
     V8::InitializePlatform(g_platform.get());
