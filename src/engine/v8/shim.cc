@@ -208,13 +208,17 @@ void put_str(std::string& out, const std::string& s) {
 // Appends a JS string as a wire string (u32 length, UTF-8), lone
 // surrogates replaced by U+FFFD, written in place.
 void put_js_str(Isolate* isolate, std::string& out, Local<String> s) {
-  int len = s->Utf8Length(isolate);
-  put_u32(out, static_cast<uint32_t>(len));
+  // One pass: room for the worst case (3 bytes per UTF-16 unit), then
+  // trimmed to what was written.
+  size_t units = static_cast<size_t>(s->Length());
   size_t at = out.size();
-  out.resize(at + static_cast<size_t>(len));
-  if (len > 0) {
-    s->WriteUtf8(isolate, out.data() + at, len, nullptr, String::NO_NULL_TERMINATION | String::REPLACE_INVALID_UTF8);
-  }
+  out.resize(at + 4 + 3 * units);
+  int written = units == 0 ? 0
+                           : s->WriteUtf8(isolate, out.data() + at + 4, static_cast<int>(3 * units), nullptr,
+                                          String::NO_NULL_TERMINATION | String::REPLACE_INVALID_UTF8);
+  uint32_t len = static_cast<uint32_t>(written);
+  std::memcpy(out.data() + at, &len, 4);
+  out.resize(at + 4 + static_cast<size_t>(written));
 }
 
 // A JS string as UTF-8, lone surrogates replaced by U+FFFD.
