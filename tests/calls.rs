@@ -148,6 +148,41 @@ fn values_round_trip_through_a_call() {
             .expect("relay");
         assert_eq!(back, case);
     }
+    // Larger values (an engine may pass them differently, e.g. V8 hands
+    // JSON-exact ones to JSON.parse): exact, and exact with every value JSON
+    // cannot carry nested inside. (Integer-like keys come first, as
+    // JavaScript orders them.)
+    let post = json(
+        r#"{"2": "two", "10": "ten", "post_id": 8312093480123, "creator": {"user_id": 4711, "username": "u_4711"},
+            "text": "quote \" backslash \\ line\u2028sep \u0000 é 😀", "big": 1e21, "tiny": 5e-324,
+            "neg": -1.5, "tags": ["a", null, true, false, [], {}],
+            "nested": {"deep": {"deeper": [1, 2, 3]}}}"#,
+    );
+    let back = rt
+        .call_blocking("caller", "relay", post.clone())
+        .expect("relay");
+    assert_eq!(back, post);
+    let Value::Object(mut pairs) = post else {
+        panic!("object expected")
+    };
+    pairs.extend([
+        ("zero".to_owned(), Value::Number(-0.0)),
+        ("nan".to_owned(), Value::Number(f64::NAN)),
+        ("inf".to_owned(), Value::Number(f64::INFINITY)),
+        ("big_int".to_owned(), Value::BigInt(BigInt::from(7u64))),
+        ("bytes".to_owned(), Value::Bytes(vec![1, 2])),
+        ("undef".to_owned(), Value::Undefined),
+        ("__proto__".to_owned(), Value::Number(1.0)),
+    ]);
+    let special = Value::Object(pairs);
+    let back = rt
+        .call_blocking("caller", "relay", special.clone())
+        .expect("relay");
+    assert_eq!(back, special);
+    match back.get("zero") {
+        Some(Value::Number(z)) => assert!(z.is_sign_negative(), "-0 survives"),
+        other => panic!("{other:?}"),
+    }
     // Key order survives a round trip.
     let back = rt
         .call_blocking("caller", "relay", json(r#"{"z":1,"a":2,"m":3}"#))
