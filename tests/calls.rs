@@ -365,3 +365,55 @@ fn promise_all_over_calls_runs_callees_on_several_workers() {
     );
     assert!(rt.scheduler().instance_count("busy") >= 2);
 }
+
+/// What crosses a call is read the same way on every engine: getters run
+/// (and may log), a throwing getter is a clear refusal, symbol-keyed and
+/// non-enumerable properties are left out, array holes become undefined.
+#[test]
+fn values_are_read_like_structured_clone_on_every_engine() {
+    let app = TempApp::new(&[
+        (
+            "pyrosome.toml",
+            "name = \"edge\"\n[services.a]\nmodule = \"a.js\"\n[services.b]\nmodule = \"b.js\"\n",
+        ),
+        (
+            "a.js",
+            r#"
+import { services } from "pyrosome";
+export async function run() {
+  const out = {};
+  out.logging = await services.b.echo({ get x() { console.log("getter runs"); return 1; }, y: 2 });
+  try { await services.b.echo({ get x() { throw new Error("nope"); } }); out.throwing = "passed"; }
+  catch (e) { out.throwing = e.message; }
+  out.sym = await services.b.echo({ [Symbol("s")]: 1, a: 1 });
+  out.holes = await services.b.echo([1, , 3]);
+  out.nonEnum = await services.b.echo(Object.defineProperty({ v: 1 }, "hidden", { value: 2, enumerable: false }));
+  return out;
+}
+"#,
+        ),
+        ("b.js", "export function echo(v) { return v; }\n"),
+    ]);
+    let rt = app.start(1);
+    let out = rt.call_blocking("a", "run", Value::Undefined).expect("run");
+    assert_eq!(
+        out.get("logging"),
+        Some(&json(r#"{"x": 1, "y": 2}"#)),
+        "getters run"
+    );
+    let throwing = out.get("throwing").and_then(Value::as_str).unwrap_or("");
+    assert!(
+        throwing.starts_with("the argument of b.echo() is an object whose property getter threw"),
+        "{throwing}"
+    );
+    assert_eq!(out.get("sym"), Some(&json(r#"{"a": 1}"#)));
+    assert_eq!(
+        out.get("holes"),
+        Some(&Value::Array(vec![
+            Value::Number(1.0),
+            Value::Undefined,
+            Value::Number(3.0)
+        ]))
+    );
+    assert_eq!(out.get("nonEnum"), Some(&json(r#"{"v": 1}"#)));
+}
