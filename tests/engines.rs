@@ -19,6 +19,7 @@ export function work(n) {
   cache.set(n, JSON.stringify(items).length);
   return Promise.resolve(cache.get(n));
 }
+export function size() { return cache.size; }
 "#;
 
 fn config() -> IsolateConfig {
@@ -104,5 +105,58 @@ fn thousands_of_isolate_starts_do_not_leak() {
         engine.name(),
         grown >> 10,
         grown / STARTS
+    );
+}
+
+/// An isolate is `Send`: it runs on whichever thread holds it, one at a
+/// time (V8: under a `v8::Locker`), and keeps its state as it moves.
+#[test]
+fn an_isolate_moves_between_threads_and_keeps_its_state() {
+    let engine = engine::default_engine().expect("engine");
+    let config = config();
+    let mut isolate = engine.instantiate(&config).expect("isolate starts");
+    for hop in 0..6u64 {
+        isolate = std::thread::spawn(move || {
+            let mut effects = Vec::new();
+            isolate
+                .handle(
+                    Event::Invoke {
+                        id: InvocationId(hop),
+                        method: "work".to_owned(),
+                        arg: Value::Number(hop as f64 + 1.0),
+                    },
+                    Duration::from_secs(5),
+                    &mut effects,
+                )
+                .expect("no fault");
+            assert!(
+                effects
+                    .iter()
+                    .any(|e| matches!(e, engine::Effect::Complete { result: Ok(_), .. })),
+                "hop {hop}: {effects:?}"
+            );
+            isolate
+        })
+        .join()
+        .expect("thread");
+    }
+    let mut effects = Vec::new();
+    isolate
+        .handle(
+            Event::Invoke {
+                id: InvocationId(99),
+                method: "size".to_owned(),
+                arg: Value::Undefined,
+            },
+            Duration::from_secs(5),
+            &mut effects,
+        )
+        .expect("no fault");
+    assert!(
+        effects.iter().any(|e| matches!(
+            e,
+            engine::Effect::Complete { result: Ok(Value::Number(n)), .. } if *n == 6.0
+        )),
+        "module state survived six threads: {effects:?}"
     );
 }
