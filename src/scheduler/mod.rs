@@ -2,9 +2,9 @@
 //!
 //! An isolate is single-threaded, so the unit of scheduling is an
 //! **instance**: one isolate with one service's module loaded, plus a
-//! [mailbox](mailbox) of messages (start an invocation, the reply to a call
+//! mailbox of messages (start an invocation, the reply to a call
 //! it made, a timer). An instance with messages is runnable and sits on
-//! exactly one [run queue](queue). Workers — one thread per core by default
+//! exactly one run queue. Workers — one thread per core by default
 //! — take runnable instances, hand each message to the isolate, route the
 //! effects the JavaScript produced (calls become invocations on other
 //! instances, completions become replies), and put the instance down when
@@ -26,15 +26,15 @@
 //! time, so short work never waits behind them; `partitioning: false` turns
 //! it off), and **overload** (past `max_concurrency` per instance, with no
 //! room to grow, invocations are refused with [`OVERLOADED`]). A review
-//! every [`policy::REVIEW_INTERVAL`] reclassifies methods, resizes the long
+//! every `policy::REVIEW_INTERVAL` reclassifies methods, resizes the long
 //! subset, reclaims idle instances and expires invocations past their
 //! deadline in instances nobody is running.
 //!
-//! Files: [`mailbox`] (the per-instance protocol), [`queue`] (run queues and
-//! who may push or steal), [`idle`] (sleeping and waking workers),
-//! [`worker`] (the loop and effect routing), [`instance`], [`service`]
-//! (placement of invocations on instances), [`policy`] (the decisions),
-//! [`stats`] (what is measured), [`timer`].
+//! Files: `mailbox.rs` (the per-instance protocol), `queue.rs` (run queues
+//! and who may push or steal), `idle.rs` (sleeping and waking workers),
+//! `worker.rs` (the loop and effect routing), `instance.rs`, `service.rs`
+//! (placement of invocations on instances), `policy.rs` (the decisions),
+//! `stats.rs` (what is measured), `timer.rs`.
 
 mod idle;
 mod instance;
