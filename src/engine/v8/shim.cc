@@ -547,7 +547,8 @@ std::string string_prop(Isolate* isolate, Local<Context> context, Local<Object> 
   TryCatch tc(isolate);
   Local<Value> v;
   *present = false;
-  if (o->Get(context, String::NewFromUtf8(isolate, name).ToLocalChecked()).ToLocal(&v) && v->IsString()) {
+  Local<String> key;
+  if (String::NewFromUtf8(isolate, name).ToLocal(&key) && o->Get(context, key).ToLocal(&v) && v->IsString()) {
     *present = true;
     return utf8(isolate, v.As<String>());
   }
@@ -791,12 +792,12 @@ MaybeLocal<Promise> dynamic_import(Local<Context> context, Local<Data>, Local<Va
     // The module's own evaluation promise settles before ours: resolve
     // with the namespace once it has.
     if (evaluated->IsPromise() && evaluated.As<Promise>()->State() == Promise::kRejected) {
-      resolver->Reject(context, evaluated.As<Promise>()->Result()).Check();
+      if (resolver->Reject(context, evaluated.As<Promise>()->Result()).IsNothing()) return {};
     } else {
-      resolver->Resolve(context, module->GetModuleNamespace()).Check();
+      if (resolver->Resolve(context, module->GetModuleNamespace()).IsNothing()) return {};
     }
   } else if (tc.HasCaught() && !tc.HasTerminated()) {
-    resolver->Reject(context, tc.Exception()).Check();
+    if (resolver->Reject(context, tc.Exception()).IsNothing()) return {};
   } else {
     return {};
   }
@@ -961,25 +962,28 @@ int32_t pyro_isolate_boot(PyroIsolate* p, PyroStr prelude, PyroStr service, Pyro
   Isolate* isolate = p->isolate;
   TryCatch tc(isolate);
   Local<Object> host = Object::New(isolate);
-  Local<String> service_name =
-      String::NewFromUtf8(isolate, service.ptr, NewStringType::kNormal, static_cast<int>(service.len)).ToLocalChecked();
-  host->Set(e.context, String::NewFromUtf8Literal(isolate, "service"), service_name).Check();
+  Local<String> service_name;
+  if (!String::NewFromUtf8(isolate, service.ptr, NewStringType::kNormal, static_cast<int>(service.len))
+           .ToLocal(&service_name) ||
+      host->Set(e.context, String::NewFromUtf8Literal(isolate, "service"), service_name).IsNothing()) {
+    return caught(p, e.context, tc);
+  }
   uint32_t index = 0;
   size_t start = 0;
   for (size_t i = 0; i <= ops.len; i++) {
     if (i < ops.len && ops.ptr[i] != '\0') continue;
     if (i > start) {
-      Local<String> name =
-          String::NewFromUtf8(isolate, ops.ptr + start, NewStringType::kInternalized, static_cast<int>(i - start))
-              .ToLocalChecked();
+      Local<String> name;
       Local<Function> fn;
-      if (!Function::New(e.context, host_callback, Integer::NewFromUnsigned(isolate, index), 0,
+      if (!String::NewFromUtf8(isolate, ops.ptr + start, NewStringType::kInternalized, static_cast<int>(i - start))
+               .ToLocal(&name) ||
+          !Function::New(e.context, host_callback, Integer::NewFromUnsigned(isolate, index), 0,
                          ConstructorBehavior::kThrow)
                .ToLocal(&fn)) {
         return caught(p, e.context, tc);
       }
       fn->SetName(name);
-      host->Set(e.context, name, fn).Check();
+      if (host->Set(e.context, name, fn).IsNothing()) return caught(p, e.context, tc);
       index++;
     }
     start = i + 1;
@@ -1019,7 +1023,9 @@ int32_t pyro_isolate_boot(PyroIsolate* p, PyroStr prelude, PyroStr service, Pyro
   Global<Function>* slots[] = {&p->invoke, &p->reply, &p->timer, &p->set_module};
   for (int i = 0; i < 4; i++) {
     Local<Value> fn;
-    if (!dispatcher.As<Object>()->Get(e.context, String::NewFromUtf8(isolate, names[i]).ToLocalChecked()).ToLocal(&fn) ||
+    Local<String> key;
+    if (!String::NewFromUtf8(isolate, names[i]).ToLocal(&key) ||
+        !dispatcher.As<Object>()->Get(e.context, key).ToLocal(&fn) ||
         !fn->IsFunction()) {
       return caught(p, e.context, tc);
     }
