@@ -29,6 +29,9 @@
 #include <v8.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <thread>
 #include <cmath>
 #include <algorithm>
 #include <cstdint>
@@ -186,6 +189,7 @@ struct PyroIsolate {
   std::vector<std::string> uncached;
   std::string out;  // results handed to Rust, valid until the next call
   std::atomic<bool> heap_exhausted{false};
+  size_t heap_limit = 0;
 };
 
 namespace {
@@ -847,36 +851,12 @@ void settle(PyroIsolate* p) {
   }
 }
 
-}  // namespace
-
-extern "C" {
-
-// Initializes V8 once per process. Returns the V8 version string.
-const char* pyro_v8_init() {
-  std::call_once(g_init, [] {
-    // On-stack replacement compiles a hot loop while it runs; V8 10.2's OSR
-    // code runs 3-10x slower on a thread whose stack is not the creating
-    // thread's, and Pyrosome's workers always are such threads
-    // (bench/v8-thread-tierup.cc). Without OSR, a hot function is
-    // optimized for its next call instead, at full speed on any thread.
-    static const char kFlags[] = "--no-use-osr";
-    V8::SetFlagsFromString(kFlags, sizeof(kFlags) - 1);
-    V8::InitializeICU();
-    g_platform = platform::NewDefaultPlatform(1);
-    V8::InitializePlatform(g_platform.get());
-    V8::Initialize();
-  });
-  return V8::GetVersion();
-}
-
-PyroIsolate* pyro_isolate_new(size_t heap_limit, PyroHostFn host_fn, void* host_state, PyroResolveFn resolve_fn,
-                              void* resolve_state) {
+// A new isolate and context, not yet bound to a host. nullptr if V8 could
+// not create them.
+PyroIsolate* create_unbound(size_t heap_limit) {
   auto* p = new PyroIsolate();
   p->allocator = new LimitedAllocator(heap_limit);
-  p->host_fn = host_fn;
-  p->host_state = host_state;
-  p->resolve_fn = resolve_fn;
-  p->resolve_state = resolve_state;
+  p->heap_limit = heap_limit;
   Isolate::CreateParams params;
   params.array_buffer_allocator = p->allocator;
   params.constraints.ConfigureDefaultsFromHeapSize(0, heap_limit);
@@ -913,6 +893,131 @@ PyroIsolate* pyro_isolate_new(size_t heap_limit, PyroHostFn host_fn, void* host_
     delete p;
     return nullptr;
   }
+  return p;
+}
+
+// ---- isolate pool ------------------------------------------------------------
+//
+// Isolate::New and Context::New are most of an isolate's start (~2.4 of
+// ~3 ms). A background thread keeps a few ready per heap limit, so a start
+// on the scheduler's path only binds the host, runs the prelude (from the
+// code cache) and loads the modules. Its state is never freed: the thread
+// outlives every static destructor.
+
+constexpr size_t kPoolTarget = 2;
+
+struct Pool {
+  std::mutex mu;
+  std::condition_variable wake;
+  std::unordered_map<size_t, std::vector<PyroIsolate*>> ready;  // by heap limit
+  bool started = false;
+  // Process exit: V8's globals are torn down by static destructors, so the
+  // refill thread must not be inside V8 then. `stop_pool` (atexit) sets
+  // `stopping` and waits until `creating` is false.
+  bool stopping = false;
+  bool creating = false;
+};
+
+void stop_pool();
+
+Pool& pool() {
+  static Pool* p = new Pool();
+  return *p;
+}
+
+void refill() {
+  Pool& pl = pool();
+  std::unique_lock<std::mutex> lock(pl.mu);
+  for (;;) {
+    size_t limit = 0;
+    bool found = false;
+    for (auto& entry : pl.ready) {
+      if (entry.second.size() < kPoolTarget) {
+        limit = entry.first;
+        found = true;
+        break;
+      }
+    }
+    if (pl.stopping) {
+      pl.wake.wait(lock);  // forever: the process is exiting
+      continue;
+    }
+    if (!found) {
+      pl.wake.wait(lock);
+      continue;
+    }
+    pl.creating = true;
+    lock.unlock();
+    PyroIsolate* p = create_unbound(limit);
+    lock.lock();
+    pl.creating = false;
+    pl.wake.notify_all();
+    if (p == nullptr) {
+      // V8 could not create one (out of memory?): try again later.
+      pl.wake.wait_for(lock, std::chrono::milliseconds(100));
+      continue;
+    }
+    pl.ready[limit].push_back(p);
+  }
+}
+
+void stop_pool() {
+  Pool& pl = pool();
+  std::unique_lock<std::mutex> lock(pl.mu);
+  pl.stopping = true;
+  pl.wake.wait(lock, [&] { return !pl.creating; });
+}
+
+// A ready isolate for this heap limit, or nullptr; asks for a refill.
+PyroIsolate* take_ready(size_t heap_limit) {
+  Pool& pl = pool();
+  std::lock_guard<std::mutex> lock(pl.mu);
+  if (!pl.started && !pl.stopping) {
+    pl.started = true;
+    std::atexit(stop_pool);
+    std::thread(refill).detach();
+  }
+  auto& ready = pl.ready[heap_limit];
+  PyroIsolate* p = nullptr;
+  if (!ready.empty()) {
+    p = ready.back();
+    ready.pop_back();
+  }
+  pl.wake.notify_one();
+  return p;
+}
+
+}  // namespace
+
+extern "C" {
+
+// Initializes V8 once per process. Returns the V8 version string.
+const char* pyro_v8_init() {
+  std::call_once(g_init, [] {
+    // On-stack replacement compiles a hot loop while it runs; V8 10.2's OSR
+    // code runs 3-10x slower on a thread whose stack is not the creating
+    // thread's, and Pyrosome's workers always are such threads
+    // (bench/v8-thread-tierup.cc). Without OSR, a hot function is
+    // optimized for its next call instead, at full speed on any thread.
+    static const char kFlags[] = "--no-use-osr";
+    V8::SetFlagsFromString(kFlags, sizeof(kFlags) - 1);
+    V8::InitializeICU();
+    g_platform = platform::NewDefaultPlatform(1);
+    V8::InitializePlatform(g_platform.get());
+    V8::Initialize();
+  });
+  return V8::GetVersion();
+}
+
+PyroIsolate* pyro_isolate_new(size_t heap_limit, PyroHostFn host_fn, void* host_state, PyroResolveFn resolve_fn,
+                              void* resolve_state) {
+  PyroIsolate* p = take_ready(heap_limit);
+  if (p == nullptr) p = create_unbound(heap_limit);
+  if (p == nullptr) return nullptr;
+  p->host_fn = host_fn;
+  p->host_state = host_state;
+  p->resolve_fn = resolve_fn;
+  p->resolve_state = resolve_state;
   return p;
 }
 
