@@ -349,19 +349,16 @@ fn child(spec: &str) {
         let event = Event::Invoke {
             id: InvocationId(n as u64 + 1),
             method: "hello".to_owned(),
-            arg: Value::object([("name", Value::from("bench"))]),
+            arg: Value::object([("name", Value::from("bench"))]).into(),
         };
         isolate
             .handle(event, Duration::from_secs(1), &mut effects)
             .expect("hello runs");
-        let done = effects.drain(..).any(|e| {
-            matches!(
-                e,
-                Effect::Complete {
-                    result: Ok(Value::Object(_)),
-                    ..
-                }
-            )
+        let done = effects.drain(..).any(|e| match e {
+            Effect::Complete { result: Ok(p), .. } => {
+                matches!(p.into_value(), Ok(Value::Object(_)))
+            }
+            _ => false,
         });
         assert!(done, "hello completed with an object");
     }

@@ -56,6 +56,14 @@ fn rss() -> usize {
     pages * 4096
 }
 
+/// The number an invocation completed with, if `effect` is that.
+fn completed_number(effect: &engine::Effect) -> Option<f64> {
+    match effect {
+        engine::Effect::Complete { result: Ok(p), .. } => p.clone().into_value().ok()?.as_f64(),
+        _ => None,
+    }
+}
+
 /// Starts an isolate, runs one invocation in it, drops it.
 fn start_run_drop(engine: &dyn engine::Engine, config: &IsolateConfig) {
     let mut isolate = engine.instantiate(config).expect("isolate starts");
@@ -65,15 +73,15 @@ fn start_run_drop(engine: &dyn engine::Engine, config: &IsolateConfig) {
             Event::Invoke {
                 id: InvocationId(1),
                 method: "work".to_owned(),
-                arg: Value::Number(50.0),
+                arg: Value::Number(50.0).into(),
             },
             Duration::from_secs(5),
             &mut effects,
         )
         .expect("no fault");
-    let completed = effects.iter().any(|e| {
-        matches!(e, engine::Effect::Complete { result: Ok(Value::Number(n)), .. } if *n > 1000.0)
-    });
+    let completed = effects
+        .iter()
+        .any(|e| completed_number(e).is_some_and(|n| n > 1000.0));
     assert!(completed, "the invocation completed: {effects:?}");
 }
 
@@ -123,7 +131,7 @@ fn an_isolate_moves_between_threads_and_keeps_its_state() {
                     Event::Invoke {
                         id: InvocationId(hop),
                         method: "work".to_owned(),
-                        arg: Value::Number(hop as f64 + 1.0),
+                        arg: Value::Number(hop as f64 + 1.0).into(),
                     },
                     Duration::from_secs(5),
                     &mut effects,
@@ -146,17 +154,14 @@ fn an_isolate_moves_between_threads_and_keeps_its_state() {
             Event::Invoke {
                 id: InvocationId(99),
                 method: "size".to_owned(),
-                arg: Value::Undefined,
+                arg: Value::Undefined.into(),
             },
             Duration::from_secs(5),
             &mut effects,
         )
         .expect("no fault");
     assert!(
-        effects.iter().any(|e| matches!(
-            e,
-            engine::Effect::Complete { result: Ok(Value::Number(n)), .. } if *n == 6.0
-        )),
+        effects.iter().any(|e| completed_number(e) == Some(6.0)),
         "module state survived six threads: {effects:?}"
     );
 }

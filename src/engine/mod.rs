@@ -34,11 +34,14 @@ mod context;
 mod error;
 mod host_ops;
 mod modules;
+mod payload;
 pub mod quickjs;
 mod refusal;
 pub mod store_ops;
 #[cfg(feature = "v8")]
 pub mod v8;
+mod watchdog;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,10 +49,10 @@ use std::time::Duration;
 pub use context::{CallId, InvocationId, TimerId};
 pub use error::{EngineError, Fault, JsError};
 pub use modules::{BUILTIN_MODULE, ModuleSource, Modules};
+pub use payload::{Payload, Wire};
 pub use store_ops::StoreGrant;
 
 use crate::store::{KeyRange, ListQuery, WriteBatch};
-use crate::value::Value;
 
 /// The method name under which an HTTP request is delivered to a service's
 /// `fetch` handler. It cannot be named from JavaScript (`services.x["@fetch"]`
@@ -153,14 +156,14 @@ pub enum Event {
         /// The export to call.
         method: String,
         /// The argument.
-        arg: Value,
+        arg: Payload,
     },
     /// A call this isolate made has finished.
     Reply {
         /// From the [`Effect::Call`] that started it.
         call: CallId,
         /// The callee's result or why the call failed.
-        result: Result<Value, JsError>,
+        result: Result<Payload, JsError>,
     },
     /// A timer this isolate armed has fired.
     Timer {
@@ -183,7 +186,7 @@ pub enum Effect {
         /// Target method (known to exist in the [`Directory`]).
         method: String,
         /// The argument.
-        arg: Value,
+        arg: Payload,
     },
     /// Perform a store operation; answer with [`Event::Reply`].
     Store {
@@ -201,7 +204,7 @@ pub enum Effect {
         /// From [`Event::Invoke`].
         id: InvocationId,
         /// Its return value or the error it threw.
-        result: Result<Value, JsError>,
+        result: Result<Payload, JsError>,
     },
     /// Deliver [`Event::Timer`] after `delay`.
     SetTimer {

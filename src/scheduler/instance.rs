@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::engine::{CallId, InvocationId, Isolate, JsError};
-use crate::value::Value;
+use crate::engine::{CallId, InvocationId, Isolate, JsError, Payload};
 
 use super::mailbox::{Mailbox, ReplyTo};
 use super::service::ServiceConfig;
@@ -57,7 +56,7 @@ pub(crate) struct Core {
     /// Unacknowledged writes per invocation.
     pending_writes: HashMap<InvocationId, usize>,
     /// Completed invocations waiting for their writes.
-    held: HashMap<InvocationId, (Inflight, Result<Value, JsError>)>,
+    held: HashMap<InvocationId, (Inflight, Result<Payload, JsError>)>,
     next_invocation: u64,
 }
 
@@ -107,7 +106,7 @@ impl Core {
     pub(crate) fn write_acknowledged(
         &mut self,
         call: CallId,
-    ) -> Option<(Inflight, Result<Value, JsError>)> {
+    ) -> Option<(Inflight, Result<Payload, JsError>)> {
         let parent = self.writes.remove(&call)??;
         let count = self.pending_writes.get_mut(&parent)?;
         *count -= 1;
@@ -124,8 +123,8 @@ impl Core {
     pub(crate) fn complete(
         &mut self,
         id: InvocationId,
-        result: Result<Value, JsError>,
-    ) -> Option<(Inflight, Result<Value, JsError>)> {
+        result: Result<Payload, JsError>,
+    ) -> Option<(Inflight, Result<Payload, JsError>)> {
         let inflight = self.inflight.remove(&id)?;
         if self.pending_writes.get(&id).is_some_and(|n| *n > 0) {
             self.held.insert(id, (inflight, result));

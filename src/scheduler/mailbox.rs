@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::engine::{CallId, JsError, TimerId};
+use crate::engine::{CallId, JsError, Payload, TimerId};
 use crate::value::Value;
 
 use super::instance::{Inflight, Instance};
@@ -36,11 +36,11 @@ pub(crate) enum ReplyTo {
 pub(crate) enum Message {
     /// Start an invocation: its argument, and the record the instance
     /// keeps while it is in flight.
-    Invoke { arg: Value, inflight: Inflight },
+    Invoke { arg: Payload, inflight: Inflight },
     /// A call made by this instance finished.
     Reply {
         call: CallId,
-        result: Result<Value, JsError>,
+        result: Result<Payload, JsError>,
     },
     /// A timer armed by this instance fired.
     Timer(TimerId),

@@ -59,7 +59,8 @@ use tokio::sync::oneshot;
 pub use service::ServiceConfig;
 
 use crate::engine::{
-    CallId, Directory, Engine, EngineError, FETCH_METHOD, JsError, SharedDirectory, StoreRequest,
+    CallId, Directory, Engine, EngineError, FETCH_METHOD, JsError, Payload, SharedDirectory,
+    StoreRequest,
 };
 use crate::store::Namespace;
 use crate::value::Value;
@@ -353,7 +354,7 @@ impl Shared {
         &self,
         service: &str,
         method: String,
-        arg: Value,
+        arg: Payload,
         reply: ReplyTo,
         depth: u32,
         deadline: Option<Instant>,
@@ -436,6 +437,7 @@ impl Shared {
             return;
         };
         if let Some(result) = crate::engine::store_ops::read(ns, name, &request) {
+            let result = result.map(Payload::Value);
             self.deliver(instance, Message::Reply { call, result });
             return;
         }
@@ -447,7 +449,7 @@ impl Shared {
                 batch,
                 Box::new(move |outcome| {
                     let result = outcome
-                        .map(crate::engine::store_ops::outcome_value)
+                        .map(|o| Payload::Value(crate::engine::store_ops::outcome_value(o)))
                         .map_err(|e| JsError::new("Error", format!("store \"{name}\": {e}")));
                     shared.deliver(&instance, Message::Reply { call, result });
                 }),
@@ -456,12 +458,16 @@ impl Shared {
     }
 
     /// Sends a result where it is wanted.
-    fn reply(&self, reply: ReplyTo, result: Result<Value, JsError>) {
+    fn reply(&self, reply: ReplyTo, result: Result<Payload, JsError>) {
         match reply {
             ReplyTo::Caller { instance, call } => {
                 self.deliver(&instance, Message::Reply { call, result });
             }
             ReplyTo::External(sender) => {
+                let result = result.and_then(|p| {
+                    p.into_value()
+                        .map_err(|e| JsError::new("InternalError", e.to_string()))
+                });
                 // The receiver may have given up (client went away): fine.
                 let _ = sender.send(result);
             }
@@ -660,7 +666,7 @@ impl Scheduler {
             Ok(()) => self.shared.invoke(
                 service,
                 method.to_owned(),
-                arg,
+                Payload::Value(arg),
                 ReplyTo::External(tx),
                 1,
                 None,

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::sync::Parker;
 
-use crate::cpu_clock::thread_cpu_time;
-use crate::engine::{Effect, Event, Fault, InvocationId, JsError, StoreRequest};
-use crate::value::Value;
+use crate::engine::{Effect, Event, Fault, InvocationId, JsError, Payload, StoreRequest};
 
 use super::instance::{Class, Core, Inflight, Instance};
 use super::mailbox::{Message, ReplyTo};
@@ -135,9 +133,12 @@ fn run_instance(shared: &Arc<Shared>, instance: Arc<Instance>) {
                     instance.spec.isolate.cpu_budget.saturating_sub(i.cpu)
                 })
                 .max(MIN_SEGMENT_BUDGET);
-            let start = thread_cpu_time();
+            // Timed on the monotonic clock (a vDSO read); the thread CPU
+            // clock is a system call and is read only by the watchdog
+            // that enforces the budget (see `engine/watchdog.rs`).
+            let start = Instant::now();
             let outcome = core.isolate.handle(event, budget, &mut effects);
-            let cpu = thread_cpu_time().saturating_sub(start);
+            let cpu = start.elapsed();
             if let Some(i) = owner.and_then(|id| core.inflight.get_mut(&id)) {
                 i.cpu += cpu;
                 shared.stats(&instance).method(&i.method).charge(cpu);
@@ -269,7 +270,7 @@ fn answer(
     shared: &Arc<Shared>,
     instance: &Arc<Instance>,
     inflight: Inflight,
-    result: Result<Value, JsError>,
+    result: Result<Payload, JsError>,
 ) {
     instance.sub_load(1);
     let stats = shared.stats(instance).method(&inflight.method);

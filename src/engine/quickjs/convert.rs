@@ -8,6 +8,7 @@ use rquickjs::{
 };
 
 use super::ffi::typed_array_bytes;
+use crate::engine::Payload;
 use crate::engine::refusal::{CloneError, MAX_DEPTH, Refusal};
 use crate::value::{BigInt, Value};
 
@@ -148,6 +149,22 @@ pub(crate) fn to_rust_string(s: &JsString<'_>) -> String {
         .eval::<rquickjs::Function, _>("(s) => String.prototype.toWellFormed.call(s)")
         .and_then(|f| f.call((s.clone(),)));
     fixed.unwrap_or_else(|_| String::from("\u{FFFD}"))
+}
+
+/// Converts a [`Payload`] into a JavaScript value in `ctx`.
+pub(crate) fn from_payload<'js>(
+    ctx: &Ctx<'js>,
+    payload: &Payload,
+) -> rquickjs::Result<JsValue<'js>> {
+    match payload {
+        Payload::Value(v) => from_value(ctx, v),
+        Payload::Wire(w) => {
+            let value = w
+                .to_value()
+                .map_err(|e| rquickjs::Exception::throw_internal(ctx, &e.to_string()))?;
+            from_value(ctx, &value)
+        }
+    }
 }
 
 /// Converts a [`Value`] into a JavaScript value in `ctx`.

@@ -22,8 +22,8 @@ use super::ffi::typed_array_bytes;
 use crate::engine::context::AsyncContext;
 use crate::engine::host_ops::{self, Thrown};
 use crate::engine::{
-    CallId, Effect, InvocationId, JsError, SharedDirectory, StoreGrant, StoreRequest, TimerId,
-    store_ops,
+    CallId, Effect, InvocationId, JsError, Payload, SharedDirectory, StoreGrant, StoreRequest,
+    TimerId, store_ops,
 };
 
 /// Why a call at module top level fails.
@@ -156,7 +156,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                     parent,
                     service,
                     method,
-                    arg: value,
+                    arg: value.into(),
                 });
                 Ok(call.0 as f64)
             },
@@ -285,9 +285,10 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                 } else {
                     Err(js_error(&value))
                 };
-                st.borrow_mut()
-                    .effects
-                    .push(Effect::Complete { id, result });
+                st.borrow_mut().effects.push(Effect::Complete {
+                    id,
+                    result: result.map(Payload::Value),
+                });
                 Ok::<(), rquickjs::Error>(())
             },
         )?,

@@ -3,21 +3,19 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-
-use crate::cpu_clock::thread_cpu_time;
 
 use rquickjs::module::WriteOptions;
 use rquickjs::{Context, Ctx, Function, Module, Object, Persistent, Runtime, Value as JsValue};
 
-use super::convert::from_value;
+use super::convert::{from_payload, from_value};
 use super::ffi::{HeapAccount, LimitedAllocator, load_own_bytecode};
 use super::host::{self, HostState, SharedState, js_error};
 use super::loader::AppLoader;
 use crate::engine::context::AsyncContext;
 use crate::engine::modules::BUILTIN_SOURCE;
+use crate::engine::watchdog::Watch;
 use crate::engine::{BUILTIN_MODULE, Effect, EngineError, Event, Fault, IsolateConfig, JsError};
 
 /// The bootstrap and Web APIs, assembled by `build.rs` from `js/`: a
@@ -63,9 +61,6 @@ const MAX_STACK_BYTES: usize = 1024 * 1024;
 /// however small the per-invocation budget.
 const MIN_LOAD_BUDGET: Duration = Duration::from_secs(2);
 
-/// A deadline of "none".
-const NO_DEADLINE: u64 = u64::MAX;
-
 /// The dispatcher functions returned by the bootstrap.
 struct Dispatcher {
     invoke: Persistent<Function<'static>>,
@@ -73,48 +68,11 @@ struct Dispatcher {
     timer: Persistent<Function<'static>>,
 }
 
-/// Watches how much CPU time JavaScript has used in the current segment,
-/// on the thread's CPU clock (time the worker spent preempted is not
-/// charged). QuickJS calls the interrupt handler every few thousand
-/// bytecode steps, so the clock is read rarely.
-struct Watchdog {
-    deadline: Arc<AtomicU64>,
-    interrupted: Arc<AtomicBool>,
-}
-
-impl Watchdog {
-    fn install(runtime: &Runtime) -> Watchdog {
-        let deadline = Arc::new(AtomicU64::new(NO_DEADLINE));
-        let interrupted = Arc::new(AtomicBool::new(false));
-        let (d, i) = (deadline.clone(), interrupted.clone());
-        runtime.set_interrupt_handler(Some(Box::new(move || {
-            let limit = d.load(Ordering::Relaxed);
-            if limit != NO_DEADLINE && thread_cpu_time().as_nanos() as u64 > limit {
-                i.store(true, Ordering::Relaxed);
-                true
-            } else {
-                false
-            }
-        })));
-        Watchdog {
-            deadline,
-            interrupted,
-        }
-    }
-
-    /// Arms the budget for a segment about to run on this thread.
-    fn arm(&self, budget: Duration) {
-        let limit = (thread_cpu_time() + budget).as_nanos() as u64;
-        self.deadline.store(limit, Ordering::Relaxed);
-    }
-
-    fn disarm(&self) {
-        self.deadline.store(NO_DEADLINE, Ordering::Relaxed);
-    }
-
-    fn fired(&self) -> bool {
-        self.interrupted.load(Ordering::Relaxed)
-    }
+/// Stops QuickJS when the watchdog says the budget ran out: QuickJS calls
+/// this every few thousand bytecodes, and it only loads an atomic.
+fn install_interrupt(runtime: &Runtime, watch: &Watch) {
+    let slot = watch.slot().clone();
+    runtime.set_interrupt_handler(Some(Box::new(move || slot.fired())));
 }
 
 /// A QuickJS isolate. Field order matters for `Drop`: see `ffi.rs`.
@@ -126,7 +84,7 @@ pub(crate) struct QjsIsolate {
     budget: Duration,
     memory_limit: usize,
     heap: Arc<HeapAccount>,
-    watchdog: Watchdog,
+    watch: Watch,
     context: Context,
     /// Kept so the runtime outlives the context (field order is drop order).
     _runtime: Runtime,
@@ -164,7 +122,8 @@ impl QjsIsolate {
                 modules: config.modules.clone(),
             },
         );
-        let watchdog = Watchdog::install(&runtime);
+        let watch = Watch::register(None);
+        install_interrupt(&runtime, &watch);
         let context = Context::full(&runtime).map_err(create_error)?;
         let state: SharedState = Rc::new(RefCell::new(HostState {
             service: config.service.clone(),
@@ -176,9 +135,9 @@ impl QjsIsolate {
             object_proto: None,
         }));
 
-        watchdog.arm(config.cpu_budget.max(MIN_LOAD_BUDGET));
+        let armed = watch.arm(config.cpu_budget.max(MIN_LOAD_BUDGET));
         let loaded = context.with(|ctx| Self::load(&ctx, &state, config));
-        watchdog.disarm();
+        drop(armed);
         let mut isolate = QjsIsolate {
             dispatcher: None,
             state,
@@ -187,7 +146,7 @@ impl QjsIsolate {
             budget: config.cpu_budget,
             memory_limit: config.memory_limit,
             heap,
-            watchdog,
+            watch,
             context,
             _runtime: runtime,
         };
@@ -200,7 +159,7 @@ impl QjsIsolate {
                 // for the first event.
                 Ok(isolate)
             }
-            Err(e) if isolate.watchdog.fired() => Err(EngineError::Evaluation {
+            Err(e) if isolate.watch.slot().fired() => Err(EngineError::Evaluation {
                 file: config.entry.clone(),
                 message: format!(
                     "the module's top level ran longer than {} ms and was interrupted ({e})",
@@ -302,19 +261,19 @@ impl QjsIsolate {
         Ok((handles, methods, has_fetch))
     }
 
-    fn deliver(&mut self, event: Event) -> Result<(), Fault> {
+    fn deliver(&self, event: Event) -> Result<(), Fault> {
         let Some(dispatcher) = self.dispatcher.as_ref() else {
             return Err(Fault::Internal("isolate has no dispatcher".to_owned()));
         };
         let state = &self.state;
-        let watchdog = &self.watchdog;
+        let slot = self.watch.slot();
         let service = state.borrow().service.clone();
         self.context.with(|ctx| {
             let outcome: rquickjs::Result<()> = match event {
                 Event::Invoke { id, method, arg } => {
                     state.borrow_mut().cx.enter_invocation(id);
                     dispatcher.invoke.clone().restore(&ctx).and_then(|f| {
-                        let arg = from_value(&ctx, &arg)?;
+                        let arg = from_payload(&ctx, &arg)?;
                         f.call((id.0 as f64, method, arg))
                     })
                 }
@@ -324,7 +283,7 @@ impl QjsIsolate {
                     }
                     dispatcher.reply.clone().restore(&ctx).and_then(|f| {
                         let (ok, value) = match result {
-                            Ok(v) => (true, from_value(&ctx, &v)?),
+                            Ok(v) => (true, from_payload(&ctx, &v)?),
                             Err(e) => (false, from_value(&ctx, &e.to_value())?),
                         };
                         f.call((call.0 as f64, ok, value))
@@ -342,7 +301,7 @@ impl QjsIsolate {
                 }
             };
             if let Err(e) = outcome {
-                if watchdog.fired() {
+                if slot.fired() {
                     return Err(Fault::CpuBudget {
                         budget: self.budget,
                     });
@@ -356,8 +315,8 @@ impl QjsIsolate {
                 // delivered: report it like an uncaught exception.
                 error.log_uncaught(&service);
             }
-            drain_jobs(&ctx, || watchdog.fired());
-            if watchdog.fired() {
+            drain_jobs(&ctx, || slot.fired());
+            if slot.fired() {
                 return Err(Fault::CpuBudget {
                     budget: self.budget,
                 });
@@ -392,9 +351,9 @@ impl crate::engine::Isolate for QjsIsolate {
         effects: &mut Vec<Effect>,
     ) -> Result<(), Fault> {
         self.budget = budget;
-        self.watchdog.arm(budget);
+        let armed = self.watch.arm(budget);
         let result = self.deliver(event);
-        self.watchdog.disarm();
+        drop(armed);
         let mut state = self.state.borrow_mut();
         state.cx.leave();
         effects.append(&mut state.effects);

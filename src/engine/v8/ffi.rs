@@ -440,9 +440,9 @@ pub(super) struct Terminator {
     live: Arc<Mutex<Option<IsolatePtr>>>,
 }
 
-impl Terminator {
+impl crate::engine::watchdog::Terminate for Terminator {
     /// Terminates whatever JavaScript the isolate is running.
-    pub(super) fn terminate(&self) {
+    fn terminate(&self) {
         if let Some(IsolatePtr(ptr)) = *self.live.lock() {
             // Safety: the isolate is live while the pointer is set (cleared
             // under this lock before it is freed); the call is thread-safe.

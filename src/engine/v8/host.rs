@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::ffi::{Answer, Embedder};
-use super::wire;
 use crate::engine::context::AsyncContext;
 use crate::engine::host_ops::{self, Thrown};
 use crate::engine::modules::BUILTIN_SOURCE;
 use crate::engine::refusal::Refusal;
+use crate::engine::wire;
 use crate::engine::{
-    BUILTIN_MODULE, CallId, Effect, InvocationId, JsError, Modules, SharedDirectory, StoreGrant,
-    StoreRequest, TimerId, store_ops,
+    BUILTIN_MODULE, CallId, Effect, InvocationId, JsError, Modules, Payload, SharedDirectory,
+    StoreGrant, StoreRequest, TimerId, store_ops,
 };
 use crate::value::Value;
 
@@ -160,10 +160,10 @@ impl V8Host {
                         .and_then(|a| a.as_ref().ok())
                         .map_or_else(|| JsError::new("Error", "Uncaught undefined"), v8_error))
                 };
-                self.state
-                    .lock()
-                    .effects
-                    .push(Effect::Complete { id, result });
+                self.state.lock().effects.push(Effect::Complete {
+                    id,
+                    result: result.map(Payload::Value),
+                });
                 Ok(Value::Undefined)
             }
             "setTimer" => {
@@ -273,7 +273,7 @@ impl V8Host {
             parent,
             service: service.to_owned(),
             method: method.to_owned(),
-            arg: value,
+            arg: value.into(),
         });
         Ok(Value::Number(call.0 as f64))
     }

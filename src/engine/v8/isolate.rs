@@ -9,10 +9,10 @@ use parking_lot::Mutex;
 
 use super::ffi::{Dispatch, RawIsolate, Status};
 use super::host::{self, HostState, SharedState, V8Host};
-use super::watchdog::Watch;
-use super::wire;
 use crate::engine::context::AsyncContext;
 use crate::engine::modules::BUILTIN_SOURCE;
+use crate::engine::watchdog::Watch;
+use crate::engine::wire;
 use crate::engine::{BUILTIN_MODULE, Effect, EngineError, Event, Fault, IsolateConfig, JsError};
 use crate::value::Value;
 
@@ -55,7 +55,7 @@ impl V8Isolate {
             EngineError::Create("V8 could not create an isolate and context".to_owned())
         })?;
         let mut isolate = V8Isolate {
-            watch: Watch::register(raw.terminator()),
+            watch: Watch::register(Some(Box::new(raw.terminator()))),
             raw,
             state,
             methods: Vec::new(),
@@ -166,7 +166,7 @@ impl V8Isolate {
         match event {
             Event::Invoke { id, method, arg } => {
                 self.state.lock().cx.enter_invocation(id);
-                wire::encode(&arg, &mut value);
+                arg.encode_into(&mut value);
                 self.raw
                     .dispatch(Dispatch::Invoke, id.0 as f64, &method, true, &value)
             }
@@ -176,7 +176,7 @@ impl V8Isolate {
                 }
                 let ok = result.is_ok();
                 match result {
-                    Ok(v) => wire::encode(&v, &mut value),
+                    Ok(v) => v.encode_into(&mut value),
                     Err(e) => wire::encode(&e.to_value(), &mut value),
                 }
                 self.raw

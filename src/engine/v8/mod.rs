@@ -15,8 +15,6 @@
 mod ffi;
 mod host;
 mod isolate;
-mod watchdog;
-mod wire;
 
 use crate::engine::{Engine, EngineError, Isolate, IsolateConfig};
 

@@ -1,5 +1,10 @@
-//! The wire format in which values cross the seam between Rust and the C++
-//! shim (`shim.cc` encodes and decodes the same format on its side).
+//! The wire format: how a structured value travels in bytes. Every engine
+//! backend encodes JavaScript values into it in one pass and decodes it in
+//! one pass, so a value sent from one isolate to another (a call's
+//! argument, its result) crosses as these bytes, untouched in between (see
+//! [`Payload`](super::Payload)); Rust reads it as a [`Value`] only where it
+//! must look inside (the gateway, the store, the CLI). The V8 backend's C++
+//! shim (`v8/shim.cc`) and the QuickJS backend implement the same format.
 //!
 //! A value is a tag byte followed by its payload; lengths and counts are
 //! little-endian `u32`, numbers little-endian IEEE doubles:
@@ -15,7 +20,14 @@
 //! | 8 | array | count, values |
 //! | 9 | plain object | count, (len, key UTF-8, value)* |
 //! | 10 | refused | count, path segments innermost first, what was found (each len + UTF-8) |
-//! | 11 | JSON | len, JSON text (Rust → shim only) |
+//! | 11 | JSON | len, JSON text (Rust → engine only) |
+//! | 12 | string | len, Latin-1 bytes (one per UTF-16 code unit below 256) |
+//! | 13 | string | len in code units, UTF-16LE code units (may hold lone surrogates) |
+//!
+//! Engines keep strings as Latin-1 or UTF-16 internally, so tags 12 and 13
+//! are copies on both sides; Rust writes UTF-8 (tag 6). Decoders accept all
+//! three. A string with lone surrogates survives isolate to isolate; read
+//! into a Rust [`Value`] they become U+FFFD.
 //!
 //! Building a JavaScript object through V8's API costs a call per property;
 //! V8's own `JSON.parse` builds the same object several times faster (it
@@ -25,8 +37,8 @@
 //! to JavaScript as JSON text.
 //!
 //! "Refused" appears only at the top level of a host operation's argument:
-//! the shim met something that cannot be cloned (a function, a cycle, ...)
-//! and says where, so Rust can word the error exactly like the QuickJS
+//! the engine met something that cannot be cloned (a function, a cycle,
+//! ...) and says where, so Rust can word the error exactly like the other
 //! backend does ([`Refusal`]).
 
 use crate::engine::refusal::Refusal;
@@ -44,15 +56,17 @@ const ARRAY: u8 = 8;
 const OBJECT: u8 = 9;
 const REFUSED: u8 = 10;
 const JSON_TEXT: u8 = 11;
+const LATIN1: u8 = 12;
+const UTF16: u8 = 13;
 
 /// Containers with at least this many values (all levels) cross as JSON
 /// when they can: below it, the API calls are as cheap as the parse.
 const JSON_MIN_VALUES: usize = 8;
 
-/// The shim sent bytes that are not a value: a bug on one side of the seam.
+/// Bytes that are not a value: a bug in the encoder that wrote them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("malformed value from the V8 shim at byte {0}")]
-pub(crate) struct Malformed(usize);
+#[error("malformed wire value at byte {0}")]
+pub struct Malformed(usize);
 
 /// Appends the encoding of `value` to `out` (for the shim to decode).
 pub(crate) fn encode(value: &Value, out: &mut Vec<u8>) {
@@ -271,6 +285,19 @@ impl Reader<'_> {
                 Value::BigInt(BigInt::parse(&text).ok_or(Malformed(at))?)
             }
             STRING => Value::String(self.string()?),
+            LATIN1 => {
+                let n = self.u32()?;
+                Value::String(self.take(n)?.iter().map(|&b| char::from(b)).collect())
+            }
+            UTF16 => {
+                let n = self.u32()?;
+                let units = self.take(n.checked_mul(2).ok_or_else(|| self.malformed())?)?;
+                let units: Vec<u16> = units
+                    .chunks_exact(2)
+                    .map(|p| u16::from_le_bytes([p[0], p[1]]))
+                    .collect();
+                Value::String(String::from_utf16_lossy(&units))
+            }
             BYTES => {
                 let n = self.u32()?;
                 Value::Bytes(self.take(n)?.to_vec())
@@ -379,6 +406,29 @@ mod tests {
         let mut small = Vec::new();
         encode(&Value::object([("a", Value::Number(1.0))]), &mut small);
         assert_eq!(small[0], OBJECT, "small values skip JSON");
+    }
+
+    #[test]
+    fn latin1_and_utf16_strings_decode() {
+        let mut out = vec![ARRAY];
+        put_u32(&mut out, 2);
+        out.push(LATIN1);
+        put_bytes(&mut out, b"caf\xe9");
+        out.push(UTF16);
+        put_u32(&mut out, 3);
+        for unit in [0x61u16, 0xD800, 0x263A] {
+            out.extend_from_slice(&unit.to_le_bytes());
+        }
+        assert_eq!(
+            decode(&out).unwrap(),
+            Value::Array(vec![
+                Value::from("caf\u{e9}"),
+                Value::from("a\u{FFFD}\u{263A}")
+            ])
+        );
+        // An odd byte count cannot be UTF-16.
+        let bad = [UTF16, 1, 0, 0, 0, 0x61];
+        assert!(decode(&bad).is_err());
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! CPU budgets for V8 isolates.
+//! CPU budgets, for every engine backend.
 //!
-//! QuickJS asks the embedder every few thousand bytecodes whether to stop;
-//! V8 has no such hook, but any thread may call `TerminateExecution`. So
-//! one watchdog thread per process watches every isolate:
+//! Reading a thread's CPU clock is a system call (~0.4 µs on a VM, where it
+//! also takes the run-queue lock): far too dear to do around every event
+//! an isolate handles, which is what a call round trip of a few
+//! microseconds is made of. So one watchdog thread per process reads the
+//! clocks, and the isolates' threads only flip atomics:
 //!
 //! - each isolate registers a [`Slot`] once, when it is created;
 //! - entering JavaScript *arms* the slot with a few atomic stores: the
@@ -13,13 +15,16 @@
 //! - every [`TICK`] the watchdog looks at each armed slot. The first time
 //!   it sees a generation it reads that thread's CPU clock and sets the
 //!   deadline to that reading plus the budget; later, once the clock is
-//!   past the deadline, it sets `fired` and terminates the isolate.
+//!   past the deadline, it sets `fired` and calls the isolate's
+//!   [`Terminate`] (V8: `TerminateExecution`, callable from any thread).
+//!   QuickJS needs no call: its interrupt handler, which QuickJS runs every
+//!   few thousand bytecodes, only loads `fired`.
 //!
-//! Budgets are thus charged on the *thread* CPU clock, as for QuickJS (see
-//! `cpu_clock`): time the worker spent preempted is not charged. The
-//! deadline starts when the watchdog first sees the segment, so a budget can
-//! overrun by up to two ticks plus V8's time to notice the termination (it
-//! checks at function entries and loop back-edges); it never ends early.
+//! Budgets are thus charged on the *thread* CPU clock (see `cpu_clock`):
+//! time the worker spent preempted is not charged. The deadline starts
+//! when the watchdog first sees the segment, so a budget can overrun by up
+//! to two ticks plus the engine's time to notice (V8 checks at function
+//! entries and loop back-edges); it never ends early.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -27,8 +32,13 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use super::ffi::Terminator;
 use crate::cpu_clock::ThreadClock;
+
+/// Stops the JavaScript an isolate is running, from another thread.
+pub(crate) trait Terminate: Send + Sync {
+    /// Asks the engine to stop running JavaScript as soon as it can.
+    fn terminate(&self);
+}
 
 /// How often armed isolates are checked. Budgets are tens of milliseconds
 /// or more, so 2 ms costs little precision.
@@ -42,7 +52,7 @@ const IDLE_TICKS_BEFORE_SLEEP: u32 = 250;
 
 /// One isolate's entry. Written by the isolate's thread (arm, disarm) and
 /// read by the watchdog; `deadline` and `seen` belong to the watchdog.
-pub(super) struct Slot {
+pub(crate) struct Slot {
     /// Odd while JavaScript runs; bumped at every arm and disarm.
     generation: AtomicU64,
     /// The running thread's CPU clock ([`ThreadClock::to_raw`]), set before
@@ -53,12 +63,12 @@ pub(super) struct Slot {
     seen: AtomicU64,
     deadline_ns: AtomicU64,
     fired: AtomicBool,
-    terminator: Terminator,
+    terminator: Option<Box<dyn Terminate>>,
 }
 
 impl Slot {
-    /// Whether the budget ran out (the isolate is then discarded).
-    pub(super) fn fired(&self) -> bool {
+    /// Whether the budget of the segment armed last ran out.
+    pub(crate) fn fired(&self) -> bool {
         self.fired.load(Ordering::Acquire)
     }
 }
@@ -78,7 +88,7 @@ fn watchdog() -> &'static Arc<Watchdog> {
         let dog = Arc::new(Watchdog::default());
         let run = dog.clone();
         let spawned = std::thread::Builder::new()
-            .name("pyrosome-v8-watchdog".to_owned())
+            .name("pyrosome-watchdog".to_owned())
             .spawn(move || run.watch());
         if let Err(e) = spawned {
             // Without the thread budgets are not enforced; say so loudly
@@ -115,7 +125,9 @@ impl Watchdog {
                     && slot.generation.load(Ordering::Acquire) == generation
                 {
                     slot.fired.store(true, Ordering::Release);
-                    slot.terminator.terminate();
+                    if let Some(terminator) = &slot.terminator {
+                        terminator.terminate();
+                    }
                 }
             }
             idle = if any_armed { 0 } else { idle + 1 };
@@ -139,13 +151,14 @@ impl Watchdog {
 }
 
 /// An isolate's registration with the watchdog; unregisters on drop.
-pub(super) struct Watch {
+pub(crate) struct Watch {
     slot: Arc<Slot>,
 }
 
 impl Watch {
-    /// Registers an isolate.
-    pub(super) fn register(terminator: Terminator) -> Watch {
+    /// Registers an isolate. `terminator` stops its JavaScript; `None` for
+    /// an engine that polls [`Slot::fired`] itself.
+    pub(crate) fn register(terminator: Option<Box<dyn Terminate>>) -> Watch {
         let slot = Arc::new(Slot {
             generation: AtomicU64::new(0),
             clock: AtomicI64::new(0),
@@ -160,14 +173,15 @@ impl Watch {
     }
 
     /// The slot, to ask whether the budget ran out.
-    pub(super) fn slot(&self) -> &Slot {
+    pub(crate) fn slot(&self) -> &Arc<Slot> {
         &self.slot
     }
 
     /// Arms the budget for a segment about to run on this thread; the
     /// returned guard disarms it.
-    pub(super) fn arm(&self, budget: Duration) -> Armed<'_> {
+    pub(crate) fn arm(&self, budget: Duration) -> Armed<'_> {
         let slot = &self.slot;
+        slot.fired.store(false, Ordering::Relaxed);
         slot.clock
             .store(ThreadClock::current().to_raw(), Ordering::Release);
         slot.budget_ns.store(
@@ -196,7 +210,7 @@ impl Drop for Watch {
 }
 
 /// Keeps a slot armed; disarms it when dropped.
-pub(super) struct Armed<'a> {
+pub(crate) struct Armed<'a> {
     slot: &'a Slot,
 }
 
