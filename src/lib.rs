@@ -18,6 +18,7 @@ pub mod app;
 pub mod cpu_clock;
 pub mod engine;
 pub mod gateway;
+pub mod io;
 pub mod metrics;
 pub mod runtime;
 pub mod scheduler;

@@ -284,12 +284,12 @@ fn run(command: Command) -> Result<()> {
             let app = load(&app)?;
             let http = app.http;
             let runtime = start_with(app, engine, workers, dev, data, partitioning == Switch::On)?;
-            let tokio = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("pyrosome-gateway")
+            // The connections are served by the scheduler's workers; this
+            // thread only waits for a signal, then drains.
+            let tokio = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .context("cannot start the HTTP runtime")?;
+                .context("cannot start the signal handler")?;
             let options = GatewayOptions {
                 listen,
                 max_body_bytes: http.max_body_bytes,

@@ -51,6 +51,7 @@ pub use error::{EngineError, Fault, JsError};
 pub use modules::{BUILTIN_MODULE, ModuleSource, Modules};
 pub use payload::{Payload, Wire};
 pub use store_ops::StoreGrant;
+pub use watchdog::{TickHook, on_tick};
 
 use crate::store::{KeyRange, ListQuery, WriteBatch};
 

@@ -73,9 +73,14 @@ impl Slot {
     }
 }
 
+/// A function the watchdog calls at every tick while JavaScript runs
+/// somewhere (see [`on_tick`]).
+pub type TickHook = dyn Fn() + Send + Sync;
+
 #[derive(Default)]
 struct Watchdog {
     slots: Mutex<Vec<Arc<Slot>>>,
+    hooks: Mutex<Vec<std::sync::Weak<TickHook>>>,
     wake: Condvar,
     /// Set (under `slots`' lock) while the watchdog sleeps until woken.
     asleep: AtomicBool,
@@ -100,6 +105,17 @@ fn watchdog() -> &'static Arc<Watchdog> {
 }
 
 impl Watchdog {
+    fn run_hooks(&self) {
+        let hooks: Vec<Arc<TickHook>> = {
+            let mut hooks = self.hooks.lock();
+            hooks.retain(|h| h.strong_count() > 0);
+            hooks.iter().filter_map(std::sync::Weak::upgrade).collect()
+        };
+        for hook in hooks {
+            hook();
+        }
+    }
+
     fn watch(&self) {
         let mut slots = self.slots.lock();
         let mut idle = 0;
@@ -130,6 +146,9 @@ impl Watchdog {
                     }
                 }
             }
+            if any_armed {
+                self.run_hooks();
+            }
             idle = if any_armed { 0 } else { idle + 1 };
             if idle >= IDLE_TICKS_BEFORE_SLEEP {
                 // Dekker with `Watch::arm`: announce the sleep, then look
@@ -148,6 +167,14 @@ impl Watchdog {
             }
         }
     }
+}
+
+/// Calls `hook` at every tick of the watchdog (every few milliseconds)
+/// while JavaScript runs anywhere in the process, until the hook is
+/// dropped. The scheduler uses it to notice a worker stuck in one long run
+/// segment: a cheap clock that costs nothing while nothing runs.
+pub fn on_tick(hook: &Arc<TickHook>) {
+    watchdog().hooks.lock().push(Arc::downgrade(hook));
 }
 
 /// An isolate's registration with the watchdog; unregisters on drop.

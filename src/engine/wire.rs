@@ -201,6 +201,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Value, Malformed> {
 
 /// Decodes a host operation's arguments (an array whose elements may be
 /// refused).
+#[cfg_attr(not(feature = "v8"), allow(dead_code))]
 pub(crate) fn decode_args(bytes: &[u8]) -> Result<Vec<Result<Value, Refusal>>, Malformed> {
     let mut reader = Reader { bytes, at: 0 };
     if reader.byte()? != ARRAY {

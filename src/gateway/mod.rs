@@ -21,13 +21,15 @@
 //! - a handler that throws → 500 with a request id (the stack goes to the
 //!   log, and also to the body in `--dev` mode).
 
+mod conn;
 mod convert;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -35,17 +37,27 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use parking_lot::Mutex;
 
 use crate::engine::FETCH_METHOD;
+use crate::io::TcpListener;
 use crate::runtime::Runtime;
 use crate::scheduler::{OVERLOADED, Status};
 
+use conn::{Exec, Io};
+
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// After an accept fails (out of file descriptors, say), wait this long
+/// before trying again: the listener stays readable, so retrying at once
+/// would spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// At most one "accept failed" line per this interval.
+const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Gateway settings.
 #[derive(Clone, Debug)]
@@ -68,6 +80,12 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
 const RETRY_AFTER_SECONDS: &str = "1";
 
 /// A bound HTTP server for one running app.
+///
+/// Its connections are tasks on the app's scheduler: a worker that sees a
+/// request arrive (see [`crate::io`]) parses it, runs the `fetch` handler
+/// of its service, usually on the same worker right after, and writes the
+/// response, with no hand-off between threads; an idle worker steals
+/// connections or instances from a busy one.
 pub struct Gateway {
     runtime: Arc<Runtime>,
     listener: TcpListener,
@@ -101,10 +119,35 @@ struct AdminStatus<'a> {
     scheduler: &'a Status,
 }
 
+/// Tells the accepting task to stop, and wakes it.
+#[derive(Default)]
+struct Stop {
+    stopped: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Stop {
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        if let Some(w) = self.waker.lock().take() {
+            w.wake();
+        }
+    }
+
+    /// Whether stopped; if not, the task of `cx` is woken when it is.
+    fn poll_stopped(&self, cx: &mut std::task::Context<'_>) -> bool {
+        if self.stopped.load(Ordering::Acquire) {
+            return true;
+        }
+        *self.waker.lock() = Some(cx.waker().clone());
+        self.stopped.load(Ordering::Acquire)
+    }
+}
+
 impl Gateway {
     /// Binds the listening socket.
     pub async fn bind(runtime: Runtime, options: GatewayOptions) -> std::io::Result<Gateway> {
-        let listener = TcpListener::bind(options.listen).await?;
+        let listener = TcpListener::bind(runtime.scheduler().reactor(), options.listen)?;
         Ok(Gateway {
             runtime: Arc::new(runtime),
             listener,
@@ -124,6 +167,9 @@ impl Gateway {
 
     /// Serves until `signal` resolves, then stops accepting, lets in-flight
     /// requests finish (up to a timeout) and stops the app's workers.
+    ///
+    /// The connections are served by the app's workers; the future only
+    /// waits, so any executor (or a plain `block_on`) may drive it.
     pub async fn serve_until(self, signal: impl Future<Output = ()>) {
         let seed = {
             let mut b = [0u8; 8];
@@ -136,46 +182,79 @@ impl Gateway {
             next_request: AtomicU64::new(seed),
             in_flight: AtomicUsize::new(0),
         });
-        let graceful = GracefulShutdown::new();
-        let builder = auto::Builder::new(TokioExecutor::new());
-        tokio::pin!(signal);
-        loop {
-            tokio::select! {
-                accepted = self.listener.accept() => {
-                    let (stream, _) = match accepted {
-                        Ok(s) => s,
-                        Err(e) => {
-                            tracing::warn!("accept failed: {e}");
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let cx = cx.clone();
-                    let service = service_fn(move |req| {
-                        let cx = cx.clone();
-                        async move { Ok::<_, std::convert::Infallible>(handle(&cx, req).await) }
-                    });
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    let conn = graceful.watch(conn.into_owned());
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!("connection ended with an error: {e}");
-                        }
-                    });
+        let graceful = Arc::new(GracefulShutdown::new());
+        let stop = Arc::new(Stop::default());
+        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+        let acceptor = accept(self.listener, cx.clone(), graceful.clone(), stop.clone());
+        self.runtime.scheduler().spawn(async move {
+            acceptor.await;
+            let _ = stopped_tx.send(());
+        });
+        signal.await;
+        stop.stop();
+        // Once the acceptor has stopped (and dropped the listener), no
+        // connection can be added to the watch list.
+        let _ = stopped_rx.await;
+        match Arc::try_unwrap(graceful) {
+            Ok(graceful) => {
+                if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("some requests did not finish within {DRAIN_TIMEOUT:?}");
                 }
-                () = &mut signal => break,
             }
-        }
-        drop(self.listener);
-        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("some requests did not finish within {DRAIN_TIMEOUT:?}");
+            Err(_) => tracing::warn!("connections were not drained: the acceptor is still running"),
         }
         let runtime = self.runtime.clone();
         let _ = tokio::task::spawn_blocking(move || runtime.shutdown()).await;
+    }
+}
+
+/// Accepts connections until `stop`, each served by its own task.
+async fn accept(
+    listener: TcpListener,
+    cx: Arc<Context>,
+    graceful: Arc<GracefulShutdown>,
+    stop: Arc<Stop>,
+) {
+    let runtime = cx.runtime.clone();
+    let reactor = runtime.scheduler().reactor().clone();
+    let builder = auto::Builder::new(Exec(runtime.clone()));
+    let mut last_error_log: Option<Instant> = None;
+    loop {
+        let accepted = std::future::poll_fn(|task_cx| {
+            if stop.poll_stopped(task_cx) {
+                return Poll::Ready(None);
+            }
+            listener.poll_accept(&reactor, task_cx).map(Some)
+        })
+        .await;
+        let stream = match accepted {
+            None => return,
+            Some(Ok((stream, _peer))) => stream,
+            Some(Err(e)) => {
+                if last_error_log.is_none_or(|t| t.elapsed() >= ACCEPT_ERROR_LOG_INTERVAL) {
+                    tracing::warn!("accept failed: {e}");
+                    last_error_log = Some(Instant::now());
+                }
+                runtime.scheduler().sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let conn_cx = cx.clone();
+        let service = service_fn(move |req| {
+            let cx = conn_cx.clone();
+            async move { Ok::<_, std::convert::Infallible>(handle(&cx, req).await) }
+        });
+        let conn = builder.serve_connection_with_upgrades(Io::new(stream), service);
+        let conn = graceful.watch(conn.into_owned());
+        runtime.scheduler().spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection ended with an error: {e}");
+            }
+        });
     }
 }
 

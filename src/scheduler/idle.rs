@@ -12,8 +12,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering, fence};
 use std::time::Duration;
 
-use crossbeam_utils::sync::{Parker, Unparker};
 use parking_lot::Mutex;
+
+use super::park::{Parker, Unparker};
 
 /// How long a sleeping worker waits before looking again on its own. Only a
 /// safety net: wake-ups are explicit.
@@ -36,7 +37,7 @@ impl Idle {
         Idle {
             sleeping: AtomicUsize::new(0),
             sleepers: Mutex::new(Vec::with_capacity(parkers.len())),
-            unparkers: parkers.iter().map(|p| p.unparker().clone()).collect(),
+            unparkers: parkers.iter().map(Parker::unparker).collect(),
         }
     }
 
@@ -100,9 +101,13 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
 
+    fn parker() -> Parker {
+        Parker::new(crate::io::Reactor::new().expect("epoll"))
+    }
+
     #[test]
     fn a_sleeper_is_woken_by_notify() {
-        let parker = Parker::new();
+        let parker = parker();
         let idle = Arc::new(Idle::new(std::slice::from_ref(&parker)));
         let flag = Arc::new(AtomicBool::new(false));
         let (i2, f2) = (idle.clone(), flag.clone());
@@ -121,7 +126,7 @@ mod tests {
 
     #[test]
     fn sleep_returns_at_once_when_work_is_visible() {
-        let parker = Parker::new();
+        let parker = parker();
         let idle = Idle::new(std::slice::from_ref(&parker));
         idle.sleep(0, &parker, || true);
         assert_eq!(idle.sleeping.load(Ordering::SeqCst), 0);

@@ -39,10 +39,13 @@
 mod idle;
 mod instance;
 mod mailbox;
+mod monitor;
+mod park;
 mod policy;
 mod queue;
 mod service;
 mod stats;
+mod task;
 mod timer;
 mod worker;
 
@@ -52,11 +55,11 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crossbeam_utils::sync::Parker;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 pub use service::ServiceConfig;
+pub use timer::Sleep;
 
 use crate::engine::{
     CallId, Directory, Engine, EngineError, FETCH_METHOD, JsError, Payload, SharedDirectory,
@@ -65,12 +68,17 @@ use crate::engine::{
 use crate::store::Namespace;
 use crate::value::Value;
 
+use crate::io::Reactor;
+
 use idle::Idle;
 use instance::{Class, Instance};
 use mailbox::{Message, ReplyTo};
-use queue::RunQueue;
+use monitor::Monitor;
+use park::Parker;
+use queue::{RunQueue, Runnable};
 use service::{PlaceError, Service};
 use stats::{Ewma, ServiceStats, WorkerStats};
+use task::TaskList;
 use timer::Timers;
 
 /// The `name` of the error an invocation is refused with when its service
@@ -209,9 +217,15 @@ pub(crate) struct Shared {
     id: usize,
     queue: RunQueue,
     idle: Idle,
+    /// The sockets, polled by the workers.
+    reactor: Arc<Reactor>,
+    /// Live tasks (see `task.rs`).
+    tasks: TaskList,
+    /// Watches for workers stuck in a long run (see `monitor.rs`).
+    monitor: Monitor,
     services: HashMap<String, Arc<Service>>,
     engine: Arc<dyn Engine>,
-    timers: OnceLock<Timers>,
+    timers: OnceLock<Arc<Timers>>,
     stores: HashMap<String, Namespace>,
     shutdown: AtomicBool,
     /// Worker count.
@@ -236,30 +250,46 @@ pub(crate) struct Shared {
 static NEXT_SCHEDULER: AtomicUsize = AtomicUsize::new(1);
 
 impl Shared {
-    /// Puts a runnable instance on a run queue and wakes a worker.
-    fn schedule(&self, instance: Arc<Instance>) {
-        if worker::is_long(&instance) {
-            self.queue.inject_long(instance);
+    /// Puts a runnable on a run queue, waking a worker if one is needed.
+    ///
+    /// On a worker thread the runnable goes on that worker's own deque,
+    /// and if nothing else is queued there no other worker is woken: this
+    /// worker runs it next (run to completion — a request, the call it
+    /// makes, the reply, the response — on one thread, with no wake-up of
+    /// another). A second runnable queued behind it is work another worker
+    /// could take, so then one is woken to steal it.
+    fn schedule(&self, runnable: Runnable) {
+        if let Runnable::Instance(instance) = &runnable
+            && worker::is_long(instance)
+        {
+            self.queue.inject_long(instance.clone());
             self.idle
                 .notify_below(self.long_workers.load(Ordering::Relaxed));
             return;
         }
-        if let Err(instance) = worker::push_local(self.id, instance) {
-            self.queue.inject(instance);
+        match worker::push_local(self.id, runnable) {
+            Ok(0) => {}
+            Ok(_) => self.idle.notify_one(),
+            Err(runnable) => {
+                self.queue.inject(runnable);
+                self.idle.notify_one();
+            }
         }
-        self.idle.notify_one();
     }
 
-    /// Puts an instance whose turn ended with work left at the back of
-    /// the global queue (or the long queue).
-    fn requeue(&self, instance: Arc<Instance>) {
-        if worker::is_long(&instance) {
-            self.queue.inject_long(instance);
-            self.idle
-                .notify_below(self.long_workers.load(Ordering::Relaxed));
-        } else {
-            self.queue.inject(instance);
-            self.idle.notify_one();
+    /// Puts a runnable whose turn ended with work left at the back of the
+    /// global queue (or the long queue).
+    fn requeue(&self, runnable: Runnable) {
+        match runnable {
+            Runnable::Instance(instance) if worker::is_long(&instance) => {
+                self.queue.inject_long(instance);
+                self.idle
+                    .notify_below(self.long_workers.load(Ordering::Relaxed));
+            }
+            other => {
+                self.queue.inject(other);
+                self.idle.notify_one();
+            }
         }
     }
 
@@ -343,7 +373,7 @@ impl Shared {
     /// Delivers a message, scheduling the instance if it was idle.
     fn deliver(&self, instance: &Arc<Instance>, message: Message) {
         if instance.mailbox.push(message) {
-            self.schedule(instance.clone());
+            self.schedule(Runnable::Instance(instance.clone()));
         }
     }
 
@@ -478,6 +508,8 @@ impl Shared {
 /// A running scheduler. Dropping it stops the workers.
 pub struct Scheduler {
     shared: Arc<Shared>,
+    /// Registered with the engine watchdog; dropped with the scheduler.
+    _tick: Arc<crate::engine::TickHook>,
     directory: SharedDirectory,
     info: HashMap<String, ServiceInfo>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -544,12 +576,19 @@ impl Scheduler {
         // value, which describes the same services.
         let _ = directory.set(dir);
 
-        let parkers: Vec<Parker> = (0..workers).map(|_| Parker::new()).collect();
+        let reactor = Reactor::new().map_err(|source| StartError::Thread {
+            what: "the socket poller for a",
+            source,
+        })?;
+        let parkers: Vec<Parker> = (0..workers).map(|_| Parker::new(reactor.clone())).collect();
         let (queue, locals) = RunQueue::new(workers);
         let shared = Arc::new(Shared {
             id: NEXT_SCHEDULER.fetch_add(1, Ordering::Relaxed),
             queue,
             idle: Idle::new(&parkers),
+            reactor,
+            tasks: TaskList::default(),
+            monitor: Monitor::new(workers),
             services,
             engine,
             timers: OnceLock::new(),
@@ -588,10 +627,18 @@ impl Scheduler {
             what: "timer",
             source,
         })?;
-        let _ = shared.timers.set(timers);
+        let _ = shared.timers.set(Arc::new(timers));
 
+        let weak = Arc::downgrade(&shared);
+        let tick: Arc<crate::engine::TickHook> = Arc::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.monitor.tick(&shared);
+            }
+        });
+        crate::engine::on_tick(&tick);
         let scheduler = Scheduler {
             shared: shared.clone(),
+            _tick: tick,
             directory,
             info,
             threads: Mutex::new(Vec::new()),
@@ -737,8 +784,36 @@ impl Scheduler {
         names
     }
 
+    /// The sockets the workers poll: register listeners and streams here
+    /// (see [`crate::io`]) and their tasks run on the workers.
+    pub fn reactor(&self) -> &Arc<Reactor> {
+        &self.shared.reactor
+    }
+
+    /// Runs `future` on the workers, as a task beside the instances (see
+    /// `task.rs`). It is dropped unfinished if the scheduler stops first.
+    pub fn spawn(&self, future: impl std::future::Future<Output = ()> + Send + 'static) {
+        task::spawn(&self.shared, future);
+    }
+
+    /// A future that is ready after `duration` (for tasks: it is woken by
+    /// the scheduler's timer thread).
+    pub fn sleep(&self, duration: std::time::Duration) -> Sleep {
+        let due = Instant::now() + duration;
+        match self.shared.timers.get() {
+            Some(timers) => timers.sleep_until(due),
+            None => Sleep::never(due),
+        }
+    }
+
+    /// Tasks spawned and not finished.
+    pub fn live_tasks(&self) -> usize {
+        self.shared.tasks.len()
+    }
+
     /// Stops the workers and the timer thread. In-flight invocations are
-    /// abandoned (their receivers see a closed channel).
+    /// abandoned (their receivers see a closed channel); unfinished tasks
+    /// are dropped.
     pub fn shutdown(&self) {
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.idle.notify_all();
@@ -749,6 +824,12 @@ impl Scheduler {
         if let Some(timers) = self.shared.timers.get() {
             timers.stop();
         }
+        // Nothing runs any more: break the reference cycles through tasks
+        // (their futures hold the runtime; their wakers sit in sockets,
+        // queues and invocations the runtime owns).
+        self.shared.tasks.cancel_all();
+        self.shared.queue.clear();
+        self.shared.reactor.forget_wakers();
     }
 }
 

@@ -20,17 +20,26 @@ use std::sync::Arc;
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
 use super::instance::Instance;
+use super::task::Task;
+
+/// What a run queue holds: an instance with messages, or a task to poll.
+pub(crate) enum Runnable {
+    /// An instance whose mailbox has messages.
+    Instance(Arc<Instance>),
+    /// A Rust future (an HTTP connection, ...).
+    Task(Arc<Task>),
+}
 
 /// The shared side of all run queues.
 pub(crate) struct RunQueue {
-    injector: Injector<Arc<Instance>>,
-    long: Injector<Arc<Instance>>,
-    stealers: Vec<Stealer<Arc<Instance>>>,
+    injector: Injector<Runnable>,
+    long: Injector<Runnable>,
+    stealers: Vec<Stealer<Runnable>>,
 }
 
 /// One worker's own deque.
 pub(crate) struct LocalQueue {
-    deque: Worker<Arc<Instance>>,
+    deque: Worker<Runnable>,
     index: usize,
 }
 
@@ -55,18 +64,18 @@ impl RunQueue {
         )
     }
 
-    /// Queues an instance from outside any worker.
-    pub(crate) fn inject(&self, instance: Arc<Instance>) {
-        self.injector.push(instance);
+    /// Queues a runnable from outside any worker.
+    pub(crate) fn inject(&self, runnable: Runnable) {
+        self.injector.push(runnable);
     }
 
     /// Queues a long-class instance.
     pub(crate) fn inject_long(&self, instance: Arc<Instance>) {
-        self.long.push(instance);
+        self.long.push(Runnable::Instance(instance));
     }
 
     /// Takes a long-class instance (long-subset workers only).
-    pub(crate) fn pop_long(&self) -> Option<Arc<Instance>> {
+    pub(crate) fn pop_long(&self) -> Option<Runnable> {
         loop {
             match self.long.steal() {
                 Steal::Success(i) => return Some(i),
@@ -84,6 +93,11 @@ impl RunQueue {
             || self.stealers.iter().any(|s| !s.is_empty())
     }
 
+    /// Runnables queued on worker `index`'s own deque.
+    pub(crate) fn queued_at(&self, index: usize) -> usize {
+        self.stealers.get(index).map_or(0, Stealer::len)
+    }
+
     /// Runnable instances waiting (for metrics).
     pub(crate) fn depth(&self) -> usize {
         self.injector.len() + self.long.len() + self.stealers.iter().map(|s| s.len()).sum::<usize>()
@@ -92,7 +106,7 @@ impl RunQueue {
     /// Finds work for `local`'s worker: a batch from the injector, or half
     /// of another worker's deque, starting after our own index so workers
     /// do not all raid the same victim.
-    pub(crate) fn steal_for(&self, local: &LocalQueue) -> Option<Arc<Instance>> {
+    pub(crate) fn steal_for(&self, local: &LocalQueue) -> Option<Runnable> {
         loop {
             let mut retry = false;
             match self.injector.steal_batch_and_pop(&local.deque) {
@@ -115,8 +129,14 @@ impl RunQueue {
         }
     }
 
+    /// Drops everything in the shared queues (shutdown).
+    pub(crate) fn clear(&self) {
+        while self.pop_injected().is_some() {}
+        while self.pop_long().is_some() {}
+    }
+
     /// Pops from the injector only (used periodically for fairness).
-    pub(crate) fn pop_injected(&self) -> Option<Arc<Instance>> {
+    pub(crate) fn pop_injected(&self) -> Option<Runnable> {
         loop {
             match self.injector.steal() {
                 Steal::Success(i) => return Some(i),
@@ -133,13 +153,21 @@ impl LocalQueue {
         self.index
     }
 
-    /// Queues an instance on this worker.
-    pub(crate) fn push(&self, instance: Arc<Instance>) {
-        self.deque.push(instance);
+    /// Queues a runnable on this worker; returns how many were queued
+    /// here before it.
+    pub(crate) fn push(&self, runnable: Runnable) -> usize {
+        let before = self.deque.len();
+        self.deque.push(runnable);
+        before
     }
 
-    /// Takes the oldest instance queued on this worker.
-    pub(crate) fn pop(&self) -> Option<Arc<Instance>> {
+    /// Takes the oldest runnable queued on this worker.
+    pub(crate) fn pop(&self) -> Option<Runnable> {
         self.deque.pop()
+    }
+
+    /// Drops everything queued here (shutdown).
+    pub(crate) fn clear(&self) {
+        while self.deque.pop().is_some() {}
     }
 }

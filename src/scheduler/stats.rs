@@ -141,8 +141,10 @@ impl ServiceStats {
 /// Busy time of one worker.
 #[derive(Debug, Default)]
 pub(crate) struct WorkerStats {
-    /// Nanoseconds spent running instances.
+    /// Nanoseconds spent running instances and tasks.
     pub(crate) busy_ns: AtomicU64,
+    /// Runnables started so far; odd while one runs (see `monitor.rs`).
+    pub(crate) runs: AtomicU64,
 }
 
 #[cfg(test)]

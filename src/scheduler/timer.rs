@@ -1,5 +1,6 @@
 //! The timer thread: delivers `setTimeout`/`setInterval` expirations to
-//! instance mailboxes, and runs the scheduler's periodic review.
+//! instance mailboxes, wakes tasks waiting in a [`Sleep`], and runs the
+//! scheduler's periodic review.
 //!
 //! One thread per scheduler sleeps until the earliest deadline in a binary
 //! heap. Timers hold only a weak reference to their instance: a discarded
@@ -8,7 +9,11 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -21,8 +26,14 @@ use super::instance::Instance;
 struct Entry {
     due: Instant,
     seq: u64,
-    instance: Weak<Instance>,
-    id: TimerId,
+    target: Target,
+}
+
+enum Target {
+    /// A JavaScript timer of an instance.
+    Instance(Weak<Instance>, TimerId),
+    /// A task's [`Sleep`].
+    Wake(Arc<SleepState>),
 }
 
 impl PartialEq for Entry {
@@ -76,14 +87,29 @@ impl Timers {
 
     /// Delivers `id` to `instance` after `delay`.
     pub(crate) fn arm(&self, instance: &Arc<Instance>, id: TimerId, delay: Duration) {
+        self.push(
+            Instant::now() + delay,
+            Target::Instance(Arc::downgrade(instance), id),
+        );
+    }
+
+    /// A future that is ready at `due` (for tasks).
+    pub(crate) fn sleep_until(self: &Arc<Self>, due: Instant) -> Sleep {
+        Sleep {
+            due,
+            timers: Arc::downgrade(self),
+            state: None,
+        }
+    }
+
+    fn push(&self, due: Instant, target: Target) {
         let (lock, cvar) = &*self.state;
         let mut state = lock.lock();
         state.seq += 1;
         let entry = Entry {
-            due: Instant::now() + delay,
+            due,
             seq: state.seq,
-            instance: Arc::downgrade(instance),
-            id,
+            target,
         };
         let earliest = state.heap.peek().is_none_or(|Reverse(e)| entry.due < e.due);
         state.heap.push(Reverse(entry));
@@ -96,12 +122,82 @@ impl Timers {
     pub(crate) fn stop(&self) {
         {
             let (lock, cvar) = &*self.state;
-            lock.lock().stopped = true;
+            let mut state = lock.lock();
+            state.stopped = true;
+            state.heap.clear();
             cvar.notify_one();
         }
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
+    }
+}
+
+/// What a [`Sleep`] shares with its timer entry.
+struct SleepState {
+    fired: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl SleepState {
+    fn fire(&self) {
+        self.fired.store(true, Ordering::Release);
+        if let Some(w) = self.waker.lock().take() {
+            w.wake();
+        }
+    }
+}
+
+/// Ready at a deadline; the timer thread wakes the task polling it. If the
+/// scheduler stops first it stays pending (the task is dropped anyway).
+pub struct Sleep {
+    due: Instant,
+    timers: Weak<Timers>,
+    state: Option<Arc<SleepState>>,
+}
+
+impl Sleep {
+    /// A sleep with no timer thread behind it: it is ready only if polled
+    /// after `due`.
+    pub(crate) fn never(due: Instant) -> Sleep {
+        Sleep {
+            due,
+            timers: Weak::new(),
+            state: None,
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.due {
+            return Poll::Ready(());
+        }
+        match &self.state {
+            Some(state) => {
+                if state.fired.load(Ordering::Acquire) {
+                    return Poll::Ready(());
+                }
+                let mut waker = state.waker.lock();
+                match &*waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+            }
+            None => {
+                let state = Arc::new(SleepState {
+                    fired: AtomicBool::new(false),
+                    waker: Mutex::new(Some(cx.waker().clone())),
+                });
+                if let Some(timers) = self.timers.upgrade() {
+                    timers.push(self.due, Target::Wake(state.clone()));
+                }
+                self.state = Some(state);
+            }
+        }
+        Poll::Pending
     }
 }
 
@@ -137,8 +233,13 @@ fn run(
             Some(_) => {
                 if let Some(Reverse(e)) = guard.heap.pop() {
                     drop(guard);
-                    if let Some(instance) = e.instance.upgrade() {
-                        fire(instance, e.id);
+                    match e.target {
+                        Target::Instance(instance, id) => {
+                            if let Some(instance) = instance.upgrade() {
+                                fire(instance, id);
+                            }
+                        }
+                        Target::Wake(sleep) => sleep.fire(),
                     }
                     guard = lock.lock();
                 }

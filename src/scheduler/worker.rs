@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_utils::sync::Parker;
-
 use crate::engine::{Effect, Event, Fault, InvocationId, JsError, Payload, StoreRequest};
 
 use super::instance::{Class, Core, Inflight, Instance};
 use super::mailbox::{Message, ReplyTo};
-use super::queue::LocalQueue;
+use super::park::Parker;
+use super::queue::{LocalQueue, Runnable};
 use super::{MAX_CALL_DEPTH, Shared, idle::SPIN_POLLS};
 
 /// Messages an instance handles per turn before it goes to the back of the
@@ -27,6 +26,12 @@ const TURN_BUDGET: usize = 128;
 /// went away with a check every turn or two.)
 const INJECTOR_INTERVAL: u32 = 2;
 
+/// A busy worker polls the sockets (without blocking) once every this many
+/// runnables, so requests are read even when no worker sleeps in the
+/// reactor. A poll is one `epoll_wait` system call; a hello-world request
+/// is two or three runnables.
+const IO_POLL_INTERVAL: u32 = 8;
+
 /// The least CPU budget a segment gets, so an invocation that has used up
 /// its budget is still interrupted promptly rather than at once.
 const MIN_SEGMENT_BUDGET: Duration = Duration::from_millis(1);
@@ -38,14 +43,12 @@ thread_local! {
 }
 
 /// Pushes onto this thread's local queue if it is a worker of scheduler
-/// `id`; gives the instance back otherwise.
-pub(crate) fn push_local(id: usize, instance: Arc<Instance>) -> Result<(), Arc<Instance>> {
+/// `id`, returning how many runnables were queued there before; gives the
+/// runnable back otherwise.
+pub(crate) fn push_local(id: usize, runnable: Runnable) -> Result<usize, Runnable> {
     LOCAL.with(|local| match &*local.borrow() {
-        Some((sid, queue)) if *sid == id => {
-            queue.push(instance);
-            Ok(())
-        }
-        _ => Err(instance),
+        Some((sid, queue)) if *sid == id => Ok(queue.push(runnable)),
+        _ => Err(runnable),
     })
 }
 
@@ -58,6 +61,9 @@ pub(crate) fn run(shared: Arc<Shared>, local: LocalQueue, parker: Parker) {
     let mut polls: u32 = 0;
     while !shared.shutdown.load(Ordering::Acquire) {
         tick = tick.wrapping_add(1);
+        if tick.is_multiple_of(IO_POLL_INTERVAL) {
+            shared.reactor.try_poll();
+        }
         let takes_long = index < shared.long_workers.load(Ordering::Relaxed);
         let next = if takes_long {
             let long = shared.queue.pop_long();
@@ -83,20 +89,29 @@ pub(crate) fn run(shared: Arc<Shared>, local: LocalQueue, parker: Parker) {
         })
         .or_else(|| shared.queue.steal_for(&local));
         match next {
-            Some(instance) => {
+            Some(runnable) => {
                 polls = 0;
-                shared.running.fetch_add(1, Ordering::Relaxed);
+                let stats = &shared.workers[index];
+                // Odd while running: see `monitor.rs`.
+                stats.runs.fetch_add(1, Ordering::Release);
                 let start = Instant::now();
-                run_instance(&shared, instance);
-                shared.workers[index]
+                match runnable {
+                    Runnable::Instance(instance) => {
+                        shared.running.fetch_add(1, Ordering::Relaxed);
+                        run_instance(&shared, instance);
+                        shared.running.fetch_sub(1, Ordering::Relaxed);
+                    }
+                    Runnable::Task(task) => task.run(&shared),
+                }
+                stats
                     .busy_ns
                     .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                shared.running.fetch_sub(1, Ordering::Relaxed);
+                stats.runs.fetch_add(1, Ordering::Release);
             }
             None if polls < SPIN_POLLS => {
                 polls += 1;
                 std::hint::spin_loop();
-                if polls.is_multiple_of(16) {
+                if polls.is_multiple_of(16) && shared.reactor.try_poll() == 0 {
                     std::thread::yield_now();
                 }
             }
@@ -109,6 +124,7 @@ pub(crate) fn run(shared: Arc<Shared>, local: LocalQueue, parker: Parker) {
         }
     }
     LOCAL.with(|l| *l.borrow_mut() = None);
+    local.clear();
 }
 
 /// Runs one instance for one turn.
@@ -162,7 +178,7 @@ fn run_instance(shared: &Arc<Shared>, instance: Arc<Instance>) {
                 // Keep the schedule token; requeue at the back of the
                 // global queue, so any worker may continue it.
                 drop(guard);
-                shared.requeue(instance);
+                shared.requeue(Runnable::Instance(instance));
                 return;
             }
             handled = 0;
