@@ -127,7 +127,11 @@ fn serve_drains_in_flight_requests_on_sigterm() {
         .expect("an address");
     assert_eq!(get(addr, "/?ms=0").text(), "slept 0");
 
-    let slow = std::thread::spawn(move || get(addr, "/?ms=600"));
+    // Several requests in flight, on as many connections: with two workers
+    // polling the sockets, both hold some of them.
+    let slow: Vec<_> = (0..8)
+        .map(|_| std::thread::spawn(move || get(addr, "/?ms=600")))
+        .collect();
     std::thread::sleep(Duration::from_millis(150));
     let pid = guard.0.id().to_string();
     let killed = Command::new("kill")
@@ -136,9 +140,11 @@ fn serve_drains_in_flight_requests_on_sigterm() {
         .expect("kill runs");
     assert!(killed.success());
 
-    let response = slow.join().expect("client thread");
-    assert_eq!(response.status, 200, "the in-flight request finished");
-    assert_eq!(response.text(), "slept 600");
+    for slow in slow {
+        let response = slow.join().expect("client thread");
+        assert_eq!(response.status, 200, "the in-flight request finished");
+        assert_eq!(response.text(), "slept 600");
+    }
     let status = guard.0.wait().expect("exits");
     assert!(status.success(), "clean exit after draining: {status:?}");
     assert!(
