@@ -6,6 +6,16 @@
 #   bench/http-hello.sh                  # full run, ~4-5 minutes
 #   ROUNDS=1 DURATION=3 bench/http-hello.sh   # quick smoke run
 #   ENGINES="quickjs v8" bench/http-hello.sh  # Pyrosome on both engines + Node
+#   WORKLOAD=two bench/http-hello.sh          # two services: front calls back
+#
+# WORKLOAD picks what the servers do:
+#   hello - answer "Hello, world!" (Pyrosome: bench/apps/hello-http; Node:
+#           bench/node/hello.js, one process);
+#   two   - a front service calls a back service and answers with its result
+#           as JSON (Pyrosome: bench/apps/two-services, one process; Node: two
+#           processes, bench/node/two-front.js calling bench/node/two-back.js
+#           over HTTP/JSON with a keep-alive agent, both pinned to the server
+#           CPU in the pinned configuration; CPU is summed over both).
 #
 # ENGINES lists the JavaScript engines Pyrosome is run with (`serve --engine`);
 # each is one server of the comparison. With v8 among them the binary is built
@@ -25,13 +35,14 @@
 # script prints a markdown report and writes it to $OUT.
 #
 # Environment knobs (defaults in brackets):
+#   WORKLOAD [hello | two]
 #   ROUNDS [3] DURATION [10] WARMUP [3] CONNS [50] WRK_THREADS [1]
 #   LG_CPU [0] SERVER_CPU [1] UNPINNED_WORKERS [nproc] CONFIGS ["pinned unpinned"]
 #   OPEN_LOOP [auto: use oha if installed | install: cargo install oha | 0: skip]
 #   OPEN_DURATION [5] OPEN_WARMUP [2] OPEN_FRACTION [40 = % of the slower
 #   server's median closed-loop throughput in that configuration]
 #   ENGINES ["quickjs"; "quickjs v8" compares both engines]
-#   OUT [bench/results/http-hello.md]
+#   OUT [bench/results/http-$WORKLOAD.md]
 #   PYROSOME_BIN [unset: cargo build --release and use target/release/pyrosome;
 #                 set: benchmark that binary instead, without building]
 set -euo pipefail
@@ -52,11 +63,17 @@ OPEN_LOOP=${OPEN_LOOP:-auto}
 OPEN_DURATION=${OPEN_DURATION:-5}
 OPEN_WARMUP=${OPEN_WARMUP:-2}
 OPEN_FRACTION=${OPEN_FRACTION:-40}
-OUT=${OUT:-bench/results/http-hello.md}
 ENGINES=${ENGINES:-quickjs}
+WORKLOAD=${WORKLOAD:-hello}
+OUT=${OUT:-bench/results/http-$WORKLOAD.md}
 
-APP=bench/apps/hello-http
-NODE_APP=bench/node/hello.js
+case "$WORKLOAD" in
+  hello) APP=bench/apps/hello-http; NODE_APP=bench/node/hello.js
+         EXPECTED_BODY='Hello, world!'; TITLE="Hello-world HTTP" ;;
+  two) APP=bench/apps/two-services; NODE_APP=bench/node/two-front.js
+       EXPECTED_BODY='{"hello":"world","from":"back"}'; TITLE="Two services (front calls back, JSON answer)" ;;
+  *) echo "[http-hello] WORKLOAD: unknown workload $WORKLOAD (hello or two)" >&2; exit 2 ;;
+esac
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 PYROSOME=${PYROSOME_BIN:-$TARGET_DIR/release/pyrosome}
 
@@ -73,7 +90,7 @@ for engine in $ENGINES; do
 done
 SERVERS+=(node)
 
-COMMAND="${PYROSOME_BIN:+PYROSOME_BIN=$PYROSOME_BIN }ENGINES=\"$ENGINES\" ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS WRK_THREADS=$WRK_THREADS LG_CPU=$LG_CPU SERVER_CPU=$SERVER_CPU UNPINNED_WORKERS=$UNPINNED_WORKERS CONFIGS=\"$CONFIGS\" OPEN_LOOP=$OPEN_LOOP OPEN_DURATION=$OPEN_DURATION OPEN_WARMUP=$OPEN_WARMUP OPEN_FRACTION=$OPEN_FRACTION bench/http-hello.sh"
+COMMAND="${PYROSOME_BIN:+PYROSOME_BIN=$PYROSOME_BIN }WORKLOAD=$WORKLOAD ENGINES=\"$ENGINES\" ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS WRK_THREADS=$WRK_THREADS LG_CPU=$LG_CPU SERVER_CPU=$SERVER_CPU UNPINNED_WORKERS=$UNPINNED_WORKERS CONFIGS=\"$CONFIGS\" OPEN_LOOP=$OPEN_LOOP OPEN_DURATION=$OPEN_DURATION OPEN_WARMUP=$OPEN_WARMUP OPEN_FRACTION=$OPEN_FRACTION bench/http-hello.sh"
 
 log() { printf '[http-hello] %s\n' "$*" >&2; }
 
@@ -161,6 +178,7 @@ median() {
 }
 
 SERVER_PID=""
+BACK_PID=""
 PORT=""
 # start_server pyrosome-ENGINE|node CONFIG
 start_server() {
@@ -174,7 +192,14 @@ start_server() {
       --engine "${which#pyrosome-}" 2>>"$TMP/$which.log" &
     url="http://127.0.0.1:$PORT/healthz"
   else
-    "${pin[@]}" node "$NODE_APP" "$PORT" 127.0.0.1 2>>"$TMP/node.log" &
+    local back_port=""
+    if [ "$WORKLOAD" = two ]; then
+      back_port=$(free_port)
+      "${pin[@]}" node bench/node/two-back.js "$back_port" 127.0.0.1 2>>"$TMP/node.log" &
+      BACK_PID=$!
+      PIDS+=("$BACK_PID")
+    fi
+    "${pin[@]}" node "$NODE_APP" "$PORT" 127.0.0.1 $back_port 2>>"$TMP/node.log" &
     url="http://127.0.0.1:$PORT/"
   fi
   SERVER_PID=$!
@@ -185,7 +210,7 @@ start_server() {
       # the benchmark response must be right, or the numbers mean nothing
       local body
       body=$(curl -sf "http://127.0.0.1:$PORT/")
-      [ "$body" = "Hello, world!" ] || { log "$which: unexpected body: $body"; exit 1; }
+      [ "$body" = "$EXPECTED_BODY" ] || { log "$which: unexpected body: $body"; exit 1; }
       return 0
     fi
     kill -0 "$SERVER_PID" 2>/dev/null || { log "$which exited during start-up"; cat "$TMP/$which.log" >&2; exit 1; }
@@ -196,9 +221,18 @@ start_server() {
 }
 
 stop_server() {
-  kill "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
+  kill "$SERVER_PID" $BACK_PID 2>/dev/null || true
+  wait "$SERVER_PID" $BACK_PID 2>/dev/null || true
   SERVER_PID=""
+  BACK_PID=""
+}
+
+# server_ticks: CPU ticks of the server (both processes for Node's two).
+server_ticks() {
+  local t
+  t=$(cpu_ticks "$SERVER_PID")
+  [ -n "$BACK_PID" ] && t=$((t + $(cpu_ticks "$BACK_PID")))
+  echo "$t"
 }
 
 lg_prefix() { if [ "$1" = pinned ]; then echo "taskset -c $LG_CPU"; fi; }
@@ -215,10 +249,10 @@ closed_round() {
   start_server "$srv" "$cfg"
   $lg wrk -t"$WRK_THREADS" -c"$CONNS" -d"${WARMUP}s" "http://127.0.0.1:$PORT/" >/dev/null
   local t0 t1
-  t0=$(cpu_ticks "$SERVER_PID")
+  t0=$(server_ticks)
   out="$TMP/wrk-$cfg-$srv-$round.txt"
   $lg wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$PORT/" >"$out"
-  t1=$(cpu_ticks "$SERVER_PID")
+  t1=$(server_ticks)
   stop_server
   local rps p50 p99 reqs cpu_us
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
@@ -335,7 +369,7 @@ row() { # row LABEL CFG METRIC FORMAT
 }
 describe() {
   if [ "$1" = pinned ]; then
-    echo "load generator pinned to CPU $LG_CPU, server pinned to CPU $SERVER_CPU; Pyrosome \`--workers 1\` (gateway thread + 1 JS worker share CPU $SERVER_CPU), engines: $ENGINES; Node single process"
+    echo "load generator pinned to CPU $LG_CPU, server pinned to CPU $SERVER_CPU; Pyrosome \`--workers 1\` (one worker thread polls the sockets and runs the JavaScript), engines: $ENGINES; Node $( [ "$WORKLOAD" = two ] && echo "front and back processes both on CPU $SERVER_CPU" || echo "single process")"
   else
     echo "nothing pinned (load generator and server share all $(nproc) CPUs); Pyrosome \`--workers $UNPINNED_WORKERS\`, engines: $ENGINES; Node single process (one JS thread)"
   fi
@@ -347,18 +381,26 @@ CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 REPORT="$TMP/report.md"
 {
   if [ "$ENGINES" = quickjs ]; then
-    echo "# Hello-world HTTP: Pyrosome vs Node.js \`http\`"
+    echo "# $TITLE: Pyrosome vs Node.js \`http\`"
   else
-    echo "# Hello-world HTTP: Pyrosome ($ENGINES) vs Node.js \`http\`"
+    echo "# $TITLE: Pyrosome ($ENGINES) vs Node.js \`http\`"
   fi
   echo
   echo "Generated by \`bench/http-hello.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC') in ${ELAPSED} s."
   echo
   echo "Command: \`$COMMAND\`"
   echo
-  echo "All servers answer \`GET /\` with \`Hello, world!\\n\` and \`content-type: text/plain\`"
-  echo "(Pyrosome: \`bench/apps/hello-http\`, one service with a \`fetch\` handler; Node:"
-  echo "\`bench/node/hello.js\`, \`http.createServer\`, one process; Pyrosome runs \`serve --engine E\` for E in: $ENGINES). Closed loop: \`wrk -t$WRK_THREADS -c$CONNS"
+  if [ "$WORKLOAD" = hello ]; then
+    echo "All servers answer \`GET /\` with \`Hello, world!\\n\` and \`content-type: text/plain\`"
+    echo "(Pyrosome: \`bench/apps/hello-http\`, one service with a \`fetch\` handler; Node:"
+    echo "\`bench/node/hello.js\`, \`http.createServer\`, one process; Pyrosome runs \`serve --engine E\` for E in: $ENGINES)."
+  else
+    echo "All servers answer \`GET /\` with \`$EXPECTED_BODY\` (JSON) made by a second service"
+    echo "(Pyrosome: \`bench/apps/two-services\`, \`front\` awaits \`services.back.greet()\`, one process;"
+    echo "Node: \`bench/node/two-front.js\` calls \`bench/node/two-back.js\` over HTTP/JSON with a keep-alive"
+    echo "agent, two processes, CPU summed; Pyrosome runs \`serve --engine E\` for E in: $ENGINES)."
+  fi
+  echo "Closed loop: \`wrk -t$WRK_THREADS -c$CONNS"
   echo "-d${DURATION}s --latency\`, keep-alive, after a ${WARMUP} s warm-up on a fresh server process;"
   echo "$ROUNDS rounds, servers alternating, medians shown. Ratio X/Node = X / Node (throughput: higher is"
   echo "better; latency and CPU per request: lower is better). \"Server CPU/req\" = user+system CPU of the"

@@ -2,7 +2,7 @@
 //! attributes calls and timers to the invocation they belong to (see "Async
 //! context" in the engine module docs). Shared by every backend.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Identifies one invocation within one instance; chosen by the scheduler.

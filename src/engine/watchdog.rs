@@ -147,7 +147,9 @@ impl Watchdog {
                 }
             }
             if any_armed {
-                self.run_hooks();
+                // Without the lock: a hook may drop the last reference to
+                // a scheduler, whose isolates unregister their slots.
+                parking_lot::MutexGuard::unlocked(&mut slots, || self.run_hooks());
             }
             idle = if any_armed { 0 } else { idle + 1 };
             if idle >= IDLE_TICKS_BEFORE_SLEEP {

@@ -1,7 +1,7 @@
 //! An instance: one isolate with one service's module loaded, plus its
 //! mailbox. The unit of scheduling (see the scheduler module docs).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -12,6 +12,7 @@ use crate::engine::{CallId, InvocationId, Isolate, JsError, Payload};
 
 use super::mailbox::{Mailbox, ReplyTo};
 use super::service::ServiceConfig;
+use super::stats::MethodStats;
 
 /// Which work an instance runs (see `policy.rs`, partitioning).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +32,8 @@ pub(crate) struct Inflight {
     pub(crate) depth: u32,
     /// The method invoked.
     pub(crate) method: String,
+    /// Its counters (looked up once, at placement).
+    pub(crate) stats: Arc<MethodStats>,
     /// When it must be answered by; propagated to the calls it makes.
     pub(crate) deadline: Instant,
     /// When it was placed, for the latency histogram.
@@ -64,11 +67,11 @@ impl Core {
     pub(crate) fn new(isolate: Box<dyn Isolate>) -> Core {
         Core {
             isolate,
-            inflight: HashMap::new(),
-            owners: HashMap::new(),
-            writes: HashMap::new(),
-            pending_writes: HashMap::new(),
-            held: HashMap::new(),
+            inflight: HashMap::default(),
+            owners: HashMap::default(),
+            writes: HashMap::default(),
+            pending_writes: HashMap::default(),
+            held: HashMap::default(),
             next_invocation: 1,
         }
     }

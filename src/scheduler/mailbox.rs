@@ -9,6 +9,7 @@
 //! worker, and a message is never left behind in an idle mailbox.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -56,6 +57,9 @@ struct Inner {
 #[derive(Default)]
 pub(crate) struct Mailbox {
     inner: Mutex<Inner>,
+    /// A copy of `inner.scheduled`, written under the lock, read without it
+    /// by placement (a hint: it may be stale by the time it is used).
+    scheduled: AtomicBool,
 }
 
 impl Mailbox {
@@ -64,7 +68,11 @@ impl Mailbox {
     pub(crate) fn push(&self, message: Message) -> bool {
         let mut inner = self.inner.lock();
         inner.messages.push_back(message);
-        !std::mem::replace(&mut inner.scheduled, true)
+        let was = std::mem::replace(&mut inner.scheduled, true);
+        if !was {
+            self.scheduled.store(true, Ordering::Relaxed);
+        }
+        !was
     }
 
     /// Takes every waiting message. When there are none, clears the
@@ -73,6 +81,7 @@ impl Mailbox {
         let mut inner = self.inner.lock();
         if inner.messages.is_empty() {
             inner.scheduled = false;
+            self.scheduled.store(false, Ordering::Relaxed);
             None
         } else {
             Some(std::mem::take(&mut inner.messages))
@@ -84,9 +93,10 @@ impl Mailbox {
         self.inner.lock().messages.len()
     }
 
-    /// Whether the instance is queued or running.
+    /// Whether the instance is queued or running (without locking; see
+    /// the field).
     pub(crate) fn is_scheduled(&self) -> bool {
-        self.inner.lock().scheduled
+        self.scheduled.load(Ordering::Relaxed)
     }
 }
 

@@ -50,6 +50,8 @@ mod timer;
 mod worker;
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -77,7 +79,7 @@ use monitor::Monitor;
 use park::Parker;
 use queue::{RunQueue, Runnable};
 use service::{PlaceError, Service};
-use stats::{Ewma, ServiceStats, WorkerStats};
+use stats::{Ewma, WorkerStats};
 use task::TaskList;
 use timer::Timers;
 
@@ -223,7 +225,7 @@ pub(crate) struct Shared {
     tasks: TaskList,
     /// Watches for workers stuck in a long run (see `monitor.rs`).
     monitor: Monitor,
-    services: HashMap<String, Arc<Service>>,
+    services: FxHashMap<String, Arc<Service>>,
     engine: Arc<dyn Engine>,
     timers: OnceLock<Arc<Timers>>,
     stores: HashMap<String, Namespace>,
@@ -293,19 +295,10 @@ impl Shared {
         }
     }
 
-    /// The stats of an instance's service.
-    fn stats(&self, instance: &Instance) -> &ServiceStats {
-        static EMPTY: OnceLock<ServiceStats> = OnceLock::new();
-        match self.services.get(&instance.spec.name) {
-            Some(s) => &s.stats,
-            None => EMPTY.get_or_init(ServiceStats::default),
-        }
-    }
-
     /// Records a finished invocation's latency.
-    fn observe(&self, instance: &Instance, inflight: &instance::Inflight, _ok: bool) {
-        self.stats(instance)
-            .method(&inflight.method)
+    fn observe(&self, inflight: &instance::Inflight) {
+        inflight
+            .stats
             .latency
             .record(inflight.placed.elapsed().as_secs_f64());
     }
@@ -434,9 +427,11 @@ impl Shared {
         let own = placed + pool.spec.timeout;
         let deadline = deadline.map_or(own, |d| d.min(own));
         instance.add_load();
+        let stats = pool.stats.method(&method).clone();
         let inflight = instance::Inflight {
             reply,
             depth,
+            stats,
             method,
             deadline,
             placed,
@@ -534,7 +529,7 @@ impl Scheduler {
         };
         let next_id = Arc::new(AtomicU64::new(1));
         let epoch = Instant::now();
-        let mut services = HashMap::new();
+        let mut services = FxHashMap::default();
         let mut info = HashMap::new();
         let mut dir = Directory::new();
         for spec in specs {

@@ -13,6 +13,12 @@ use super::instance::{Class, Instance};
 use super::policy::{self, Candidate, Placement};
 use super::stats::ServiceStats;
 
+thread_local! {
+    /// Placement's scratch list of candidates (one per thread, so placing
+    /// an invocation allocates nothing).
+    static CANDIDATES: std::cell::RefCell<Vec<Candidate>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// What the scheduler needs to know to run one service.
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
@@ -158,19 +164,17 @@ impl Service {
         class: Class,
         idle_workers: usize,
     ) -> Result<Arc<Instance>, PlaceError> {
-        let (decision, best) = {
+        let (decision, best) = CANDIDATES.with_borrow_mut(|candidates| {
             let pool = self.pool(class).read();
-            let candidates: Vec<Candidate> = pool
-                .iter()
-                .map(|i| Candidate {
-                    load: i.load(),
-                    busy: i.mailbox.is_scheduled(),
-                })
-                .collect();
+            candidates.clear();
+            candidates.extend(pool.iter().map(|i| Candidate {
+                load: i.load(),
+                busy: i.mailbox.is_scheduled(),
+            }));
             // Each class may have up to `max_instances`: long methods get
             // instances of their own even when short work filled the quota.
             let decision = policy::place(
-                &candidates,
+                candidates,
                 self.max_instances,
                 self.spec.max_concurrency,
                 idle_workers,
@@ -185,7 +189,7 @@ impl Service {
                 _ => None,
             };
             (decision, chosen.or(best))
-        };
+        });
         match decision {
             Placement::Use(_) => best.ok_or(PlaceError::Overloaded { instances: 0 }),
             Placement::Overloaded => Err(PlaceError::Overloaded {

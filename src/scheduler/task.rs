@@ -18,7 +18,7 @@
 //! their wakers sit in places the runtime owns (sockets, invocations), so
 //! without that they would keep each other alive forever.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};

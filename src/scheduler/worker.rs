@@ -157,7 +157,7 @@ fn run_instance(shared: &Arc<Shared>, instance: Arc<Instance>) {
             let cpu = start.elapsed();
             if let Some(i) = owner.and_then(|id| core.inflight.get_mut(&id)) {
                 i.cpu += cpu;
-                shared.stats(&instance).method(&i.method).charge(cpu);
+                i.stats.charge(cpu);
             }
             match outcome {
                 Ok(()) => route(shared, &instance, core, &mut effects),
@@ -289,9 +289,8 @@ fn answer(
     result: Result<Payload, JsError>,
 ) {
     instance.sub_load(1);
-    let stats = shared.stats(instance).method(&inflight.method);
-    stats.finished(inflight.cpu, result.is_ok());
-    shared.observe(instance, &inflight, result.is_ok());
+    inflight.stats.finished(inflight.cpu, result.is_ok());
+    shared.observe(&inflight);
     let result = result.map_err(|e| e.at(&instance.spec.name, &inflight.method));
     shared.reply(inflight.reply, result);
 }
