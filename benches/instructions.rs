@@ -11,6 +11,7 @@
 //! Workloads: `call` (a → b.noop, trivial), `post` (a ~0.6 KB post both
 //! ways). Without valgrind it prints the time per operation.
 
+#[allow(dead_code)] // shared with the other benches
 mod common;
 
 use std::time::Instant;
