@@ -5,6 +5,12 @@
 // A body's source is kept as it was given (string, or an owned Uint8Array
 // copy) and converted only when read, so text() of a string body costs no
 // encode/decode round trip.
+//
+// A Request or Response keeps all its internal state in one object under
+// the symbol B: the body's fields (`src`, `used`, `stream`), its lazy
+// headers (`headers`, `hlist`: see headers.js), `kind` (REQUEST or
+// RESPONSE) and the fields of its own class. One object and one property
+// per instance keep construction cheap in an interpreter.
 (function (host, global) {
   "use strict";
   const encodeUtf8 = host.encodeUtf8;
@@ -106,9 +112,6 @@
     return { src: usv(String(body)), type: TEXT };
   }
 
-  function init(obj, src, headers) {
-    obj[B] = { src: src, used: false, headers: headers, stream: null };
-  }
   function state(self) {
     const s = self !== null && typeof self === "object" ? self[B] : undefined;
     if (s === undefined) throw new TypeError("Illegal invocation");
@@ -153,7 +156,7 @@
     async formData() {
       const s = state(this);
       const text = toText(take(s));
-      const ct = headersInt.get(s.headers, "content-type");
+      const ct = headersInt.lookup(s, "content-type");
       const essence = ct === null ? "" : ct.split(";")[0].replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "").toLowerCase();
       if (essence === "application/x-www-form-urlencoded") {
         return formDataInt.fromPairs(text === "" ? [] : formDecode(text));
@@ -192,8 +195,10 @@
 
   web.body = {
     B: B,
+    REQUEST: 1,
+    RESPONSE: 2,
+    TEXT: TEXT,
     extract: extract,
-    init: init,
     state: state,
     // The source of a body for a new Request/Response that takes it over.
     take: function (s) { return s.src === null ? null : take(s); },

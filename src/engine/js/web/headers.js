@@ -90,13 +90,19 @@
     if (list === undefined) h.map.set(name, [value]);
     else list.push(value);
   }
-  function fill(h, init) {
+  // Reads a HeadersInit and hands each validated (lower-case name, value)
+  // pair to add(target, name, value), in order. Every read, conversion and
+  // error is the same whatever the target, so building a header list
+  // instead of a Headers (see `list` below) is unobservable.
+  function fill(init, add, target) {
     if (init === null || (typeof init !== "object" && typeof init !== "function")) {
       throw new TypeError("Headers constructor: Argument 1 could not be converted to one of: sequence<sequence<ByteString>>, record<ByteString, ByteString>.");
     }
     const other = init[H];
     if (other !== undefined) {
-      other.map.forEach((values, name) => { h.map.set(name, values.slice()); });
+      other.map.forEach((values, name) => {
+        for (let i = 0; i < values.length; i++) add(target, name, values[i]);
+      });
       return;
     }
     if (typeof init[Symbol.iterator] === "function") {
@@ -109,7 +115,7 @@
         if (kv.length !== 2) {
           throw new TypeError("Headers constructor: expected name/value pair to be length 2, found " + kv.length + ".");
         }
-        appendTo(h, checkName(kv[0], "append"), checkValue(kv[1], "append"));
+        add(target, checkName(kv[0], "append"), checkValue(kv[1], "append"));
       }
       return;
     }
@@ -117,7 +123,7 @@
       // A plain object literal: its own enumerable string keys, in order.
       const own = Object.keys(init);
       for (let i = 0; i < own.length; i++) {
-        appendTo(h, checkName(own[i], "append"), checkValue(init[own[i]], "append"));
+        add(target, checkName(own[i], "append"), checkValue(init[own[i]], "append"));
       }
       return;
     }
@@ -127,9 +133,15 @@
       const d = Object.getOwnPropertyDescriptor(init, k);
       if (d === undefined || !d.enumerable) continue;
       if (typeof k === "symbol") throw new TypeError("Headers constructor: cannot convert a Symbol key to a string");
-      appendTo(h, checkName(k, "append"), checkValue(init[k], "append"));
+      add(target, checkName(k, "append"), checkValue(init[k], "append"));
     }
   }
+  function pushPair(list, name, value) {
+    const n = list.length;
+    list[n] = name;
+    list[n + 1] = value;
+  }
+
   // The "sort and combine" list: [[name, value], ...].
   function sorted(h) {
     const names = Array.from(h.map.keys()).sort();
@@ -150,7 +162,7 @@
     constructor(init) {
       const h = { map: new Map(), guard: "none" };
       this[H] = h;
-      if (init !== undefined) fill(h, init);
+      if (init !== undefined) fill(init, appendTo, h);
     }
     append(name, value) {
       const h = slot(this);
@@ -220,7 +232,45 @@
   });
   Object.defineProperty(Headers.prototype, Symbol.toStringTag, { value: "Headers", configurable: true });
 
-  // Internals for request.js / response.js.
+  // ---- header lists ------------------------------------------------------
+  // A header list is a flat array [name0, value0, name1, value1, ...] of
+  // validated lower-case names and their values, in append order: what a
+  // Headers holds, without the Headers. A Request or Response keeps one
+  // until its `headers` is first read (most fetch handlers never read the
+  // request's, nobody reads the returned response's), and the host gets
+  // one for the response (the gateway sorts and combines it as iterating a
+  // Headers would). A list is never changed once it is kept, so Requests
+  // and Responses can share one.
+  function getTrusted(headers, name) {
+    const values = headers[H].map.get(name);
+    return values === undefined ? null : values.length === 1 ? values[0] : values.join(", ");
+  }
+  function listGet(list, name) {
+    let out = null;
+    for (let i = 0; i < list.length; i += 2) {
+      if (list[i] === name) out = out === null ? list[i + 1] : out + ", " + list[i + 1];
+    }
+    return out;
+  }
+  function listHas(list, name) {
+    for (let i = 0; i < list.length; i += 2) if (list[i] === name) return true;
+    return false;
+  }
+  function fromList(list) {
+    const headers = new Headers();
+    const h = headers[H];
+    for (let i = 0; i < list.length; i += 2) appendTo(h, list[i], list[i + 1]);
+    return headers;
+  }
+  function listOf(h) {
+    const list = [];
+    h.map.forEach((values, name) => {
+      for (let i = 0; i < values.length; i++) pushPair(list, name, values[i]);
+    });
+    return list;
+  }
+
+  // Internals for body.js / request.js / response.js.
   const web = host.webInternals || (host.webInternals = {});
   web.headers = {
     // new Headers(init) with the given guard, without going through user-patchable globals.
@@ -232,21 +282,42 @@
     setGuard: function (headers, guard) { headers[H].guard = guard; },
     isImmutable: function (headers) { return headers[H].guard === "immutable"; },
     // Fast internal reads/writes on already-validated lower-case names.
-    get: function (headers, name) {
-      const values = headers[H].map.get(name);
-      return values === undefined ? null : values.length === 1 ? values[0] : values.join(", ");
-    },
+    get: getTrusted,
     has: function (headers, name) { return headers[H].map.has(name); },
     set: function (headers, name, value) { headers[H].map.set(name, [value]); },
-    // Headers from the host (the HTTP parser already validated them):
-    // [[lower-case name, ByteString value], ...], without re-validation.
-    fromTrusted: function (pairs) {
-      const headers = new Headers();
-      const h = headers[H];
-      for (let i = 0; i < pairs.length; i++) appendTo(h, pairs[i][0], pairs[i][1]);
-      return headers;
+
+    // A new header list from a HeadersInit (undefined: empty), with the
+    // reads, conversions and errors of new Headers(init).
+    list: function (init) {
+      const list = [];
+      if (init !== undefined) fill(init, pushPair, list);
+      return list;
     },
-    entries: function (headers) { return sorted(headers[H]); },
+    listHas: listHas,
+    // A new list: `list` plus one pair.
+    withPair: function (list, name, value) {
+      const out = list.slice();
+      pushPair(out, name, value);
+      return out;
+    },
+    // Lazy headers of a Request or Response: its state holds `headers`,
+    // the Headers once made (then `hlist` is null), else null and `hlist`,
+    // a header list (from the host's HTTP parser, or validated here).
+    headersOf: function (state) {
+      if (state.headers === null) {
+        state.headers = fromList(state.hlist);
+        state.hlist = null;
+      }
+      return state.headers;
+    },
+    lookup: function (state, name) {
+      return state.headers === null ? listGet(state.hlist, name) : getTrusted(state.headers, name);
+    },
+    // A header list equal to the state's headers now; shared, so never to
+    // be changed (withPair copies).
+    listFrom: function (state) {
+      return state.headers === null ? state.hlist : listOf(state.headers[H]);
+    },
   };
 
   define("Headers", Headers);
