@@ -294,6 +294,9 @@
 
   const then = Promise.prototype.then;
   const RESOLVED = Promise.resolve();
+  const complete = host.complete;
+  const fromHost = web.request.fromHost;
+  const toHost = web.response.toHost;
   // The `env` of every request: no bindings yet.
   const ENV = Object.freeze({});
 
@@ -311,7 +314,7 @@
         `the fetch handler of "${host.service}" must return a Response, got ${response === null ? "null" : typeof response}`,
       );
     }
-    return web.response.toHost(response);
+    return toHost(response);
   }
 
   async function awaitResponse(result) {
@@ -320,14 +323,14 @@
 
   // Completes invocation `id` one tick from now.
   function completeNextTick(id, ok, value) {
-    then.call(RESOLVED, () => host.complete(id, ok, ok ? value : errorRecord(value)));
+    then.call(RESOLVED, () => complete(id, ok, ok ? value : errorRecord(value)));
   }
 
   function startFetch(id, req) {
     let result;
     try {
       const handler = fetchHandler();
-      const request = web.request.fromHost(req[0], req[1], req[2], req[3]);
+      const request = fromHost(req[0], req[1], req[2], req[3]);
       result = handler.fetch(request, ENV, workerContext);
     } catch (e) {
       // The async function's promise would be rejected: one tick.
@@ -339,8 +342,8 @@
       // A promise (an async handler) or another thenable: awaited as such.
       then.call(
         awaitResponse(result),
-        (v) => host.complete(id, true, v),
-        (e) => host.complete(id, false, errorRecord(e)),
+        (v) => complete(id, true, v),
+        (e) => complete(id, false, errorRecord(e)),
       );
       return;
     }

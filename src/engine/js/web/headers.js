@@ -8,6 +8,17 @@
   const BAD_VALUE = /[\0\r\n]/;
   const TRIM = /^[\t\n\r ]+|[\t\n\r ]+$/g;
   const WIDE = /[^\x00-\xff]/;
+  // Captured once: internals must not depend on what user code does to the
+  // globals later, and a captured function costs no lookups per call.
+  const ITERATOR = Symbol.iterator;
+  const ObjectProto = Object.prototype;
+  const getPrototypeOf = Object.getPrototypeOf;
+  const getOwnPropertySymbols = Object.getOwnPropertySymbols;
+  const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
+  const objectKeys = Object.keys;
+  const ownKeys = Reflect.ownKeys;
+  const isArray = Array.isArray;
+  const arrayFrom = Array.from;
 
   function define(name, value) {
     Object.defineProperty(global, name, { value: value, writable: true, configurable: true, enumerable: false });
@@ -105,13 +116,13 @@
       });
       return;
     }
-    if (typeof init[Symbol.iterator] === "function") {
+    if (typeof init[ITERATOR] === "function") {
       for (const pair of init) {
         if (pair === null || (typeof pair !== "object" && typeof pair !== "function") ||
-            typeof pair[Symbol.iterator] !== "function") {
+            typeof pair[ITERATOR] !== "function") {
           throw new TypeError("Headers constructor: expected name/value pair to be length 2, found " + typeof pair + ".");
         }
-        const kv = Array.isArray(pair) ? pair : Array.from(pair);
+        const kv = isArray(pair) ? pair : arrayFrom(pair);
         if (kv.length !== 2) {
           throw new TypeError("Headers constructor: expected name/value pair to be length 2, found " + kv.length + ".");
         }
@@ -119,18 +130,18 @@
       }
       return;
     }
-    if (Object.getPrototypeOf(init) === Object.prototype && Object.getOwnPropertySymbols(init).length === 0) {
+    if (getPrototypeOf(init) === ObjectProto && getOwnPropertySymbols(init).length === 0) {
       // A plain object literal: its own enumerable string keys, in order.
-      const own = Object.keys(init);
+      const own = objectKeys(init);
       for (let i = 0; i < own.length; i++) {
         add(target, checkName(own[i], "append"), checkValue(init[own[i]], "append"));
       }
       return;
     }
-    const keys = Reflect.ownKeys(init);
+    const keys = ownKeys(init);
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i];
-      const d = Object.getOwnPropertyDescriptor(init, k);
+      const d = getOwnPropertyDescriptor(init, k);
       if (d === undefined || !d.enumerable) continue;
       if (typeof k === "symbol") throw new TypeError("Headers constructor: cannot convert a Symbol key to a string");
       add(target, checkName(k, "append"), checkValue(init[k], "append"));
@@ -300,24 +311,9 @@
       pushPair(out, name, value);
       return out;
     },
-    // Lazy headers of a Request or Response: its state holds `headers`,
-    // the Headers once made (then `hlist` is null), else null and `hlist`,
-    // a header list (from the host's HTTP parser, or validated here).
-    headersOf: function (state) {
-      if (state.headers === null) {
-        state.headers = fromList(state.hlist);
-        state.hlist = null;
-      }
-      return state.headers;
-    },
-    lookup: function (state, name) {
-      return state.headers === null ? listGet(state.hlist, name) : getTrusted(state.headers, name);
-    },
-    // A header list equal to the state's headers now; shared, so never to
-    // be changed (withPair copies).
-    listFrom: function (state) {
-      return state.headers === null ? state.hlist : listOf(state.headers[H]);
-    },
+    listGet: listGet,
+    fromList: fromList,
+    listOf: function (headers) { return listOf(headers[H]); },
   };
 
   define("Headers", Headers);

@@ -8,6 +8,12 @@
   const body = web.body;
   const B = body.B;
   const REQUEST = body.REQUEST;
+  const KIND = body.KIND;
+  const SRC = body.SRC;
+  const USED = body.USED;
+  const METHOD = body.CLASS;
+  const URL_ = body.CLASS + 1;
+  const OPTS = body.CLASS + 2;
   const usv = web.usv;
   const create = Object.create;
   const assign = Object.assign;
@@ -23,18 +29,18 @@
     keepalive: false, referrer: "about:client", referrerPolicy: "",
   });
 
-  // Internal state (this[B], see body.js): { kind, src, used, stream,
-  // headers, hlist, method, url, opts }, `opts` holding redirect, cache,
-  // credentials, mode, integrity, keepalive, referrer, referrerPolicy.
+  // Internal state (this[B], see body.js): the body and header slots,
+  // then METHOD, URL_ and OPTS, an object of redirect, cache, credentials,
+  // mode, integrity, keepalive, referrer, referrerPolicy.
   function state(src, hlist, method, url, opts) {
-    return {
-      kind: REQUEST, src: src, used: false, stream: null, headers: null, hlist: hlist,
-      method: method, url: url, opts: opts,
-    };
+    return [REQUEST, src, false, null, null, hlist, method, url, opts];
+  }
+  function isRequest(s) {
+    return s !== undefined && s[KIND] === REQUEST;
   }
   function slot(self) {
     const s = self !== null && typeof self === "object" ? self[B] : undefined;
-    if (s === undefined || s.kind !== REQUEST) throw new TypeError("Illegal invocation: not a Request");
+    if (!isRequest(s)) throw new TypeError("Illegal invocation: not a Request");
     return s;
   }
   function normalizeMethod(m) {
@@ -53,13 +59,13 @@
         throw new TypeError("Request constructor: init must be an object");
       }
       const inS = input !== null && typeof input === "object" ? input[B] : undefined;
-      const fromRequest = inS !== undefined && inS.kind === REQUEST;
+      const fromRequest = isRequest(inS);
       let method, url;
       let opts = DEFAULTS;
       if (fromRequest) {
-        method = inS.method;
-        url = inS.url;
-        opts = inS.opts;
+        method = inS[METHOD];
+        url = inS[URL_];
+        opts = inS[OPTS];
       } else {
         const s = usv(input);
         const c = urlParse(s);
@@ -108,10 +114,10 @@
       }
 
       // A fresh list from init.headers, or the input's (shared: withPair copies).
-      let hlist = init.headers !== undefined ? H.list(init.headers) : fromRequest ? H.listFrom(inS) : [];
+      let hlist = init.headers !== undefined ? H.list(init.headers) : fromRequest ? body.listFrom(inS) : [];
 
       const hasInitBody = init.body !== undefined && init.body !== null;
-      if ((hasInitBody || (fromRequest && inS.src !== null)) && (method === "GET" || method === "HEAD")) {
+      if ((hasInitBody || (fromRequest && inS[SRC] !== null)) && (method === "GET" || method === "HEAD")) {
         throw new TypeError("Request with GET/HEAD method cannot have body.");
       }
       let src = null;
@@ -119,40 +125,40 @@
         const ext = body.extract(init.body);
         src = ext.src;
         if (ext.type !== null && !H.listHas(hlist, "content-type")) hlist = H.withPair(hlist, "content-type", ext.type);
-      } else if (fromRequest && inS.src !== null && init.body === undefined) {
-        if (inS.used) {
+      } else if (fromRequest && inS[SRC] !== null && init.body === undefined) {
+        if (inS[USED]) {
           throw new TypeError("Cannot construct a Request with a Request object that has already been used.");
         }
         src = body.take(inS);
       }
       this[B] = state(src, hlist, method, url, opts);
     }
-    get method() { return slot(this).method; }
-    get url() { return slot(this).url; }
-    get headers() { return H.headersOf(slot(this)); }
-    get redirect() { return slot(this).opts.redirect; }
-    get cache() { return slot(this).opts.cache; }
-    get credentials() { return slot(this).opts.credentials; }
-    get mode() { return slot(this).opts.mode; }
-    get integrity() { return slot(this).opts.integrity; }
-    get keepalive() { return slot(this).opts.keepalive; }
-    get referrer() { return slot(this).opts.referrer; }
-    get referrerPolicy() { return slot(this).opts.referrerPolicy; }
+    get method() { return slot(this)[METHOD]; }
+    get url() { return slot(this)[URL_]; }
+    get headers() { return body.headersOf(slot(this)); }
+    get redirect() { return slot(this)[OPTS].redirect; }
+    get cache() { return slot(this)[OPTS].cache; }
+    get credentials() { return slot(this)[OPTS].credentials; }
+    get mode() { return slot(this)[OPTS].mode; }
+    get integrity() { return slot(this)[OPTS].integrity; }
+    get keepalive() { return slot(this)[OPTS].keepalive; }
+    get referrer() { return slot(this)[OPTS].referrer; }
+    get referrerPolicy() { return slot(this)[OPTS].referrerPolicy; }
     get destination() { slot(this); return ""; }
     get duplex() { slot(this); return "half"; }
     get isReloadNavigation() { slot(this); return false; }
     get isHistoryNavigation() { slot(this); return false; }
     clone() {
       const r = slot(this);
-      if (r.used) throw new TypeError("Request.clone: Body has already been consumed.");
+      if (r[USED]) throw new TypeError("Request.clone: Body has already been consumed.");
       const copy = create(Request.prototype);
-      copy[B] = state(body.cloneSrc(r.src), H.listFrom(r), r.method, r.url, r.opts);
+      copy[B] = state(body.cloneSrc(r[SRC]), body.listFrom(r), r[METHOD], r[URL_], r[OPTS]);
       return copy;
     }
     [CUSTOM](depth, options, inspect) {
       const r = slot(this);
-      return "Request { method: " + inspect(r.method) + ", url: " + inspect(r.url) + ", headers: " +
-        inspect(H.headersOf(r)) + ", bodyUsed: " + this.bodyUsed + " }";
+      return "Request { method: " + inspect(r[METHOD]) + ", url: " + inspect(r[URL_]) + ", headers: " +
+        inspect(body.headersOf(r)) + ", bodyUsed: " + this.bodyUsed + " }";
     }
   }
   body.install(Request.prototype);

@@ -8,25 +8,33 @@
   const body = web.body;
   const B = body.B;
   const RESPONSE = body.RESPONSE;
+  const KIND = body.KIND;
+  const SRC = body.SRC;
+  const USED = body.USED;
+  const HEADERS = body.HEADERS;
+  const TYPE = body.CLASS;
+  const STATUS = body.CLASS + 1;
+  const STATUS_TEXT = body.CLASS + 2;
   const TEXT = body.TEXT;
+  const headerList = H.list;
+  const listHas = H.listHas;
+  const take = body.take;
+  const listFrom = body.listFrom;
   const JSONstringify = JSON.stringify;
   const create = Object.create;
   const usv = web.usv;
   const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
   const REDIRECTS = { 301: 1, 302: 1, 303: 1, 307: 1, 308: 1 };
 
-  // Internal state (this[B], see body.js): { kind, src, used, stream,
-  // headers, hlist, type, status, statusText }. `url` is always "" and
-  // `redirected` false: no Response here comes from a network fetch.
+  // Internal state (this[B], see body.js): the body and header slots, then
+  // TYPE, STATUS, STATUS_TEXT. `url` is always "" and `redirected` false:
+  // no Response here comes from a network fetch.
   function state(src, headers, hlist, type, status, statusText) {
-    return {
-      kind: RESPONSE, src: src, used: false, stream: null, headers: headers, hlist: hlist,
-      type: type, status: status, statusText: statusText,
-    };
+    return [RESPONSE, src, false, null, headers, hlist, type, status, statusText];
   }
   function slot(self) {
     const s = self !== null && typeof self === "object" ? self[B] : undefined;
-    if (s === undefined || s.kind !== RESPONSE) throw new TypeError("Illegal invocation: not a Response");
+    if (s === undefined || s[KIND] !== RESPONSE) throw new TypeError("Illegal invocation: not a Response");
     return s;
   }
   function toUint16(v) {
@@ -64,11 +72,11 @@
         statusText = String(t);
         if (!REASON.test(statusText)) throw new TypeError("Invalid statusText");
       }
-      hlist = H.list(init.headers);
+      hlist = headerList(init.headers);
     }
     if (src !== null) {
       if (isNullBodyStatus(status)) throw new TypeError("Response constructor: Invalid response status code " + status);
-      if (type !== null && !H.listHas(hlist, "content-type")) {
+      if (type !== null && !listHas(hlist, "content-type")) {
         const n = hlist.length;
         hlist[n] = "content-type";
         hlist[n + 1] = type;
@@ -111,30 +119,30 @@
       res[B] = state(null, H.create(undefined, "immutable"), null, "error", 0, "");
       return res;
     }
-    get type() { return slot(this).type; }
+    get type() { return slot(this)[TYPE]; }
     get url() { slot(this); return ""; }
     get redirected() { slot(this); return false; }
-    get status() { return slot(this).status; }
-    get ok() { const s = slot(this).status; return s >= 200 && s <= 299; }
-    get statusText() { return slot(this).statusText; }
-    get headers() { return H.headersOf(slot(this)); }
+    get status() { return slot(this)[STATUS]; }
+    get ok() { const s = slot(this)[STATUS]; return s >= 200 && s <= 299; }
+    get statusText() { return slot(this)[STATUS_TEXT]; }
+    get headers() { return body.headersOf(slot(this)); }
     clone() {
       const r = slot(this);
-      if (r.used) throw new TypeError("Response.clone: Body has already been consumed.");
+      if (r[USED]) throw new TypeError("Response.clone: Body has already been consumed.");
       const copy = create(Response.prototype);
-      const src = body.cloneSrc(r.src);
-      if (r.headers !== null && H.isImmutable(r.headers)) {
-        copy[B] = state(src, H.create(r.headers, "immutable"), null, r.type, r.status, r.statusText);
+      const src = body.cloneSrc(r[SRC]);
+      if (r[HEADERS] !== null && H.isImmutable(r[HEADERS])) {
+        copy[B] = state(src, H.create(r[HEADERS], "immutable"), null, r[TYPE], r[STATUS], r[STATUS_TEXT]);
       } else {
-        copy[B] = state(src, null, H.listFrom(r), r.type, r.status, r.statusText);
+        copy[B] = state(src, null, body.listFrom(r), r[TYPE], r[STATUS], r[STATUS_TEXT]);
       }
       return copy;
     }
     [CUSTOM](depth, options, inspect) {
       const r = slot(this);
-      return "Response { status: " + r.status + ", statusText: " + inspect(r.statusText) + ", headers: " +
-        inspect(H.headersOf(r)) + ", bodyUsed: " + this.bodyUsed + ", ok: " + this.ok + ", redirected: " +
-        "false, type: " + inspect(r.type) + ", url: " + inspect("") + " }";
+      return "Response { status: " + r[STATUS] + ", statusText: " + inspect(r[STATUS_TEXT]) + ", headers: " +
+        inspect(body.headersOf(r)) + ", bodyUsed: " + this.bodyUsed + ", ok: " + this.ok + ", redirected: " +
+        "false, type: " + inspect(r[TYPE]) + ", url: " + inspect("") + " }";
     }
   }
   body.install(Response.prototype);
@@ -148,8 +156,8 @@
   web.response = {
     toHost: function (res) {
       const r = slot(res);
-      if (r.src !== null && r.used) throw new TypeError("the Response body was already read");
-      return [r.status, body.take(r), H.listFrom(r)];
+      if (r[SRC] !== null && r[USED]) throw new TypeError("the Response body was already read");
+      return [r[STATUS], take(r), listFrom(r)];
     },
   };
 
