@@ -134,7 +134,14 @@
       // A plain object literal: its own enumerable string keys, in order.
       const own = objectKeys(init);
       for (let i = 0; i < own.length; i++) {
-        add(target, checkName(own[i], "append"), checkValue(init[own[i]], "append"));
+        // checkName and checkValue, their cached cases inlined: this runs
+        // for nearly every `new Response(body, { headers: {...} })`.
+        const k = own[i];
+        let name = names.get(k);
+        if (name === undefined) name = checkName(k, "append");
+        let value = init[k];
+        if (typeof value !== "string" || (value !== "" && !values.has(value))) value = checkValue(value, "append");
+        add(target, name, value);
       }
       return;
     }

@@ -76,13 +76,13 @@
     }
     if (src !== null) {
       if (isNullBodyStatus(status)) throw new TypeError("Response constructor: Invalid response status code " + status);
-      if (type !== null && !listHas(hlist, "content-type")) {
-        const n = hlist.length;
+      const n = hlist.length;
+      if (type !== null && (n === 0 || !listHas(hlist, "content-type"))) {
         hlist[n] = "content-type";
         hlist[n + 1] = type;
       }
     }
-    return state(src, null, hlist, "default", status, statusText);
+    return [RESPONSE, src, false, null, null, hlist, "default", status, statusText]; // state()
   }
 
   class Response {
