@@ -28,8 +28,12 @@ pub(crate) fn request_value(parts: &Parts, body: Bytes) -> Result<Value, String>
         .or_else(|| parts.uri.authority().map(|a| a.as_str()))
         .unwrap_or("localhost");
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = url::Url::parse(&format!("http://{host}{path}"))
-        .map_err(|e| format!("invalid request URL (host {host:?}): {e}"))?;
+    let url = match already_serialized(host, path) {
+        Some(url) => url,
+        None => url::Url::parse(&format!("http://{host}{path}"))
+            .map_err(|e| format!("invalid request URL (host {host:?}): {e}"))?
+            .into(),
+    };
     let mut headers = Vec::with_capacity(parts.headers.len() * 2);
     for (name, value) in &parts.headers {
         headers.push(Value::from(name.as_str()));
@@ -37,12 +41,103 @@ pub(crate) fn request_value(parts: &Parts, body: Bytes) -> Result<Value, String>
     }
     let mut items = Vec::with_capacity(4);
     items.push(Value::from(parts.method.as_str()));
-    items.push(Value::String(String::from(url)));
+    items.push(Value::String(url));
     items.push(Value::Array(headers));
     if !body.is_empty() {
         items.push(Value::Bytes(body.to_vec()));
     }
     Ok(Value::Array(items))
+}
+
+/// `http://{host}{path}` if that is already what the WHATWG URL parser
+/// would serialize it to, so the parse (most of the cost of
+/// [`request_value`]) can be skipped; `None` sends it to the parser. That
+/// holds for a host that is a lower-case DNS name whose labels the parser
+/// leaves alone (the last one starting with a letter, so it is no IPv4
+/// address; none starting with `xn--`, which IDNA would check) or a
+/// canonical IPv4 address, an optional port other than 80 without leading
+/// zeros, and a path and query of characters the parser keeps as they are
+/// (percent signs only before two hex digits, no `'` in the query) without
+/// a segment that starts with a dot (or its encoding): which is what
+/// clients send. The tests check it against the parser.
+fn already_serialized(host: &str, path: &str) -> Option<String> {
+    let (name, port) = match host.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    if let Some(port) = port {
+        let digits =
+            !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
+        if !digits || port.starts_with('0') || port == "80" || port.parse::<u32>().ok()? > 65535 {
+            return None;
+        }
+    }
+    if !(is_plain_dns_name(name) || is_canonical_ipv4(name)) {
+        return None;
+    }
+    let (path_part, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    if !path_part.starts_with('/') || !kept_as_is(path_part, false) {
+        return None;
+    }
+    let dot_segment = path_part.split('/').any(|segment| {
+        segment.starts_with('.')
+            || segment
+                .get(..3)
+                .is_some_and(|s| s.eq_ignore_ascii_case("%2e"))
+    });
+    if dot_segment || query.is_some_and(|q| !kept_as_is(q, true)) {
+        return None;
+    }
+    Some(format!("http://{host}{path}"))
+}
+
+/// Lower-case letters, digits and hyphens in non-empty dot-separated
+/// labels, none starting with `xn--`, the last starting with a letter.
+fn is_plain_dns_name(name: &str) -> bool {
+    let labels_ok = name.split('.').all(|label| {
+        !label.is_empty()
+            && !label.starts_with("xn--")
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    });
+    let last = name.rsplit('.').next().unwrap_or("");
+    labels_ok && last.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+}
+
+/// Four decimal numbers up to 255, without leading zeros.
+fn is_canonical_ipv4(name: &str) -> bool {
+    let mut count = 0;
+    let all = name.split('.').all(|part| {
+        count += 1;
+        !part.is_empty()
+            && part.len() <= 3
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && (part == "0" || !part.starts_with('0'))
+            && part.parse::<u16>().is_ok_and(|n| n <= 255)
+    });
+    all && count == 4
+}
+
+/// Whether the URL parser keeps `s` (a path, or a query) as it is: ASCII
+/// letters and digits, `-._~!$&()*+,;=:@/`, `%` before two hex digits, `'`
+/// in a path and `?` in a query.
+fn kept_as_is(s: &str, query: bool) -> bool {
+    let bytes = s.as_bytes();
+    bytes.iter().enumerate().all(|(i, &b)| match b {
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => true,
+        b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'(' | b')' | b'*' | b'+' | b','
+        | b';' | b'=' | b':' | b'@' | b'/' => true,
+        b'\'' => !query,
+        b'?' => query,
+        b'%' => bytes
+            .get(i + 1..i + 3)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)),
+        _ => false,
+    })
 }
 
 /// A ByteString from bytes: one char per byte.
@@ -228,6 +323,147 @@ mod tests {
             .expect("valid request");
         let (parts, ()) = req.into_parts();
         assert!(request_value(&parts, Bytes::new()).is_err());
+    }
+
+    #[test]
+    fn urls_skip_the_parser_only_when_it_would_change_nothing() {
+        let parsed = |host: &str, path: &str| {
+            url::Url::parse(&format!("http://{host}{path}"))
+                .ok()
+                .map(String::from)
+        };
+        // The usual requests take the fast path.
+        for (host, path) in [
+            ("127.0.0.1:8099", "/"),
+            ("localhost:8080", "/api/users/42?fields=name,email&x=%20y"),
+            ("example.com", "/a/b.json"),
+            ("api.example-1.com:443", "/v1/items?page=2&sort=-date"),
+            ("0.0.0.0", "/x;y=1/@z:w"),
+        ] {
+            let fast = already_serialized(host, path);
+            assert!(fast.is_some(), "{host}{path} should skip the parser");
+            assert_eq!(fast, parsed(host, path), "{host}{path}");
+        }
+        // Whatever takes the fast path serializes as the parser would.
+        let hosts = [
+            "a",
+            "A",
+            "a.b",
+            "a.b.",
+            "a..b",
+            "-a-.b-",
+            "ab--c.d",
+            "xn--a.com",
+            "a.xn--b",
+            "XN--a.b",
+            "a.0x1",
+            "a.1",
+            "a.b1",
+            "1a.b",
+            "127.0.0.1",
+            "127.0.0.01",
+            "127.1",
+            "1.2.3.256",
+            "1.2.3.4.5",
+            "0x7f.0.0.1",
+            "256.1.1.1",
+            "a:80",
+            "a:8080",
+            "a:080",
+            "a:",
+            "a:65535",
+            "a:65536",
+            "a:99999",
+            "a:0",
+            "a:1x",
+            "a_b.c",
+            "a%41.com",
+            "[::1]:8080",
+            "ä.com",
+            "a.b:8080",
+            "1.2.3.4:81",
+        ];
+        let paths = [
+            "/",
+            "/a",
+            "/a/./b",
+            "/a/../b",
+            "/.",
+            "/..",
+            "/.a",
+            "/a/.well-known",
+            "/%2e",
+            "/%2E%2E/x",
+            "/%2ex",
+            "/a%2fb",
+            "/%zz",
+            "/%4",
+            "/%41",
+            "/a b",
+            "/a\\b",
+            "/a|b",
+            "/a^b",
+            "/a`b",
+            "/a{b}",
+            "/a[b]",
+            "/a\"b",
+            "/a'b",
+            "/a?b'c",
+            "/a?b?c",
+            "/a?b c",
+            "/a?%zz",
+            "/a?/x/../y",
+            "//a",
+            "/~u/!$&()*+,;=:@",
+            "/é",
+            "*",
+            "a",
+            "/a#b",
+            "/a?b#c",
+            "/?",
+            "/a?",
+            "/a?=&",
+        ];
+        for host in hosts {
+            for path in paths {
+                if let Some(fast) = already_serialized(host, path) {
+                    assert_eq!(
+                        Some(fast),
+                        parsed(host, path),
+                        "host {host:?} path {path:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn urls_skip_the_parser_only_when_it_would_change_nothing_random() {
+        // Random hosts and paths from characters that matter to the parser.
+        let host_chars = b"ab0129.-:x8nA";
+        let path_chars = b"/a.%2eE?'b=&0fz;@~";
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut fast = 0;
+        for _ in 0..20_000 {
+            let host: String = (0..1 + next(12))
+                .map(|_| char::from(host_chars[next(host_chars.len())]))
+                .collect();
+            let path: String = std::iter::once('/')
+                .chain((0..next(12)).map(|_| char::from(path_chars[next(path_chars.len())])))
+                .collect();
+            if let Some(url) = already_serialized(&host, &path) {
+                fast += 1;
+                let parsed = url::Url::parse(&format!("http://{host}{path}")).map(String::from);
+                assert_eq!(Ok(url), parsed, "host {host:?} path {path:?}");
+            }
+        }
+        assert!(fast > 500, "only {fast} random URLs took the fast path");
     }
 
     #[test]
