@@ -9,6 +9,19 @@
 //!   method, waited for with a blocking receive: the cost a gateway pays.
 //! - `isolate/start`: create an isolate and load a small module (runtime,
 //!   context, prelude from bytecode, module compile + evaluate).
+//! - `fetch/*`: an HTTP request as the gateway hands it to the runtime:
+//!   `@fetch` of the hello-world app (`bench/apps/hello-http`) with the
+//!   request value of `GET /` with curl's headers, from Rust
+//!   (`Scheduler::invoke`), one worker. `sequential`: one at a time (the
+//!   time includes waking the worker); `in_flight_32`: 32 at a time, as a
+//!   server with 32 busy connections queues them (time per request, close
+//!   to the worker's CPU per request); `worker_cpu`: the same, but the
+//!   time is the worker thread's CPU time (Linux `schedstat`), which other
+//!   load on the machine does not inflate. The gateway's own work (HTTP
+//!   parsing, `gateway/convert.rs`) is not included. For a profile:
+//!   `CARGO_PROFILE_BENCH_DEBUG=line-tables-only perf record -g cargo bench
+//!   --bench core -- fetch/hello/in_flight_32 --profile-time 10`, then
+//!   `perf report --comm pyrosome-worker`.
 //!
 //! The app and the module are shared with the engine comparison
 //! (`benches/common/`, `benches/engines.rs`).
@@ -54,5 +67,35 @@ fn isolate_start(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, calls, isolate_start);
+fn fetch(c: &mut Criterion) {
+    let rt = common::hello_http_runtime(1, None);
+    let answer = rt
+        .call_blocking("hello", engine::FETCH_METHOD, common::hello_request_value())
+        .expect("hello answers");
+    common::check_hello_response(&answer);
+    let mut group = c.benchmark_group("fetch");
+    group.bench_function("hello/sequential", |bench| {
+        let request = common::hello_request_value();
+        bench.iter(|| {
+            rt.call_blocking("hello", engine::FETCH_METHOD, request.clone())
+                .expect("hello answers")
+        });
+    });
+    group.bench_function("hello/in_flight_32", |bench| {
+        bench.iter_custom(|iters| common::fetch_batch(&rt, iters, 32));
+    });
+    // The same load, timed by the worker thread's CPU clock: robust
+    // against other load on the machine.
+    group.bench_function("hello/worker_cpu", |bench| {
+        bench.iter_custom(|iters| {
+            let before = common::workers_cpu();
+            common::fetch_batch(&rt, iters, 32);
+            common::workers_cpu() - before
+        });
+    });
+    group.finish();
+    rt.shutdown();
+}
+
+criterion_group!(benches, calls, isolate_start, fetch);
 criterion_main!(benches);

@@ -35,12 +35,17 @@
 //!
 //!    Results are checked (same JSON length, match count and digest on both
 //!    engines, the digest against a known value) before anything is timed.
+//! 5. `fetch`: an HTTP request as the gateway hands it to the runtime,
+//!    `@fetch` of the hello-world app (`bench/apps/hello-http`) with curl's
+//!    headers (`common::fetch_batch`), one worker, 32 in flight at a time:
+//!    time per request, and the worker thread's CPU time per request
+//!    (`common::workers_cpu`).
 //!
 //! Prints a markdown report (summary table, then every round) on stdout;
 //! progress on stderr.
 //!
 //! Run: `cargo bench --features v8 --bench engines` (~2 minutes), or
-//! `cargo bench --features v8 --bench engines -- start memory call compute`
+//! `cargo bench --features v8 --bench engines -- start memory call compute fetch`
 //! (any subset). `ENGINES_ROUNDS=N` sets the number of rounds (default 7).
 
 mod common;
@@ -202,7 +207,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let all = ["start", "memory", "call", "compute"];
+    let all = ["start", "memory", "call", "compute", "fetch"];
     for a in &args {
         assert!(
             all.contains(&a.as_str()),
@@ -233,6 +238,9 @@ fn main() {
     }
     if wanted("compute") {
         compute(&engines, rounds, &mut report);
+    }
+    if wanted("fetch") {
+        fetch(&engines, rounds, &mut report);
     }
     print!(
         "{}",
@@ -456,6 +464,55 @@ fn calls(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
         }
     }
     for (_, rt) in &runtimes {
+        rt.shutdown();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 5. HTTP requests (the `@fetch` path)
+
+/// `@fetch` invocations per engine per round sample.
+const FETCH_BATCH: u64 = 20_000;
+
+fn fetch(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
+    eprintln!(
+        "[engines] fetch: {rounds} rounds x {CALL_SAMPLES} x {FETCH_BATCH} requests per engine"
+    );
+    let runtimes: Vec<Runtime> = engines
+        .iter()
+        .map(|e| common::hello_http_runtime(1, Some(e.clone())))
+        .collect();
+    for rt in &runtimes {
+        let answer = rt
+            .call_blocking("hello", engine::FETCH_METHOD, common::hello_request_value())
+            .expect("hello answers");
+        common::check_hello_response(&answer);
+        common::fetch_batch(rt, FETCH_BATCH, 32); // warm-up
+    }
+    for round in 0..rounds {
+        for e in order(round) {
+            let mut walls = Vec::new();
+            let mut cpus = Vec::new();
+            for _ in 0..CALL_SAMPLES {
+                let before = common::workers_cpu();
+                walls.push(common::fetch_batch(&runtimes[e], FETCH_BATCH, 32));
+                cpus.push(common::workers_cpu() - before);
+            }
+            report.add(
+                "hello-world @fetch, 32 in flight (1 worker), per request",
+                "µs",
+                e,
+                us(median(&mut walls) / FETCH_BATCH as u32),
+            );
+            report.add(
+                "hello-world @fetch, worker CPU per request",
+                "µs",
+                e,
+                us(median(&mut cpus) / FETCH_BATCH as u32),
+            );
+        }
+    }
+    for rt in &runtimes {
         rt.shutdown();
     }
 }

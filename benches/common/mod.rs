@@ -129,3 +129,105 @@ pub fn small_module_config() -> IsolateConfig {
         stores: Vec::new(),
     }
 }
+
+/// The hello-world HTTP app (`bench/apps/hello-http`, the app of
+/// `bench/http-hello.sh`) running on `workers` workers and `engine`
+/// (`None`: the default engine, i.e. `PYROSOME_ENGINE` or QuickJS).
+pub fn hello_http_runtime(workers: usize, engine: Option<Arc<dyn Engine>>) -> Runtime {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/apps/hello-http");
+    let app = App::load(&dir).expect("hello-http app loads");
+    Runtime::start(
+        app,
+        RuntimeOptions {
+            engine,
+            workers,
+            ..RuntimeOptions::default()
+        },
+    )
+    .expect("hello-http app starts")
+}
+
+/// The request value the gateway makes (`gateway/convert.rs::request_value`,
+/// whose shape this must follow) for `GET /` with the headers curl sends
+/// (wrk sends only `host`; browsers send a dozen): `[method, url,
+/// [name0, value0, ...]]`.
+pub fn hello_request_value() -> Value {
+    let headers = [
+        "host",
+        "127.0.0.1:8099",
+        "user-agent",
+        "curl/7.88.1",
+        "accept",
+        "*/*",
+    ];
+    Value::Array(vec![
+        Value::from("GET"),
+        Value::from("http://127.0.0.1:8099/"),
+        Value::Array(headers.iter().map(|s| Value::from(*s)).collect()),
+    ])
+}
+
+/// Checks the hello app's answer (`[status, body, headers]`, see
+/// `gateway/convert.rs::response_from_value`): 200 and its body.
+pub fn check_hello_response(response: &Value) {
+    let Value::Array(items) = response else {
+        panic!("the response value is an array: {response:?}")
+    };
+    assert_eq!(
+        items.first(),
+        Some(&Value::Number(200.0)),
+        "hello answers 200: {response:?}"
+    );
+    let body = match items.get(1) {
+        Some(Value::String(s)) => s.clone().into_bytes(),
+        Some(Value::Bytes(b)) => b.clone(),
+        other => panic!("hello answers a body, got {other:?}"),
+    };
+    assert_eq!(body, b"Hello, world!\n", "hello's body");
+}
+
+/// `n` `@fetch` invocations of the hello app, `in_flight` at a time (as a
+/// server with that many connections would have them queued), and the
+/// time they took.
+pub fn fetch_batch(rt: &Runtime, n: u64, in_flight: usize) -> Duration {
+    let request = hello_request_value();
+    let start = Instant::now();
+    let mut left = n;
+    while left > 0 {
+        let k = (in_flight as u64).min(left);
+        let receivers: Vec<_> = (0..k)
+            .map(|_| {
+                rt.scheduler()
+                    .invoke("hello", engine::FETCH_METHOD, request.clone())
+            })
+            .collect();
+        for rx in receivers {
+            rx.blocking_recv()
+                .expect("the runtime answers")
+                .expect("hello's fetch succeeds");
+        }
+        left -= k;
+    }
+    start.elapsed()
+}
+
+/// CPU time a worker thread of this process (`pyrosome-worker-*`) has run,
+/// from `/proc/self/task/*/schedstat` (Linux): summed over all workers.
+pub fn workers_cpu() -> Duration {
+    let mut total = 0u64;
+    let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task (Linux)");
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("pyrosome-worker") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        total += stat
+            .split_whitespace()
+            .next()
+            .and_then(|ns| ns.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    assert!(total > 0, "no pyrosome-worker thread has run");
+    Duration::from_nanos(total)
+}

@@ -270,19 +270,93 @@
     passThroughOnException() {},
   });
 
-  async function handleFetch(req) {
+  // ---- the fetch adapter ----------------------------------------------------
+  //
+  // `@fetch` gets the request value of gateway/convert.rs::request_value,
+  // [method, url, [name0, value0, ...], body?], and completes with the
+  // response value of web.response.toHost, [status, body, [name0, value0,
+  // ...]]. Observably it is
+  //
+  //   async function handleFetch(req) {
+  //     const response = await handler.fetch(request, env, ctx);
+  //     if (!(response instanceof Response)) throw new TypeError(...);
+  //     return toHost(response);
+  //   }
+  //   handleFetch(req).then((v) => complete(id, true, v), (e) => complete(id, false, e));
+  //
+  // with its microtask ticks: the response is read one tick after the
+  // handler returned (so microtasks the handler queued run first) and the
+  // invocation completes one tick later. For a handler that returns
+  // anything but a promise or thenable (a Response, usually), both ticks
+  // are made by two plain reactions on a settled promise, which costs a
+  // fraction of an async function, its await and the reactions on its
+  // promise.
+
+  const then = Promise.prototype.then;
+  const RESOLVED = Promise.resolve();
+  const complete = host.complete;
+  const fromHost = web.request.fromHost;
+  const toHost = web.response.toHost;
+  // The `env` of every request: no bindings yet.
+  const ENV = Object.freeze({});
+
+  function fetchHandler() {
     const handler = mod.default;
     if (!handler || typeof handler.fetch !== "function") {
       throw new TypeError(`service "${host.service}" has no fetch handler (export default { fetch(request) { ... } })`);
     }
-    const request = web.request.fromHost(req.method, req.url, req.headers, req.body);
-    const response = await handler.fetch(request, Object.freeze({}), workerContext);
+    return handler;
+  }
+
+  function responseToHost(response) {
     if (!(response instanceof Response)) {
       throw new TypeError(
         `the fetch handler of "${host.service}" must return a Response, got ${response === null ? "null" : typeof response}`,
       );
     }
-    return web.response.toHost(response);
+    return toHost(response);
+  }
+
+  async function awaitResponse(result) {
+    return responseToHost(await result);
+  }
+
+  // Completes invocation `id` one tick from now.
+  function completeNextTick(id, ok, value) {
+    then.call(RESOLVED, () => complete(id, ok, ok ? value : errorRecord(value)));
+  }
+
+  function startFetch(id, req) {
+    let result;
+    try {
+      const handler = fetchHandler();
+      const request = fromHost(req[0], req[1], req[2], req[3]);
+      result = handler.fetch(request, ENV, workerContext);
+    } catch (e) {
+      // The async function's promise would be rejected: one tick.
+      completeNextTick(id, false, e);
+      return;
+    }
+    if (result !== null && (typeof result === "object" || typeof result === "function") &&
+        typeof result.then === "function") {
+      // A promise (an async handler) or another thenable: awaited as such.
+      then.call(
+        awaitResponse(result),
+        (v) => complete(id, true, v),
+        (e) => complete(id, false, errorRecord(e)),
+      );
+      return;
+    }
+    then.call(RESOLVED, () => {
+      let value;
+      try {
+        value = responseToHost(result);
+      } catch (e) {
+        completeNextTick(id, false, e);
+        return;
+      }
+      completeNextTick(id, true, value);
+    });
   }
 
   // What an invocation failed with, as a plain record every engine can
@@ -326,17 +400,17 @@
       mod = namespace;
     },
     invoke(id, method, arg) {
+      if (method === FETCH) {
+        startFetch(id, arg);
+        return;
+      }
       let result;
       try {
-        if (method === FETCH) {
-          result = handleFetch(arg);
-        } else {
-          const fn = mod[method];
-          if (typeof fn !== "function") {
-            throw new TypeError(`service "${host.service}" has no method "${method}"`);
-          }
-          result = fn(arg);
+        const fn = mod[method];
+        if (typeof fn !== "function") {
+          throw new TypeError(`service "${host.service}" has no method "${method}"`);
         }
+        result = fn(arg);
       } catch (e) {
         host.complete(id, false, errorRecord(e));
         return;

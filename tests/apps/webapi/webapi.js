@@ -581,3 +581,187 @@ export async function test_queue_microtask() {
   assertThrows(() => queueMicrotask(1), TypeError, "non-function");
   return true;
 }
+
+// Headers of a Request or Response are kept as a list and made into a
+// Headers only when read: none of that may be observable.
+export async function test_lazy_response_headers() {
+  const init = { "X-A": "1", b: "2" };
+  const r = new Response("x", { headers: init });
+  init["X-A"] = "changed";
+  init.c = "3";
+  assertEqual([...r.headers], [["b", "2"], ["content-type", "text/plain;charset=UTF-8"], ["x-a", "1"]],
+    "init snapshot at construction");
+  assert(r.headers === r.headers, "headers is the same object every time");
+  r.headers.set("x-late", "4");
+  r.headers.append("b", "5");
+  r.headers.delete("x-a");
+  assertEqual([...r.headers], [["b", "2, 5"], ["content-type", "text/plain;charset=UTF-8"], ["x-late", "4"]],
+    "mutations after construction");
+  // Reads of the init happen once, at construction, with its errors.
+  const reads = [];
+  const getters = {};
+  Object.defineProperty(getters, "x-g", { enumerable: true, get() { reads.push("x-g"); return "g"; } });
+  const g = new Response(null, { headers: getters });
+  assertEqual(reads, ["x-g"], "getter read once at construction");
+  assertEqual([g.headers.get("x-g"), g.headers.get("x-g")], ["g", "g"], "getter value kept");
+  assertEqual(reads, ["x-g"], "getter not read again");
+  assertThrows(() => new Response("x", { headers: { "bad name": "1" } }), TypeError, "invalid name throws at construction");
+  assertThrows(() => new Response("x", { headers: { a: "x\ny" } }), TypeError, "invalid value throws at construction");
+  assertThrows(() => new Response("x", { headers: [["a"]] }), TypeError, "bad pair throws at construction");
+  // Body first, headers after.
+  const t = new Response("body", { headers: { "content-type": "text/x" } });
+  assertEqual([await t.text(), t.headers.get("content-type"), t.bodyUsed], ["body", "text/x", true], "headers after text()");
+  // Clones are independent, whether headers were read before or not.
+  const a = new Response("a", { headers: { x: "1" } });
+  const ac = a.clone();
+  ac.headers.set("x", "2");
+  assertEqual([a.headers.get("x"), ac.headers.get("x")], ["1", "2"], "clone of an unread headers");
+  const b2 = new Response("b", { headers: { x: "1" } });
+  b2.headers.set("y", "1");
+  const bc = b2.clone();
+  b2.headers.set("y", "2");
+  assertEqual([bc.headers.get("y"), b2.headers.get("y"), await bc.text()], ["1", "2", "b"], "clone of a read headers");
+  // A Response built from another one's body, with its init.
+  const src = new Response("abc", { status: 201, headers: { "x-a": "1" } });
+  const re = new Response(src.body, src);
+  assertEqual([re.status, [...re.headers], await re.text(), src.bodyUsed],
+    [201, [["content-type", "text/plain;charset=UTF-8"], ["x-a", "1"]], "abc", true], "new Response(other.body, other)");
+  // Headers objects and sequences as init.
+  const h = new Headers([["x-b", "1"], ["x-a", "2"], ["x-b", "3"]]);
+  const fromHeaders = new Response(null, { headers: h });
+  h.set("x-a", "changed");
+  assertEqual([...fromHeaders.headers], [["x-a", "2"], ["x-b", "1, 3"]], "Headers init copied");
+  const seq = new Response(null, { headers: [["set-cookie", "a=1"], ["set-cookie", "b=2"], ["X-C", " v "]] });
+  assertEqual([seq.headers.getSetCookie(), seq.headers.get("x-c")], [["a=1", "b=2"], "v"], "sequence init");
+  // The statics.
+  const j = Response.json({ k: 1 });
+  assertEqual([...j.headers], [["content-type", "application/json"]], "Response.json headers");
+  j.headers.set("x", "y");
+  assertEqual([j.headers.get("x"), await j.json()], ["y", { k: 1 }], "Response.json headers are mutable");
+  const rd = Response.redirect("http://a.com/x", 307);
+  assertEqual([rd.status, [...rd.headers]], [307, [["location", "http://a.com/x"]]], "redirect headers");
+  assertThrows(() => rd.clone().headers.set("a", "b"), TypeError, "redirect clone immutable");
+  assertThrows(() => Response.error().clone().headers.set("a", "b"), TypeError, "error clone immutable");
+  // Brand checks still hold with the shared internal slot.
+  const statusGetter = Object.getOwnPropertyDescriptor(Response.prototype, "status").get;
+  const urlGetter = Object.getOwnPropertyDescriptor(Request.prototype, "url").get;
+  assertThrows(() => statusGetter.call(new Request("http://a/")), TypeError, "Response getter on a Request");
+  assertThrows(() => urlGetter.call(new Response("x")), TypeError, "Request getter on a Response");
+  assertThrows(() => new Request(new Response("x")), TypeError, "a Response is no Request input");
+  return true;
+}
+
+export async function test_lazy_request_headers() {
+  const init = { "X-A": "1" };
+  const r = new Request("http://x/", { method: "POST", body: "hi", headers: init });
+  init["X-A"] = "2";
+  const c = r.clone();
+  const d = new Request(r, { headers: { z: "9" } });
+  assertEqual([[...c.headers], [...d.headers], await d.text(), r.bodyUsed],
+    [[["content-type", "text/plain;charset=UTF-8"], ["x-a", "1"]], [["z", "9"]], "hi", true], "clone and Request(request, init)");
+  c.headers.set("x-a", "3");
+  assertEqual([c.headers.get("x-a"), await c.text()], ["3", "hi"], "clone's own headers and body");
+  const e = new Request("http://x/", { headers: { a: "1" }, redirect: "manual", cache: "no-store" });
+  const f = new Request(e, { mode: "same-origin" });
+  assertEqual([f.redirect, f.cache, f.mode, e.mode, f.headers.get("a"), new Request(f).referrer],
+    ["manual", "no-store", "same-origin", "cors", "1", "about:client"], "attributes copied, own changes kept apart");
+  return true;
+}
+
+// The fetch handler: scenarios run through the real gateway by
+// tests/webapi.rs (`lazy_fetch_path_is_unobservable`), where the Request is
+// made from the host's request value, lazily.
+async function checkRequest(request) {
+  const url = new URL(request.url);
+  switch (url.pathname) {
+    case "/headers-after-body": {
+      const text = await request.text();
+      return new Response(text + "|" + request.headers.get("x-test") + "|" + request.headers.get("x-many"));
+    }
+    case "/headers-list": {
+      return Response.json([...request.headers].filter(([n]) => n.startsWith("x-")));
+    }
+    case "/clone": {
+      const c = request.clone();
+      assert(c.headers !== request.headers, "clone has its own headers");
+      c.headers.set("x-test", "changed");
+      assertEqual([request.headers.get("x-test"), c.headers.get("x-test")], ["1", "changed"], "clone independent");
+      assertEqual([await c.text(), await request.text()], ["body", "body"], "both bodies");
+      const n = new Request(request.url, { headers: request.headers });
+      assertEqual(n.headers.get("x-test"), "1", "headers as init");
+      return new Response("ok");
+    }
+    case "/clone-unread": {
+      const c = request.clone();
+      const n = new Request(c);
+      assertEqual([request.method, n.method, n.url, await n.text(), c.bodyUsed], ["POST", "POST", request.url, "body", true],
+        "Request(clone) takes the clone's body");
+      assertEqual([n.headers.get("x-test"), request.headers.get("x-test")], ["1", "1"], "headers of both");
+      return new Response("ok");
+    }
+    case "/form": {
+      const form = await request.formData();
+      return new Response(form.get("a"));
+    }
+    case "/inspect": {
+      console.log(request);
+      return new Response(String(request.headers.has("x-test")));
+    }
+    default: {
+      // The response scenarios, from an async handler.
+      const r = syncScenario(url.pathname);
+      return r === undefined ? new Response("no scenario " + url.pathname, { status: 404 }) : r;
+    }
+  }
+}
+
+export default {
+  fetch(request) {
+    const url = new URL(request.url);
+    if (!url.searchParams.has("sync")) return checkRequest(request);
+    // A synchronous handler: the Response itself (or whatever) is returned.
+    const r = syncScenario(url.pathname);
+    return r === undefined ? new Response("no scenario " + url.pathname, { status: 404 }) : r;
+  },
+};
+
+// Scenarios about the returned response, run by a synchronous handler
+// (`?sync`) and by an async one.
+function syncScenario(path) {
+  switch (path) {
+    case "/mutated": {
+      const r = new Response("m", { headers: { "x-a": "1" } });
+      r.headers.set("x-late", "2");
+      return r;
+    }
+    case "/microtask": {
+      const r = new Response("m");
+      queueMicrotask(() => r.headers.set("x-micro", "1"));
+      Promise.resolve().then(() => r.headers.append("x-micro", "2"));
+      return r;
+    }
+    case "/microtask-read": {
+      const r = new Response("m");
+      queueMicrotask(() => r.text());
+      return r;
+    }
+    case "/combined":
+      return new Response("c", {
+        headers: [["x-b", "1"], ["x-a", "2"], ["x-b", "3"], ["set-cookie", "a=1"], ["set-cookie", "b=2"], ["content-length", "99"]],
+      });
+    case "/from-body": {
+      const a = new Response("abc", { status: 202, headers: { "x-a": "1" } });
+      return new Response(a.body, a);
+    }
+    case "/bytes": return new Response(new Uint8Array([104, 105]), { headers: { "content-type": "application/octet-stream" } });
+    case "/json": return Response.json({ a: 1 }, { status: 201 });
+    case "/redirect": return Response.redirect("http://a.test/b", 301);
+    case "/error": return Response.error();
+    case "/null-body": return new Response(null, { status: 204, headers: { "x-a": "1" } });
+    case "/not-a-response": return { status: 200 };
+    case "/throws": throw new RangeError("thrown synchronously");
+    case "/thenable": return { then(resolve) { resolve(new Response("from a thenable")); } };
+    case "/async": return (async () => { await null; return new Response("async"); })();
+  }
+  return undefined;
+}

@@ -5,6 +5,14 @@
 // A body's source is kept as it was given (string, or an owned Uint8Array
 // copy) and converted only when read, so text() of a string body costs no
 // encode/decode round trip.
+//
+// A Request or Response keeps all its internal state in one array under
+// the symbol B, indexed by the slot constants below: its kind (REQUEST or
+// RESPONSE), the body (SRC, USED, STREAM), the lazy headers (HEADERS,
+// HLIST) and, from CLASS on, the fields of its own class. One array and
+// one property per instance: an interpreter makes an array literal
+// several times faster than an object literal with as many properties,
+// and this is made for every request and every response.
 (function (host, global) {
   "use strict";
   const encodeUtf8 = host.encodeUtf8;
@@ -20,6 +28,14 @@
   const abByteLength = getDesc(ArrayBuffer.prototype, "byteLength").get;
   const JSONparse = JSON.parse;
   const B = Symbol("Body");
+  // Slots of the state array.
+  const KIND = 0;
+  const SRC = 1; // string | Uint8Array | null (no body); "" once taken
+  const USED = 2;
+  const STREAM = 3; // the `body` object, once made
+  const HEADERS = 4; // the Headers, once made (then HLIST is null) ...
+  const HLIST = 5; // ... else a header list (headers.js), shared, never changed
+  const CLASS = 6;
   const usv = web.usv;
   const TEXT = "text/plain;charset=UTF-8";
   const FORM = "application/x-www-form-urlencoded;charset=UTF-8";
@@ -42,7 +58,7 @@
     }
     cancel() {
       const body = this[S].body;
-      if (!body.used) { body.used = true; body.src = ""; }
+      if (!body[USED]) { body[USED] = true; body[SRC] = ""; }
       return Promise.resolve();
     }
     [Symbol.asyncIterator]() {
@@ -61,7 +77,7 @@
       const r = this[S];
       if (r.stream === null) return Promise.reject(new TypeError("Reader was released"));
       const body = r.stream[S].body;
-      if (r.done || body.used) {
+      if (r.done || body[USED]) {
         r.done = true;
         return Promise.resolve({ value: undefined, done: true });
       }
@@ -99,16 +115,13 @@
       const st = body[S];
       if (st !== undefined && st.body !== undefined) {
         // Our own `body` object passed on, e.g. new Response(other.body, other).
-        if (st.locked || st.body.used) throw new TypeError("Response body object should not be disturbed or locked");
+        if (st.locked || st.body[USED]) throw new TypeError("Response body object should not be disturbed or locked");
         return { src: takeBytes(st.body), type: null };
       }
     }
     return { src: usv(String(body)), type: TEXT };
   }
 
-  function init(obj, src, headers) {
-    obj[B] = { src: src, used: false, headers: headers, stream: null };
-  }
   function state(self) {
     const s = self !== null && typeof self === "object" ? self[B] : undefined;
     if (s === undefined) throw new TypeError("Illegal invocation");
@@ -116,11 +129,11 @@
   }
   // Mark used and return the source ("" for a null body).
   function take(s) {
-    if (s.src === null) return "";
-    if (s.used) throw new TypeError("Body is unusable: Body has already been read");
-    const src = s.src;
-    s.used = true;
-    s.src = "";
+    if (s[SRC] === null) return "";
+    if (s[USED]) throw new TypeError("Body is unusable: Body has already been read");
+    const src = s[SRC];
+    s[USED] = true;
+    s[SRC] = "";
     return src;
   }
   function takeBytes(s) {
@@ -153,7 +166,7 @@
     async formData() {
       const s = state(this);
       const text = toText(take(s));
-      const ct = headersInt.get(s.headers, "content-type");
+      const ct = lookup(s, "content-type");
       const essence = ct === null ? "" : ct.split(";")[0].replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "").toLowerCase();
       if (essence === "application/x-www-form-urlencoded") {
         return formDataInt.fromPairs(text === "" ? [] : formDecode(text));
@@ -165,20 +178,39 @@
     },
   };
   const accessors = {
-    bodyUsed: { get() { const s = state(this); return s.src !== null && s.used; } },
+    bodyUsed: { get() { const s = state(this); return s[SRC] !== null && s[USED]; } },
     body: {
       get() {
         const s = state(this);
-        if (s.src === null) return null;
-        if (s.stream === null) {
+        if (s[SRC] === null) return null;
+        if (s[STREAM] === null) {
           const stream = new BodyStream();
           stream[S] = { body: s, locked: false };
-          s.stream = stream;
+          s[STREAM] = stream;
         }
-        return s.stream;
+        return s[STREAM];
       },
     },
   };
+
+  // ---- lazy headers --------------------------------------------------------
+
+  // The Headers of a state, made from its header list on first use.
+  function headersOf(s) {
+    if (s[HEADERS] === null) {
+      s[HEADERS] = headersInt.fromList(s[HLIST]);
+      s[HLIST] = null;
+    }
+    return s[HEADERS];
+  }
+  // A header's combined value, or null, without making the Headers.
+  function lookup(s, name) {
+    return s[HEADERS] === null ? headersInt.listGet(s[HLIST], name) : headersInt.get(s[HEADERS], name);
+  }
+  // A header list equal to the state's headers now (shared: never to be changed).
+  function listFrom(s) {
+    return s[HEADERS] === null ? s[HLIST] : headersInt.listOf(s[HEADERS]);
+  }
 
   // Define the body members on a class prototype.
   function install(proto) {
@@ -192,11 +224,17 @@
 
   web.body = {
     B: B,
+    REQUEST: 1,
+    RESPONSE: 2,
+    KIND: KIND, SRC: SRC, USED: USED, STREAM: STREAM, HEADERS: HEADERS, HLIST: HLIST, CLASS: CLASS,
+    TEXT: TEXT,
+    headersOf: headersOf,
+    lookup: lookup,
+    listFrom: listFrom,
     extract: extract,
-    init: init,
     state: state,
     // The source of a body for a new Request/Response that takes it over.
-    take: function (s) { return s.src === null ? null : take(s); },
+    take: function (s) { return s[SRC] === null ? null : take(s); },
     cloneSrc: cloneSrc,
     install: install,
   };

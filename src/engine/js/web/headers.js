@@ -8,6 +8,17 @@
   const BAD_VALUE = /[\0\r\n]/;
   const TRIM = /^[\t\n\r ]+|[\t\n\r ]+$/g;
   const WIDE = /[^\x00-\xff]/;
+  // Captured once: internals must not depend on what user code does to the
+  // globals later, and a captured function costs no lookups per call.
+  const ITERATOR = Symbol.iterator;
+  const ObjectProto = Object.prototype;
+  const getPrototypeOf = Object.getPrototypeOf;
+  const getOwnPropertySymbols = Object.getOwnPropertySymbols;
+  const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
+  const objectKeys = Object.keys;
+  const ownKeys = Reflect.ownKeys;
+  const isArray = Array.isArray;
+  const arrayFrom = Array.from;
 
   function define(name, value) {
     Object.defineProperty(global, name, { value: value, writable: true, configurable: true, enumerable: false });
@@ -90,46 +101,65 @@
     if (list === undefined) h.map.set(name, [value]);
     else list.push(value);
   }
-  function fill(h, init) {
+  // Reads a HeadersInit and hands each validated (lower-case name, value)
+  // pair to add(target, name, value), in order. Every read, conversion and
+  // error is the same whatever the target, so building a header list
+  // instead of a Headers (see `list` below) is unobservable.
+  function fill(init, add, target) {
     if (init === null || (typeof init !== "object" && typeof init !== "function")) {
       throw new TypeError("Headers constructor: Argument 1 could not be converted to one of: sequence<sequence<ByteString>>, record<ByteString, ByteString>.");
     }
     const other = init[H];
     if (other !== undefined) {
-      other.map.forEach((values, name) => { h.map.set(name, values.slice()); });
+      other.map.forEach((values, name) => {
+        for (let i = 0; i < values.length; i++) add(target, name, values[i]);
+      });
       return;
     }
-    if (typeof init[Symbol.iterator] === "function") {
+    if (typeof init[ITERATOR] === "function") {
       for (const pair of init) {
         if (pair === null || (typeof pair !== "object" && typeof pair !== "function") ||
-            typeof pair[Symbol.iterator] !== "function") {
+            typeof pair[ITERATOR] !== "function") {
           throw new TypeError("Headers constructor: expected name/value pair to be length 2, found " + typeof pair + ".");
         }
-        const kv = Array.isArray(pair) ? pair : Array.from(pair);
+        const kv = isArray(pair) ? pair : arrayFrom(pair);
         if (kv.length !== 2) {
           throw new TypeError("Headers constructor: expected name/value pair to be length 2, found " + kv.length + ".");
         }
-        appendTo(h, checkName(kv[0], "append"), checkValue(kv[1], "append"));
+        add(target, checkName(kv[0], "append"), checkValue(kv[1], "append"));
       }
       return;
     }
-    if (Object.getPrototypeOf(init) === Object.prototype && Object.getOwnPropertySymbols(init).length === 0) {
+    if (getPrototypeOf(init) === ObjectProto && getOwnPropertySymbols(init).length === 0) {
       // A plain object literal: its own enumerable string keys, in order.
-      const own = Object.keys(init);
+      const own = objectKeys(init);
       for (let i = 0; i < own.length; i++) {
-        appendTo(h, checkName(own[i], "append"), checkValue(init[own[i]], "append"));
+        // checkName and checkValue, their cached cases inlined: this runs
+        // for nearly every `new Response(body, { headers: {...} })`.
+        const k = own[i];
+        let name = names.get(k);
+        if (name === undefined) name = checkName(k, "append");
+        let value = init[k];
+        if (typeof value !== "string" || (value !== "" && !values.has(value))) value = checkValue(value, "append");
+        add(target, name, value);
       }
       return;
     }
-    const keys = Reflect.ownKeys(init);
+    const keys = ownKeys(init);
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i];
-      const d = Object.getOwnPropertyDescriptor(init, k);
+      const d = getOwnPropertyDescriptor(init, k);
       if (d === undefined || !d.enumerable) continue;
       if (typeof k === "symbol") throw new TypeError("Headers constructor: cannot convert a Symbol key to a string");
-      appendTo(h, checkName(k, "append"), checkValue(init[k], "append"));
+      add(target, checkName(k, "append"), checkValue(init[k], "append"));
     }
   }
+  function pushPair(list, name, value) {
+    const n = list.length;
+    list[n] = name;
+    list[n + 1] = value;
+  }
+
   // The "sort and combine" list: [[name, value], ...].
   function sorted(h) {
     const names = Array.from(h.map.keys()).sort();
@@ -150,7 +180,7 @@
     constructor(init) {
       const h = { map: new Map(), guard: "none" };
       this[H] = h;
-      if (init !== undefined) fill(h, init);
+      if (init !== undefined) fill(init, appendTo, h);
     }
     append(name, value) {
       const h = slot(this);
@@ -220,7 +250,45 @@
   });
   Object.defineProperty(Headers.prototype, Symbol.toStringTag, { value: "Headers", configurable: true });
 
-  // Internals for request.js / response.js.
+  // ---- header lists ------------------------------------------------------
+  // A header list is a flat array [name0, value0, name1, value1, ...] of
+  // validated lower-case names and their values, in append order: what a
+  // Headers holds, without the Headers. A Request or Response keeps one
+  // until its `headers` is first read (most fetch handlers never read the
+  // request's, nobody reads the returned response's), and the host gets
+  // one for the response (the gateway sorts and combines it as iterating a
+  // Headers would). A list is never changed once it is kept, so Requests
+  // and Responses can share one.
+  function getTrusted(headers, name) {
+    const values = headers[H].map.get(name);
+    return values === undefined ? null : values.length === 1 ? values[0] : values.join(", ");
+  }
+  function listGet(list, name) {
+    let out = null;
+    for (let i = 0; i < list.length; i += 2) {
+      if (list[i] === name) out = out === null ? list[i + 1] : out + ", " + list[i + 1];
+    }
+    return out;
+  }
+  function listHas(list, name) {
+    for (let i = 0; i < list.length; i += 2) if (list[i] === name) return true;
+    return false;
+  }
+  function fromList(list) {
+    const headers = new Headers();
+    const h = headers[H];
+    for (let i = 0; i < list.length; i += 2) appendTo(h, list[i], list[i + 1]);
+    return headers;
+  }
+  function listOf(h) {
+    const list = [];
+    h.map.forEach((values, name) => {
+      for (let i = 0; i < values.length; i++) pushPair(list, name, values[i]);
+    });
+    return list;
+  }
+
+  // Internals for body.js / request.js / response.js.
   const web = host.webInternals || (host.webInternals = {});
   web.headers = {
     // new Headers(init) with the given guard, without going through user-patchable globals.
@@ -232,21 +300,27 @@
     setGuard: function (headers, guard) { headers[H].guard = guard; },
     isImmutable: function (headers) { return headers[H].guard === "immutable"; },
     // Fast internal reads/writes on already-validated lower-case names.
-    get: function (headers, name) {
-      const values = headers[H].map.get(name);
-      return values === undefined ? null : values.length === 1 ? values[0] : values.join(", ");
-    },
+    get: getTrusted,
     has: function (headers, name) { return headers[H].map.has(name); },
     set: function (headers, name, value) { headers[H].map.set(name, [value]); },
-    // Headers from the host (the HTTP parser already validated them):
-    // [[lower-case name, ByteString value], ...], without re-validation.
-    fromTrusted: function (pairs) {
-      const headers = new Headers();
-      const h = headers[H];
-      for (let i = 0; i < pairs.length; i++) appendTo(h, pairs[i][0], pairs[i][1]);
-      return headers;
+
+    // A new header list from a HeadersInit (undefined: empty), with the
+    // reads, conversions and errors of new Headers(init).
+    list: function (init) {
+      const list = [];
+      if (init !== undefined) fill(init, pushPair, list);
+      return list;
     },
-    entries: function (headers) { return sorted(headers[H]); },
+    listHas: listHas,
+    // A new list: `list` plus one pair.
+    withPair: function (list, name, value) {
+      const out = list.slice();
+      pushPair(out, name, value);
+      return out;
+    },
+    listGet: listGet,
+    fromList: fromList,
+    listOf: function (headers) { return listOf(headers[H]); },
   };
 
   define("Headers", Headers);

@@ -6,15 +6,35 @@
   const web = host.webInternals;
   const H = web.headers;
   const body = web.body;
+  const B = body.B;
+  const RESPONSE = body.RESPONSE;
+  const KIND = body.KIND;
+  const SRC = body.SRC;
+  const USED = body.USED;
+  const HEADERS = body.HEADERS;
+  const TYPE = body.CLASS;
+  const STATUS = body.CLASS + 1;
+  const STATUS_TEXT = body.CLASS + 2;
+  const TEXT = body.TEXT;
+  const headerList = H.list;
+  const listHas = H.listHas;
+  const take = body.take;
+  const listFrom = body.listFrom;
   const JSONstringify = JSON.stringify;
-  const R = Symbol("Response");
+  const create = Object.create;
   const usv = web.usv;
   const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
   const REDIRECTS = { 301: 1, 302: 1, 303: 1, 307: 1, 308: 1 };
 
+  // Internal state (this[B], see body.js): the body and header slots, then
+  // TYPE, STATUS, STATUS_TEXT. `url` is always "" and `redirected` false:
+  // no Response here comes from a network fetch.
+  function state(src, headers, hlist, type, status, statusText) {
+    return [RESPONSE, src, false, null, headers, hlist, type, status, statusText];
+  }
   function slot(self) {
-    const s = self !== null && typeof self === "object" ? self[R] : undefined;
-    if (s === undefined) throw new TypeError("Illegal invocation: not a Response");
+    const s = self !== null && typeof self === "object" ? self[B] : undefined;
+    if (s === undefined || s[KIND] !== RESPONSE) throw new TypeError("Illegal invocation: not a Response");
     return s;
   }
   function toUint16(v) {
@@ -27,40 +47,58 @@
     return s === 101 || s === 103 || s === 204 || s === 205 || s === 304;
   }
 
-  // "Initialize a response": validates init, sets status, headers and body.
-  function setup(self, init, src, type) {
-    if (init === undefined || init === null) init = {};
-    else if (typeof init !== "object" && typeof init !== "function") {
-      throw new TypeError("Response constructor: init must be an object");
-    }
-    const status = init.status === undefined ? 200 : toUint16(init.status);
-    if (status < 200 || status > 599) {
-      throw new RangeError('init["status"] must be in the range of 200 to 599, inclusive.');
-    }
+  // "Initialize a response": validates init, then the state with status,
+  // headers (as a header list: a Headers is made only if `headers` is
+  // read) and body.
+  function setup(init, src, type) {
+    let status = 200;
     let statusText = "";
-    if (init.statusText !== undefined) {
-      statusText = String(init.statusText);
-      if (!REASON.test(statusText)) throw new TypeError("Invalid statusText");
+    let hlist;
+    if (init === undefined || init === null) {
+      hlist = [];
+    } else {
+      if (typeof init !== "object" && typeof init !== "function") {
+        throw new TypeError("Response constructor: init must be an object");
+      }
+      const s = init.status;
+      if (s !== undefined) {
+        status = toUint16(s);
+        if (status < 200 || status > 599) {
+          throw new RangeError('init["status"] must be in the range of 200 to 599, inclusive.');
+        }
+      }
+      const t = init.statusText;
+      if (t !== undefined) {
+        statusText = String(t);
+        if (!REASON.test(statusText)) throw new TypeError("Invalid statusText");
+      }
+      hlist = headerList(init.headers);
     }
-    const headers = H.create(init.headers);
     if (src !== null) {
       if (isNullBodyStatus(status)) throw new TypeError("Response constructor: Invalid response status code " + status);
-      if (type !== null && !H.has(headers, "content-type")) H.set(headers, "content-type", type);
+      const n = hlist.length;
+      if (type !== null && (n === 0 || !listHas(hlist, "content-type"))) {
+        hlist[n] = "content-type";
+        hlist[n + 1] = type;
+      }
     }
-    self[R] = { type: "default", url: "", redirected: false, status: status, statusText: statusText, headers: headers };
-    body.init(self, src, headers);
+    return [RESPONSE, src, false, null, null, hlist, "default", status, statusText]; // state()
   }
 
   class Response {
     constructor(b, init) {
-      const ext = body.extract(b);
-      setup(this, init, ext.src, ext.type);
+      if (typeof b === "string") {
+        this[B] = setup(init, usv(b), TEXT);
+      } else {
+        const ext = body.extract(b);
+        this[B] = setup(init, ext.src, ext.type);
+      }
     }
     static json(data, init) {
       const text = JSONstringify(data);
       if (text === undefined) throw new TypeError("Value is not JSON serializable");
-      const res = Object.create(Response.prototype);
-      setup(res, init, text, "application/json");
+      const res = create(Response.prototype);
+      res[B] = setup(init, text, "application/json");
       return res;
     }
     static redirect(url, status) {
@@ -69,58 +107,57 @@
       if (c === null) throw new TypeError("Failed to parse URL from " + s);
       const code = status === undefined ? 302 : toUint16(status);
       if (REDIRECTS[code] !== 1) throw new RangeError("Invalid status code " + code);
-      const res = Object.create(Response.prototype);
+      const res = create(Response.prototype);
       const headers = H.create(undefined);
       H.set(headers, "location", c.href);
       H.setGuard(headers, "immutable");
-      res[R] = { type: "default", url: "", redirected: false, status: code, statusText: "", headers: headers };
-      body.init(res, null, headers);
+      res[B] = state(null, headers, null, "default", code, "");
       return res;
     }
     static error() {
-      const res = Object.create(Response.prototype);
-      const headers = H.create(undefined, "immutable");
-      res[R] = { type: "error", url: "", redirected: false, status: 0, statusText: "", headers: headers };
-      body.init(res, null, headers);
+      const res = create(Response.prototype);
+      res[B] = state(null, H.create(undefined, "immutable"), null, "error", 0, "");
       return res;
     }
-    get type() { return slot(this).type; }
-    get url() { return slot(this).url; }
-    get redirected() { return slot(this).redirected; }
-    get status() { return slot(this).status; }
-    get ok() { const s = slot(this).status; return s >= 200 && s <= 299; }
-    get statusText() { return slot(this).statusText; }
-    get headers() { return slot(this).headers; }
+    get type() { return slot(this)[TYPE]; }
+    get url() { slot(this); return ""; }
+    get redirected() { slot(this); return false; }
+    get status() { return slot(this)[STATUS]; }
+    get ok() { const s = slot(this)[STATUS]; return s >= 200 && s <= 299; }
+    get statusText() { return slot(this)[STATUS_TEXT]; }
+    get headers() { return body.headersOf(slot(this)); }
     clone() {
       const r = slot(this);
-      const b = body.state(this);
-      if (b.used) throw new TypeError("Response.clone: Body has already been consumed.");
-      const copy = Object.create(Response.prototype);
-      const headers = H.create(r.headers);
-      if (r.headers !== null && H.isImmutable(r.headers)) H.setGuard(headers, "immutable");
-      copy[R] = Object.assign({}, r, { headers: headers });
-      body.init(copy, body.cloneSrc(b.src), headers);
+      if (r[USED]) throw new TypeError("Response.clone: Body has already been consumed.");
+      const copy = create(Response.prototype);
+      const src = body.cloneSrc(r[SRC]);
+      if (r[HEADERS] !== null && H.isImmutable(r[HEADERS])) {
+        copy[B] = state(src, H.create(r[HEADERS], "immutable"), null, r[TYPE], r[STATUS], r[STATUS_TEXT]);
+      } else {
+        copy[B] = state(src, null, body.listFrom(r), r[TYPE], r[STATUS], r[STATUS_TEXT]);
+      }
       return copy;
     }
     [CUSTOM](depth, options, inspect) {
       const r = slot(this);
-      return "Response { status: " + r.status + ", statusText: " + inspect(r.statusText) + ", headers: " +
-        inspect(r.headers) + ", bodyUsed: " + this.bodyUsed + ", ok: " + this.ok + ", redirected: " +
-        r.redirected + ", type: " + inspect(r.type) + ", url: " + inspect(r.url) + " }";
+      return "Response { status: " + r[STATUS] + ", statusText: " + inspect(r[STATUS_TEXT]) + ", headers: " +
+        inspect(body.headersOf(r)) + ", bodyUsed: " + this.bodyUsed + ", ok: " + this.ok + ", redirected: " +
+        "false, type: " + inspect(r[TYPE]) + ", url: " + inspect("") + " }";
     }
   }
   body.install(Response.prototype);
   Object.defineProperty(Response.prototype, Symbol.toStringTag, { value: "Response", configurable: true });
 
-  // For the engine's HTTP adapter: the parts of a Response, taking its
-  // body as it is held (a string or bytes, no promise, no copy).
+  // For the engine's HTTP adapter: what the host needs of a Response,
+  // [status, body, header list], taking its body as it is held (a string
+  // or bytes; null for no body), with no promise and no copy, and its
+  // headers as a header list in append order (the gateway sorts and
+  // combines them, as iterating a Headers would).
   web.response = {
     toHost: function (res) {
       const r = slot(res);
-      const b = body.state(res);
-      if (b.src !== null && b.used) throw new TypeError("the Response body was already read");
-      const src = b.src === null ? undefined : body.take(b);
-      return { status: r.status, statusText: r.statusText, headers: H.entries(r.headers), body: src };
+      if (r[SRC] !== null && r[USED]) throw new TypeError("the Response body was already read");
+      return [r[STATUS], take(r), listFrom(r)];
     },
   };
 
