@@ -1,12 +1,14 @@
 //! The gateway: Pyrosome's HTTP front door (HTTP/1.1 with keep-alive, and
-//! HTTP/2 with prior knowledge, on hyper + tokio).
+//! HTTP/2 with prior knowledge, on hyper), served by the scheduler's
+//! workers: each connection is a task (see [`crate::io`] and the scheduler).
 //!
 //! A request whose path matches a service's `routes` becomes an invocation
 //! of that service's `fetch` handler: the gateway turns it into a request
-//! value (`{method, url, headers, body}`), the shared JavaScript bootstrap
-//! turns that into a `Request`, and the `Response` comes back as a value
-//! (`{status, statusText, headers, body}`) that the gateway writes out. The
-//! engine never sees HTTP, and the gateway never sees JavaScript.
+//! value (`[method, url, [name, value, ...], body?]`, see `convert.rs`), the
+//! shared JavaScript bootstrap turns that into a `Request` (headers built
+//! only if read), and the `Response` comes back as a value (`[status, body,
+//! [name, value, ...]]`) that the gateway writes out. The engine never sees
+//! HTTP, and the gateway never sees JavaScript.
 //!
 //! What the gateway answers itself:
 //! - `GET /healthz` → 200 `ok`;
