@@ -281,8 +281,11 @@ fn run(command: Command) -> Result<()> {
             max_in_flight,
             engine,
         } => {
+            raise_open_file_limit();
             let app = load(&app)?;
-            let http = app.http;
+            let mut options = GatewayOptions::for_app(listen, &app);
+            options.dev_mode = dev;
+            options.max_in_flight = max_in_flight;
             let runtime = start_with(app, engine, workers, dev, data, partitioning == Switch::On)?;
             // The connections are served by the scheduler's workers; this
             // thread only waits for a signal, then drains.
@@ -290,12 +293,7 @@ fn run(command: Command) -> Result<()> {
                 .enable_all()
                 .build()
                 .context("cannot start the signal handler")?;
-            let options = GatewayOptions {
-                listen,
-                max_body_bytes: http.max_body_bytes,
-                dev_mode: dev,
-                max_in_flight,
-            };
+
             tokio.block_on(async move {
                 let server = gateway::Gateway::bind(runtime, options)
                     .await
@@ -452,7 +450,31 @@ fn store_command(app: &App, data: Option<PathBuf>, action: StoreAction) -> Resul
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+/// Raises the soft limit on open files to the hard limit: every connection
+/// is a file descriptor, and the soft limit is often 1024 (or less) while
+/// the hard limit allows far more.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!("open-file limit: {n}"),
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
+}
+
+/// Resolves at the first SIGTERM or Ctrl-C; from then on, a second one
+/// exits the process at once (the drain is skipped: requests in flight are
+/// abandoned, writes already acknowledged are on disk).
 async fn shutdown_signal() {
+    next_signal().await;
+    tracing::info!("shutting down (send the signal again to exit without waiting)");
+    tokio::spawn(async {
+        next_signal().await;
+        tracing::warn!("second signal: exiting now, abandoning the requests still in flight");
+        std::process::exit(130);
+    });
+}
+
+/// The next SIGTERM or Ctrl-C (SIGINT).
+async fn next_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -471,5 +493,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-    tracing::info!("shutting down");
 }

@@ -287,3 +287,123 @@ fn an_unknown_engine_in_the_manifest_lists_the_valid_ones() {
         "{err}"
     );
 }
+
+/// Starts `pyrosome serve` on `app` (through `wrap`, e.g. `prlimit`) and
+/// returns the child and its address.
+fn serve(app: &TempApp, wrap: &[&str]) -> (Guard, std::net::SocketAddr) {
+    let mut command = match wrap.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(env!("CARGO_BIN_EXE_pyrosome"));
+            c
+        }
+        None => pyrosome(),
+    };
+    let child = command
+        .arg("serve")
+        .arg(app.path())
+        .args(["--listen", "127.0.0.1:0", "--workers", "2"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut guard = Guard(child);
+    let stderr = guard.0.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("on http://").nth(1) {
+                let _ = tx.send(addr.trim().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server logs its address")
+        .parse()
+        .expect("an address");
+    (guard, addr)
+}
+
+fn sleepy_app(http: &str) -> TempApp {
+    TempApp::new(&[
+        (
+            "pyrosome.toml",
+            &format!("name = \"t\"\n{http}\n[services.a]\nmodule = \"a.js\"\nroutes = [\"/\"]\n"),
+        ),
+        (
+            "a.js",
+            "export default { async fetch(req) {\n\
+               const ms = Number(new URL(req.url).searchParams.get('ms') ?? '0');\n\
+               await new Promise((r) => setTimeout(r, ms));\n\
+               return new Response('slept ' + ms);\n\
+             } };\n",
+        ),
+    ])
+}
+
+fn signal(guard: &Guard, name: &str) {
+    let killed = Command::new("kill")
+        .args([&format!("-{name}"), &guard.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+}
+
+#[test]
+fn a_second_signal_exits_without_waiting_for_the_drain() {
+    let app = sleepy_app("");
+    let (mut guard, addr) = serve(&app, &[]);
+    assert_eq!(get(addr, "/?ms=0").text(), "slept 0");
+    let _slow = std::thread::spawn(move || {
+        let _ = std::panic::catch_unwind(|| get(addr, "/?ms=20000"));
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&guard, "TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    let start = std::time::Instant::now();
+    signal(&guard, "INT");
+    let status = guard.0.wait().expect("exits");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "the second signal did not cut the 20 s drain short"
+    );
+    assert_eq!(status.code(), Some(130), "{status:?}");
+}
+
+#[test]
+fn the_drain_stops_at_the_configured_deadline() {
+    let app = sleepy_app("[http]\ndrain_timeout_ms = 300\n");
+    let (mut guard, addr) = serve(&app, &[]);
+    let slow =
+        std::thread::spawn(move || std::panic::catch_unwind(|| get(addr, "/?ms=5000")).is_ok());
+    std::thread::sleep(Duration::from_millis(200));
+    let start = std::time::Instant::now();
+    signal(&guard, "TERM");
+    let status = guard.0.wait().expect("exits");
+    let took = start.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(4),
+        "drained for {took:?} with a 300 ms deadline"
+    );
+    assert!(
+        !slow.join().expect("client"),
+        "the cut request got no response"
+    );
+}
+
+#[test]
+fn serve_raises_the_open_file_limit_to_the_hard_limit() {
+    let app = sleepy_app("");
+    let (guard, addr) = serve(&app, &["prlimit", "--nofile=256:4096"]);
+    assert_eq!(get(addr, "/?ms=0").text(), "slept 0");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", guard.0.id()))
+        .expect("limits of the server");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("an open-files line");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[3], "4096", "soft limit raised: {line}");
+}

@@ -7,10 +7,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::{Client, TempApp, TestServer, get};
+use pyrosome::gateway::GatewayOptions;
 
 fn app() -> TempApp {
     TempApp::new(&[
@@ -205,4 +207,182 @@ fn connections_left_open_do_not_keep_the_app_alive() {
         clients.push((idle, busy));
         drop(server);
     }
+}
+
+/// A server for `app` with short timeouts and `max_connections`.
+fn short_timeouts(app: &TempApp, max_connections: usize) -> TestServer {
+    let runtime = app.start(2);
+    let mut options = GatewayOptions::for_app("127.0.0.1:0".parse().expect("addr"), runtime.app());
+    options.header_timeout = Duration::from_millis(300);
+    options.idle_timeout = Duration::from_millis(400);
+    options.max_connections = max_connections;
+    TestServer::start_with(runtime, options)
+}
+
+/// Whether the server closed `stream` within `within` (EOF or reset).
+fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).expect("read timeout");
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn a_head_sent_one_byte_at_a_time_is_cut_off() {
+    let app = app();
+    let server = short_timeouts(&app, 1000);
+    let mut slow = TcpStream::connect(server.addr).expect("connect");
+    let start = Instant::now();
+    // Keep sending: the head never completes, and bytes keep arriving.
+    let mut closed = false;
+    for byte in b"GET /fast HTTP/1.1\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter() {
+        if slow.write_all(&[*byte]).is_err() {
+            closed = true;
+            break;
+        }
+        if closed_within(&mut slow, Duration::from_millis(50)) {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the slow head was never cut off");
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(300),
+        "not before the timeout: {took:?}"
+    );
+    assert!(took < Duration::from_secs(3), "cut off late: {took:?}");
+    // Meanwhile the server answers everyone else.
+    assert_eq!(get(server.addr, "/fast").status, 200);
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_but_a_long_request_is_not() {
+    let app = TempApp::new(&[
+        (
+            "pyrosome.toml",
+            "name = \"t\"\n[services.a]\nmodule = \"a.js\"\nroutes = [\"/\"]\n",
+        ),
+        (
+            "a.js",
+            "export default { async fetch(req) {\n\
+               const ms = Number(new URL(req.url).searchParams.get('ms') ?? '0');\n\
+               await new Promise((r) => setTimeout(r, ms));\n\
+               return new Response('slept ' + ms);\n\
+             } };\n",
+        ),
+    ]);
+    let server = short_timeouts(&app, 1000);
+    let mut client = Client::connect(server.addr);
+    // Longer than both timeouts: a request in flight is not idle.
+    let r = client.request("GET", "/?ms=900", &[], b"");
+    assert_eq!(r.text(), "slept 900");
+    let mut stream = client.into_stream();
+    let start = Instant::now();
+    assert!(
+        closed_within(&mut stream, Duration::from_secs(5)),
+        "the idle connection stayed open"
+    );
+    assert!(start.elapsed() >= Duration::from_millis(300));
+}
+
+#[test]
+fn past_the_connection_limit_new_connections_wait_for_a_free_slot() {
+    let app = app();
+    let server = short_timeouts(&app, 3);
+    let mut held: Vec<Client> = (0..3)
+        .map(|_| {
+            let mut c = Client::connect(server.addr);
+            assert_eq!(c.request("GET", "/fast", &[], b"").status, 200);
+            c
+        })
+        .collect();
+    // The fourth is in the listen backlog: no answer while three are open
+    // (they close after the 400 ms idle timeout, so ask at once).
+    let mut fourth = TcpStream::connect(server.addr).expect("connect");
+    fourth
+        .write_all(b"GET /fast HTTP/1.1\r\nhost: t\r\n\r\n")
+        .expect("write");
+    fourth
+        .set_read_timeout(Some(Duration::from_millis(150)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    assert!(
+        fourth.read(&mut buf).is_err(),
+        "served beyond the connection limit"
+    );
+    // One closes: the fourth is served.
+    held.pop();
+    fourth
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let n = fourth.read(&mut buf).expect("answered once a slot is free");
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+}
+
+#[test]
+fn shutdown_closes_idle_and_half_sent_connections_at_once() {
+    let app = app();
+    let runtime = app.start(2);
+    let mut options = GatewayOptions::for_app("127.0.0.1:0".parse().expect("addr"), runtime.app());
+    options.drain_timeout = Duration::from_secs(20);
+    let server = TestServer::start_with(runtime, options);
+    let mut idle = Client::connect(server.addr);
+    assert_eq!(idle.request("GET", "/fast", &[], b"").status, 200);
+    let mut half = TcpStream::connect(server.addr).expect("connect");
+    half.write_all(b"GET /fast HTTP/1.1\r\nhost: t\r\n")
+        .expect("write");
+    std::thread::sleep(Duration::from_millis(100));
+    let start = Instant::now();
+    drop(server);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "the drain waited {:?} for connections with nothing in flight",
+        start.elapsed()
+    );
+    assert!(closed_within(&mut half, Duration::from_secs(1)));
+}
+
+#[test]
+fn the_drain_timeout_defaults_to_the_longest_service_timeout() {
+    let app = TempApp::new(&[
+        (
+            "pyrosome.toml",
+            "name = \"t\"\n[limits]\ntimeout_ms = 45000\n\
+             [services.a]\nmodule = \"a.js\"\n[services.b]\nmodule = \"a.js\"\n\
+             [services.b.limits]\ntimeout_ms = 90000\n",
+        ),
+        ("a.js", "export function f() { return 1; }\n"),
+    ]);
+    let options = GatewayOptions::for_app("127.0.0.1:0".parse().expect("addr"), &app.load());
+    assert_eq!(options.drain_timeout, Duration::from_secs(90));
+    let app = TempApp::new(&[
+        (
+            "pyrosome.toml",
+            "name = \"t\"\n[http]\ndrain_timeout_ms = 1500\nheader_timeout_ms = 2000\n\
+             idle_timeout_ms = 3000\nmax_connections = 7\n\
+             [services.a]\nmodule = \"a.js\"\n",
+        ),
+        ("a.js", "export function f() { return 1; }\n"),
+    ]);
+    let options = GatewayOptions::for_app("127.0.0.1:0".parse().expect("addr"), &app.load());
+    assert_eq!(options.drain_timeout, Duration::from_millis(1500));
+    assert_eq!(options.header_timeout, Duration::from_secs(2));
+    assert_eq!(options.idle_timeout, Duration::from_secs(3));
+    assert_eq!(options.max_connections, 7);
 }

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::{Range, RangeInclusive};
 use std::path::Path;
+use std::time::Duration;
 
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -63,17 +64,42 @@ pub struct HttpSpec {
     /// Largest accepted request body in bytes; larger requests get 413.
     /// Set in the manifest as `max_body_kb` (KiB). Default 1 MiB.
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request's head, from its first
+    /// byte (`header_timeout_ms`); then the connection is closed.
+    pub header_timeout: Duration,
+    /// How long a keep-alive connection may sit idle between requests
+    /// (`idle_timeout_ms`); then it is closed.
+    pub idle_timeout: Duration,
+    /// Most connections open at once (`max_connections`); past it the
+    /// gateway stops accepting until one closes. `None`: derived from the
+    /// process's file-descriptor limit.
+    pub max_connections: Option<usize>,
+    /// How long in-flight requests may run on after a shutdown signal
+    /// (`drain_timeout_ms`). `None`: the longest `timeout_ms` of the app's
+    /// services, so a request that is within its own deadline is never cut.
+    pub drain_timeout: Option<Duration>,
 }
 
 impl HttpSpec {
     /// Default request body limit: 1 MiB.
     pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+    /// Default head timeout: 30 s (hyper's and nginx's order of magnitude;
+    /// a slowloris client is cut off after it).
+    pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Default idle timeout of keep-alive connections: 60 s (longer than
+    /// the 5 s of Node, which races load balancers that keep connections
+    /// for 60 s; shorter than nginx's 75 s).
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 }
 
 impl Default for HttpSpec {
     fn default() -> Self {
         HttpSpec {
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            header_timeout: Self::DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
+            max_connections: None,
+            drain_timeout: None,
         }
     }
 }
@@ -200,7 +226,13 @@ pub(crate) struct Manifest {
 /// Allowed keys, per table (also the "did you mean" candidates).
 const TOP_KEYS: &[&str] = &["name", "engine", "limits", "http", "stores", "services"];
 const LIMIT_KEYS: &[&str] = &["cpu_ms", "memory_mb", "timeout_ms", "max_concurrency"];
-const HTTP_KEYS: &[&str] = &["max_body_kb"];
+const HTTP_KEYS: &[&str] = &[
+    "max_body_kb",
+    "header_timeout_ms",
+    "idle_timeout_ms",
+    "max_connections",
+    "drain_timeout_ms",
+];
 const STORE_KEYS: &[&str] = &["durability"];
 const SERVICE_KEYS: &[&str] = &[
     "module",
@@ -216,6 +248,10 @@ const MEMORY_MB: RangeInclusive<u64> = 1..=16_384;
 const TIMEOUT_MS: RangeInclusive<u64> = 1..=3_600_000;
 const MAX_CONCURRENCY: RangeInclusive<u64> = 1..=1_000_000;
 const MAX_BODY_KB: RangeInclusive<u64> = 1..=1_048_576;
+const HEADER_TIMEOUT_MS: RangeInclusive<u64> = 100..=3_600_000;
+const IDLE_TIMEOUT_MS: RangeInclusive<u64> = 100..=86_400_000;
+const MAX_CONNECTIONS: RangeInclusive<u64> = 1..=10_000_000;
+const DRAIN_TIMEOUT_MS: RangeInclusive<u64> = 0..=86_400_000;
 const MIN_INSTANCES: RangeInclusive<u64> = 1..=1024;
 const MAX_INSTANCES: RangeInclusive<u64> = 1..=1024;
 /// Longest app, service or store name.
@@ -413,6 +449,18 @@ impl<'a> Checker<'a> {
         self.unknown_keys(table, "http", HTTP_KEYS);
         if let Some(kb) = self.int_key(table, "http", "max_body_kb", MAX_BODY_KB) {
             http.max_body_bytes = to_usize(kb).saturating_mul(1024);
+        }
+        if let Some(ms) = self.int_key(table, "http", "header_timeout_ms", HEADER_TIMEOUT_MS) {
+            http.header_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.int_key(table, "http", "idle_timeout_ms", IDLE_TIMEOUT_MS) {
+            http.idle_timeout = Duration::from_millis(ms);
+        }
+        if let Some(n) = self.int_key(table, "http", "max_connections", MAX_CONNECTIONS) {
+            http.max_connections = Some(to_usize(n));
+        }
+        if let Some(ms) = self.int_key(table, "http", "drain_timeout_ms", DRAIN_TIMEOUT_MS) {
+            http.drain_timeout = Some(Duration::from_millis(ms));
         }
         http
     }

@@ -16,6 +16,10 @@
 //!
 //! [http]
 //! max_body_kb = 1024              # request body limit, 413 past it (1..=1048576)
+//! header_timeout_ms = 30000       # a request head must be complete this long after its first byte
+//! idle_timeout_ms = 60000         # keep-alive connections idle this long are closed
+//! max_connections = 10000         # default: from the open-file limit
+//! drain_timeout_ms = 30000        # after SIGTERM; default: the longest timeout_ms
 //!
 //! [stores.users]                  # declares a store (the table may be empty)
 //! durability = "durable"          # or "relaxed": acknowledged before fsync

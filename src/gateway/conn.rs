@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 
 use hyper::rt::{Read, ReadBufCursor, Write};
 
+use super::lifecycle::ConnState;
 use crate::io::TcpStream;
 use crate::runtime::Runtime;
 
@@ -26,13 +27,16 @@ const READ_CHUNK: usize = 16 * 1024;
 pub(crate) struct Io {
     stream: TcpStream,
     scratch: Box<[u8]>,
+    state: Arc<ConnState>,
 }
 
 impl Io {
-    pub(crate) fn new(stream: TcpStream) -> Io {
+    /// `state` learns when bytes arrive (for the head and idle timeouts).
+    pub(crate) fn new(stream: TcpStream, state: Arc<ConnState>) -> Io {
         Io {
             stream,
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+            state,
         }
     }
 }
@@ -49,6 +53,9 @@ impl Read for Io {
             return Poll::Ready(Ok(()));
         }
         let n = std::task::ready!(this.stream.poll_read(cx, &mut this.scratch[..want]))?;
+        if n > 0 {
+            this.state.bytes_arrived();
+        }
         buf.put_slice(&this.scratch[..n]);
         Poll::Ready(Ok(()))
     }

@@ -25,6 +25,7 @@
 
 mod conn;
 mod convert;
+mod lifecycle;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -40,7 +41,6 @@ use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use parking_lot::Mutex;
 
 use crate::engine::FETCH_METHOD;
@@ -49,17 +49,19 @@ use crate::runtime::Runtime;
 use crate::scheduler::{OVERLOADED, Status};
 
 use conn::{Exec, Io};
-
-/// How long in-flight requests may take to finish after a shutdown signal.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+use lifecycle::{ConnState, Connections, Timeouts};
 
 /// After an accept fails (out of file descriptors, say), wait this long
 /// before trying again: the listener stays readable, so retrying at once
 /// would spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
-/// At most one "accept failed" line per this interval.
-const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(1);
+/// At most one "accept failed" or "connection limit" line per this
+/// interval.
+const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// At the connection limit, look again this often for a free slot.
+const CAP_RECHECK: Duration = Duration::from_millis(10);
 
 /// Gateway settings.
 #[derive(Clone, Debug)]
@@ -72,6 +74,72 @@ pub struct GatewayOptions {
     pub dev_mode: bool,
     /// Requests handled at once; more get 503.
     pub max_in_flight: usize,
+    /// A request head must be complete this long after its first byte.
+    pub header_timeout: Duration,
+    /// A keep-alive connection idle this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections open at once; past it, no more are accepted until one
+    /// closes (see [`max_connections_for`]).
+    pub max_connections: usize,
+    /// How long in-flight requests may run after a shutdown signal.
+    pub drain_timeout: Duration,
+}
+
+impl GatewayOptions {
+    /// Options for `listen` with every other setting at its default.
+    pub fn new(listen: SocketAddr) -> GatewayOptions {
+        let http = crate::app::HttpSpec::default();
+        GatewayOptions {
+            listen,
+            max_body_bytes: http.max_body_bytes,
+            dev_mode: false,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            header_timeout: http.header_timeout,
+            idle_timeout: http.idle_timeout,
+            max_connections: max_connections_for(None),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
+
+    /// Options for `listen` from the app's `[http]` settings: the drain
+    /// timeout defaults to the longest `timeout_ms` of its services.
+    pub fn for_app(listen: SocketAddr, app: &crate::app::App) -> GatewayOptions {
+        let http = app.http;
+        let longest = app
+            .services
+            .iter()
+            .map(|s| Duration::from_millis(s.limits.timeout_ms))
+            .max()
+            .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+        GatewayOptions {
+            max_body_bytes: http.max_body_bytes,
+            header_timeout: http.header_timeout,
+            idle_timeout: http.idle_timeout,
+            max_connections: max_connections_for(http.max_connections),
+            drain_timeout: http.drain_timeout.unwrap_or(longest),
+            ..GatewayOptions::new(listen)
+        }
+    }
+}
+
+/// Drain timeout when nothing says otherwise (the default `timeout_ms`).
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// File descriptors kept free for everything but connections (the store's
+/// files, the reactor, logs), at least.
+const RESERVED_FDS: u64 = 64;
+
+/// The connection limit: `configured`, else what the process's soft limit
+/// on open files leaves after a reserve (a tenth of it, at least
+/// [`RESERVED_FDS`]), so the gateway stops accepting before `accept` fails
+/// for want of descriptors.
+pub fn max_connections_for(configured: Option<usize>) -> usize {
+    if let Some(n) = configured {
+        return n;
+    }
+    let soft = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
+    let reserve = (soft / 10).max(RESERVED_FDS);
+    usize::try_from(soft.saturating_sub(reserve).max(1)).unwrap_or(usize::MAX)
 }
 
 /// Default for [`GatewayOptions::max_in_flight`]: far above what the
@@ -184,10 +252,10 @@ impl Gateway {
             next_request: AtomicU64::new(seed),
             in_flight: AtomicUsize::new(0),
         });
-        let graceful = Arc::new(GracefulShutdown::new());
+        let connections = Connections::new();
         let stop = Arc::new(Stop::default());
         let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-        let acceptor = accept(self.listener, cx.clone(), graceful.clone(), stop.clone());
+        let acceptor = accept(self.listener, cx.clone(), connections.clone(), stop.clone());
         self.runtime.scheduler().spawn(async move {
             acceptor.await;
             let _ = stopped_tx.send(());
@@ -195,65 +263,127 @@ impl Gateway {
         signal.await;
         stop.stop();
         // Once the acceptor has stopped (and dropped the listener), no
-        // connection can be added to the watch list.
+        // connection is added.
         let _ = stopped_rx.await;
-        match Arc::try_unwrap(graceful) {
-            Ok(graceful) => {
-                if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!("some requests did not finish within {DRAIN_TIMEOUT:?}");
-                }
-            }
-            Err(_) => tracing::warn!("connections were not drained: the acceptor is still running"),
+        let open = connections.live();
+        connections.drain();
+        let deadline = self.options.drain_timeout;
+        tracing::info!(
+            "shutting down: {open} connections open, {} requests in flight; waiting up to {deadline:?} for them",
+            cx.in_flight.load(Ordering::Relaxed)
+        );
+        if tokio::time::timeout(deadline, connections.closed())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "{} requests did not finish within the drain timeout of {deadline:?}; their connections are closed",
+                cx.in_flight.load(Ordering::Relaxed)
+            );
         }
         let runtime = self.runtime.clone();
         let _ = tokio::task::spawn_blocking(move || runtime.shutdown()).await;
     }
 }
 
+/// What the accepting loop found.
+enum Accepted {
+    /// A new connection (or why accepting failed).
+    Socket(std::io::Result<(crate::io::TcpStream, SocketAddr)>),
+    /// `max_connections` are open.
+    Full,
+    /// The gateway is shutting down.
+    Stop,
+}
+
 /// Accepts connections until `stop`, each served by its own task.
 async fn accept(
     listener: TcpListener,
     cx: Arc<Context>,
-    graceful: Arc<GracefulShutdown>,
+    connections: Arc<Connections>,
     stop: Arc<Stop>,
 ) {
     let runtime = cx.runtime.clone();
     let reactor = runtime.scheduler().reactor().clone();
     let builder = auto::Builder::new(Exec(runtime.clone()));
-    let mut last_error_log: Option<Instant> = None;
+    let max = cx.options.max_connections;
+    let mut last_log: Option<Instant> = None;
+    let mut may_log = move || {
+        let now = Instant::now();
+        let ok = last_log.is_none_or(|t| now.duration_since(t) >= ACCEPT_LOG_INTERVAL);
+        if ok {
+            last_log = Some(now);
+        }
+        ok
+    };
     loop {
         let accepted = std::future::poll_fn(|task_cx| {
             if stop.poll_stopped(task_cx) {
-                return Poll::Ready(None);
+                return Poll::Ready(Accepted::Stop);
             }
-            listener.poll_accept(&reactor, task_cx).map(Some)
+            if connections.live() >= max {
+                return Poll::Ready(Accepted::Full);
+            }
+            listener
+                .poll_accept(&reactor, task_cx)
+                .map(Accepted::Socket)
         })
         .await;
         let stream = match accepted {
-            None => return,
-            Some(Ok((stream, _peer))) => stream,
-            Some(Err(e)) => {
-                if last_error_log.is_none_or(|t| t.elapsed() >= ACCEPT_ERROR_LOG_INTERVAL) {
+            Accepted::Stop => return,
+            Accepted::Socket(Ok((stream, _peer))) => stream,
+            Accepted::Full => {
+                if may_log() {
+                    tracing::warn!(
+                        "connection limit reached ({max} open): new connections wait in the listen \
+                         backlog until one closes (raise [http] max_connections or the open-file limit)"
+                    );
+                }
+                runtime.scheduler().sleep(CAP_RECHECK).await;
+                continue;
+            }
+            Accepted::Socket(Err(e)) => {
+                if may_log() {
                     tracing::warn!("accept failed: {e}");
-                    last_error_log = Some(Instant::now());
                 }
                 runtime.scheduler().sleep(ACCEPT_BACKOFF).await;
                 continue;
             }
         };
+        let id = connections.opened();
         let _ = stream.set_nodelay(true);
+        let state = Arc::new(ConnState::new());
         let conn_cx = cx.clone();
+        let conn_state = state.clone();
         let service = service_fn(move |req| {
             let cx = conn_cx.clone();
-            async move { Ok::<_, std::convert::Infallible>(handle(&cx, req).await) }
+            let state = conn_state.clone();
+            async move {
+                let _request = lifecycle::Request::start(&state);
+                Ok::<_, std::convert::Infallible>(handle(&cx, req).await)
+            }
         });
-        let conn = builder.serve_connection_with_upgrades(Io::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
+        let conn = builder
+            .serve_connection_with_upgrades(Io::new(stream, state.clone()), service)
+            .into_owned();
+        let connections = connections.clone();
+        let timeouts = Timeouts {
+            head: cx.options.header_timeout,
+            idle: cx.options.idle_timeout,
+        };
+        let task_runtime = runtime.clone();
         runtime.scheduler().spawn(async move {
-            if let Err(e) = conn.await {
+            let served = lifecycle::guard(
+                id,
+                conn,
+                |c| c.graceful_shutdown(),
+                state,
+                connections,
+                task_runtime.scheduler(),
+                timeouts,
+            )
+            .await;
+            if let Some(Err(e)) = served {
                 tracing::debug!("connection ended with an error: {e}");
             }
         });

@@ -794,7 +794,11 @@ impl Scheduler {
     /// A future that is ready after `duration` (for tasks: it is woken by
     /// the scheduler's timer thread).
     pub fn sleep(&self, duration: std::time::Duration) -> Sleep {
-        let due = Instant::now() + duration;
+        self.sleep_until(Instant::now() + duration)
+    }
+
+    /// A future that is ready at `due` (see [`Scheduler::sleep`]).
+    pub fn sleep_until(&self, due: Instant) -> Sleep {
         match self.shared.timers.get() {
             Some(timers) => timers.sleep_until(due),
             None => Sleep::never(due),

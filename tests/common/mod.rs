@@ -73,21 +73,25 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start(runtime: Runtime, max_body_bytes: usize, dev_mode: bool) -> TestServer {
+        let mut options =
+            GatewayOptions::for_app("127.0.0.1:0".parse().expect("addr"), runtime.app());
+        options.max_body_bytes = max_body_bytes;
+        options.dev_mode = dev_mode;
+        TestServer::start_with(runtime, options)
+    }
+
+    /// Serves `runtime` with `options` (its `listen` is replaced by
+    /// 127.0.0.1:0).
+    pub fn start_with(runtime: Runtime, mut options: GatewayOptions) -> TestServer {
+        options.listen = "127.0.0.1:0".parse().expect("addr");
         let (addr_tx, addr_rx) = mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
+            let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("tokio runtime");
             rt.block_on(async move {
-                let options = GatewayOptions {
-                    listen: "127.0.0.1:0".parse().expect("addr"),
-                    max_body_bytes,
-                    dev_mode,
-                    max_in_flight: pyrosome::gateway::DEFAULT_MAX_IN_FLIGHT,
-                };
                 let gateway = Gateway::bind(runtime, options).await.expect("bind");
                 addr_tx.send(gateway.local_addr()).expect("send addr");
                 gateway
@@ -154,6 +158,11 @@ impl Client {
         Client {
             reader: BufReader::new(stream),
         }
+    }
+
+    /// The connection, for reading and writing by hand.
+    pub fn into_stream(self) -> TcpStream {
+        self.reader.into_inner()
     }
 
     /// Sends raw bytes.
