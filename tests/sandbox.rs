@@ -216,3 +216,78 @@ fn startup_errors_name_the_file_and_line() {
         "errors in imported files name that file: {err}"
     );
 }
+
+/// What every stack frame a user's `Error.prepareStackTrace` sees gives
+/// away, in every place user code runs: a method, an async continuation, a
+/// timer callback, a promise reaction, a fetch handler, a call's callee.
+const WALK_FRAMES: &str = r#"
+import { services } from "pyrosome";
+function walk(where) {
+  const previous = Error.prepareStackTrace;
+  Error.prepareStackTrace = (_, frames) => frames;
+  const frames = new Error("probe").stack;
+  Error.prepareStackTrace = previous;
+  const leaks = [];
+  for (const f of frames) {
+    const fn = f.getFunction();
+    const self = f.getThis();
+    if (fn !== undefined) leaks.push(`${where}: getFunction() of ${f.getFunctionName()} in ${f.getFileName()}`);
+    if (self !== undefined && self !== globalThis) leaks.push(`${where}: getThis() of ${f.getFunctionName()}`);
+  }
+  // The methods cannot be put back.
+  const proto = Object.getPrototypeOf(frames[0]);
+  try { Object.defineProperty(proto, "getFunction", { value: () => 1 }); leaks.push(`${where}: getFunction redefined`); } catch {}
+  try { proto.getFunction = () => 1; } catch {}
+  if (frames[0].getFunction() !== undefined) leaks.push(`${where}: getFunction replaced`);
+  return { frames: frames.length, leaks };
+}
+export async function probe() {
+  const results = [walk("method")];
+  await null;
+  results.push(walk("after await"));
+  results.push(await new Promise((r) => setTimeout(() => r(walk("timer")), 1)));
+  results.push(await Promise.resolve().then(() => walk("reaction")));
+  results.push(await services.s.callee());
+  return results;
+}
+export function callee() { return walk("callee"); }
+export default { fetch() { return Response.json(walk("fetch")); } };
+"#;
+
+#[test]
+fn no_stack_frame_hands_out_a_function() {
+    let files = one_service(WALK_FRAMES);
+    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (*a, b.as_str())).collect();
+    let app = TempApp::new(&refs);
+    let rt = app.start(1);
+    let mut results = match rt.call_blocking("s", "probe", Value::Null) {
+        Ok(Value::Array(r)) => r,
+        other => panic!("probe failed: {other:?}"),
+    };
+    let fetched = rt
+        .call_blocking(
+            "s",
+            pyrosome::engine::FETCH_METHOD,
+            Value::Array(vec![
+                Value::from("GET"),
+                Value::from("http://t/"),
+                Value::Array(vec![]),
+            ]),
+        )
+        .expect("fetch runs");
+    let body = match fetched {
+        Value::Array(parts) => match parts.get(1) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+            other => panic!("no body: {other:?}"),
+        },
+        other => panic!("not a response value: {other:?}"),
+    };
+    results.push(common::json(&body));
+    assert_eq!(results.len(), 6);
+    for r in &results {
+        let frames = r.get("frames").and_then(Value::as_f64).unwrap_or(0.0);
+        assert!(frames >= 1.0, "the walk saw frames: {r:?}");
+        assert_eq!(r.get("leaks"), Some(&Value::Array(vec![])), "{r:?}");
+    }
+}

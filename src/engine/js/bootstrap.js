@@ -36,6 +36,34 @@
     delete Atomics.waitAsync;
   }
 
+  // `Error.prepareStackTrace` hands user code a CallSite per frame, and
+  // QuickJS's `getFunction()` returns the frame's function even in strict
+  // code: the dispatcher's own closures (invoke, reply, ...) would be one
+  // call away. V8 returns undefined for strict frames, which every ES
+  // module frame is; make that the rule for every frame on both engines,
+  // and `getThis()` with it. The methods are replaced on the CallSite
+  // prototype, non-writable and non-configurable, before user code runs.
+  {
+    const previous = Error.prepareStackTrace;
+    let site;
+    try {
+      Error.prepareStackTrace = (_, frames) => frames;
+      const frames = new Error().stack;
+      site = Array.isArray(frames) ? frames[0] : undefined;
+    } finally {
+      Error.prepareStackTrace = previous;
+    }
+    const proto = site !== undefined ? Object.getPrototypeOf(site) : undefined;
+    if (proto !== undefined && proto !== null) {
+      for (const name of ["getFunction", "getThis"]) {
+        Object.defineProperty(proto, name, {
+          value: { [name]() { return undefined; } }[name],
+          writable: false, configurable: false, enumerable: false,
+        });
+      }
+    }
+  }
+
   // ---- timers -------------------------------------------------------------
 
   const timers = new Map(); // id -> { fn, args, interval (ms) | -1 }
