@@ -59,6 +59,24 @@ const JSON_TEXT: u8 = 11;
 const LATIN1: u8 = 12;
 const UTF16: u8 = 13;
 
+/// The tag bytes, for backends that encode and decode the format in Rust
+/// (the QuickJS backend, `quickjs/wire.rs`).
+pub(crate) mod tag {
+    pub(crate) const UNDEFINED: u8 = super::UNDEFINED;
+    pub(crate) const NULL: u8 = super::NULL;
+    pub(crate) const FALSE: u8 = super::FALSE;
+    pub(crate) const TRUE: u8 = super::TRUE;
+    pub(crate) const NUMBER: u8 = super::NUMBER;
+    pub(crate) const BIGINT: u8 = super::BIGINT;
+    pub(crate) const STRING: u8 = super::STRING;
+    pub(crate) const BYTES: u8 = super::BYTES;
+    pub(crate) const ARRAY: u8 = super::ARRAY;
+    pub(crate) const OBJECT: u8 = super::OBJECT;
+    pub(crate) const JSON_TEXT: u8 = super::JSON_TEXT;
+    pub(crate) const LATIN1: u8 = super::LATIN1;
+    pub(crate) const UTF16: u8 = super::UTF16;
+}
+
 /// Containers with at least this many values (all levels) cross as JSON
 /// when they can: below it, the API calls are as cheap as the parse.
 const JSON_MIN_VALUES: usize = 8;
@@ -201,6 +219,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Value, Malformed> {
 
 /// Decodes a host operation's arguments (an array whose elements may be
 /// refused).
+// Only the V8 backend's host operations arrive as wire bytes.
+#[cfg_attr(not(feature = "v8"), allow(dead_code))]
 pub(crate) fn decode_args(bytes: &[u8]) -> Result<Vec<Result<Value, Refusal>>, Malformed> {
     let mut reader = Reader { bytes, at: 0 };
     if reader.byte()? != ARRAY {
