@@ -241,6 +241,36 @@ pub(crate) struct Thrown;
 pub(crate) struct Raw<'js> {
     ctx: Ctx<'js>,
     ptr: *mut qjs::JSContext,
+    runtime: *mut qjs::JSRuntime,
+}
+
+/// The class ids of plain objects and arrays. They are constants of the
+/// QuickJS build (the first entries of its class enumeration), read once
+/// from real objects rather than copied from its private header.
+#[derive(Clone, Copy)]
+struct BuiltinClasses {
+    object: qjs::JSClassID,
+    array: qjs::JSClassID,
+}
+
+static BUILTIN_CLASSES: std::sync::OnceLock<BuiltinClasses> = std::sync::OnceLock::new();
+
+fn builtin_classes(ctx: *mut qjs::JSContext) -> BuiltinClasses {
+    *BUILTIN_CLASSES.get_or_init(|| {
+        // Safety: two new objects of a live context, whose classes are
+        // read and which are freed right away.
+        unsafe {
+            let object = qjs::JS_NewObject(ctx);
+            let array = qjs::JS_NewArray(ctx);
+            let classes = BuiltinClasses {
+                object: qjs::JS_GetClassID(object),
+                array: qjs::JS_GetClassID(array),
+            };
+            qjs::JS_FreeValue(ctx, object);
+            qjs::JS_FreeValue(ctx, array);
+            classes
+        }
+    })
 }
 
 /// One owned reference to a QuickJS value. See the rules above.
@@ -250,9 +280,9 @@ pub(crate) struct Js<'js> {
     _brand: PhantomData<Ctx<'js>>,
 }
 
-/// What a value is, in the order of checks that `convert.rs` used to make
-/// through rquickjs's `type_of`: arrays, then functions, promises, then
-/// other objects (errors included), proxies last.
+/// What a value is, with the outcome of the checks `convert.rs` used to
+/// make through rquickjs's `type_of` (arrays, then functions, promises,
+/// other objects including errors, proxies last).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Kind {
     Undefined,
@@ -265,7 +295,12 @@ pub(crate) enum Kind {
     Array,
     Function,
     Promise,
+    /// An ordinary object (class `Object`: literals, `Object.create`,
+    /// instances of JavaScript classes); not a typed array.
     Object,
+    /// Any other object that is not an array, function, promise or proxy
+    /// (errors, typed arrays, `Map`, `Date`, ...).
+    Exotic,
     Proxy,
     /// A module, bytecode or other value JavaScript never holds.
     Internal,
@@ -286,9 +321,12 @@ impl Drop for Js<'_> {
 
 impl<'js> Raw<'js> {
     pub(crate) fn new(ctx: &Ctx<'js>) -> Raw<'js> {
+        let ptr = ctx.as_raw().as_ptr();
         Raw {
             ctx: ctx.clone(),
-            ptr: ctx.as_raw().as_ptr(),
+            ptr,
+            // Safety: reads the runtime of a live context.
+            runtime: unsafe { qjs::JS_GetRuntime(ptr) },
         }
     }
 
@@ -368,10 +406,14 @@ impl<'js> Raw<'js> {
         self.plain(qjs::JS_NewFloat64(n))
     }
 
-    /// A string from UTF-8.
-    pub(crate) fn string(&self, s: &str) -> Result<Js<'js>, Thrown> {
-        // Safety: the pointer and length describe `s`, which QuickJS copies.
-        self.own(unsafe { qjs::JS_NewStringLen(self.ptr, s.as_ptr().cast(), size_t(s.len())) })
+    /// A string from UTF-8. (QuickJS decodes ill-formed UTF-8 leniently,
+    /// with U+FFFD; callers that must refuse it check first.)
+    pub(crate) fn string(&self, utf8: &[u8]) -> Result<Js<'js>, Thrown> {
+        // Safety: the pointer and length describe `utf8`, which QuickJS
+        // reads (any bytes) and copies.
+        self.own(unsafe {
+            qjs::JS_NewStringLen(self.ptr, utf8.as_ptr().cast(), size_t(utf8.len()))
+        })
     }
 
     /// A string from UTF-16 code units (lone surrogates allowed).
@@ -434,7 +476,7 @@ impl<'js> Raw<'js> {
             // which is only correct for ASCII; see below for the rest.)
             unsafe { qjs::JS_NewAtomLen(self.ptr, name.as_ptr().cast(), size_t(name.len())) }
         } else {
-            let string = self.string(name)?;
+            let string = self.string(name.as_bytes())?;
             // Safety: `string` is a live string value; the atom returned is
             // a new reference (or `JS_ATOM_NULL` with an exception).
             unsafe { qjs::JS_ValueToAtom(self.ptr, string.v) }
@@ -477,6 +519,7 @@ impl<'js> Js<'js> {
     /// What the value is.
     pub(crate) fn kind(&self) -> Kind {
         let v = self.v;
+        let classes = builtin_classes(self.ctx);
         // Safety: tag and payload reads of a live value; the predicates
         // only read the object's class and flags.
         unsafe {
@@ -490,6 +533,15 @@ impl<'js> Js<'js> {
                 qjs::JS_TAG_BIG_INT | qjs::JS_TAG_SHORT_BIG_INT => Kind::BigInt,
                 qjs::JS_TAG_SYMBOL => Kind::Symbol,
                 qjs::JS_TAG_OBJECT => {
+                    // Fast paths: an ordinary object is not a function
+                    // unless its constructor bit was set from C.
+                    let class = qjs::JS_GetClassID(v);
+                    if class == classes.object && !qjs::JS_IsConstructor(self.ctx, v) {
+                        return Kind::Object;
+                    }
+                    if class == classes.array {
+                        return Kind::Array;
+                    }
                     if qjs::JS_IsArray(v) {
                         Kind::Array
                     } else if qjs::JS_IsConstructor(self.ctx, v) || qjs::JS_IsFunction(self.ctx, v)
@@ -500,7 +552,7 @@ impl<'js> Js<'js> {
                     } else if !qjs::JS_IsError(v) && qjs::JS_IsProxy(v) {
                         Kind::Proxy
                     } else {
-                        Kind::Object
+                        Kind::Exotic
                     }
                 }
                 _ => Kind::Internal,
@@ -569,17 +621,17 @@ impl<'js> Js<'js> {
         true
     }
 
-    /// `Object.getPrototypeOf` (which a Proxy may trap); `None` if that
-    /// threw (exception discarded).
-    pub(crate) fn prototype(&self) -> Option<Js<'js>> {
+    /// Whether `Object.getPrototypeOf(this)` (which a Proxy may trap) is
+    /// `null` or the object with identity `proto`; `false` if it threw
+    /// (exception discarded).
+    pub(crate) fn has_plain_prototype(&self, proto: usize) -> bool {
         // Safety: returns a new reference or an exception.
         self.sibling(unsafe { qjs::JS_GetPrototype(self.ctx, self.v) })
-    }
-
-    /// Whether this is `null`.
-    pub(crate) fn is_null(&self) -> bool {
-        // Safety: reading the tag.
-        unsafe { qjs::JS_IsNull(self.v) }
+            .is_some_and(|p| {
+                // Safety: reading the tag of a live value.
+                let null = unsafe { qjs::JS_IsNull(p.v) };
+                null || p.identity() == proto
+            })
     }
 
     /// The `length` of an array-like; `None` if reading it threw
@@ -914,24 +966,19 @@ pub(crate) enum KeyName<'c, 'js> {
     Fresh(Utf8<'js>),
 }
 
-impl KeyName<'_, '_> {
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        match self {
-            KeyName::Cached(b) => b,
-            KeyName::Fresh(u) => u.as_bytes(),
-        }
-    }
-}
-
-/// Which set of the by-name table holds `name`: a multiplicative hash of
-/// its length and 8-byte words (names are at most `KEY_CACHE_MAX` bytes).
+/// Which set of the by-name table holds `name` (at most `KEY_CACHE_MAX`
+/// bytes): a multiplicative hash of its length and of its first and last
+/// eight bytes (overlapping for shorter names; zero-padded below 8).
 fn name_set(name: &[u8]) -> usize {
-    let mut h = name.len() as u64;
-    for chunk in name.chunks(8) {
-        let mut word = [0u8; 8];
-        word[..chunk.len()].copy_from_slice(chunk);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
+    let word = |bytes: &[u8]| {
+        let mut w = [0u8; 8];
+        let n = bytes.len().min(8);
+        w[..n].copy_from_slice(&bytes[..n]);
+        u64::from_le_bytes(w)
+    };
+    let head = word(name);
+    let tail = word(name.get(name.len().saturating_sub(8)..).unwrap_or_default());
+    let h = (head ^ tail.rotate_left(29) ^ name.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (h >> 58) as usize % KEY_CACHE_SETS
 }
 
@@ -940,12 +987,10 @@ impl KeyCache {
     /// first use). A cache met with another runtime forgets its entries
     /// without releasing them (they belong to that runtime).
     fn attach(&mut self, raw: &Raw<'_>) {
-        // Safety: reads the runtime of a live context.
-        let runtime = unsafe { qjs::JS_GetRuntime(raw.ptr) };
-        if self.runtime != runtime {
+        if self.runtime != raw.runtime {
             self.by_name.clear();
             self.by_atom.clear();
-            self.runtime = runtime;
+            self.runtime = raw.runtime;
         }
         if self.by_name.is_empty() {
             self.by_name = vec![EMPTY_SLOT; KEY_CACHE_SETS * KEY_CACHE_WAYS];
@@ -964,15 +1009,18 @@ impl KeyCache {
         set[0] = slot;
     }
 
-    /// The atom for a received key `name`.
+    /// The atom for a received key, `None` if `bytes` are not UTF-8.
+    /// (Only UTF-8 is ever cached, so a hit needs no check.)
     pub(crate) fn atom<'c, 'js>(
         &'c mut self,
         raw: &Raw<'js>,
-        name: &str,
-    ) -> Result<KeyAtom<'c, 'js>, Thrown> {
-        let bytes = name.as_bytes();
+        bytes: &[u8],
+    ) -> Result<Option<KeyAtom<'c, 'js>>, Thrown> {
         if bytes.len() > KEY_CACHE_MAX {
-            return raw.atom(name).map(KeyAtom::Fresh);
+            let Ok(name) = std::str::from_utf8(bytes) else {
+                return Ok(None);
+            };
+            return raw.atom(name).map(|a| Some(KeyAtom::Fresh(a)));
         }
         self.attach(raw);
         let start = name_set(bytes) * KEY_CACHE_WAYS;
@@ -981,11 +1029,14 @@ impl KeyCache {
             .iter()
             .position(|s| s.atom != qjs::JS_ATOM_NULL && s.name() == bytes)
         {
-            return Ok(KeyAtom::Cached(Atom {
+            return Ok(Some(KeyAtom::Cached(Atom {
                 atom: set[i].atom,
                 _keys: PhantomData,
-            }));
+            })));
         }
+        let Ok(name) = std::str::from_utf8(bytes) else {
+            return Ok(None);
+        };
         let fresh = raw.atom(name)?;
         let mut slot = Slot {
             atom: fresh.atom,
@@ -996,10 +1047,10 @@ impl KeyCache {
         // The reference `fresh` owned moves into the cache.
         std::mem::forget(fresh);
         Self::insert(raw, set, slot);
-        Ok(KeyAtom::Cached(Atom {
+        Ok(Some(KeyAtom::Cached(Atom {
             atom: slot.atom,
             _keys: PhantomData,
-        }))
+        })))
     }
 
     /// The UTF-8 name of a sent key (`None` if converting it failed,
@@ -1035,8 +1086,7 @@ impl KeyCache {
     /// Releases every cached atom; `raw` must belong to the runtime the
     /// atoms came from, or they are only forgotten.
     pub(crate) fn release(&mut self, raw: &Raw<'_>) {
-        // Safety: reads the runtime of a live context.
-        let same = unsafe { qjs::JS_GetRuntime(raw.ptr) } == self.runtime;
+        let same = raw.runtime == self.runtime;
         for slot in self.by_name.drain(..).chain(self.by_atom.drain(..)) {
             if same && slot.atom != qjs::JS_ATOM_NULL {
                 // Safety: the cache holds one reference to each cached

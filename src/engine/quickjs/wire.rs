@@ -35,7 +35,7 @@ use std::io::Write as _;
 
 use rquickjs::Value as JsValue;
 
-use super::ffi::{Js, KeyCache, Kind, Raw, Stack, Thrown};
+use super::ffi::{Js, KeyCache, KeyName, Kind, Raw, Stack, Thrown};
 use crate::engine::refusal::{MAX_DEPTH, Refusal};
 use crate::engine::wire::tag;
 use crate::value::BigInt;
@@ -105,7 +105,8 @@ struct Encoder<'c, 'js> {
 impl<'js> Encoder<'_, 'js> {
     fn value(&mut self, v: &Js<'js>) -> Result<(), Refusal> {
         let out = &mut self.codec.out;
-        match v.kind() {
+        let kind = v.kind();
+        match kind {
             Kind::Undefined => out.push(tag::UNDEFINED),
             Kind::Null => out.push(tag::NULL),
             Kind::Bool(false) => out.push(tag::FALSE),
@@ -127,8 +128,7 @@ impl<'js> Encoder<'_, 'js> {
                 return Err(Refusal::new("a Promise (did you forget an `await`?)"));
             }
             Kind::Array => self.array(v)?,
-            Kind::Object => self.object(v, false)?,
-            Kind::Proxy => self.object(v, true)?,
+            Kind::Object | Kind::Exotic | Kind::Proxy => self.object(v, kind)?,
             Kind::Internal => return Err(Refusal::new("an engine-internal value")),
         }
         Ok(())
@@ -188,8 +188,8 @@ impl<'js> Encoder<'_, 'js> {
         Ok(())
     }
 
-    fn object(&mut self, v: &Js<'js>, proxy: bool) -> Result<(), Refusal> {
-        if v.is_uint8_array() {
+    fn object(&mut self, v: &Js<'js>, kind: Kind) -> Result<(), Refusal> {
+        if kind == Kind::Exotic && v.is_uint8_array() {
             let out = &mut self.codec.out;
             out.push(tag::BYTES);
             let at = out.len();
@@ -200,13 +200,10 @@ impl<'js> Encoder<'_, 'js> {
             patch_len(out, at);
             return Ok(());
         }
-        let plain = v
-            .prototype()
-            .is_some_and(|p| p.is_null() || p.identity() == self.object_proto);
-        if !plain {
+        if !v.has_plain_prototype(self.object_proto) {
             return Err(Refusal::new(self.describe_instance(v)));
         }
-        if proxy {
+        if kind == Kind::Proxy {
             return Err(Refusal::new("a Proxy"));
         }
         self.enter(v)?;
@@ -226,7 +223,11 @@ impl<'js> Encoder<'_, 'js> {
                 .name(self.raw, key)
                 .ok_or_else(|| Refusal::new("an object with an unreadable key"))?;
             let key_at = self.codec.out.len() + 4;
-            put_key(&mut self.codec.out, name.as_bytes());
+            match &name {
+                // Cached names are UTF-8.
+                KeyName::Cached(utf8) => put_bytes(&mut self.codec.out, utf8),
+                KeyName::Fresh(name) => put_key(&mut self.codec.out, name.as_bytes()),
+            }
             drop(name);
             let key_end = self.codec.out.len();
             if let Err(r) = self.value(&item) {
@@ -263,6 +264,17 @@ fn put_u32(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
 }
 
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_u32(out, bytes.len());
+    out.extend_from_slice(bytes);
+}
+
+/// Whether bytes are UTF-8, ASCII checked first (the common case, and a
+/// faster scan).
+fn is_utf8(bytes: &[u8]) -> bool {
+    bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
+}
+
 /// Writes the length of what follows the 4 bytes at `at` into them.
 fn patch_len(out: &mut [u8], at: usize) {
     let len = out.len().saturating_sub(at + 4);
@@ -275,10 +287,9 @@ fn patch_len(out: &mut [u8], at: usize) {
 /// Writes a string QuickJS gave as (W)UTF-8: UTF-8 when well-formed,
 /// else UTF-16 with its lone surrogates.
 fn put_string(out: &mut Vec<u8>, text: &[u8]) {
-    if std::str::from_utf8(text).is_ok() {
+    if is_utf8(text) {
         out.push(tag::STRING);
-        put_u32(out, text.len());
-        out.extend_from_slice(text);
+        put_bytes(out, text);
     } else {
         out.push(tag::UTF16);
         let at = out.len();
@@ -298,9 +309,8 @@ fn put_string(out: &mut Vec<u8>, text: &[u8]) {
 /// Writes a key (length and UTF-8); a key with lone surrogates gets
 /// U+FFFD for each, as a Rust `String` would.
 fn put_key(out: &mut Vec<u8>, name: &[u8]) {
-    if std::str::from_utf8(name).is_ok() {
-        put_u32(out, name.len());
-        out.extend_from_slice(name);
+    if is_utf8(name) {
+        put_bytes(out, name);
     } else {
         let units: Vec<u16> = wtf8_units(name).collect();
         let fixed = String::from_utf16_lossy(&units);
@@ -442,11 +452,20 @@ impl<'c, 'js> Decoder<'c, 'js> {
     }
 
     /// A length-prefixed UTF-8 string.
-    fn str(&mut self) -> Result<&'c str, DecodeError> {
+    fn utf8(&mut self) -> Result<&'c [u8], DecodeError> {
         let n = self.u32()?;
         let at = self.at;
         let bytes = self.take(n)?;
-        std::str::from_utf8(bytes).map_err(|_| DecodeError::Malformed(at))
+        if !is_utf8(bytes) {
+            return Err(DecodeError::Malformed(at));
+        }
+        Ok(bytes)
+    }
+
+    /// Length-prefixed bytes.
+    fn bytes(&mut self) -> Result<&'c [u8], DecodeError> {
+        let n = self.u32()?;
+        self.take(n)
     }
 
     /// A count of items each at least `min_bytes` long, checked against
@@ -475,7 +494,7 @@ impl<'c, 'js> Decoder<'c, 'js> {
                 bits.copy_from_slice(b);
                 raw.number(f64::from_le_bytes(bits))
             }
-            tag::STRING => raw.string(self.str()?)?,
+            tag::STRING => raw.string(self.utf8()?)?,
             tag::LATIN1 => {
                 let n = self.u32()?;
                 let bytes = self.take(n)?;
@@ -488,8 +507,7 @@ impl<'c, 'js> Decoder<'c, 'js> {
                         text.extend_from_slice(&[0xC0 | (b >> 6), 0x80 | (b & 0x3F)]);
                     }
                 }
-                let s = std::str::from_utf8(text).map_err(|_| DecodeError::Malformed(at))?;
-                raw.string(s)?
+                raw.string(text)?
             }
             tag::UTF16 => {
                 let n = self.u32()?;
@@ -504,8 +522,11 @@ impl<'c, 'js> Decoder<'c, 'js> {
                 raw.string_utf16(units)?
             }
             tag::BIGINT => {
-                let text = self.str()?;
-                let big = BigInt::parse(text).ok_or(DecodeError::Malformed(at))?;
+                let text = std::str::from_utf8(self.bytes()?);
+                let big = text
+                    .ok()
+                    .and_then(BigInt::parse)
+                    .ok_or(DecodeError::Malformed(at))?;
                 match big.to_i64() {
                     Some(n) => raw.bigint(n)?,
                     // Canonical digits (checked by `BigInt::parse`), so this
@@ -538,9 +559,14 @@ impl<'c, 'js> Decoder<'c, 'js> {
                 self.descend()?;
                 let object = raw.object()?;
                 for _ in 0..n {
-                    let key = self.str()?;
+                    let key_at = self.at + 4;
+                    let key = self.bytes()?;
                     let item = self.value()?;
-                    let atom = self.codec.keys.atom(raw, key)?;
+                    let atom = self
+                        .codec
+                        .keys
+                        .atom(raw, key)?
+                        .ok_or(DecodeError::Malformed(key_at))?;
                     object.define(atom.id(), item)?;
                 }
                 self.depth -= 1;
