@@ -157,6 +157,12 @@ fn write_json(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
+/// Appends the encoding of `value` to `out` without the JSON shortcut of
+/// [`encode`] (for decoders that build values as fast as they parse JSON).
+pub(crate) fn encode_tree_into(value: &Value, out: &mut Vec<u8>) {
+    encode_tree(value, out);
+}
+
 fn encode_tree(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Undefined => out.push(UNDEFINED),

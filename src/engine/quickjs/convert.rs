@@ -99,11 +99,26 @@ pub(crate) fn from_payload<'js>(
         Payload::Wire(w) => with_codec(&raw, state, |codec, _| {
             wire::decode(&raw, codec, w.as_bytes())
         }),
-        Payload::Value(v) => return from_value(ctx, v),
+        Payload::Value(v) => with_codec(&raw, state, |codec, _| wire::decode_value(&raw, codec, v)),
     };
     built
         .map(|js| raw.give(js))
         .map_err(|e| decode_error(ctx, e))
+}
+
+/// Builds the JavaScript value of a [`Value`] in `ctx` through the
+/// codec (faster than [`from_value`] for anything but the smallest).
+pub(crate) fn value_to_js<'js>(
+    ctx: &Ctx<'js>,
+    state: &SharedState,
+    value: &Value,
+) -> rquickjs::Result<JsValue<'js>> {
+    let raw = Raw::new(ctx);
+    with_codec(&raw, state, |codec, _| {
+        wire::decode_value(&raw, codec, value)
+    })
+    .map(|js| raw.give(js))
+    .map_err(|e| decode_error(ctx, e))
 }
 
 /// Reports a decoding failure as a JavaScript exception.
@@ -128,7 +143,9 @@ pub(crate) fn to_rust_string(s: &JsString<'_>) -> String {
     fixed.unwrap_or_else(|_| String::from("\u{FFFD}"))
 }
 
-/// Converts a [`Value`] into a JavaScript value in `ctx`.
+/// Converts a [`Value`] into a JavaScript value in `ctx` through rquickjs:
+/// for the small values of host operations that have no isolate state at
+/// hand (URL parts, form fields, error records).
 pub(crate) fn from_value<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<JsValue<'js>> {
     Ok(match value {
         Value::Undefined => JsValue::new_undefined(ctx.clone()),

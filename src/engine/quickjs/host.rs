@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use rquickjs::function::Opt;
 use rquickjs::{Array, Ctx, Exception, Function, Object, Persistent, TypedArray, Value as JsValue};
 
-use super::convert::{clone_value, from_value, to_payload, to_refusable_value, to_rust_string};
+use super::convert::{
+    clone_value, from_value, to_payload, to_refusable_value, to_rust_string, value_to_js,
+};
 use super::ffi::typed_array_bytes;
 use super::wire::Codec;
 use crate::engine::context::AsyncContext;
@@ -214,7 +216,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                     .and_then(|k| host_ops::store_key(&k, "the key"))
                     .map_err(|m| Exception::throw_type(&ctx, &m))?;
                 match store_ops::read(&ns, &name, &StoreRequest::Get(key)) {
-                    Some(Ok(value)) => from_value(&ctx, &value),
+                    Some(Ok(value)) => value_to_js(&ctx, &st, &value),
                     Some(Err(e)) => Err(Exception::throw_message(&ctx, &e.message)),
                     None => Ok(JsValue::new_undefined(ctx.clone())),
                 }
@@ -246,7 +248,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                 {
                     let value = result.map_err(|e| Exception::throw_message(&ctx, &e.message))?;
                     let answer = Array::new(ctx.clone())?;
-                    answer.set(0, from_value(&ctx, &value)?)?;
+                    answer.set(0, value_to_js(&ctx, &st, &value)?)?;
                     return Ok(answer.into_value());
                 }
                 let call = CallId::fresh();
