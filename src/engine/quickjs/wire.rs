@@ -620,3 +620,416 @@ impl<'c, 'js> Decoder<'c, 'js> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rquickjs::{Context, Function, Object, Runtime};
+
+    use super::*;
+    use crate::engine::refusal::Refusal;
+    use crate::value::Value;
+
+    /// Runs `f` in a fresh isolate with its codec and `Object.prototype`'s
+    /// identity; releases the codec before the runtime goes.
+    fn isolate<R>(f: impl for<'js> FnOnce(&Raw<'js>, usize, &mut Codec) -> R) -> R {
+        let runtime = Runtime::new().expect("runtime");
+        let context = Context::full(&runtime).expect("context");
+        context.with(|ctx| {
+            let raw = Raw::new(&ctx);
+            let proto: Object = ctx.eval("Object.prototype").expect("Object.prototype");
+            let proto = raw.js_of(proto.as_value()).identity();
+            let mut codec = Codec::default();
+            let result = f(&raw, proto, &mut codec);
+            codec.release(&raw);
+            result
+        })
+    }
+
+    /// Encodes the value of the expression `source` in an isolate of its
+    /// own: the bytes, or the refusal worded for "the argument".
+    fn encode_js(source: &str) -> Result<Vec<u8>, String> {
+        isolate(|raw, proto, codec| {
+            let ctx = raw.ctx();
+            let value: JsValue = ctx.eval(source).expect("source evaluates");
+            encode(raw, proto, codec, &value)
+                .map(|()| codec.encoded().to_vec())
+                .map_err(|r: Refusal| r.into_error("the argument").0)
+        })
+    }
+
+    /// Decodes `bytes` in another isolate and returns what the JavaScript
+    /// function `check` (called with the value) returns.
+    fn decode_js(bytes: &[u8], check: &str) -> Result<bool, DecodeError> {
+        isolate(|raw, _, codec| {
+            let ctx = raw.ctx();
+            let value = decode(raw, codec, bytes)?;
+            let check: Function = ctx.eval(check).expect("check compiles");
+            Ok(check.call((raw.give(value),)).expect("check runs"))
+        })
+    }
+
+    /// Sends the value of `source` from one isolate to another and checks
+    /// it there with `check`.
+    fn crosses(source: &str, check: &str) -> bool {
+        let bytes = encode_js(source).unwrap_or_else(|e| panic!("{source}: {e}"));
+        decode_js(&bytes, check).unwrap_or_else(|e| panic!("{source}: {e}"))
+    }
+
+    fn refusal(source: &str) -> String {
+        match encode_js(source) {
+            Ok(_) => panic!("{source} was not refused"),
+            Err(message) => message,
+        }
+    }
+
+    #[test]
+    fn values_cross_exactly() {
+        for (source, check) in [
+            ("undefined", "v => v === undefined"),
+            ("null", "v => v === null"),
+            ("[true, false]", "v => v[0] === true && v[1] === false"),
+            ("-0", "v => Object.is(v, -0)"),
+            ("NaN", "v => Number.isNaN(v)"),
+            (
+                "[1.5, -Infinity, 2 ** 53]",
+                "v => v[0] === 1.5 && v[1] === -Infinity && v[2] === 2 ** 53",
+            ),
+            (
+                "[12n, -(2n ** 100n), 0n]",
+                "v => v[0] === 12n && v[1] === -(2n ** 100n) && v[2] === 0n",
+            ),
+            ("'héllo ☃ 😀'", "v => v === 'héllo ☃ 😀'"),
+            ("'x'.repeat(100000)", "v => v.length === 100000"),
+            (
+                "new Uint8Array([0, 1, 255])",
+                "v => v instanceof Uint8Array && v.join() === '0,1,255'",
+            ),
+            (
+                "new Uint8Array([9, 8, 7, 6]).subarray(1, 3)",
+                "v => v.length === 2 && v[0] === 8 && v.byteOffset === 0",
+            ),
+            (
+                "new Uint8Array(0)",
+                "v => v instanceof Uint8Array && v.length === 0",
+            ),
+            (
+                "[1, , 3]",
+                "v => v.length === 3 && 1 in v && v[1] === undefined",
+            ),
+            (
+                "[[], {}, [[[]]]]",
+                "v => Array.isArray(v[2][0][0]) && Object.getPrototypeOf(v[1]) === Object.prototype",
+            ),
+            (
+                "Object.assign(Object.create(null), { a: 1 })",
+                "v => v.a === 1 && Object.getPrototypeOf(v) === Object.prototype",
+            ),
+            (
+                "({ b: 1, a: 2, 10: 'x', 2: 'y' })",
+                "v => Object.keys(v).join() === '2,10,b,a'",
+            ),
+            (
+                "JSON.parse('{\"__proto__\": 1}')",
+                "v => Object.getPrototypeOf(v) === Object.prototype && Object.keys(v).join() === '__proto__' && v['__proto__'] === 1",
+            ),
+            (
+                "({ 'a\\u0000b': 1, '': 2 })",
+                "v => v['a\\u0000b'] === 1 && v[''] === 2",
+            ),
+            (
+                "({ get x() { return 7; }, y: 1 })",
+                "v => v.x === 7 && Object.getOwnPropertyDescriptor(v, 'x').value === 7",
+            ),
+            (
+                "Object.defineProperty({ v: 1 }, 'hidden', { value: 2 })",
+                "v => Object.keys(v).join() === 'v' && !('hidden' in v)",
+            ),
+            (
+                "({ [Symbol('s')]: 1, a: 1 })",
+                "v => Object.getOwnPropertySymbols(v).length === 0 && v.a === 1",
+            ),
+            (
+                "(function () { return arguments; })(1, 2)",
+                "v => v[0] === 1 && v[1] === 2 && !Array.isArray(v)",
+            ),
+            (
+                "{ const o = { n: 1 }; [o, o] }",
+                "v => v[0].n === 1 && v[1].n === 1 && v[0] !== v[1]",
+            ),
+        ] {
+            assert!(crosses(source, check), "{source} does not satisfy {check}");
+        }
+    }
+
+    #[test]
+    fn received_objects_get_own_data_properties_not_setter_calls() {
+        let bytes = encode_js("({ x: 1 })").expect("encodes");
+        let check = "v => { let called = false; Object.defineProperty(Object.prototype, 'y', \
+                     { set() { called = true; }, configurable: true }); return !called && v.x === 1; }";
+        assert_eq!(decode_js(&bytes, check), Ok(true));
+    }
+
+    #[test]
+    fn lone_surrogates_survive_isolate_to_isolate() {
+        let bytes = encode_js("'a\\uD800b\\uDFFF'").expect("encodes");
+        assert_eq!(bytes[0], tag::UTF16, "kept as UTF-16");
+        assert!(crosses(
+            "'a\\uD800b\\uDFFF'",
+            "v => v.length === 4 && v.charCodeAt(1) === 0xD800 && v.charCodeAt(3) === 0xDFFF"
+        ));
+        // Pairs are well-formed: UTF-8.
+        assert_eq!(encode_js("'😀'").expect("encodes")[0], tag::STRING);
+        // Read in Rust, they are U+FFFD.
+        assert_eq!(
+            crate::engine::wire::decode(&bytes),
+            Ok(Value::from("a\u{FFFD}b\u{FFFD}"))
+        );
+        // Keys are UTF-8: a lone surrogate in one becomes U+FFFD.
+        assert!(crosses("({ 'k\\uD800': 1 })", "v => v['k\\uFFFD'] === 1"));
+    }
+
+    #[test]
+    fn wtf8_decodes_to_the_units_quickjs_encoded() {
+        let units: Vec<u16> = wtf8_units("a\u{e9}\u{263a}\u{1F600}".as_bytes()).collect();
+        assert_eq!(
+            units,
+            "a\u{e9}\u{263a}\u{1F600}"
+                .encode_utf16()
+                .collect::<Vec<_>>()
+        );
+        // A lone surrogate as QuickJS writes it (ED A0 80 = U+D800).
+        assert_eq!(
+            wtf8_units(&[0x61, 0xED, 0xA0, 0x80]).collect::<Vec<_>>(),
+            [0x61, 0xD800]
+        );
+        // Bytes that fit no sequence are U+FFFD, one each.
+        assert_eq!(
+            wtf8_units(&[0xFF, 0xC3]).collect::<Vec<_>>(),
+            [0xFFFD, 0xFFFD]
+        );
+    }
+
+    #[test]
+    fn refusals_say_what_and_where() {
+        let message = refusal("({ user: { tags: [1, 2, () => 1] } })");
+        assert!(
+            message.starts_with("the argument.user.tags[2] is a function, which cannot be passed"),
+            "{message}"
+        );
+        for (source, found) in [
+            ("Symbol('s')", " is a symbol"),
+            ("new Map()", " is an instance of Map"),
+            ("[new Date()]", "[0] is an instance of Date"),
+            ("new Int16Array(2)", " is an instance of Int16Array"),
+            (
+                "new Uint8ClampedArray(2)",
+                " is an instance of Uint8ClampedArray",
+            ),
+            ("new ArrayBuffer(2)", " is an instance of ArrayBuffer"),
+            (
+                "{ class Point { constructor() { this.x = 1; } } ({ p: new Point() }) }",
+                ".p is an instance of Point",
+            ),
+            ("new Error('x')", " is an instance of Error"),
+            (
+                "Promise.resolve(1)",
+                " is a Promise (did you forget an `await`?)",
+            ),
+            ("new Proxy({}, {})", " is a Proxy"),
+            // As before: the prototype is checked first.
+            ("new Proxy([], {})", " is an instance of Array"),
+            (
+                "Object.setPrototypeOf({}, { constructor: { name: '' } })",
+                " is an object with a non-plain prototype",
+            ),
+            (
+                "{ const b = new ArrayBuffer(4); const a = new Uint8Array(b); b.transfer(); ({ a }) }",
+                ".a is a detached Uint8Array",
+            ),
+            (
+                "({ get x() { throw new Error('nope'); } })",
+                " is an object whose property getter threw",
+            ),
+            (
+                "[{ get x() { throw 1; } }]",
+                "[0] is an object whose property getter threw",
+            ),
+            (
+                "{ const c = { a: [] }; c.a.push(c); c }",
+                ".a[0] refers back to an object that contains it (a cycle)",
+            ),
+        ] {
+            let message = refusal(source);
+            assert!(
+                message.starts_with(&format!("the argument{found}")),
+                "{source}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn nesting_is_limited_to_max_depth() {
+        let nest = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        assert!(encode_js(&nest(MAX_DEPTH)).is_ok());
+        let message = refusal(&nest(MAX_DEPTH + 1));
+        assert!(
+            message.ends_with(&format!(
+                "nested more than {MAX_DEPTH} levels deep, which cannot be passed between services or stored"
+            )),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn encoded_values_read_the_same_in_rust() {
+        let bytes = encode_js(
+            "({ n: -0, big: -(2n ** 70n), s: 'é', b: new Uint8Array([1]), a: [undefined, null, true], o: {} })",
+        )
+        .expect("encodes");
+        let value = crate::engine::wire::decode(&bytes).expect("decodes in Rust");
+        let big = crate::value::BigInt::parse("-1180591620717411303424").expect("digits");
+        assert_eq!(
+            value,
+            Value::object([
+                ("n", Value::Number(-0.0)),
+                ("big", Value::BigInt(big)),
+                ("s", Value::from("é")),
+                ("b", Value::Bytes(vec![1])),
+                (
+                    "a",
+                    Value::Array(vec![Value::Undefined, Value::Null, Value::Bool(true)])
+                ),
+                ("o", Value::object::<&str>([])),
+            ])
+        );
+    }
+
+    #[test]
+    fn rust_values_and_other_encodings_decode() {
+        // JSON (from Rust), Latin-1 and UTF-16 (from V8) and the tree form.
+        let post = Value::object([
+            ("id", Value::Number(1.0)),
+            ("text", Value::from("café \u{2028}")),
+            (
+                "tags",
+                Value::Array((0..10).map(|i| Value::Number(f64::from(i))).collect()),
+            ),
+            ("__proto__", Value::Bool(true)),
+        ]);
+        let mut json = Vec::new();
+        crate::engine::wire::encode(&post, &mut json);
+        let mut tree = Vec::new();
+        crate::engine::wire::encode_tree_into(&post, &mut tree);
+        let check = "v => v.id === 1 && v.text === 'café \\u2028' && v.tags[9] === 9 && \
+                     Object.getPrototypeOf(v) === Object.prototype && v['__proto__'] === true";
+        assert_eq!(decode_js(&tree, check), Ok(true));
+        let without_proto = Value::object([("tags", Value::Array(vec![Value::Null; 10]))]);
+        json.clear();
+        crate::engine::wire::encode(&without_proto, &mut json);
+        assert_eq!(json[0], tag::JSON_TEXT);
+        assert_eq!(
+            decode_js(&json, "v => v.tags.length === 10 && v.tags[3] === null"),
+            Ok(true)
+        );
+        let latin1 = [tag::LATIN1, 4, 0, 0, 0, b'c', b'a', b'f', 0xE9];
+        assert_eq!(decode_js(&latin1, "v => v === 'caf\\u00e9'"), Ok(true));
+        let mut utf16 = vec![tag::UTF16, 2, 0, 0, 0];
+        for unit in [0xD83Du16, 0x61] {
+            utf16.extend_from_slice(&unit.to_le_bytes());
+        }
+        assert_eq!(
+            decode_js(&utf16, "v => v.length === 2 && v.charCodeAt(0) === 0xD83D"),
+            Ok(true)
+        );
+    }
+
+    #[test]
+    fn malformed_bytes_are_errors_not_panics() {
+        let bytes = encode_js(
+            "({ a: [1, 'two', 3n, new Uint8Array([4]), { b: null }], 'ключ': 'значение', c: 2n ** 80n })",
+        )
+        .expect("encodes");
+        assert!(decode_js(&bytes, "v => true").is_ok());
+        isolate(|raw, _, codec| {
+            for cut in 0..bytes.len() {
+                assert!(decode(raw, codec, &bytes[..cut]).is_err(), "cut at {cut}");
+            }
+            let mut trailing = bytes.clone();
+            trailing.push(tag::NULL);
+            let bad: &[&[u8]] = &[
+                &trailing,
+                &[99],
+                &[10, 0, 0, 0, 0],                    // refused: not a value
+                &[tag::ARRAY, 255, 255, 255, 255, 1], // count beyond the bytes
+                &[tag::OBJECT, 1, 0, 0, 0, 1, 0, 0, 0, 0xFF, tag::NULL], // key not UTF-8
+                &[tag::STRING, 2, 0, 0, 0, 0xC3, 0x28], // not UTF-8
+                &[tag::BIGINT, 2, 0, 0, 0, b'1', b'x'],
+                &[tag::JSON_TEXT, 3, 0, 0, 0, b'{', b'x', b'}'],
+                &[tag::UTF16, 1, 0, 0, 0, 0x61],
+            ];
+            for bytes in bad {
+                assert!(
+                    matches!(decode(raw, codec, bytes), Err(DecodeError::Malformed(_))),
+                    "{bytes:?}"
+                );
+            }
+            let mut deep = [tag::ARRAY, 1, 0, 0, 0].repeat(DECODE_MAX_DEPTH + 1);
+            deep.push(tag::NULL);
+            assert_eq!(decode(raw, codec, &deep).err(), Some(DecodeError::TooDeep));
+        });
+    }
+
+    #[test]
+    fn many_and_long_keys_cross_through_the_key_cache() {
+        // More names than the cache holds, some longer than it caches,
+        // sent twice (hits, misses and evictions), in both directions.
+        let source = "{ const o = {}; for (let i = 0; i < 300; i++) \
+                      o['key_' + i + (i % 7 === 0 ? '_with_a_name_longer_than_the_cache_keeps' : '')] = i; [o, o] }";
+        let check = "v => v.every(o => Object.keys(o).length === 300 && \
+                     Object.entries(o).every(([k, i]) => k.startsWith('key_' + i)))";
+        isolate(|raw, proto, codec| {
+            let ctx = raw.ctx();
+            for _ in 0..2 {
+                let value: JsValue = ctx.eval(source).expect("source evaluates");
+                encode(raw, proto, codec, &value).expect("encodes");
+                let copy = decode_encoded(raw, codec).expect("decodes");
+                let check: Function = ctx.eval(check).expect("check compiles");
+                assert!(
+                    check
+                        .call::<_, bool>((raw.give(copy),))
+                        .expect("check runs")
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn a_key_cache_moved_to_another_runtime_starts_over() {
+        let mut codec = Codec::default();
+        for _ in 0..2 {
+            let runtime = Runtime::new().expect("runtime");
+            let context = Context::full(&runtime).expect("context");
+            context.with(|ctx| {
+                let raw = Raw::new(&ctx);
+                let bytes = {
+                    let mut b = Vec::new();
+                    crate::engine::wire::encode_tree_into(
+                        &Value::object([("shared_key", Value::Number(1.0))]),
+                        &mut b,
+                    );
+                    b
+                };
+                let value = decode(&raw, &mut codec, &bytes).expect("decodes");
+                let o = raw.give(value);
+                let n: f64 = o
+                    .as_object()
+                    .expect("object")
+                    .get("shared_key")
+                    .expect("key");
+                assert_eq!(n, 1.0);
+            });
+            // The codec is not released: its atoms are forgotten when it
+            // meets the next runtime, and this one frees them itself.
+        }
+    }
+}
