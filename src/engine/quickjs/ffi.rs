@@ -966,20 +966,41 @@ pub(crate) enum KeyName<'c, 'js> {
     Fresh(Utf8<'js>),
 }
 
-/// Which set of the by-name table holds `name` (at most `KEY_CACHE_MAX`
-/// bytes): a multiplicative hash of its length and of its first and last
-/// eight bytes (overlapping for shorter names; zero-padded below 8).
-fn name_set(name: &[u8]) -> usize {
-    let word = |bytes: &[u8]| {
-        let mut w = [0u8; 8];
-        let n = bytes.len().min(8);
-        w[..n].copy_from_slice(&bytes[..n]);
-        u64::from_le_bytes(w)
-    };
-    let head = word(name);
-    let tail = word(name.get(name.len().saturating_sub(8)..).unwrap_or_default());
-    let h = (head ^ tail.rotate_left(29) ^ name.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+/// The first and last eight bytes of a name as words (zero-padded, and
+/// both the whole name, below eight bytes). With the length they identify
+/// a name of up to 16 bytes; they are read with fixed-size loads, no call.
+fn name_words(name: &[u8]) -> (u64, u64) {
+    let len = name.len();
+    if len >= 8 {
+        let mut head = [0u8; 8];
+        let mut tail = [0u8; 8];
+        head.copy_from_slice(&name[..8]);
+        tail.copy_from_slice(&name[len - 8..]);
+        (u64::from_le_bytes(head), u64::from_le_bytes(tail))
+    } else {
+        let w = name
+            .iter()
+            .enumerate()
+            .fold(0u64, |w, (i, &b)| w | (u64::from(b) << (8 * i)));
+        (w, w)
+    }
+}
+
+/// Which set of the by-name table holds a name: a multiplicative hash of
+/// its length and [`name_words`].
+fn name_set(len: usize, (head, tail): (u64, u64)) -> usize {
+    let h = (head ^ tail.rotate_left(29) ^ len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (h >> 58) as usize % KEY_CACHE_SETS
+}
+
+impl Slot {
+    /// Whether this slot caches `name` (whose words are `words`).
+    fn holds(&self, name: &[u8], words: (u64, u64)) -> bool {
+        self.atom != qjs::JS_ATOM_NULL
+            && usize::from(self.len) == name.len()
+            && name_words(self.name()) == words
+            && (name.len() <= 16 || self.name() == name)
+    }
 }
 
 impl KeyCache {
@@ -1023,12 +1044,10 @@ impl KeyCache {
             return raw.atom(name).map(|a| Some(KeyAtom::Fresh(a)));
         }
         self.attach(raw);
-        let start = name_set(bytes) * KEY_CACHE_WAYS;
+        let words = name_words(bytes);
+        let start = name_set(bytes.len(), words) * KEY_CACHE_WAYS;
         let set = &mut self.by_name[start..start + KEY_CACHE_WAYS];
-        if let Some(i) = set
-            .iter()
-            .position(|s| s.atom != qjs::JS_ATOM_NULL && s.name() == bytes)
-        {
+        if let Some(i) = set.iter().position(|s| s.holds(bytes, words)) {
             return Ok(Some(KeyAtom::Cached(Atom {
                 atom: set[i].atom,
                 _keys: PhantomData,
