@@ -1,17 +1,23 @@
 //! The only unsafe code of the QuickJS backend, with its invariants.
 //!
-//! rquickjs wraps the QuickJS C API safely except in two places Pyrosome
-//! needs: moving an isolate between threads, reading a typed array's bytes
-//! without a JavaScript round trip, loading precompiled bytecode, and the
-//! allocator that enforces an isolate's heap limit.
+//! rquickjs wraps the QuickJS C API safely except where Pyrosome needs
+//! more: moving an isolate between threads, reading a typed array's bytes
+//! without a JavaScript round trip, loading precompiled bytecode, the
+//! allocator that enforces an isolate's heap limit, and raw value handles
+//! for the one-pass wire codec (`wire.rs`): [`Js`] (one owned value
+//! reference), [`Raw`] (the context), [`Keys`], [`Utf8`], [`AtomRef`],
+//! [`Stack`] and the [`KeyCache`] of atoms. Each is safe to use; the rules
+//! they keep are written above their definitions.
 
+use std::marker::PhantomData;
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rquickjs::allocator::{Allocator, RustAllocator};
 use rquickjs::module::Declared;
-use rquickjs::{Ctx, Module, TypedArray};
+use rquickjs::qjs::{self, JSValue};
+use rquickjs::{Ctx, Module, TypedArray, Value as JsValue};
 
 use super::isolate::QjsIsolate;
 
@@ -212,11 +218,6 @@ unsafe impl Allocator for LimitedAllocator {
 //   functions returning `Err(Thrown)` leave it pending for rquickjs to
 //   report. Faults do not depend on the exception: the CPU watchdog and
 //   the heap account are checked after every event.
-
-use std::marker::PhantomData;
-
-use rquickjs::qjs;
-use rquickjs::{Value as JsValue, qjs::JSValue};
 
 // C's `size_t` is `usize` on every target Rust and QuickJS share; the
 // casts below rely on it.
@@ -925,9 +926,10 @@ impl Slot {
 ///
 /// Each cached atom holds a reference, so its number cannot be reused for
 /// another name while it is cached. The references belong to one runtime
-/// (`runtime`, checked on every use) and are released by [`release`]
-/// (`KeyCache::release`) while it is alive; a cache dropped without that
-/// leaks them, which is harmless (they are freed with the runtime).
+/// (`runtime`, checked on every use) and are released by
+/// [`release`](KeyCache::release) while it is alive; a cache dropped
+/// without that leaks them, which is harmless (they are freed with the
+/// runtime).
 pub(crate) struct KeyCache {
     runtime: *mut qjs::JSRuntime,
     by_name: Vec<Slot>,
