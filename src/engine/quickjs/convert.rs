@@ -26,11 +26,11 @@ fn with_codec<'js, R>(
     state: &SharedState,
     f: impl FnOnce(&mut Codec, usize) -> R,
 ) -> R {
-    let (codec, proto) = {
+    let (codec, proto, heap_limit) = {
         let mut s = state.borrow_mut();
-        (s.codec.take(), s.object_proto_id)
+        (s.codec.take(), s.object_proto_id, s.heap_limit)
     };
-    let mut codec = codec.unwrap_or_default();
+    let mut codec = codec.unwrap_or_else(|| Codec::new(heap_limit));
     let result = f(&mut codec, proto);
     let displaced = state.borrow_mut().codec.replace(codec);
     if let Some(mut other) = displaced {

@@ -52,6 +52,8 @@ pub(crate) struct HostState {
     /// `object_proto`'s identity (`ffi::Js::identity`), what the encoder
     /// compares prototypes with; valid while `object_proto` keeps it alive.
     pub(crate) object_proto_id: usize,
+    /// The isolate's heap limit in bytes (bounds the codec's encodings).
+    pub(crate) heap_limit: usize,
     /// The wire codec's buffers and key cache; lent out while in use
     /// (`convert::with_codec`), released before the runtime is dropped.
     pub(crate) codec: Option<Codec>,

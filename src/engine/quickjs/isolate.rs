@@ -139,6 +139,7 @@ impl QjsIsolate {
             started: Instant::now(),
             object_proto: None,
             object_proto_id: 0,
+            heap_limit: config.memory_limit,
             codec: None,
         }));
 

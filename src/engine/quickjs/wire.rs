@@ -46,9 +46,21 @@ use crate::value::BigInt;
 /// from exhausting the stack.
 const DECODE_MAX_DEPTH: usize = 2 * MAX_DEPTH;
 
+/// How large an encoding may grow, per byte of the isolate's heap limit.
+/// A value's encoding is at most about twice its size in the heap (a
+/// Latin-1 character above 127 takes two bytes of UTF-8); only array
+/// holes (a byte each, none in the heap) can make it larger, and an array
+/// of billions of them would take the worker's memory and minutes that the
+/// CPU watchdog cannot interrupt (no JavaScript runs while encoding them).
+const ENCODED_PER_HEAP_BYTE: usize = 2;
+
+/// The smallest encoding limit, whatever the heap limit.
+const MIN_ENCODE_LIMIT: usize = 1 << 20;
+
 /// An isolate's reusable buffers and key cache for the codec.
-#[derive(Default)]
 pub(crate) struct Codec {
+    /// Longest encoding allowed, in bytes.
+    limit: usize,
     keys: KeyCache,
     /// The encoder's output.
     out: Vec<u8>,
@@ -63,6 +75,21 @@ pub(crate) struct Codec {
 }
 
 impl Codec {
+    /// A codec for an isolate whose heap is limited to `heap_limit` bytes.
+    pub(crate) fn new(heap_limit: usize) -> Codec {
+        Codec {
+            limit: heap_limit
+                .saturating_mul(ENCODED_PER_HEAP_BYTE)
+                .max(MIN_ENCODE_LIMIT),
+            keys: KeyCache::default(),
+            out: Vec::new(),
+            ancestors: Vec::new(),
+            text: Vec::new(),
+            units: Vec::new(),
+            staged: Vec::new(),
+        }
+    }
+
     /// The bytes of the last successful [`encode`].
     pub(crate) fn encoded(&self) -> &[u8] {
         &self.out
@@ -185,6 +212,12 @@ impl<'js> Encoder<'_, 'js> {
                 .index(i)
                 .ok_or_else(|| Refusal::new("an array with an unreadable element"))?;
             self.value(&item).map_err(|r| r.within(format!("[{i}]")))?;
+            if self.codec.out.len() > self.codec.limit {
+                return Err(Refusal::new(format!(
+                    "an array of {len} elements, too large to copy ({} MiB so far)",
+                    self.codec.out.len() >> 20
+                )));
+            }
         }
         self.codec.ancestors.pop();
         Ok(())
@@ -632,13 +665,20 @@ mod tests {
     /// Runs `f` in a fresh isolate with its codec and `Object.prototype`'s
     /// identity; releases the codec before the runtime goes.
     fn isolate<R>(f: impl for<'js> FnOnce(&Raw<'js>, usize, &mut Codec) -> R) -> R {
+        isolate_with_heap(64 << 20, f)
+    }
+
+    fn isolate_with_heap<R>(
+        heap_limit: usize,
+        f: impl for<'js> FnOnce(&Raw<'js>, usize, &mut Codec) -> R,
+    ) -> R {
         let runtime = Runtime::new().expect("runtime");
         let context = Context::full(&runtime).expect("context");
         context.with(|ctx| {
             let raw = Raw::new(&ctx);
             let proto: Object = ctx.eval("Object.prototype").expect("Object.prototype");
             let proto = raw.js_of(proto.as_value()).identity();
-            let mut codec = Codec::default();
+            let mut codec = Codec::new(heap_limit);
             let result = f(&raw, proto, &mut codec);
             codec.release(&raw);
             result
@@ -868,6 +908,25 @@ mod tests {
     }
 
     #[test]
+    fn sparse_arrays_larger_than_the_heap_allows_are_refused() {
+        // A small heap: at most MIN_ENCODE_LIMIT encoded; this would be
+        // 2^31 bytes.
+        let message = isolate_with_heap(1, |raw, proto, codec| {
+            let value: JsValue = raw
+                .ctx()
+                .eval("{ const a = []; a.length = 2 ** 31; a }")
+                .expect("source evaluates");
+            let refused = encode(raw, proto, codec, &value).expect_err("refused");
+            refused.into_error("the argument").0
+        });
+        assert!(
+            message
+                .starts_with("the argument is an array of 2147483648 elements, too large to copy"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn nesting_is_limited_to_max_depth() {
         let nest = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
         assert!(encode_js(&nest(MAX_DEPTH)).is_ok());
@@ -1005,7 +1064,7 @@ mod tests {
 
     #[test]
     fn a_key_cache_moved_to_another_runtime_starts_over() {
-        let mut codec = Codec::default();
+        let mut codec = Codec::new(64 << 20);
         for _ in 0..2 {
             let runtime = Runtime::new().expect("runtime");
             let context = Context::full(&runtime).expect("context");
