@@ -32,6 +32,7 @@ fn with_codec<'js, R>(
     };
     let mut codec = codec.unwrap_or_else(|| Codec::new(heap_limit));
     let result = f(&mut codec, proto);
+    codec.trim();
     let displaced = state.borrow_mut().codec.replace(codec);
     if let Some(mut other) = displaced {
         other.release(raw);

@@ -257,21 +257,28 @@ struct BuiltinClasses {
 static BUILTIN_CLASSES: std::sync::OnceLock<BuiltinClasses> = std::sync::OnceLock::new();
 
 fn builtin_classes(ctx: *mut qjs::JSContext) -> BuiltinClasses {
-    *BUILTIN_CLASSES.get_or_init(|| {
-        // Safety: two new objects of a live context, whose classes are
-        // read and which are freed right away.
-        unsafe {
-            let object = qjs::JS_NewObject(ctx);
-            let array = qjs::JS_NewArray(ctx);
-            let classes = BuiltinClasses {
-                object: qjs::JS_GetClassID(object),
-                array: qjs::JS_GetClassID(array),
-            };
-            qjs::JS_FreeValue(ctx, object);
-            qjs::JS_FreeValue(ctx, array);
-            classes
-        }
-    })
+    if let Some(classes) = BUILTIN_CLASSES.get() {
+        return *classes;
+    }
+    // Safety: two new objects of a live context, whose classes are read
+    // and which are freed right away. If making one failed (out of
+    // memory), its class reads as 0, which no object has: the fast paths
+    // of `Js::kind` then never apply, and nothing is remembered.
+    let classes = unsafe {
+        let object = qjs::JS_NewObject(ctx);
+        let array = qjs::JS_NewArray(ctx);
+        let classes = BuiltinClasses {
+            object: qjs::JS_GetClassID(object),
+            array: qjs::JS_GetClassID(array),
+        };
+        qjs::JS_FreeValue(ctx, object);
+        qjs::JS_FreeValue(ctx, array);
+        classes
+    };
+    if classes.object != 0 && classes.array != 0 {
+        let _ = BUILTIN_CLASSES.set(classes);
+    }
+    classes
 }
 
 /// One owned reference to a QuickJS value. See the rules above.
@@ -1009,6 +1016,7 @@ impl KeyCache {
     /// Makes the tables usable for `raw`'s runtime (allocating them on
     /// first use). A cache met with another runtime forgets its entries
     /// without releasing them (they belong to that runtime).
+    #[inline]
     fn attach(&mut self, raw: &Raw<'_>) {
         if self.runtime != raw.runtime {
             self.by_name.clear();

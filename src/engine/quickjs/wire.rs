@@ -54,6 +54,11 @@ const DECODE_MAX_DEPTH: usize = 2 * MAX_DEPTH;
 /// CPU watchdog cannot interrupt (no JavaScript runs while encoding them).
 const ENCODED_PER_HEAP_BYTE: usize = 2;
 
+/// Scratch buffers keep at most this much capacity between uses: enough
+/// for every ordinary value, while one huge value does not stay resident
+/// in an idle isolate.
+const RETAINED_CAPACITY: usize = 64 << 10;
+
 /// The smallest encoding limit, whatever the heap limit.
 const MIN_ENCODE_LIMIT: usize = 1 << 20;
 
@@ -93,6 +98,20 @@ impl Codec {
     /// The bytes of the last successful [`encode`].
     pub(crate) fn encoded(&self) -> &[u8] {
         &self.out
+    }
+
+    /// Drops scratch buffers that grew past [`RETAINED_CAPACITY`].
+    pub(crate) fn trim(&mut self) {
+        fn trim<T>(buffer: &mut Vec<T>) {
+            if buffer.capacity() * std::mem::size_of::<T>() > RETAINED_CAPACITY {
+                *buffer = Vec::new();
+            }
+        }
+        trim(&mut self.out);
+        trim(&mut self.ancestors);
+        trim(&mut self.text);
+        trim(&mut self.units);
+        trim(&mut self.staged);
     }
 
     /// Releases the cached atoms (before the runtime is freed).
