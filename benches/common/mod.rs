@@ -111,7 +111,8 @@ pub fn post_loop(rt: &Runtime, n: u64) -> Duration {
 /// Runs `n` copies of the post within one isolate (`a.clones`,
 /// `a.jsonClones`) and returns the time they took. The loop runs in
 /// invocations of at most [`CLONE_CHUNK`] copies, well within an
-/// invocation's CPU budget.
+/// invocation's CPU budget. (Only `core.rs` uses it.)
+#[allow(dead_code)]
 pub fn clone_loop(rt: &Runtime, method: &str, n: u64) -> Duration {
     let mut left = n;
     let start = Instant::now();
@@ -125,6 +126,7 @@ pub fn clone_loop(rt: &Runtime, method: &str, n: u64) -> Duration {
 }
 
 /// Copies per invocation in [`clone_loop`]: a few milliseconds.
+#[allow(dead_code)]
 const CLONE_CHUNK: u64 = 1000;
 
 /// Runs `n` cross-service calls from JavaScript (`a.loop`) and returns the
