@@ -29,7 +29,25 @@
 //! stays a key). Received keys are looked up in a small per-isolate cache
 //! of atoms ([`KeyCache`]) rather than hashed into QuickJS's atom table
 //! each time, and sent keys' UTF-8 names are cached by atom. Malformed
-//! bytes are an error ([`DecodeError`]), never a panic.
+//! bytes are an error ([`DecodeError`]), never a panic. Values made by Rust
+//! (a gateway request, a store read) are encoded and decoded too: that
+//! takes fewer instructions than building them through rquickjs.
+//!
+//! Two departures from the old conversion, both where it was wrong: an
+//! object built from the wire gets own data properties even if
+//! `Object.prototype` has a setter of that name (it used to call the
+//! setter), and a key containing NUL crosses whole (it used to be cut
+//! there). One limit is new: an encoding may grow to twice the isolate's
+//! heap limit (`ENCODED_PER_HEAP_BYTE`), which only a sparse array of
+//! millions of holes reaches.
+//!
+//! Where the time goes (callgrind, `call/round_trip_post`: ~124k
+//! instructions per round trip against ~44k for a trivial call): decoding
+//! the post twice ~44k, of which defining the properties ~24k (QuickJS
+//! finds no cached shape transition for a new object's intermediate shapes,
+//! so each property creates one) and allocating objects and strings
+//! ~12k; encoding it twice ~35k, of which enumerating own keys
+//! (`JS_GetOwnPropertyNames`) ~11k; this module's own code is ~13k.
 
 use std::io::Write as _;
 
