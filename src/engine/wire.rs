@@ -225,7 +225,6 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Value, Malformed> {
 
 /// Decodes a host operation's arguments (an array whose elements may be
 /// refused).
-// Only the V8 backend's host operations arrive as wire bytes.
 #[cfg_attr(not(feature = "v8"), allow(dead_code))]
 pub(crate) fn decode_args(bytes: &[u8]) -> Result<Vec<Result<Value, Refusal>>, Malformed> {
     let mut reader = Reader { bytes, at: 0 };
