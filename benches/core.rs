@@ -5,6 +5,10 @@
 //!   times in a loop; the time per iteration is the call's round trip.
 //!   With 1 worker the callee runs on the caller's thread; with 2 workers
 //!   it may be stolen by the other worker (a cross-thread hop).
+//! - `value/*`: the post of `call/round_trip_post` copied within one
+//!   isolate, without the scheduler: `structured_clone` (the engine's value
+//!   codec, encode + decode) and `json` (`JSON.parse(JSON.stringify())`,
+//!   for reference).
 //! - `invoke/*`: an invocation from Rust (`Scheduler::invoke`) of a trivial
 //!   method, waited for with a blocking receive: the cost a gateway pays.
 //! - `isolate/start`: create an isolate and load a small module (runtime,
@@ -45,6 +49,16 @@ fn calls(c: &mut Criterion) {
             bench.iter_custom(|iters| common::post_loop(&rt, iters));
         });
     }
+    group.finish();
+
+    let mut group = c.benchmark_group("value");
+    let (_dir, rt) = common::call_runtime(1, None);
+    group.bench_function("structured_clone", |bench| {
+        bench.iter_custom(|iters| common::clone_loop(&rt, "clones", iters));
+    });
+    group.bench_function("json", |bench| {
+        bench.iter_custom(|iters| common::clone_loop(&rt, "jsonClones", iters));
+    });
     group.finish();
 
     let mut group = c.benchmark_group("invoke");

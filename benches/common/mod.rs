@@ -29,9 +29,9 @@ export async function loop({ n }) {
   return n;
 }
 export function noop(v) { return v; }
-// A social-network post (~0.6 KB as JSON), sent and echoed back n times.
-export async function posts({ n }) {
-  const post = {
+// A social-network post (~0.6 KB as JSON).
+function makePost() {
+  return {
     post_id: 8312093480123, req_id: 99123, timestamp: 1732610000000, post_type: 0,
     creator: { user_id: 4711, username: "username_4711" },
     text: "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor @username_12 incididunt ut labore et dolore magna aliqua http://short.url/abc",
@@ -39,8 +39,26 @@ export async function posts({ n }) {
     media: [{ media_id: 1, media_type: "png" }, { media_id: 2, media_type: "jpg" }],
     urls: [{ shortened_url: "http://short.url/abc", expanded_url: "https://example.com/a/long/path?q=1" }],
   };
+}
+// The post, sent and echoed back n times.
+export async function posts({ n }) {
+  const post = makePost();
   let size = 0;
   for (let i = 0; i < n; i++) size += (await services.b.noop(post)).text.length;
+  return size;
+}
+// The post copied n times within the isolate: by structuredClone (the
+// engine's value codec, no scheduler) and, for reference, through JSON.
+export function clones({ n }) {
+  const post = makePost();
+  let size = 0;
+  for (let i = 0; i < n; i++) size += structuredClone(post).text.length;
+  return size;
+}
+export function jsonClones({ n }) {
+  const post = makePost();
+  let size = 0;
+  for (let i = 0; i < n; i++) size += JSON.parse(JSON.stringify(post)).text.length;
   return size;
 }
 "#;
@@ -89,6 +107,27 @@ pub fn post_loop(rt: &Runtime, n: u64) -> Duration {
     rt.call_blocking("a", "posts", arg).expect("posts runs");
     start.elapsed()
 }
+
+/// Runs `n` copies of the post within one isolate (`a.clones`,
+/// `a.jsonClones`) and returns the time they took. The loop runs in
+/// invocations of at most [`CLONE_CHUNK`] copies, well within an
+/// invocation's CPU budget. (Only `core.rs` uses it.)
+#[allow(dead_code)]
+pub fn clone_loop(rt: &Runtime, method: &str, n: u64) -> Duration {
+    let mut left = n;
+    let start = Instant::now();
+    while left > 0 {
+        let chunk = left.min(CLONE_CHUNK);
+        let arg = Value::object([("n", Value::Number(chunk as f64))]);
+        rt.call_blocking("a", method, arg).expect("clone loop runs");
+        left -= chunk;
+    }
+    start.elapsed()
+}
+
+/// Copies per invocation in [`clone_loop`]: a few milliseconds.
+#[allow(dead_code)]
+const CLONE_CHUNK: u64 = 1000;
 
 /// Runs `n` cross-service calls from JavaScript (`a.loop`) and returns the
 /// time they took; divided by `n`, it is one call's round trip (plus a

@@ -59,6 +59,24 @@ const JSON_TEXT: u8 = 11;
 const LATIN1: u8 = 12;
 const UTF16: u8 = 13;
 
+/// The tag bytes, for backends that encode and decode the format in Rust
+/// (the QuickJS backend, `quickjs/wire.rs`).
+pub(crate) mod tag {
+    pub(crate) const UNDEFINED: u8 = super::UNDEFINED;
+    pub(crate) const NULL: u8 = super::NULL;
+    pub(crate) const FALSE: u8 = super::FALSE;
+    pub(crate) const TRUE: u8 = super::TRUE;
+    pub(crate) const NUMBER: u8 = super::NUMBER;
+    pub(crate) const BIGINT: u8 = super::BIGINT;
+    pub(crate) const STRING: u8 = super::STRING;
+    pub(crate) const BYTES: u8 = super::BYTES;
+    pub(crate) const ARRAY: u8 = super::ARRAY;
+    pub(crate) const OBJECT: u8 = super::OBJECT;
+    pub(crate) const JSON_TEXT: u8 = super::JSON_TEXT;
+    pub(crate) const LATIN1: u8 = super::LATIN1;
+    pub(crate) const UTF16: u8 = super::UTF16;
+}
+
 /// Containers with at least this many values (all levels) cross as JSON
 /// when they can: below it, the API calls are as cheap as the parse.
 const JSON_MIN_VALUES: usize = 8;
@@ -137,6 +155,12 @@ fn write_json(value: &Value, out: &mut Vec<u8>) {
         // Excluded by `json_exact`.
         Value::Undefined | Value::BigInt(_) | Value::Bytes(_) => out.extend_from_slice(b"null"),
     }
+}
+
+/// Appends the encoding of `value` to `out` without the JSON shortcut of
+/// [`encode`] (for decoders that build values as fast as they parse JSON).
+pub(crate) fn encode_tree_into(value: &Value, out: &mut Vec<u8>) {
+    encode_tree(value, out);
 }
 
 fn encode_tree(value: &Value, out: &mut Vec<u8>) {

@@ -1,139 +1,132 @@
-//! Conversion between QuickJS values and [`Value`], with structured-clone
-//! rules: anything that is not undefined, null, a boolean, number, BigInt,
-//! string, array, plain object or `Uint8Array` is refused with a message
-//! that says what was found and where (`arg.user.tags[2]: a function ...`).
+//! Values crossing the QuickJS isolate's edge: to and from a [`Payload`]
+//! (one pass each way through the wire format, `wire.rs`), to a [`Value`]
+//! for host operations that read values in Rust (store requests), and
+//! from a [`Value`] for those that make them (URL parts, error records).
+//! Structured-clone rules apply throughout: anything that is not
+//! undefined, null, a boolean, number, BigInt, string, array, plain object
+//! or `Uint8Array` is refused with a message that says what was found and
+//! where (`arg.user.tags[2] is a function ...`).
 
 use rquickjs::{
-    Array, BigInt as JsBigInt, Ctx, Object, String as JsString, Type, TypedArray, Value as JsValue,
+    Array, BigInt as JsBigInt, Ctx, Object, String as JsString, TypedArray, Value as JsValue,
 };
 
-use super::ffi::typed_array_bytes;
-use crate::engine::Payload;
-use crate::engine::refusal::{CloneError, MAX_DEPTH, Refusal};
-use crate::value::{BigInt, Value};
+use super::ffi::Raw;
+use super::host::SharedState;
+use super::wire::{self, Codec, DecodeError};
+use crate::engine::refusal::{CloneError, Refusal};
+use crate::engine::{Payload, Wire};
+use crate::value::Value;
 
-/// Converts a JavaScript value to a [`Value`]. `object_proto` is the
-/// context's intrinsic `Object.prototype`, captured before user code ran;
-/// `what` names the value in errors ("the argument of user.login()").
-pub(crate) fn to_value<'js>(
+/// Lends the isolate's [`Codec`] to `f`. A reentrant use (a getter that
+/// calls a service while its object is being encoded) finds it lent and
+/// gets a fresh one, released afterwards.
+fn with_codec<'js, R>(
+    raw: &Raw<'js>,
+    state: &SharedState,
+    f: impl FnOnce(&mut Codec, usize) -> R,
+) -> R {
+    let (codec, proto, heap_limit) = {
+        let mut s = state.borrow_mut();
+        (s.codec.take(), s.object_proto_id, s.heap_limit)
+    };
+    let mut codec = codec.unwrap_or_else(|| Codec::new(heap_limit));
+    let result = f(&mut codec, proto);
+    codec.trim();
+    let displaced = state.borrow_mut().codec.replace(codec);
+    if let Some(mut other) = displaced {
+        other.release(raw);
+    }
+    result
+}
+
+/// Encodes a JavaScript value to send it to another isolate; `what` names
+/// the value in errors ("the argument").
+pub(crate) fn to_payload<'js>(
+    ctx: &Ctx<'js>,
+    state: &SharedState,
     value: &JsValue<'js>,
-    object_proto: &Object<'js>,
     what: &str,
-) -> Result<Value, CloneError> {
-    let mut ancestors = Vec::new();
-    convert(value, object_proto, &mut ancestors).map_err(|r| r.into_error(what))
+) -> Result<Payload, CloneError> {
+    let raw = Raw::new(ctx);
+    with_codec(&raw, state, |codec, proto| {
+        wire::encode(&raw, proto, codec, value).map_err(|r| r.into_error(what))?;
+        Ok(Payload::Wire(Wire::from_bytes(codec.encoded().to_vec())))
+    })
 }
 
 /// Converts a JavaScript value to a [`Value`], or says why it cannot be:
-/// for callers that word the error themselves.
+/// for host operations that read the value in Rust and word the error
+/// themselves.
 pub(crate) fn to_refusable_value<'js>(
+    ctx: &Ctx<'js>,
+    state: &SharedState,
     value: &JsValue<'js>,
-    object_proto: &Object<'js>,
 ) -> Result<Value, Refusal> {
-    convert(value, object_proto, &mut Vec::new())
+    let raw = Raw::new(ctx);
+    with_codec(&raw, state, |codec, proto| {
+        wire::encode(&raw, proto, codec, value)?;
+        crate::engine::wire::decode(codec.encoded())
+            .map_err(|e| Refusal::new(format!("unreadable ({e})")))
+    })
 }
 
-fn convert<'js>(
+/// `structuredClone` for the boundary's value types: encodes and decodes
+/// within the isolate. `Err(Ok(_))` is a refusal, `Err(Err(_))` an
+/// exception thrown while building the copy.
+pub(crate) fn clone_value<'js>(
+    ctx: &Ctx<'js>,
+    state: &SharedState,
     value: &JsValue<'js>,
-    object_proto: &Object<'js>,
-    ancestors: &mut Vec<JsValue<'js>>,
-) -> Result<Value, Refusal> {
-    match value.type_of() {
-        Type::Uninitialized | Type::Undefined => Ok(Value::Undefined),
-        Type::Null => Ok(Value::Null),
-        Type::Bool => Ok(Value::Bool(value.as_bool().unwrap_or(false))),
-        Type::Int => Ok(Value::Number(f64::from(value.as_int().unwrap_or(0)))),
-        Type::Float => Ok(Value::Number(value.as_float().unwrap_or(f64::NAN))),
-        Type::String => {
-            let s = value.as_string().ok_or_else(|| Refusal::new("a string"))?;
-            Ok(Value::String(to_rust_string(s)))
-        }
-        Type::BigInt => {
-            let text = value
-                .get::<rquickjs::convert::Coerced<String>>()
-                .map_err(|_| Refusal::new("a BigInt that cannot be printed"))?;
-            BigInt::parse(&text.0)
-                .map(Value::BigInt)
-                .ok_or_else(|| Refusal::new("a malformed BigInt"))
-        }
-        Type::Symbol => Err(Refusal::new("a symbol")),
-        Type::Function | Type::Constructor => Err(Refusal::new("a function")),
-        Type::Promise => Err(Refusal::new("a Promise (did you forget an `await`?)")),
-        Type::Array => {
-            let array = value.as_array().ok_or_else(|| Refusal::new("an array"))?;
-            enter(value, ancestors)?;
-            let mut items = Vec::with_capacity(array.len());
-            for i in 0..array.len() {
-                let item: JsValue = array
-                    .get(i)
-                    .map_err(|_| Refusal::new("an array with an unreadable element"))?;
-                let converted = convert(&item, object_proto, ancestors)
-                    .map_err(|r| r.within(format!("[{i}]")))?;
-                items.push(converted);
-            }
-            ancestors.pop();
-            Ok(Value::Array(items))
-        }
-        Type::Object | Type::Exception | Type::Proxy => {
-            let object = value.as_object().ok_or_else(|| Refusal::new("an object"))?;
-            if let Ok(bytes) = TypedArray::<u8>::from_object(object.clone()) {
-                let copy = typed_array_bytes(&bytes)
-                    .ok_or_else(|| Refusal::new("a detached Uint8Array"))?;
-                return Ok(Value::Bytes(copy));
-            }
-            match object.get_prototype() {
-                None => {}
-                Some(proto) if proto == *object_proto => {}
-                Some(_) => return Err(Refusal::new(describe_instance(object))),
-            }
-            if value.type_of() == Type::Proxy {
-                return Err(Refusal::new("a Proxy"));
-            }
-            enter(value, ancestors)?;
-            let mut pairs = Vec::new();
-            for key in object.keys::<String>() {
-                let key = key.map_err(|_| Refusal::new("an object with an unreadable key"))?;
-                let item: JsValue = object
-                    .get(key.as_str())
-                    .map_err(|_| Refusal::new("an object whose property getter threw"))?;
-                match convert(&item, object_proto, ancestors) {
-                    Ok(converted) => pairs.push((key, converted)),
-                    Err(r) => return Err(r.within(format!(".{key}"))),
-                }
-            }
-            ancestors.pop();
-            Ok(Value::Object(pairs))
-        }
-        Type::Module | Type::Unknown => Err(Refusal::new("an engine-internal value")),
-    }
+    what: &str,
+) -> Result<JsValue<'js>, Result<CloneError, rquickjs::Error>> {
+    let raw = Raw::new(ctx);
+    with_codec(&raw, state, |codec, proto| {
+        wire::encode(&raw, proto, codec, value).map_err(|r| Ok(r.into_error(what)))?;
+        wire::decode_encoded(&raw, codec)
+            .map(|js| raw.give(js))
+            .map_err(|e| Err(decode_error(ctx, e)))
+    })
 }
 
-/// Pushes a container on the ancestor stack, refusing cycles and depth.
-fn enter<'js>(value: &JsValue<'js>, ancestors: &mut Vec<JsValue<'js>>) -> Result<(), Refusal> {
-    if ancestors.iter().any(|a| a == value) {
-        return Err(Refusal::new(
-            "refers back to an object that contains it (a cycle)",
-        ));
-    }
-    if ancestors.len() >= MAX_DEPTH {
-        return Err(Refusal::new(format!(
-            "nested more than {MAX_DEPTH} levels deep"
-        )));
-    }
-    ancestors.push(value.clone());
-    Ok(())
+/// Builds the JavaScript value of a [`Payload`] in `ctx`.
+pub(crate) fn from_payload<'js>(
+    ctx: &Ctx<'js>,
+    state: &SharedState,
+    payload: &Payload,
+) -> rquickjs::Result<JsValue<'js>> {
+    let raw = Raw::new(ctx);
+    let built = match payload {
+        Payload::Wire(w) => with_codec(&raw, state, |codec, _| {
+            wire::decode(&raw, codec, w.as_bytes())
+        }),
+        Payload::Value(v) => with_codec(&raw, state, |codec, _| wire::decode_value(&raw, codec, v)),
+    };
+    built
+        .map(|js| raw.give(js))
+        .map_err(|e| decode_error(ctx, e))
 }
 
-/// "an instance of Map", "a Date", …: what the user passed, by constructor.
-fn describe_instance(object: &Object<'_>) -> String {
-    let name = object
-        .get::<_, Object>("constructor")
-        .ok()
-        .and_then(|c| c.get::<_, String>("name").ok())
-        .filter(|n| !n.is_empty());
-    match name {
-        Some(name) => format!("an instance of {name}"),
-        None => "an object with a non-plain prototype".to_owned(),
+/// Builds the JavaScript value of a [`Value`] in `ctx` through the
+/// codec (faster than [`from_value`] for anything but the smallest).
+pub(crate) fn value_to_js<'js>(
+    ctx: &Ctx<'js>,
+    state: &SharedState,
+    value: &Value,
+) -> rquickjs::Result<JsValue<'js>> {
+    let raw = Raw::new(ctx);
+    with_codec(&raw, state, |codec, _| {
+        wire::decode_value(&raw, codec, value)
+    })
+    .map(|js| raw.give(js))
+    .map_err(|e| decode_error(ctx, e))
+}
+
+/// Reports a decoding failure as a JavaScript exception.
+fn decode_error(ctx: &Ctx<'_>, e: DecodeError) -> rquickjs::Error {
+    match e {
+        DecodeError::Thrown => rquickjs::Error::Exception,
+        other => rquickjs::Exception::throw_internal(ctx, &other.to_string()),
     }
 }
 
@@ -151,23 +144,9 @@ pub(crate) fn to_rust_string(s: &JsString<'_>) -> String {
     fixed.unwrap_or_else(|_| String::from("\u{FFFD}"))
 }
 
-/// Converts a [`Payload`] into a JavaScript value in `ctx`.
-pub(crate) fn from_payload<'js>(
-    ctx: &Ctx<'js>,
-    payload: &Payload,
-) -> rquickjs::Result<JsValue<'js>> {
-    match payload {
-        Payload::Value(v) => from_value(ctx, v),
-        Payload::Wire(w) => {
-            let value = w
-                .to_value()
-                .map_err(|e| rquickjs::Exception::throw_internal(ctx, &e.to_string()))?;
-            from_value(ctx, &value)
-        }
-    }
-}
-
-/// Converts a [`Value`] into a JavaScript value in `ctx`.
+/// Converts a [`Value`] into a JavaScript value in `ctx` through rquickjs:
+/// for the small values of host operations that have no isolate state at
+/// hand (URL parts, form fields, error records).
 pub(crate) fn from_value<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<JsValue<'js>> {
     Ok(match value {
         Value::Undefined => JsValue::new_undefined(ctx.clone()),

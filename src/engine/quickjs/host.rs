@@ -17,13 +17,16 @@ use std::time::{Duration, Instant};
 use rquickjs::function::Opt;
 use rquickjs::{Array, Ctx, Exception, Function, Object, Persistent, TypedArray, Value as JsValue};
 
-use super::convert::{from_value, to_refusable_value, to_rust_string, to_value};
+use super::convert::{
+    clone_value, from_value, to_payload, to_refusable_value, to_rust_string, value_to_js,
+};
 use super::ffi::typed_array_bytes;
+use super::wire::Codec;
 use crate::engine::context::AsyncContext;
 use crate::engine::host_ops::{self, Thrown};
 use crate::engine::{
-    CallId, Effect, InvocationId, JsError, Payload, SharedDirectory, StoreGrant, StoreRequest,
-    TimerId, store_ops,
+    CallId, Effect, InvocationId, JsError, SharedDirectory, StoreGrant, StoreRequest, TimerId,
+    store_ops,
 };
 
 /// Why a call at module top level fails.
@@ -46,17 +49,17 @@ pub(crate) struct HostState {
     /// The intrinsic `Object.prototype`, captured before user code ran, to
     /// recognise plain objects. Taken out before the runtime is dropped.
     pub(crate) object_proto: Option<Persistent<Object<'static>>>,
+    /// `object_proto`'s identity (`ffi::Js::identity`), what the encoder
+    /// compares prototypes with; valid while `object_proto` keeps it alive.
+    pub(crate) object_proto_id: usize,
+    /// The isolate's heap limit in bytes (bounds the codec's encodings).
+    pub(crate) heap_limit: usize,
+    /// The wire codec's buffers and key cache; lent out while in use
+    /// (`convert::with_codec`), released before the runtime is dropped.
+    pub(crate) codec: Option<Codec>,
 }
 
 pub(crate) type SharedState = Rc<RefCell<HostState>>;
-
-fn object_proto<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Result<Object<'js>> {
-    let saved = state.borrow().object_proto.clone();
-    match saved {
-        Some(p) => p.restore(ctx),
-        None => Err(Exception::throw_internal(ctx, "isolate is shutting down")),
-    }
-}
 
 /// Reads a thrown JavaScript value as a [`JsError`].
 pub(crate) fn js_error(value: &JsValue<'_>) -> JsError {
@@ -137,8 +140,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                         &format!("no such service method: {service}.{method}"),
                     ));
                 }
-                let proto = object_proto(&ctx, &st)?;
-                let value = to_value(&arg, &proto, "the argument").map_err(|e| {
+                let arg = to_payload(&ctx, &st, &arg, "the argument").map_err(|e| {
                     // Name the call only on this (rare) path.
                     let message = e.0.replacen(
                         "the argument",
@@ -156,7 +158,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                     parent,
                     service,
                     method,
-                    arg: value.into(),
+                    arg,
                 });
                 Ok(call.0 as f64)
             },
@@ -211,13 +213,12 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                         &format!("no local access to store \"{name}\""),
                     ));
                 };
-                let proto = object_proto(&ctx, &st)?;
-                let key = to_refusable_value(&key, &proto)
+                let key = to_refusable_value(&ctx, &st, &key)
                     .map_err(|r| r.into_error("the key").0)
                     .and_then(|k| host_ops::store_key(&k, "the key"))
                     .map_err(|m| Exception::throw_type(&ctx, &m))?;
                 match store_ops::read(&ns, &name, &StoreRequest::Get(key)) {
-                    Some(Ok(value)) => from_value(&ctx, &value),
+                    Some(Ok(value)) => value_to_js(&ctx, &st, &value),
                     Some(Err(e)) => Err(Exception::throw_message(&ctx, &e.message)),
                     None => Ok(JsValue::new_undefined(ctx.clone())),
                 }
@@ -238,8 +239,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                         &format!("no access to store \"{name}\""),
                     ));
                 };
-                let proto = object_proto(&ctx, &st)?;
-                let op = to_refusable_value(&op.into_value(), &proto);
+                let op = to_refusable_value(&ctx, &st, &op.into_value());
                 let request = host_ops::store_request(op, grant.writable, &name)
                     .map_err(|m| Exception::throw_type(&ctx, &m))?;
                 // A local read is answered now, as a one-element array.
@@ -250,7 +250,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                 {
                     let value = result.map_err(|e| Exception::throw_message(&ctx, &e.message))?;
                     let answer = Array::new(ctx.clone())?;
-                    answer.set(0, from_value(&ctx, &value)?)?;
+                    answer.set(0, value_to_js(&ctx, &st, &value)?)?;
                     return Ok(answer.into_value());
                 }
                 let call = CallId::fresh();
@@ -279,16 +279,14 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                     .unwrap_or_else(|| JsValue::new_undefined(ctx.clone()));
                 let id = InvocationId(id as u64);
                 let result = if ok {
-                    let proto = object_proto(&ctx, &st)?;
-                    to_value(&value, &proto, "the return value")
+                    to_payload(&ctx, &st, &value, "the return value")
                         .map_err(|e| JsError::new("TypeError", e.0))
                 } else {
                     Err(js_error(&value))
                 };
-                st.borrow_mut().effects.push(Effect::Complete {
-                    id,
-                    result: result.map(Payload::Value),
-                });
+                st.borrow_mut()
+                    .effects
+                    .push(Effect::Complete { id, result });
                 Ok::<(), rquickjs::Error>(())
             },
         )?,
@@ -427,10 +425,12 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
     host.set(
         "clone",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, value: JsValue<'js>| {
-            let proto = object_proto(&ctx, &st)?;
-            let v = to_value(&value, &proto, "the value")
-                .map_err(|e| Exception::throw_type(&ctx, &format!("DataCloneError: {}", e.0)))?;
-            from_value(&ctx, &v)
+            clone_value(&ctx, &st, &value, "the value").map_err(|e| match e {
+                Ok(refused) => {
+                    Exception::throw_type(&ctx, &format!("DataCloneError: {}", refused.0))
+                }
+                Err(thrown) => thrown,
+            })
         })?,
     )?;
 

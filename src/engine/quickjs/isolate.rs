@@ -10,7 +10,7 @@ use rquickjs::module::WriteOptions;
 use rquickjs::{Context, Ctx, Function, Module, Object, Persistent, Runtime, Value as JsValue};
 
 use super::convert::{from_payload, from_value};
-use super::ffi::{HeapAccount, LimitedAllocator, load_own_bytecode};
+use super::ffi::{HeapAccount, LimitedAllocator, Raw, load_own_bytecode};
 use super::host::{self, HostState, SharedState, js_error};
 use super::loader::AppLoader;
 use crate::engine::context::AsyncContext;
@@ -92,9 +92,14 @@ pub(crate) struct QjsIsolate {
 
 impl Drop for QjsIsolate {
     fn drop(&mut self) {
-        // Release every persistent handle while the runtime is alive.
+        // Release every persistent handle and cached atom while the
+        // runtime is alive.
         self.dispatcher = None;
         self.state.borrow_mut().object_proto = None;
+        let codec = self.state.borrow_mut().codec.take();
+        if let Some(mut codec) = codec {
+            self.context.with(|ctx| codec.release(&Raw::new(&ctx)));
+        }
         // `context`, then `runtime`, drop after this in field order.
     }
 }
@@ -133,6 +138,9 @@ impl QjsIsolate {
             cx: AsyncContext::default(),
             started: Instant::now(),
             object_proto: None,
+            object_proto_id: 0,
+            heap_limit: config.memory_limit,
+            codec: None,
         }));
 
         let armed = watch.arm(config.cpu_budget.max(MIN_LOAD_BUDGET));
@@ -188,7 +196,11 @@ impl QjsIsolate {
             .get::<_, Object>("Object")
             .and_then(|o| o.get("prototype"))
             .map_err(internal)?;
-        state.borrow_mut().object_proto = Some(Persistent::save(ctx, object_proto));
+        let identity = Raw::new(ctx).js_of(object_proto.as_value()).identity();
+        let mut s = state.borrow_mut();
+        s.object_proto_id = identity;
+        s.object_proto = Some(Persistent::save(ctx, object_proto));
+        drop(s);
 
         let host = host::install(ctx, state).map_err(internal)?;
         let (prelude, promise) = load_own_bytecode(ctx, prelude_bytecode()?)
@@ -273,7 +285,7 @@ impl QjsIsolate {
                 Event::Invoke { id, method, arg } => {
                     state.borrow_mut().cx.enter_invocation(id);
                     dispatcher.invoke.clone().restore(&ctx).and_then(|f| {
-                        let arg = from_payload(&ctx, &arg)?;
+                        let arg = from_payload(&ctx, state, &arg)?;
                         f.call((id.0 as f64, method, arg))
                     })
                 }
@@ -283,7 +295,7 @@ impl QjsIsolate {
                     }
                     dispatcher.reply.clone().restore(&ctx).and_then(|f| {
                         let (ok, value) = match result {
-                            Ok(v) => (true, from_payload(&ctx, &v)?),
+                            Ok(v) => (true, from_payload(&ctx, state, &v)?),
                             Err(e) => (false, from_value(&ctx, &e.to_value())?),
                         };
                         f.call((call.0 as f64, ok, value))

@@ -4,7 +4,9 @@
 //!
 //! - [`isolate`](self) — one runtime + context + module, driven by events;
 //! - `host` — the host operations the shared JavaScript calls;
-//! - `convert` — JavaScript values to and from [`Value`](crate::value::Value);
+//! - `convert` — values crossing the isolate's edge, as payloads or
+//!   [`Value`](crate::value::Value)s;
+//! - `wire` — JavaScript values to and from the wire format, in one pass;
 //! - `loader` — module resolution against the app's in-memory sources;
 //! - `ffi` — the backend's only `unsafe` code, with its invariants.
 
@@ -13,6 +15,7 @@ mod ffi;
 mod host;
 mod isolate;
 mod loader;
+mod wire;
 
 use crate::engine::{Engine, EngineError, Isolate, IsolateConfig};
 
