@@ -200,7 +200,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Value, Malformed> {
 }
 
 /// Decodes a host operation's arguments (an array whose elements may be
-/// refused).
+/// refused). The V8 backend now reads arguments lazily ([`Args`]).
+#[allow(dead_code)]
 pub(crate) fn decode_args(bytes: &[u8]) -> Result<Vec<Result<Value, Refusal>>, Malformed> {
     let mut reader = Reader { bytes, at: 0 };
     if reader.byte()? != ARRAY {
@@ -213,6 +214,95 @@ pub(crate) fn decode_args(bytes: &[u8]) -> Result<Vec<Result<Value, Refusal>>, M
     }
     Ok(args)
 }
+
+/// A host operation's arguments (an array whose elements may be refused),
+/// split into each argument's bytes without decoding them: an operation
+/// decodes only the arguments it reads, and can hand one on as it is (a
+/// call's argument, an invocation's result).
+#[cfg_attr(not(feature = "v8"), allow(dead_code))] // read by the V8 backend
+#[derive(Debug)]
+pub(crate) struct Args<'a> {
+    /// Each argument's bytes, in order.
+    args: Vec<&'a [u8]>,
+}
+
+/// Nesting [`Args::split`] follows before calling the bytes malformed: far
+/// more than any engine encodes (see `refusal::MAX_DEPTH`), and little
+/// enough stack.
+#[cfg_attr(not(feature = "v8"), allow(dead_code))]
+const MAX_SKIP_DEPTH: usize = 1024;
+
+#[cfg_attr(not(feature = "v8"), allow(dead_code))]
+impl<'a> Args<'a> {
+    /// Splits `[array n, arg...]` into the arguments; checks that each is
+    /// one whole value (structure and lengths, not the text in strings).
+    pub(crate) fn split(bytes: &'a [u8]) -> Result<Args<'a>, Malformed> {
+        let mut reader = Reader { bytes, at: 0 };
+        if reader.byte()? != ARRAY {
+            return Err(Malformed(0));
+        }
+        let n = reader.u32()?;
+        let mut args = Vec::with_capacity(n.min(8));
+        for _ in 0..n {
+            let start = reader.at;
+            reader.skip(0)?;
+            args.push(&bytes[start..reader.at]);
+        }
+        if reader.at != bytes.len() {
+            return Err(reader.malformed());
+        }
+        Ok(Args { args })
+    }
+
+    /// How many arguments there are.
+    pub(crate) fn len(&self) -> usize {
+        self.args.len()
+    }
+
+    /// Argument `i`'s bytes (`None` past the end): one value, or a
+    /// refusal record.
+    pub(crate) fn bytes(&self, i: usize) -> Option<&'a [u8]> {
+        self.args.get(i).copied()
+    }
+
+    /// Argument `i` decoded (`undefined` past the end), or why the engine
+    /// refused it.
+    pub(crate) fn value(&self, i: usize) -> Result<Result<Value, Refusal>, Malformed> {
+        match self.args.get(i) {
+            None => Ok(Ok(Value::Undefined)),
+            Some(bytes) => {
+                let mut reader = Reader { bytes, at: 0 };
+                reader.arg()
+            }
+        }
+    }
+
+    /// Argument `i` if it is a number.
+    pub(crate) fn number(&self, i: usize) -> Option<f64> {
+        match self.args.get(i) {
+            Some([NUMBER, rest @ ..]) if rest.len() == 8 => {
+                let mut raw = [0u8; 8];
+                raw.copy_from_slice(rest);
+                Some(f64::from_le_bytes(raw))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether argument `i` is `true`.
+    pub(crate) fn is_true(&self, i: usize) -> bool {
+        matches!(self.args.get(i), Some([TRUE]))
+    }
+
+    /// Whether argument `i` is a refusal record.
+    pub(crate) fn is_refused(&self, i: usize) -> bool {
+        matches!(self.args.get(i), Some([REFUSED, ..]))
+    }
+}
+
+/// The encoding of `undefined` (an argument that was not passed).
+#[cfg_attr(not(feature = "v8"), allow(dead_code))]
+pub(crate) const UNDEFINED_BYTES: &[u8] = &[UNDEFINED];
 
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -243,6 +333,54 @@ impl Reader<'_> {
     fn u32(&mut self) -> Result<usize, Malformed> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+
+    #[cfg_attr(not(feature = "v8"), allow(dead_code))]
+    fn skip_bytes(&mut self) -> Result<(), Malformed> {
+        let n = self.u32()?;
+        self.take(n).map(|_| ())
+    }
+
+    /// Moves past one value (or refusal record) without decoding it.
+    #[cfg_attr(not(feature = "v8"), allow(dead_code))]
+    fn skip(&mut self, depth: usize) -> Result<(), Malformed> {
+        if depth > MAX_SKIP_DEPTH {
+            return Err(self.malformed());
+        }
+        match self.byte()? {
+            UNDEFINED | NULL | FALSE | TRUE => Ok(()),
+            NUMBER => self.take(8).map(|_| ()),
+            BIGINT | STRING | BYTES | JSON_TEXT | LATIN1 => self.skip_bytes(),
+            UTF16 => {
+                let n = self.u32()?;
+                self.take(n.checked_mul(2).ok_or_else(|| self.malformed())?)
+                    .map(|_| ())
+            }
+            ARRAY => {
+                let n = self.u32()?;
+                for _ in 0..n {
+                    self.skip(depth + 1)?;
+                }
+                Ok(())
+            }
+            OBJECT => {
+                let n = self.u32()?;
+                for _ in 0..n {
+                    self.skip_bytes()?;
+                    self.skip(depth + 1)?;
+                }
+                Ok(())
+            }
+            REFUSED => {
+                let n = self.u32()?;
+                // The path segments, then what was found.
+                for _ in 0..=n {
+                    self.skip_bytes()?;
+                }
+                Ok(())
+            }
+            _ => Err(Malformed(self.at - 1)),
+        }
     }
 
     fn string(&mut self) -> Result<String, Malformed> {
@@ -287,7 +425,14 @@ impl Reader<'_> {
             STRING => Value::String(self.string()?),
             LATIN1 => {
                 let n = self.u32()?;
-                Value::String(self.take(n)?.iter().map(|&b| char::from(b)).collect())
+                let at = self.at;
+                let bytes = self.take(n)?;
+                if bytes.is_ascii() {
+                    // ASCII is UTF-8 as it is: one copy, no per-character work.
+                    Value::String(String::from_utf8(bytes.to_vec()).map_err(|_| Malformed(at))?)
+                } else {
+                    Value::String(bytes.iter().map(|&b| char::from(b)).collect())
+                }
             }
             UTF16 => {
                 let n = self.u32()?;
@@ -429,6 +574,59 @@ mod tests {
         // An odd byte count cannot be UTF-16.
         let bad = [UTF16, 1, 0, 0, 0, 0x61];
         assert!(decode(&bad).is_err());
+    }
+
+    #[test]
+    fn arguments_split_without_decoding() {
+        let post = Value::object([("text", Value::from("hi")), ("n", Value::Number(2.0))]);
+        let mut out = vec![ARRAY];
+        put_u32(&mut out, 5);
+        encode_tree(&Value::from("svc"), &mut out);
+        encode_tree(&Value::Number(7.5), &mut out);
+        let at = out.len();
+        encode_tree(&post, &mut out);
+        let post_bytes = out[at..].to_vec();
+        out.push(TRUE);
+        out.push(REFUSED);
+        put_u32(&mut out, 1);
+        put_bytes(&mut out, b"[0]");
+        put_bytes(&mut out, b"a function");
+        let args = Args::split(&out).unwrap();
+        assert_eq!(args.len(), 5);
+        assert_eq!(args.value(0).unwrap().ok(), Some(Value::from("svc")));
+        assert_eq!(args.number(1), Some(7.5));
+        assert_eq!(args.number(0), None);
+        assert_eq!(args.bytes(2), Some(post_bytes.as_slice()));
+        assert_eq!(decode(args.bytes(2).unwrap()), Ok(post));
+        assert!(args.is_true(3) && !args.is_true(1));
+        assert!(args.is_refused(4) && !args.is_refused(2));
+        let refusal = args.value(4).unwrap().err().unwrap();
+        assert_eq!(
+            (refusal.path, refusal.found.as_str()),
+            (vec!["[0]".to_owned()], "a function")
+        );
+        assert_eq!(args.value(9).unwrap().ok(), Some(Value::Undefined));
+        assert_eq!(args.bytes(9), None);
+        // Trailing bytes, a short value, a count past the end: malformed.
+        let mut extra = out.clone();
+        extra.push(NULL);
+        assert!(Args::split(&extra).is_err());
+        for cut in 0..out.len() {
+            assert!(Args::split(&out[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut deep = vec![ARRAY, 1, 0, 0, 0];
+        for _ in 0..=MAX_SKIP_DEPTH + 1 {
+            deep.extend_from_slice(&[ARRAY, 1, 0, 0, 0]);
+        }
+        deep.push(NULL);
+        assert!(Args::split(&deep).is_err(), "too deep to skip");
+    }
+
+    #[test]
+    fn ascii_latin1_strings_decode_like_utf8() {
+        let mut out = vec![LATIN1];
+        put_bytes(&mut out, b"plain ascii");
+        assert_eq!(decode(&out), Ok(Value::from("plain ascii")));
     }
 
     #[test]
