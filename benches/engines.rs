@@ -18,7 +18,15 @@
 //!    (an echo) `CALL_LOOP` times; time / `CALL_LOOP`. Through the real
 //!    runtime (`Runtime::call_blocking`), one worker. Beside it, an
 //!    invocation from Rust of `b.noop`, one at a time (`call_blocking`).
-//! 4. `compute`: compute-heavy handlers, each an exported method of one
+//!    Each also as process CPU time per call (`CPU`), which a loaded
+//!    machine inflates much less than wall time.
+//! 4. `boundary`: the same two round trips (a tiny value; a 0.6 KB post,
+//!    both ways) driven through the engine API alone, without the
+//!    scheduler: `a`'s isolate makes the call, `b`'s answers it, `a` gets
+//!    the reply — two events per round trip, each with a value to decode
+//!    and one to encode. What the engine's side of a call costs; the rest
+//!    of `call` is the scheduler's. Wall time and the thread's CPU time.
+//! 5. `compute`: compute-heavy handlers, each an exported method of one
 //!    service invoked from Rust through the real runtime (one worker,
 //!    partitioning off so no method moves to a fresh, cold instance), after
 //!    a warm-up that lets V8's optimizing tiers kick in. Time per
@@ -40,7 +48,7 @@
 //! progress on stderr.
 //!
 //! Run: `cargo bench --features v8 --bench engines` (~2 minutes), or
-//! `cargo bench --features v8 --bench engines -- start memory call compute`
+//! `cargo bench --features v8 --bench engines -- start memory call boundary compute`
 //! (any subset). `ENGINES_ROUNDS=N` sets the number of rounds (default 7).
 
 mod common;
@@ -50,7 +58,10 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pyrosome::engine::{self, Effect, Event, InvocationId, Isolate};
+use pyrosome::engine::{
+    self, Directory, Effect, Event, InvocationId, Isolate, IsolateConfig, ModuleSource, Modules,
+    Payload, SharedDirectory,
+};
 use pyrosome::{Engine, Runtime, RuntimeOptions, Value};
 
 /// The engines compared, in the order of the first round.
@@ -76,6 +87,13 @@ const CALL_LOOP: u64 = 2000;
 
 /// `a.loop` invocations per engine per round; the median is kept.
 const CALL_SAMPLES: usize = 3;
+
+/// Round trips per sample of the `boundary` experiment.
+const BOUNDARY_LOOP: u64 = 2000;
+
+/// Samples per engine per round of the `boundary` experiment; the median
+/// is kept.
+const BOUNDARY_SAMPLES: usize = 5;
 
 /// Invocations of `b.noop` from Rust per engine per round.
 const INVOKE_SAMPLES: usize = 300;
@@ -202,7 +220,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let all = ["start", "memory", "call", "compute"];
+    let all = ["start", "memory", "call", "boundary", "compute"];
     for a in &args {
         assert!(
             all.contains(&a.as_str()),
@@ -231,6 +249,9 @@ fn main() {
     if wanted("call") {
         calls(&engines, rounds, &mut report);
     }
+    if wanted("boundary") {
+        boundary(&engines, rounds, &mut report);
+    }
     if wanted("compute") {
         compute(&engines, rounds, &mut report);
     }
@@ -240,13 +261,20 @@ fn main() {
     );
 }
 
-/// The engine order of round `round`: A B, then B A, ...
-fn order(round: usize) -> [usize; 2] {
-    if round.is_multiple_of(2) {
+/// The engine order of round `round`: A B, then B A, ... (only the
+/// engine named by `ENGINES_ONLY`, if set: for profiling one engine).
+fn order(round: usize) -> Vec<usize> {
+    let both = if round.is_multiple_of(2) {
         [0, 1]
     } else {
         [1, 0]
-    }
+    };
+    both.into_iter().filter(|&e| selected(e)).collect()
+}
+
+/// Whether engine `e` is measured (see `order`).
+fn selected(e: usize) -> bool {
+    std::env::var("ENGINES_ONLY").map_or(true, |only| only == ENGINES[e])
 }
 
 // ---------------------------------------------------------------------------
@@ -409,7 +437,10 @@ fn calls(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
         .iter()
         .map(|e| common::call_runtime(1, Some(e.clone())))
         .collect();
-    for (_, rt) in &runtimes {
+    for (e, (_, rt)) in runtimes.iter().enumerate() {
+        if !selected(e) {
+            continue;
+        }
         // Warm-up: JIT, allocator, instance caches.
         for _ in 0..3 {
             common::call_loop(rt, CALL_LOOP);
@@ -421,9 +452,9 @@ fn calls(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
     for round in 0..rounds {
         for e in order(round) {
             let rt = &runtimes[e].1;
-            let mut loops: Vec<Duration> = (0..CALL_SAMPLES)
-                .map(|_| common::call_loop(rt, CALL_LOOP))
-                .collect();
+            let (mut loops, mut cpu): (Vec<Duration>, Vec<Duration>) = (0..CALL_SAMPLES)
+                .map(|_| with_cpu(|| common::call_loop(rt, CALL_LOOP)))
+                .unzip();
             let per_call = median(&mut loops) / CALL_LOOP as u32;
             report.add(
                 "call round trip a → b.noop (1 worker)",
@@ -431,14 +462,26 @@ fn calls(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
                 e,
                 us(per_call),
             );
-            let mut loops: Vec<Duration> = (0..CALL_SAMPLES)
-                .map(|_| common::post_loop(rt, CALL_LOOP))
-                .collect();
+            report.add(
+                "call round trip a → b.noop (1 worker), CPU",
+                "µs",
+                e,
+                us(median(&mut cpu) / CALL_LOOP as u32),
+            );
+            let (mut loops, mut cpu): (Vec<Duration>, Vec<Duration>) = (0..CALL_SAMPLES)
+                .map(|_| with_cpu(|| common::post_loop(rt, CALL_LOOP)))
+                .unzip();
             report.add(
                 "call round trip with a 0.6 KB post, both ways (1 worker)",
                 "µs",
                 e,
                 us(median(&mut loops) / CALL_LOOP as u32),
+            );
+            report.add(
+                "call round trip with a 0.6 KB post, both ways (1 worker), CPU",
+                "µs",
+                e,
+                us(median(&mut cpu) / CALL_LOOP as u32),
             );
             let mut invokes: Vec<Duration> = (0..INVOKE_SAMPLES)
                 .map(|_| {
@@ -460,8 +503,196 @@ fn calls(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
     }
 }
 
+/// Runs `f` (which returns the time it measured) and adds the process CPU
+/// time it used.
+fn with_cpu(f: impl FnOnce() -> Duration) -> (Duration, Duration) {
+    let before = process_cpu_time();
+    let wall = f();
+    (wall, process_cpu_time().saturating_sub(before))
+}
+
+/// CPU time of the whole process (every thread).
+fn process_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // Safety: a valid out-pointer; CLOCK_PROCESS_CPUTIME_ID always exists
+    // on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 // ---------------------------------------------------------------------------
-// 4. Compute-heavy handlers
+// 4. The engine's side of a call, without the scheduler
+
+/// `a` calls `b.noop` in a loop (a tiny value, or a post both ways);
+/// `b.noop` echoes. The same code as the call app of `call`.
+const BOUNDARY_A: &str = r#"
+import { services } from "pyrosome";
+export async function loop({ n }) {
+  for (let i = 0; i < n; i++) await services.b.noop({ i });
+  return n;
+}
+export async function posts({ n }) {
+  const post = {
+    post_id: 8312093480123, req_id: 99123, timestamp: 1732610000000, post_type: 0,
+    creator: { user_id: 4711, username: "username_4711" },
+    text: "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor @username_12 incididunt ut labore et dolore magna aliqua http://short.url/abc",
+    user_mentions: [{ user_id: 12, username: "username_12" }, { user_id: 13, username: "username_13" }],
+    media: [{ media_id: 1, media_type: "png" }, { media_id: 2, media_type: "jpg" }],
+    urls: [{ shortened_url: "http://short.url/abc", expanded_url: "https://example.com/a/long/path?q=1" }],
+  };
+  let size = 0;
+  for (let i = 0; i < n; i++) size += (await services.b.noop(post)).text.length;
+  return size;
+}
+"#;
+
+const BOUNDARY_B: &str = "export function noop(v) { return v; }\n";
+
+fn boundary_config(service: &str, source: &str, directory: &SharedDirectory) -> IsolateConfig {
+    let mut modules = Modules::new();
+    let file = format!("{service}.js");
+    modules.insert(
+        file.as_str(),
+        ModuleSource {
+            path: std::path::PathBuf::from(&file),
+            source: Arc::from(source),
+        },
+    );
+    IsolateConfig {
+        service: Arc::from(service),
+        entry: file,
+        modules: Arc::new(modules),
+        directory: directory.clone(),
+        memory_limit: 64 << 20,
+        cpu_budget: Duration::from_secs(10),
+        dev_mode: false,
+        stores: Vec::new(),
+    }
+}
+
+/// Runs `a.method({n})` to completion, delivering every call it makes to
+/// `b` and every answer back to `a` on this thread; returns the wall and
+/// thread CPU time per round trip.
+fn drive(a: &mut dyn Isolate, b: &mut dyn Isolate, method: &str, n: u64) -> (Duration, Duration) {
+    const BUDGET: Duration = Duration::from_secs(10);
+    let cpu = pyrosome::cpu_clock::thread_cpu_time();
+    let start = Instant::now();
+    let mut effects = Vec::new();
+    let mut answers = Vec::new();
+    let arg = Value::object([("n", Value::Number(n as f64))]);
+    a.handle(
+        Event::Invoke {
+            id: InvocationId(1),
+            method: method.to_owned(),
+            arg: Payload::Value(arg),
+        },
+        BUDGET,
+        &mut effects,
+    )
+    .expect("a runs");
+    let mut next = 2;
+    let mut calls = 0;
+    loop {
+        let Some(effect) = effects.pop() else {
+            panic!("a.{method} stopped without completing");
+        };
+        match effect {
+            Effect::Call {
+                call, method, arg, ..
+            } => {
+                calls += 1;
+                b.handle(
+                    Event::Invoke {
+                        id: InvocationId(next),
+                        method,
+                        arg,
+                    },
+                    BUDGET,
+                    &mut answers,
+                )
+                .expect("b runs");
+                next += 1;
+                let result = answers
+                    .drain(..)
+                    .find_map(|e| match e {
+                        Effect::Complete { result, .. } => Some(result),
+                        _ => None,
+                    })
+                    .expect("b.noop completes at once");
+                a.handle(Event::Reply { call, result }, BUDGET, &mut effects)
+                    .expect("a runs");
+            }
+            Effect::Complete { result, .. } => {
+                result.expect("a's loop succeeds");
+                break;
+            }
+            other => panic!("unexpected effect {other:?}"),
+        }
+    }
+    assert_eq!(calls, n, "one call per iteration");
+    (
+        start.elapsed() / n as u32,
+        pyrosome::cpu_clock::thread_cpu_time().saturating_sub(cpu) / n as u32,
+    )
+}
+
+fn boundary(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
+    eprintln!(
+        "[engines] boundary: {rounds} rounds x {BOUNDARY_SAMPLES} x {BOUNDARY_LOOP} round trips per engine, no scheduler"
+    );
+    let directory: SharedDirectory = Arc::new(std::sync::OnceLock::new());
+    let mut names = Directory::new();
+    names.insert("a", vec!["loop".to_owned(), "posts".to_owned()]);
+    names.insert("b", vec!["noop".to_owned()]);
+    let _ = directory.set(names);
+    let mut pairs: Vec<(Box<dyn Isolate>, Box<dyn Isolate>)> = engines
+        .iter()
+        .map(|engine| {
+            let a = engine
+                .instantiate(&boundary_config("a", BOUNDARY_A, &directory))
+                .expect("a starts");
+            let b = engine
+                .instantiate(&boundary_config("b", BOUNDARY_B, &directory))
+                .expect("b starts");
+            (a, b)
+        })
+        .collect();
+    for (e, (a, b)) in pairs.iter_mut().enumerate() {
+        if !selected(e) {
+            continue;
+        }
+        // Warm-up: V8 optimizes the codec and the bootstrap.
+        for _ in 0..3 {
+            drive(a.as_mut(), b.as_mut(), "loop", BOUNDARY_LOOP);
+            drive(a.as_mut(), b.as_mut(), "posts", BOUNDARY_LOOP);
+        }
+    }
+    for round in 0..rounds {
+        for e in order(round) {
+            let (a, b) = &mut pairs[e];
+            for (method, what) in [
+                ("loop", "engine round trip, tiny value (no scheduler)"),
+                (
+                    "posts",
+                    "engine round trip, 0.6 KB post both ways (no scheduler)",
+                ),
+            ] {
+                let (mut wall, mut cpu): (Vec<Duration>, Vec<Duration>) = (0..BOUNDARY_SAMPLES)
+                    .map(|_| drive(a.as_mut(), b.as_mut(), method, BOUNDARY_LOOP))
+                    .unzip();
+                report.add(what, "µs", e, us(median(&mut wall)));
+                report.add(&format!("{what}, CPU"), "µs", e, us(median(&mut cpu)));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 5. Compute-heavy handlers
 
 fn compute(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
     eprintln!("[engines] compute: {rounds} rounds per engine and workload");
