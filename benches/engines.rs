@@ -681,6 +681,10 @@ fn boundary(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
                     "engine round trip, 0.6 KB post both ways (no scheduler)",
                 ),
             ] {
+                // `ENGINES_BOUNDARY=loop` (or `posts`): only that one, for profiling.
+                if std::env::var("ENGINES_BOUNDARY").is_ok_and(|only| only != method) {
+                    continue;
+                }
                 let (mut wall, mut cpu): (Vec<Duration>, Vec<Duration>) = (0..BOUNDARY_SAMPLES)
                     .map(|_| drive(a.as_mut(), b.as_mut(), method, BOUNDARY_LOOP))
                     .unzip();

@@ -222,9 +222,18 @@ pub(crate) fn decode_args(bytes: &[u8]) -> Result<Vec<Result<Value, Refusal>>, M
 #[cfg_attr(not(feature = "v8"), allow(dead_code))] // read by the V8 backend
 #[derive(Debug)]
 pub(crate) struct Args<'a> {
-    /// Each argument's bytes, in order.
-    args: Vec<&'a [u8]>,
+    bytes: &'a [u8],
+    /// Where each argument starts, then where the last one ends: inline
+    /// for the first [`INLINE_ARGS`], the rest in `more`.
+    starts: [usize; INLINE_ARGS + 1],
+    more: Vec<usize>,
+    len: usize,
 }
+
+/// Arguments whose boundaries [`Args`] keeps without allocating: more than
+/// any host operation takes.
+#[cfg_attr(not(feature = "v8"), allow(dead_code))]
+const INLINE_ARGS: usize = 8;
 
 /// Nesting [`Args::split`] follows before calling the bytes malformed: far
 /// more than any engine encodes (see `refusal::MAX_DEPTH`), and little
@@ -234,52 +243,84 @@ const MAX_SKIP_DEPTH: usize = 1024;
 
 #[cfg_attr(not(feature = "v8"), allow(dead_code))]
 impl<'a> Args<'a> {
-    /// Splits `[array n, arg...]` into the arguments; checks that each is
-    /// one whole value (structure and lengths, not the text in strings).
+    /// Splits `[array n, arg...]` into the arguments, walking every
+    /// argument but the last (usually the value: a call's argument, an
+    /// invocation's result), which is simply the rest of the bytes; its
+    /// decoder, wherever it is decoded, checks it.
     pub(crate) fn split(bytes: &'a [u8]) -> Result<Args<'a>, Malformed> {
         let mut reader = Reader { bytes, at: 0 };
         if reader.byte()? != ARRAY {
             return Err(Malformed(0));
         }
-        let n = reader.u32()?;
-        let mut args = Vec::with_capacity(n.min(8));
-        for _ in 0..n {
-            let start = reader.at;
-            reader.skip(0)?;
-            args.push(&bytes[start..reader.at]);
+        let len = reader.u32()?;
+        let mut args = Args {
+            bytes,
+            starts: [0; INLINE_ARGS + 1],
+            more: Vec::new(),
+            len,
+        };
+        for i in 0..len {
+            args.set_start(i, reader.at);
+            if i + 1 < len {
+                reader.skip(0)?;
+            } else if reader.at >= bytes.len() {
+                return Err(reader.malformed());
+            }
         }
-        if reader.at != bytes.len() {
+        args.set_start(len, bytes.len());
+        if len == 0 && reader.at != bytes.len() {
             return Err(reader.malformed());
         }
-        Ok(Args { args })
+        Ok(args)
+    }
+
+    fn set_start(&mut self, i: usize, at: usize) {
+        match self.starts.get_mut(i) {
+            Some(slot) => *slot = at,
+            None => self.more.push(at),
+        }
+    }
+
+    fn start(&self, i: usize) -> usize {
+        match self.starts.get(i) {
+            Some(&at) => at,
+            None => self.more[i - self.starts.len()],
+        }
     }
 
     /// How many arguments there are.
     pub(crate) fn len(&self) -> usize {
-        self.args.len()
+        self.len
     }
 
     /// Argument `i`'s bytes (`None` past the end): one value, or a
     /// refusal record.
     pub(crate) fn bytes(&self, i: usize) -> Option<&'a [u8]> {
-        self.args.get(i).copied()
+        if i >= self.len {
+            return None;
+        }
+        self.bytes.get(self.start(i)..self.start(i + 1))
     }
 
     /// Argument `i` decoded (`undefined` past the end), or why the engine
     /// refused it.
     pub(crate) fn value(&self, i: usize) -> Result<Result<Value, Refusal>, Malformed> {
-        match self.args.get(i) {
+        match self.bytes(i) {
             None => Ok(Ok(Value::Undefined)),
             Some(bytes) => {
                 let mut reader = Reader { bytes, at: 0 };
-                reader.arg()
+                let value = reader.arg()?;
+                if reader.at != bytes.len() {
+                    return Err(reader.malformed());
+                }
+                Ok(value)
             }
         }
     }
 
     /// Argument `i` if it is a number.
     pub(crate) fn number(&self, i: usize) -> Option<f64> {
-        match self.args.get(i) {
+        match self.bytes(i) {
             Some([NUMBER, rest @ ..]) if rest.len() == 8 => {
                 let mut raw = [0u8; 8];
                 raw.copy_from_slice(rest);
@@ -291,12 +332,12 @@ impl<'a> Args<'a> {
 
     /// Whether argument `i` is `true`.
     pub(crate) fn is_true(&self, i: usize) -> bool {
-        matches!(self.args.get(i), Some([TRUE]))
+        matches!(self.bytes(i), Some([TRUE]))
     }
 
     /// Whether argument `i` is a refusal record.
     pub(crate) fn is_refused(&self, i: usize) -> bool {
-        matches!(self.args.get(i), Some([REFUSED, ..]))
+        matches!(self.bytes(i), Some([REFUSED, ..]))
     }
 }
 
@@ -607,17 +648,30 @@ mod tests {
         );
         assert_eq!(args.value(9).unwrap().ok(), Some(Value::Undefined));
         assert_eq!(args.bytes(9), None);
-        // Trailing bytes, a short value, a count past the end: malformed.
+        // A short value or a count past the end is malformed; the last
+        // argument is only checked when it is decoded.
         let mut extra = out.clone();
         extra.push(NULL);
-        assert!(Args::split(&extra).is_err());
-        for cut in 0..out.len() {
+        let args = Args::split(&extra).unwrap();
+        assert!(args.value(4).is_err(), "trailing bytes");
+        for cut in 0..at {
             assert!(Args::split(&out[..cut]).is_err(), "cut at {cut}");
         }
-        let mut deep = vec![ARRAY, 1, 0, 0, 0];
+        let mut many = vec![ARRAY];
+        put_u32(&mut many, 12);
+        for i in 0..12 {
+            encode_tree(&Value::Number(f64::from(i)), &mut many);
+        }
+        let args = Args::split(&many).unwrap();
+        assert_eq!(args.len(), 12);
+        assert_eq!(args.number(10), Some(10.0));
+        assert_eq!(args.number(11), Some(11.0));
+        // Two arguments, the first nested too deeply to skip.
+        let mut deep = vec![ARRAY, 2, 0, 0, 0];
         for _ in 0..=MAX_SKIP_DEPTH + 1 {
             deep.extend_from_slice(&[ARRAY, 1, 0, 0, 0]);
         }
+        deep.push(NULL);
         deep.push(NULL);
         assert!(Args::split(&deep).is_err(), "too deep to skip");
     }

@@ -291,19 +291,21 @@ class Shapes {
     int32_t ctor = -1;
     uint32_t seen = 0;
   };
+  // Mixes a key into the hash from its length and its first and last
+  // eight bytes: cheap, and enough to tell key lists apart (a match is
+  // confirmed by comparing the whole keys).
   static uint64_t mix(uint64_t h, const char* s, uint32_t n) {
-    h = (h ^ n) * 0xff51afd7ed558ccdull;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      uint64_t w;
-      std::memcpy(&w, s + i, 8);
-      h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-      h ^= h >> 29;
-    }
+    uint64_t head = 0;
     uint64_t tail = 0;
-    std::memcpy(&tail, s + i, n - i);
-    h = (h ^ tail) * 0xff51afd7ed558ccdull;
-    return h ^ (h >> 32);
+    if (n >= 8) {
+      std::memcpy(&head, s, 8);
+      std::memcpy(&tail, s + n - 8, 8);
+    } else {
+      for (uint32_t i = 0; i < n; i++) head |= static_cast<uint64_t>(static_cast<uint8_t>(s[i])) << (8 * i);
+    }
+    h = (h ^ head ^ (static_cast<uint64_t>(n) << 56)) * 0xff51afd7ed558ccdull;
+    h = (h ^ tail ^ (h >> 31)) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
   }
   static bool same(const std::string& stored, const KeyRef* keys, size_t n) {
     size_t at = 0;
@@ -322,6 +324,15 @@ class Shapes {
   std::vector<Entry> entries_;  // allocated on first use
   size_t used_ = 0;
   int32_t ctors_ = 0;
+};
+
+// A thread that has run an isolate, holding a Locker it never releases with
+// an Unlocker inside it (see park()). Neither is ever destroyed: their
+// memory goes with the isolate.
+struct Parked {
+  std::thread::id thread;
+  alignas(Locker) unsigned char locker[sizeof(Locker)];
+  alignas(Unlocker) unsigned char unlocker[sizeof(Unlocker)];
 };
 
 }  // namespace
@@ -350,11 +361,14 @@ struct PyroIsolate {
   KeyCache keys;
   Shapes shapes;
   // Scratch, reused by every host call and event (never across JavaScript).
-  std::string args;                  // a host call's arguments, wire-encoded
+  std::unique_ptr<uint8_t[]> args;   // a host call's arguments, wire-encoded
+  size_t args_cap = 0;
   std::vector<uint8_t> chars1;       // the codec's string characters, one-byte
   std::vector<uint16_t> chars2;      // ... or two-byte
   std::vector<Local<Value>> items;   // a decoding list being made
   std::vector<KeyRef> keyrefs;       // keys of the objects being listed
+  // The threads that have entered this isolate (see park()).
+  std::vector<std::unique_ptr<Parked>> parked;
 };
 
 namespace {
@@ -406,6 +420,9 @@ enum Instruction : int32_t {
   kIShape = 3,
 };
 
+// A host call's argument buffer larger than this is freed after the call.
+constexpr size_t kKeptArgsBytes = 1 << 20;
+
 // Nesting the shim's own recursion accepts: the codec's MAX_DEPTH (plus the
 // arguments array) for what it encodes, generously more for values Rust
 // made; deeper input is refused rather than risking the native stack.
@@ -416,13 +433,18 @@ constexpr size_t kMaxWireDepth = 1024;
 // (see codec.js) -- into wire bytes: value strings as Latin-1 (tag 12) when
 // every code unit fits a byte, else UTF-16 (tag 13, lone surrogates kept);
 // keys, BigInt digits and refusal texts as UTF-8 (lone surrogates become
-// U+FFFD). `run` is false if the bytes do not parse, which would be a bug.
+// U+FFFD). Writes at most bound(len, nchars) bytes to `out`; `run` returns
+// how many, or -1 if the bytes do not parse (a bug).
 class Splice {
  public:
-  Splice(const uint8_t* data, size_t len, const uint8_t* one, const uint16_t* two, size_t nchars, std::string& out)
-      : p_(data), end_(data + len), one_(one), two_(two), nchars_(nchars), out_(out) {}
+  Splice(const uint8_t* data, size_t len, const uint8_t* one, const uint16_t* two, size_t nchars, uint8_t* out)
+      : p_(data), end_(data + len), one_(one), two_(two), nchars_(nchars), out_(out), o_(out) {}
 
-  bool run() { return value(0) && p_ == end_ && at_ == nchars_; }
+  // Every byte of the encoding is copied at most once, and each character
+  // becomes at most three bytes (UTF-8 of a UTF-16 unit).
+  static size_t bound(size_t len, size_t nchars) { return len + 3 * nchars; }
+
+  ptrdiff_t run() { return value(0) && p_ == end_ && at_ == nchars_ ? o_ - out_ : -1; }
 
  private:
   bool u32(uint32_t& v) {
@@ -430,6 +452,11 @@ class Splice {
     std::memcpy(&v, p_, 4);
     p_ += 4;
     return true;
+  }
+  void put8(uint8_t b) { *o_++ = b; }
+  void put32(uint32_t v) {
+    std::memcpy(o_, &v, 4);
+    o_ += 4;
   }
 
   // Reserves the next n characters; false if there are not that many.
@@ -446,29 +473,28 @@ class Splice {
     size_t from;
     if (!u32(n) || !chars(n, from)) return false;
     if (one_ != nullptr) {
-      out_.push_back(kLatin1);
-      put_u32(out_, n);
-      out_.append(reinterpret_cast<const char*>(one_ + from), n);
+      put8(kLatin1);
+      put32(n);
+      std::memcpy(o_, one_ + from, n);
+      o_ += n;
       return true;
     }
     const uint16_t* s = two_ + from;
     uint16_t any = 0;
     for (uint32_t i = 0; i < n; i++) any |= s[i];
     if (any < 256) {
-      out_.push_back(kLatin1);
-      put_u32(out_, n);
-      size_t at = out_.size();
-      out_.resize(at + n);
-      for (uint32_t i = 0; i < n; i++) out_[at + i] = static_cast<char>(s[i]);
+      put8(kLatin1);
+      put32(n);
+      for (uint32_t i = 0; i < n; i++) o_[i] = static_cast<uint8_t>(s[i]);
+      o_ += n;
     } else {
-      out_.push_back(kUtf16);
-      put_u32(out_, n);
-      size_t at = out_.size();
-      out_.resize(at + 2 * static_cast<size_t>(n));
+      put8(kUtf16);
+      put32(n);
       for (uint32_t i = 0; i < n; i++) {
-        out_[at + 2 * i] = static_cast<char>(s[i] & 0xFF);
-        out_[at + 2 * i + 1] = static_cast<char>(s[i] >> 8);
+        o_[2 * i] = static_cast<uint8_t>(s[i] & 0xFF);
+        o_[2 * i + 1] = static_cast<uint8_t>(s[i] >> 8);
       }
+      o_ += 2 * static_cast<size_t>(n);
     }
     return true;
   }
@@ -478,21 +504,22 @@ class Splice {
     uint32_t n;
     size_t from;
     if (!u32(n) || !chars(n, from)) return false;
-    size_t at = out_.size();
-    out_.resize(at + 4);
+    uint8_t* len_at = o_;
+    o_ += 4;
     if (one_ != nullptr) {
       const uint8_t* s = one_ + from;
       uint8_t any = 0;
       for (uint32_t i = 0; i < n; i++) any |= s[i];
       if (any < 0x80) {
-        out_.append(reinterpret_cast<const char*>(s), n);
+        std::memcpy(o_, s, n);
+        o_ += n;
       } else {
         for (uint32_t i = 0; i < n; i++) {
           if (s[i] < 0x80) {
-            out_.push_back(static_cast<char>(s[i]));
+            put8(s[i]);
           } else {
-            out_.push_back(static_cast<char>(0xC0 | (s[i] >> 6)));
-            out_.push_back(static_cast<char>(0x80 | (s[i] & 0x3F)));
+            put8(static_cast<uint8_t>(0xC0 | (s[i] >> 6)));
+            put8(static_cast<uint8_t>(0x80 | (s[i] & 0x3F)));
           }
         }
       }
@@ -507,24 +534,24 @@ class Splice {
           c = 0xFFFD;
         }
         if (c < 0x80) {
-          out_.push_back(static_cast<char>(c));
+          put8(static_cast<uint8_t>(c));
         } else if (c < 0x800) {
-          out_.push_back(static_cast<char>(0xC0 | (c >> 6)));
-          out_.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+          put8(static_cast<uint8_t>(0xC0 | (c >> 6)));
+          put8(static_cast<uint8_t>(0x80 | (c & 0x3F)));
         } else if (c < 0x10000) {
-          out_.push_back(static_cast<char>(0xE0 | (c >> 12)));
-          out_.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-          out_.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+          put8(static_cast<uint8_t>(0xE0 | (c >> 12)));
+          put8(static_cast<uint8_t>(0x80 | ((c >> 6) & 0x3F)));
+          put8(static_cast<uint8_t>(0x80 | (c & 0x3F)));
         } else {
-          out_.push_back(static_cast<char>(0xF0 | (c >> 18)));
-          out_.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-          out_.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-          out_.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+          put8(static_cast<uint8_t>(0xF0 | (c >> 18)));
+          put8(static_cast<uint8_t>(0x80 | ((c >> 12) & 0x3F)));
+          put8(static_cast<uint8_t>(0x80 | ((c >> 6) & 0x3F)));
+          put8(static_cast<uint8_t>(0x80 | (c & 0x3F)));
         }
       }
     }
-    uint32_t len = static_cast<uint32_t>(out_.size() - at - 4);
-    std::memcpy(out_.data() + at, &len, 4);
+    uint32_t len = static_cast<uint32_t>(o_ - len_at - 4);
+    std::memcpy(len_at, &len, 4);
     return true;
   }
 
@@ -537,46 +564,48 @@ class Splice {
       case kNull:
       case kFalse:
       case kTrue:
-        out_.push_back(static_cast<char>(tag));
+        put8(tag);
         return true;
       case kNumber:
         if (end_ - p_ < 8) return false;
-        out_.push_back(kNumber);
-        out_.append(reinterpret_cast<const char*>(p_), 8);
+        put8(kNumber);
+        std::memcpy(o_, p_, 8);
+        o_ += 8;
         p_ += 8;
         return true;
       case kBigInt:
-        out_.push_back(kBigInt);
+        put8(kBigInt);
         return text();
       case kLatin1:
         return string();
       case kBytes:  // written whole by copyBytes
         if (!u32(n) || static_cast<size_t>(end_ - p_) < n) return false;
-        out_.push_back(kBytes);
-        put_u32(out_, n);
-        out_.append(reinterpret_cast<const char*>(p_), n);
+        put8(kBytes);
+        put32(n);
+        std::memcpy(o_, p_, n);
+        o_ += n;
         p_ += n;
         return true;
       case kArray:
         if (!u32(n)) return false;
-        out_.push_back(kArray);
-        put_u32(out_, n);
+        put8(kArray);
+        put32(n);
         for (uint32_t i = 0; i < n; i++) {
           if (!value(depth + 1)) return false;
         }
         return true;
       case kObject:
         if (!u32(n)) return false;
-        out_.push_back(kObject);
-        put_u32(out_, n);
+        put8(kObject);
+        put32(n);
         for (uint32_t i = 0; i < n; i++) {
           if (!text() || !value(depth + 1)) return false;
         }
         return true;
       case kRefused:
         if (!u32(n)) return false;
-        out_.push_back(kRefused);
-        put_u32(out_, n);
+        put8(kRefused);
+        put32(n);
         for (uint32_t i = 0; i <= n; i++) {  // the segments, then what was found
           if (!text()) return false;
         }
@@ -592,7 +621,8 @@ class Splice {
   const uint16_t* two_;
   size_t nchars_;
   size_t at_ = 0;
-  std::string& out_;
+  uint8_t* out_;
+  uint8_t* o_;
 };
 
 // Decimal digits (canonical, optional '-') to a BigInt.
@@ -675,16 +705,17 @@ class Lister {
 // kindOf(object): what an object is, for the clone rules (codec.js K_*):
 // the checks JavaScript cannot make without running the object's traps.
 void kind_of(const FunctionCallbackInfo<Value>& info) {
+  // The kinds exclude one another: the most frequent are asked first.
   Local<Value> v = info[0];
   int32_t kind = kOther;
-  if (v->IsPromise()) {
-    kind = kIsPromise;
-  } else if (v->IsUint8Array()) {
-    kind = kIsBytes;
-  } else if (v->IsArray()) {
+  if (v->IsArray()) {
     kind = kIsArray;
   } else if (v->IsProxy()) {
     kind = kIsProxy;
+  } else if (v->IsPromise()) {
+    kind = kIsPromise;
+  } else if (v->IsUint8Array()) {
+    kind = kIsBytes;
   } else if (v->IsObject()) {
     Local<Value> proto = v.As<Object>()->GetPrototype();
     kind = proto->IsNull() || self(info.GetIsolate())->object_proto == proto ? kPlain : kInstance;
@@ -789,15 +820,23 @@ void host_call(const FunctionCallbackInfo<Value>& info) {
     chars->Write(isolate, p->chars2.data(), 0, static_cast<int>(nchars), String::NO_NULL_TERMINATION);
     two = p->chars2.data();
   }
-  p->args.clear();
-  p->args.reserve((end - start) + 3 * nchars);
-  if (!Splice(data + start, end - start, one, two, nchars, p->args).run()) {
-    return internal_error(isolate, "internal error: the codec's encoding does not parse");
+  size_t bound = Splice::bound(end - start, nchars);
+  if (bound > p->args_cap) {
+    p->args.reset(new uint8_t[bound]);
+    p->args_cap = bound;
   }
+  ptrdiff_t len = Splice(data + start, end - start, one, two, nchars, p->args.get()).run();
+  if (len < 0) return internal_error(isolate, "internal error: the codec's encoding does not parse");
   const uint8_t* out = nullptr;
   size_t out_len = 0;
-  int32_t rc = p->host_fn(p->host_state, op, reinterpret_cast<const uint8_t*>(p->args.data()), p->args.size(), &out,
-                          &out_len);
+  int32_t rc = p->host_fn(p->host_state, op, p->args.get(), static_cast<size_t>(len), &out, &out_len);
+  // A huge value's buffers are not kept.
+  if (p->args_cap > kKeptArgsBytes) {
+    p->args.reset();
+    p->args_cap = 0;
+  }
+  if (p->chars1.capacity() > kKeptArgsBytes) std::vector<uint8_t>().swap(p->chars1);
+  if (p->chars2.capacity() > kKeptArgsBytes / 2) std::vector<uint16_t>().swap(p->chars2);
   if (rc == 0) return answer(p, context, out, out_len, info.GetReturnValue());
   Local<String> message;
   if (!String::NewFromUtf8(isolate, reinterpret_cast<const char*>(out), NewStringType::kNormal,
@@ -1295,10 +1334,39 @@ void oom_error(const char* location, bool is_heap) {
   fflush(stderr);
 }
 
+// At most this many threads keep a parked Locker per isolate (more than
+// Pyrosome has workers); others lock the plain way.
+constexpr size_t kMaxParked = 64;
+
+// Makes the Lockers this thread takes on the isolate cheap. A top-level
+// Locker makes V8 set up the thread's state for the isolate (stack limits,
+// handle blocks, ...) and tear it down when it is released: a few tenths of
+// a microsecond per event. A Locker nested in an Unlocker instead only
+// restores the thread's state, which V8 leaves in place ("lazily
+// archived") while no other thread takes the isolate. So the first entry
+// from each thread takes a Locker it never releases, with an Unlocker
+// inside it; every later entry from that thread is such a nested Locker.
+// When another thread takes the isolate, V8 archives the first thread's
+// state and restores it when that thread comes back.
+bool park(PyroIsolate* p) {
+  std::thread::id me = std::this_thread::get_id();
+  for (auto& k : p->parked) {
+    if (k->thread == me) return true;
+  }
+  if (p->parked.size() >= kMaxParked) return false;
+  auto k = std::make_unique<Parked>();
+  k->thread = me;
+  new (k->locker) Locker(p->isolate);
+  new (k->unlocker) Unlocker(p->isolate);
+  p->parked.push_back(std::move(k));
+  return true;
+}
+
 struct Enter {
   explicit Enter(PyroIsolate* p)
-      : locker(p->isolate), isolate_scope(p->isolate), handles(p->isolate), context(p->context.Get(p->isolate)),
-        context_scope(context) {}
+      : parked(park(p)), locker(p->isolate), isolate_scope(p->isolate), handles(p->isolate),
+        context(p->context.Get(p->isolate)), context_scope(context) {}
+  bool parked;
   Locker locker;
   Isolate::Scope isolate_scope;
   HandleScope handles;
@@ -1541,6 +1609,7 @@ void pyro_isolate_free(PyroIsolate* p) {
     p->uncached.clear();
   }
   p->isolate->Dispose();
+  p->parked.clear();  // their Lockers are gone with the isolate
   delete p->allocator;
   delete p;
 }
@@ -1757,10 +1826,12 @@ int32_t pyro_isolate_dispatch(PyroIsolate* p, uint32_t which, double id, PyroStr
   } else {
     fn = (which == 0 ? p->invoke : p->reply).Get(isolate);
     if (which == 0) {
-      if (!String::NewFromUtf8(isolate, method.ptr, NewStringType::kNormal, static_cast<int>(method.len))
-               .ToLocal(&argv[1])) {
+      // Method names are few and become property keys: internalized, cached.
+      Local<String> name;
+      if (!p->keys.get(isolate, method.ptr, static_cast<uint32_t>(method.len)).ToLocal(&name)) {
         return caught(p, e.context, tc);
       }
+      argv[1] = name;
     } else {
       argv[1] = Boolean::New(isolate, ok != 0);
     }
