@@ -26,6 +26,8 @@
 //!    the reply — two events per round trip, each with a value to decode
 //!    and one to encode. What the engine's side of a call costs; the rest
 //!    of `call` is the scheduler's. Wall time and the thread's CPU time.
+//!    Beside them, `structuredClone` of the post in JavaScript: the
+//!    engine's value conversion both ways with no event around it.
 //! 5. `compute`: compute-heavy handlers, each an exported method of one
 //!    service invoked from Rust through the real runtime (one worker,
 //!    partitioning off so no method moves to a fresh, cold instance), after
@@ -548,6 +550,21 @@ export async function posts({ n }) {
   for (let i = 0; i < n; i++) size += (await services.b.noop(post)).text.length;
   return size;
 }
+// The codec alone: structuredClone crosses into Rust and back (encode,
+// decode) without an event.
+export function clones({ n }) {
+  const post = {
+    post_id: 8312093480123, req_id: 99123, timestamp: 1732610000000, post_type: 0,
+    creator: { user_id: 4711, username: "username_4711" },
+    text: "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor @username_12 incididunt ut labore et dolore magna aliqua http://short.url/abc",
+    user_mentions: [{ user_id: 12, username: "username_12" }, { user_id: 13, username: "username_13" }],
+    media: [{ media_id: 1, media_type: "png" }, { media_id: 2, media_type: "jpg" }],
+    urls: [{ shortened_url: "http://short.url/abc", expanded_url: "https://example.com/a/long/path?q=1" }],
+  };
+  let size = 0;
+  for (let i = 0; i < n; i++) size += structuredClone(post).text.length;
+  return size;
+}
 "#;
 
 const BOUNDARY_B: &str = "export function noop(v) { return v; }\n";
@@ -640,13 +657,38 @@ fn drive(a: &mut dyn Isolate, b: &mut dyn Isolate, method: &str, n: u64) -> (Dur
     )
 }
 
+/// Runs `a.clones({n})`; returns the thread CPU time per clone.
+fn clones(a: &mut dyn Isolate, n: u64) -> Duration {
+    let cpu = pyrosome::cpu_clock::thread_cpu_time();
+    let mut effects = Vec::new();
+    let arg = Value::object([("n", Value::Number(n as f64))]);
+    a.handle(
+        Event::Invoke {
+            id: InvocationId(1),
+            method: "clones".to_owned(),
+            arg: Payload::Value(arg),
+        },
+        Duration::from_secs(10),
+        &mut effects,
+    )
+    .expect("a runs");
+    assert!(
+        matches!(effects.as_slice(), [Effect::Complete { result: Ok(_), .. }]),
+        "a.clones completes: {effects:?}"
+    );
+    pyrosome::cpu_clock::thread_cpu_time().saturating_sub(cpu) / n as u32
+}
+
 fn boundary(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
     eprintln!(
         "[engines] boundary: {rounds} rounds x {BOUNDARY_SAMPLES} x {BOUNDARY_LOOP} round trips per engine, no scheduler"
     );
     let directory: SharedDirectory = Arc::new(std::sync::OnceLock::new());
     let mut names = Directory::new();
-    names.insert("a", vec!["loop".to_owned(), "posts".to_owned()]);
+    names.insert(
+        "a",
+        vec!["clones".to_owned(), "loop".to_owned(), "posts".to_owned()],
+    );
     names.insert("b", vec!["noop".to_owned()]);
     let _ = directory.set(names);
     let mut pairs: Vec<(Box<dyn Isolate>, Box<dyn Isolate>)> = engines
@@ -669,6 +711,7 @@ fn boundary(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
         for _ in 0..3 {
             drive(a.as_mut(), b.as_mut(), "loop", BOUNDARY_LOOP);
             drive(a.as_mut(), b.as_mut(), "posts", BOUNDARY_LOOP);
+            clones(a.as_mut(), BOUNDARY_LOOP);
         }
     }
     for round in 0..rounds {
@@ -691,6 +734,18 @@ fn boundary(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
                 report.add(what, "µs", e, us(median(&mut wall)));
                 report.add(&format!("{what}, CPU"), "µs", e, us(median(&mut cpu)));
             }
+            if std::env::var("ENGINES_BOUNDARY").is_ok_and(|only| only != "clones") {
+                continue;
+            }
+            let mut cpu: Vec<Duration> = (0..BOUNDARY_SAMPLES)
+                .map(|_| clones(a.as_mut(), BOUNDARY_LOOP))
+                .collect();
+            report.add(
+                "structuredClone of the post in JS (the codec both ways, no event), CPU",
+                "µs",
+                e,
+                us(median(&mut cpu)),
+            );
         }
     }
 }

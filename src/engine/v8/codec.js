@@ -27,12 +27,14 @@
 // string; the shim then copies the characters out in one go.
 //
 // Decoding (a list -> JavaScript value). The shim walks the wire bytes and
-// hands over a flat list: strings, BigInts, Uint8Arrays, undefined, null,
-// booleans and JSON-parsed values stand for themselves; a number in the list
-// is an instruction (see the constants below). An object whose key list the
-// shim has seen before comes with a constructor the shim compiled for that
-// key list (`return {"a": v(), "b": v()}`), so V8 builds it from a literal
-// boilerplate with its final hidden class.
+// hands over a flat list: numbers, strings, BigInts, Uint8Arrays,
+// undefined, null, booleans and JSON-parsed values stand for themselves; a
+// symbol is an instruction (see the constants below; a value that crosses
+// never holds a symbol). An object whose key list the shim has seen before
+// comes with a constructor the shim compiled for that key list
+// (`return {"a": v(), "b": v()}`), so V8 builds it from a literal
+// boilerplate with its final hidden class; any other object is built key
+// by key, its keys listed after the value.
 (function (kindOf, copyBytes, hostCall) {
   "use strict";
 
@@ -56,7 +58,10 @@
   const K_PLAIN = 0, K_ARRAY = 1, K_BYTES = 2, K_PROMISE = 3, K_PROXY = 4, K_INSTANCE = 5;
 
   // ---- instructions in a decoding list (shim.cc) --------------------------
-  const I_NUMBER = 0, I_ARRAY = 1, I_OBJECT = 2, I_SHAPE = 3;
+  // I_ARRAY, n, then n values; I_SHAPE, constructor index, then the
+  // values in key order; I_OBJECT, index of [n, key...] in the list, then
+  // the n values.
+  const I_ARRAY = Symbol("array"), I_OBJECT = Symbol("object"), I_SHAPE = Symbol("shape");
 
   // Deepest nesting accepted (engine/refusal.rs MAX_DEPTH).
   const MAX_DEPTH = 256;
@@ -342,37 +347,30 @@
 
   function node() {
     const x = list[at++];
-    if (typeof x !== "number") return x;
-    if (x === I_NUMBER) return list[at++];
+    if (typeof x !== "symbol") return x;
+    if (x === I_SHAPE) return ctors[list[at++]](node);
     if (x === I_ARRAY) {
       const n = list[at++];
       const a = new ArrayCtor(n);
       for (let i = 0; i < n; i++) a[i] = node();
       return a;
     }
-    if (x === I_OBJECT) {
-      const n = list[at++];
-      const o = {};
-      for (let i = 0; i < n; i++) {
-        const key = list[at++];
-        const v = node();
-        // Define, never set: "__proto__" (or anything the app defined on
-        // Object.prototype) must become an own data property.
-        if (hasOwn(ObjectProto, key)) {
-          defineProperty(o, key, { __proto__: null, value: v, writable: true, enumerable: true, configurable: true });
-        } else {
-          o[key] = v;
-        }
+    // I_OBJECT
+    let k = list[at++];
+    const n = list[k++];
+    const o = {};
+    for (let i = 0; i < n; i++) {
+      const key = list[k + i];
+      const v = node();
+      // Define, never set: "__proto__" (or anything the app defined on
+      // Object.prototype) must become an own data property.
+      if (hasOwn(ObjectProto, key)) {
+        defineProperty(o, key, { __proto__: null, value: v, writable: true, enumerable: true, configurable: true });
+      } else {
+        o[key] = v;
       }
-      return o;
     }
-    return ctors[list[at++]](keyed);
-  }
-
-  // A shape constructor's property value: skips the key's place, then the value.
-  function keyed() {
-    at++;
-    return node();
+    return o;
   }
 
   // A dispatcher function called with a value to build: fn(a, b, value).
@@ -380,5 +378,5 @@
     return fn(a, b, build(items));
   }
 
-  return { op, deliver, ctors };
+  return { op, deliver, ctors, instructions: [I_ARRAY, I_OBJECT, I_SHAPE] };
 })

@@ -216,12 +216,27 @@ class KeyCache {
   std::vector<Entry> entries_;  // allocated on first use
 };
 
-// A key of an object being decoded: its UTF-8 bytes and the list slot the
-// key goes into if the object is built key by key.
+// Instructions in a decoding list: codec.js's symbols I_ARRAY, I_OBJECT,
+// I_SHAPE, in this order in PyroIsolate::instructions.
+enum Instruction : int32_t {
+  kIArray = 0,
+  kIObject = 1,
+  kIShape = 2,
+  kInstructions = 3,
+};
+
+// A key of an object being decoded: its UTF-8 bytes.
 struct KeyRef {
   const char* s;
   uint32_t n;
+};
+
+// An object being built key by key (codec.js I_OBJECT): the list slot that
+// will hold where its keys are, and where its keys are in `generic_keys`.
+struct GenericObject {
   size_t slot;
+  size_t first_key;
+  size_t n;
 };
 
 // Key lists of decoded objects. A key list seen kCompileAfter times gets a
@@ -367,6 +382,9 @@ struct PyroIsolate {
   std::vector<uint16_t> chars2;      // ... or two-byte
   std::vector<Local<Value>> items;   // a decoding list being made
   std::vector<KeyRef> keyrefs;       // keys of the objects being listed
+  std::vector<KeyRef> generic_keys;  // ... of those built key by key
+  std::vector<GenericObject> generic;
+  Global<Symbol> instructions[kInstructions];
   // The threads that have entered this isolate (see park()).
   std::vector<std::unique_ptr<Parked>> parked;
 };
@@ -412,13 +430,6 @@ enum Kind : int32_t {
   kOther = 6,
 };
 
-// Instructions in a decoding list (codec.js I_*).
-enum Instruction : int32_t {
-  kINumber = 0,
-  kIArray = 1,
-  kIObject = 2,
-  kIShape = 3,
-};
 
 // A host call's argument buffer larger than this is freed after the call.
 constexpr size_t kKeptArgsBytes = 1 << 20;
@@ -689,6 +700,7 @@ class Lister {
   }
   bool value(size_t depth);
   bool finish_object(size_t op, size_t first_key);
+  bool list_generic_keys();
 
   PyroIsolate* p_isolate_;
   Isolate* isolate_;
@@ -697,7 +709,7 @@ class Lister {
   const uint8_t* end_;
   std::vector<Local<Value>>& items_;
   std::vector<KeyRef>& keys_;
-  Local<Value> instr_[4];
+  Local<Value> instr_[kInstructions];
 };
 
 // ---- natives the codec calls ------------------------------------------------
@@ -867,29 +879,47 @@ Lister::Lister(PyroIsolate* p, Local<Context> context, const uint8_t* data, size
       end_(data + len),
       items_(p->items),
       keys_(p->keyrefs) {
-  for (int32_t i = 0; i < 4; i++) instr_[i] = Integer::New(isolate_, i);
+  for (int32_t i = 0; i < kInstructions; i++) instr_[i] = p->instructions[i].Get(isolate_);
 }
 
 bool Lister::top(Local<Value>* out, bool* list) {
   items_.clear();
   keys_.clear();
+  p_isolate_->generic_keys.clear();
+  p_isolate_->generic.clear();
   if (p_ >= end_) return false;
   uint8_t tag = *p_;
   if (tag != kArray && tag != kObject) {
     // A primitive, string, BigInt, Uint8Array or JSON text stands for
-    // itself (a number comes after its instruction); only an object must
-    // be wrapped in a list (codec.js builds every object it is handed).
-    if (!value(0) || p_ != end_ || items_.empty()) return false;
+    // itself; only an object must be wrapped in a list (codec.js builds
+    // every object it is handed).
+    if (!value(0) || p_ != end_ || items_.size() != 1) return false;
     *out = items_.back();
     *list = items_.back()->IsObject();
     if (*list) *out = Array::New(isolate_, items_.data(), items_.size());
     items_.clear();
     return true;
   }
-  if (!value(0) || p_ != end_) return false;
+  if (!value(0) || p_ != end_ || !list_generic_keys()) return false;
   *out = Array::New(isolate_, items_.data(), items_.size());
   *list = true;
   items_.clear();
+  return true;
+}
+
+// The keys of the objects built key by key go after the value: [n, key...]
+// each, found through the slot after the object's I_OBJECT.
+bool Lister::list_generic_keys() {
+  for (const GenericObject& g : p_isolate_->generic) {
+    items_[g.slot] = Integer::NewFromUnsigned(isolate_, static_cast<uint32_t>(items_.size()));
+    items_.push_back(Integer::NewFromUnsigned(isolate_, static_cast<uint32_t>(g.n)));
+    for (size_t i = 0; i < g.n; i++) {
+      const KeyRef& k = p_isolate_->generic_keys[g.first_key + i];
+      Local<String> key;
+      if (!p_isolate_->keys.get(isolate_, k.s, k.n).ToLocal(&key)) return false;
+      items_.push_back(key);
+    }
+  }
   return true;
 }
 
@@ -916,7 +946,6 @@ bool Lister::value(size_t depth) {
       if (end_ - p_ < 8) return false;
       std::memcpy(&d, p_, 8);
       p_ += 8;
-      items_.push_back(instr_[kINumber]);
       items_.push_back(Number::New(isolate_, d));
       return true;
     }
@@ -965,13 +994,14 @@ bool Lister::value(size_t depth) {
       if (!u32(n) || static_cast<size_t>(end_ - p_) / 5 < n) return false;
       size_t op = items_.size();
       size_t first_key = keys_.size();
+      // I_SHAPE and its constructor, or I_OBJECT and where its keys are:
+      // known once the keys are.
       items_.push_back(instr_[kIObject]);
-      items_.push_back(Integer::NewFromUnsigned(isolate_, n));
+      items_.push_back(Undefined(isolate_));
       for (uint32_t i = 0; i < n; i++) {
         uint32_t len;
         if (!bytes(s, len)) return false;
-        keys_.push_back(KeyRef{s, len, items_.size()});
-        items_.push_back(Undefined(isolate_));  // the key's place
+        keys_.push_back(KeyRef{s, len});
         if (!value(depth + 1)) return false;
       }
       return finish_object(op, first_key);
@@ -1003,11 +1033,9 @@ bool Lister::finish_object(size_t op, size_t first_key) {
     items_[op] = instr_[kIShape];
     items_[op + 1] = Integer::New(isolate_, ctor);
   } else {
-    for (size_t i = 0; i < n; i++) {
-      Local<String> key;
-      if (!p_isolate_->keys.get(isolate_, keys[i].s, keys[i].n).ToLocal(&key)) return false;
-      items_[keys[i].slot] = key;
-    }
+    auto& generic_keys = p_isolate_->generic_keys;
+    p_isolate_->generic.push_back(GenericObject{op + 1, generic_keys.size(), n});
+    generic_keys.insert(generic_keys.end(), keys, keys + n);
   }
   keys_.resize(first_key);
   return true;
@@ -1604,6 +1632,7 @@ void pyro_isolate_free(PyroIsolate* p) {
     p->set_module.Reset();
     p->deliver.Reset();
     p->ctors.Reset();
+    for (auto& instruction : p->instructions) instruction.Reset();
     p->keys.clear();
     p->modules.clear();
     p->uncached.clear();
@@ -1669,6 +1698,18 @@ int32_t pyro_isolate_boot(PyroIsolate* p, PyroStr prelude, PyroStr service, Pyro
       !made.As<Object>()->Get(e.context, String::NewFromUtf8Literal(isolate, "ctors")).ToLocal(&ctors) ||
       !ctors->IsArray()) {
     return caught(p, e.context, tc);
+  }
+  Local<Value> instructions;
+  if (!made.As<Object>()->Get(e.context, String::NewFromUtf8Literal(isolate, "instructions")).ToLocal(&instructions) ||
+      !instructions->IsArray()) {
+    return caught(p, e.context, tc);
+  }
+  for (uint32_t i = 0; i < kInstructions; i++) {
+    Local<Value> symbol;
+    if (!instructions.As<Array>()->Get(e.context, i).ToLocal(&symbol) || !symbol->IsSymbol()) {
+      return caught(p, e.context, tc);
+    }
+    p->instructions[i].Reset(isolate, symbol.As<Symbol>());
   }
   store_cache(codec_script);
   p->deliver.Reset(isolate, deliver.As<Function>());
