@@ -27,7 +27,8 @@
 //!    and one to encode. What the engine's side of a call costs; the rest
 //!    of `call` is the scheduler's. Wall time and the thread's CPU time.
 //!    Beside them, `structuredClone` of the post in JavaScript: the
-//!    engine's value conversion both ways with no event around it.
+//!    engine's value conversion both ways with no event around it; and
+//!    the first 1, 10 and 100 post round trips of new isolates (cold code).
 //! 5. `compute`: compute-heavy handlers, each an exported method of one
 //!    service invoked from Rust through the real runtime (one worker,
 //!    partitioning off so no method moves to a fresh, cold instance), after
@@ -92,6 +93,10 @@ const CALL_SAMPLES: usize = 3;
 
 /// Round trips per sample of the `boundary` experiment.
 const BOUNDARY_LOOP: u64 = 2000;
+
+/// Round trips of new isolates timed in the `boundary` experiment (cold
+/// code: before the JIT has optimized anything).
+const BOUNDARY_COLD: [u64; 3] = [1, 10, 100];
 
 /// Samples per engine per round of the `boundary` experiment; the median
 /// is kept.
@@ -679,6 +684,13 @@ fn clones(a: &mut dyn Isolate, n: u64) -> Duration {
     pyrosome::cpu_clock::thread_cpu_time().saturating_sub(cpu) / n as u32
 }
 
+/// Whether to measure `part` of the `boundary` experiment: all of them,
+/// or only the one `ENGINES_BOUNDARY` names (`loop`, `posts`, `clones`,
+/// `cold`), for profiling.
+fn boundary_part(part: &str) -> bool {
+    std::env::var("ENGINES_BOUNDARY").map_or(true, |only| only == part)
+}
+
 fn boundary(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
     eprintln!(
         "[engines] boundary: {rounds} rounds x {BOUNDARY_SAMPLES} x {BOUNDARY_LOOP} round trips per engine, no scheduler"
@@ -724,8 +736,7 @@ fn boundary(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
                     "engine round trip, 0.6 KB post both ways (no scheduler)",
                 ),
             ] {
-                // `ENGINES_BOUNDARY=loop` (or `posts`): only that one, for profiling.
-                if std::env::var("ENGINES_BOUNDARY").is_ok_and(|only| only != method) {
+                if !boundary_part(method) {
                     continue;
                 }
                 let (mut wall, mut cpu): (Vec<Duration>, Vec<Duration>) = (0..BOUNDARY_SAMPLES)
@@ -734,18 +745,43 @@ fn boundary(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
                 report.add(what, "µs", e, us(median(&mut wall)));
                 report.add(&format!("{what}, CPU"), "µs", e, us(median(&mut cpu)));
             }
-            if std::env::var("ENGINES_BOUNDARY").is_ok_and(|only| only != "clones") {
+            if boundary_part("clones") {
+                let mut cpu: Vec<Duration> = (0..BOUNDARY_SAMPLES)
+                    .map(|_| clones(a.as_mut(), BOUNDARY_LOOP))
+                    .collect();
+                report.add(
+                    "structuredClone of the post in JS (the codec both ways, no event), CPU",
+                    "µs",
+                    e,
+                    us(median(&mut cpu)),
+                );
+            }
+            if !boundary_part("cold") {
                 continue;
             }
-            let mut cpu: Vec<Duration> = (0..BOUNDARY_SAMPLES)
-                .map(|_| clones(a.as_mut(), BOUNDARY_LOOP))
-                .collect();
-            report.add(
-                "structuredClone of the post in JS (the codec both ways, no event), CPU",
-                "µs",
-                e,
-                us(median(&mut cpu)),
-            );
+            // Before any warm-up: V8 first runs the codec (JavaScript) in its
+            // interpreter, then in baseline code, and optimizes it only once
+            // it is hot.
+            let engine = &engines[e];
+            let cold = |n: u64| {
+                let mut a = engine
+                    .instantiate(&boundary_config("a", BOUNDARY_A, &directory))
+                    .expect("a starts");
+                let mut b = engine
+                    .instantiate(&boundary_config("b", BOUNDARY_B, &directory))
+                    .expect("b starts");
+                drive(a.as_mut(), b.as_mut(), "posts", n).1
+            };
+            for n in BOUNDARY_COLD {
+                report.add(
+                    &format!(
+                        "engine round trip, 0.6 KB post both ways, first {n} of new isolates, CPU"
+                    ),
+                    "µs",
+                    e,
+                    us(cold(n)),
+                );
+            }
         }
     }
 }
