@@ -27,8 +27,10 @@
 //!    and one to encode. What the engine's side of a call costs; the rest
 //!    of `call` is the scheduler's. Wall time and the thread's CPU time.
 //!    Beside them, `structuredClone` of the post in JavaScript: the
-//!    engine's value conversion both ways with no event around it; and
-//!    the first 1, 10 and 100 post round trips of new isolates (cold code).
+//!    engine's value conversion both ways with no event around it; `b.noop`
+//!    invoked with a post Rust made (as the gateway's requests and store
+//!    reads are); and the first 1, 10 and 100 post round trips of new
+//!    isolates (cold code).
 //! 5. `compute`: compute-heavy handlers, each an exported method of one
 //!    service invoked from Rust through the real runtime (one worker,
 //!    partitioning off so no method moves to a fresh, cold instance), after
@@ -662,6 +664,40 @@ fn drive(a: &mut dyn Isolate, b: &mut dyn Isolate, method: &str, n: u64) -> (Dur
     )
 }
 
+/// The post of `BOUNDARY_A` made by Rust (as the gateway or a store read
+/// makes values).
+fn rust_post() -> Value {
+    Value::from_json(&serde_json::json!({
+        "post_id": 8312093480123u64, "req_id": 99123, "timestamp": 1732610000000u64, "post_type": 0,
+        "creator": { "user_id": 4711, "username": "username_4711" },
+        "text": "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor @username_12 incididunt ut labore et dolore magna aliqua http://short.url/abc",
+        "user_mentions": [{ "user_id": 12, "username": "username_12" }, { "user_id": 13, "username": "username_13" }],
+        "media": [{ "media_id": 1, "media_type": "png" }, { "media_id": 2, "media_type": "jpg" }],
+        "urls": [{ "shortened_url": "http://short.url/abc", "expanded_url": "https://example.com/a/long/path?q=1" }],
+    }))
+}
+
+/// Invokes `b.noop(value)` `n` times; returns the thread CPU time per
+/// invocation (the value's conversion in, the result's out).
+fn invoke_with(b: &mut dyn Isolate, value: &Value, n: u64) -> Duration {
+    let cpu = pyrosome::cpu_clock::thread_cpu_time();
+    let mut effects = Vec::new();
+    for i in 0..n {
+        effects.clear();
+        b.handle(
+            Event::Invoke {
+                id: InvocationId(1_000_000 + i),
+                method: "noop".to_owned(),
+                arg: Payload::Value(value.clone()),
+            },
+            Duration::from_secs(10),
+            &mut effects,
+        )
+        .expect("b runs");
+    }
+    pyrosome::cpu_clock::thread_cpu_time().saturating_sub(cpu) / n as u32
+}
+
 /// Runs `a.clones({n})`; returns the thread CPU time per clone.
 fn clones(a: &mut dyn Isolate, n: u64) -> Duration {
     let cpu = pyrosome::cpu_clock::thread_cpu_time();
@@ -685,8 +721,8 @@ fn clones(a: &mut dyn Isolate, n: u64) -> Duration {
 }
 
 /// Whether to measure `part` of the `boundary` experiment: all of them,
-/// or only the one `ENGINES_BOUNDARY` names (`loop`, `posts`, `clones`,
-/// `cold`), for profiling.
+/// or only the one `ENGINES_BOUNDARY` names (`loop`, `posts`, `rust`,
+/// `clones`, `cold`), for profiling.
 fn boundary_part(part: &str) -> bool {
     std::env::var("ENGINES_BOUNDARY").map_or(true, |only| only == part)
 }
@@ -724,6 +760,7 @@ fn boundary(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
             drive(a.as_mut(), b.as_mut(), "loop", BOUNDARY_LOOP);
             drive(a.as_mut(), b.as_mut(), "posts", BOUNDARY_LOOP);
             clones(a.as_mut(), BOUNDARY_LOOP);
+            invoke_with(b.as_mut(), &rust_post(), BOUNDARY_LOOP);
         }
     }
     for round in 0..rounds {
@@ -744,6 +781,18 @@ fn boundary(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
                     .unzip();
                 report.add(what, "µs", e, us(median(&mut wall)));
                 report.add(&format!("{what}, CPU"), "µs", e, us(median(&mut cpu)));
+            }
+            if boundary_part("rust") {
+                let post = rust_post();
+                let mut cpu: Vec<Duration> = (0..BOUNDARY_SAMPLES)
+                    .map(|_| invoke_with(b.as_mut(), &post, BOUNDARY_LOOP))
+                    .collect();
+                report.add(
+                    "b.noop(post) invoked from Rust with a Rust-made post (no scheduler), CPU",
+                    "µs",
+                    e,
+                    us(median(&mut cpu)),
+                );
             }
             if boundary_part("clones") {
                 let mut cpu: Vec<Duration> = (0..BOUNDARY_SAMPLES)

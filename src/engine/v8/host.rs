@@ -312,7 +312,7 @@ impl V8Host {
             }
             Op::Now => Value::Number(self.state.lock().started.elapsed().as_secs_f64() * 1000.0),
         };
-        wire::encode(&value, out);
+        wire::encode_without_json(&value, out);
         Ok(())
     }
 
