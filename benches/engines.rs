@@ -6,7 +6,8 @@
 //!    the core bench uses (`common::small_module_config`): runtime/isolate,
 //!    context, prelude, module compile and evaluate. Measured on the engine
 //!    API directly (no scheduler), which is the engine's own cost; the time
-//!    to drop the isolate is reported beside it.
+//!    to drop the isolate is reported beside it, and the CPU time of the
+//!    starting thread (V8 makes pooled isolates on a thread of its own).
 //! 2. `memory`: memory per idle instance. A fresh child process per engine
 //!    and round (so neither engine's freed memory flatters the other)
 //!    creates one isolate (engine start-up, not counted), then keeps
@@ -307,16 +308,25 @@ fn start_times(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) 
         for e in order(round) {
             let engine = &engines[e];
             let mut starts = Vec::with_capacity(START_SAMPLES);
+            let mut cpu = Vec::with_capacity(START_SAMPLES);
             let mut drops = Vec::with_capacity(START_SAMPLES);
             for _ in 0..START_SAMPLES {
                 let t = Instant::now();
+                let c = pyrosome::cpu_clock::thread_cpu_time();
                 let isolate = engine.instantiate(&config).expect("isolate");
+                cpu.push(pyrosome::cpu_clock::thread_cpu_time().saturating_sub(c));
                 starts.push(t.elapsed());
                 let t = Instant::now();
                 drop(isolate);
                 drops.push(t.elapsed());
             }
             report.add("isolate start", "ms", e, ms(median(&mut starts)));
+            report.add(
+                "isolate start, CPU of the starting thread",
+                "ms",
+                e,
+                ms(median(&mut cpu)),
+            );
             report.add("isolate drop", "ms", e, ms(median(&mut drops)));
         }
     }

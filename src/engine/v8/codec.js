@@ -1,4 +1,4 @@
-// codec.js — the V8 shim's value codec: how JavaScript values become wire
+// codec.js: the V8 shim's value codec: how JavaScript values become wire
 // bytes (see src/engine/wire.rs) and wire values become JavaScript values.
 //
 // It is JavaScript so that V8's JIT compiles it: walking an object through
@@ -294,36 +294,43 @@
 
   // The host operation `index`: encodes its arguments (an array), calls the
   // shim, and builds what it answers (a primitive as it is, or a list).
-  function op(index, name) {
-    const fn = function (...args) {
-      const start = pos;
-      const outerChars = chars;
-      const outerBase = base;
-      const outerDepth = depth;
-      let end, strings;
-      base = depth;
-      chars = "";
-      try {
-        if (pos + 5 > out.length) grow(5);
-        out[pos++] = ARRAY;
-        u32(args.length);
-        for (let i = 0; i < args.length; i++) argument(args[i]);
-        end = pos;
-        strings = chars;
-      } finally {
-        for (let j = base; j < high; j++) stack[j] = null;
-        high = base;
-        pos = start;
-        chars = outerChars;
-        base = outerBase;
-        depth = outerDepth;
-      }
-      const answer = hostCall(index, out, start, end, strings);
-      if (start === 0 && out.length > 1048576) out = new U8(4096);
-      return typeof answer === "object" && answer !== null ? build(answer) : answer;
-    };
-    defineProperty(fn, "name", { __proto__: null, value: name });
-    return fn;
+  function call(index, args) {
+    const start = pos;
+    const outerChars = chars;
+    const outerBase = base;
+    const outerDepth = depth;
+    let end, strings;
+    base = depth;
+    chars = "";
+    try {
+      if (pos + 5 > out.length) grow(5);
+      out[pos++] = ARRAY;
+      u32(args.length);
+      for (let i = 0; i < args.length; i++) argument(args[i]);
+      end = pos;
+      strings = chars;
+    } finally {
+      for (let j = base; j < high; j++) stack[j] = null;
+      high = base;
+      pos = start;
+      chars = outerChars;
+      base = outerBase;
+      depth = outerDepth;
+    }
+    const answer = hostCall(index, out, start, end, strings);
+    if (start === 0 && out.length > 1048576) out = new U8(4096);
+    return typeof answer === "object" && answer !== null ? build(answer) : answer;
+  }
+
+  // The `host` object: one function per operation name, numbered in order.
+  function host(names) {
+    const h = {};
+    for (let i = 0; i < names.length; i++) h[names[i]] = op(i);
+    return h;
+  }
+
+  function op(index) {
+    return (...args) => call(index, args);
   }
 
   // ---- decoding ---------------------------------------------------------------
@@ -378,5 +385,5 @@
     return fn(a, b, build(items));
   }
 
-  return { op, deliver, ctors, instructions: [I_ARRAY, I_OBJECT, I_SHAPE] };
+  return { host, deliver, ctors, instructions: [I_ARRAY, I_OBJECT, I_SHAPE] };
 })

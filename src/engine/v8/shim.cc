@@ -1657,9 +1657,13 @@ MaybeLocal<Value> run_cached(Isolate* isolate, Local<Context> context, const cha
                              CachedScript& cs) {
   Local<String> text;
   Local<String> resource;
-  if (!String::NewFromUtf8(isolate, source.ptr, NewStringType::kNormal, static_cast<int>(source.len))
-           .ToLocal(&text) ||
-      !String::NewFromUtf8(isolate, name).ToLocal(&resource)) {
+  // ASCII (the codec) is copied as it is; anything else is decoded.
+  bool ascii = std::all_of(source.ptr, source.ptr + source.len, [](char c) { return (c & 0x80) == 0; });
+  MaybeLocal<String> made =
+      ascii ? String::NewFromOneByte(isolate, reinterpret_cast<const uint8_t*>(source.ptr), NewStringType::kNormal,
+                                     static_cast<int>(source.len))
+            : String::NewFromUtf8(isolate, source.ptr, NewStringType::kNormal, static_cast<int>(source.len));
+  if (!made.ToLocal(&text) || !String::NewFromUtf8(isolate, name).ToLocal(&resource)) {
     return {};
   }
   ScriptOrigin origin(isolate, resource);
@@ -1870,7 +1874,7 @@ int32_t pyro_isolate_boot(PyroIsolate* p, PyroStr prelude, PyroStr service, Pyro
   Local<Value> factory;
   Local<Function> natives[3];
   Local<Value> made;
-  Local<Value> op_maker;
+  Local<Value> host_maker;
   Local<Value> deliver;
   Local<Value> ctors;
   if (!run_cached(isolate, e.context, "pyrosome:codec", codec, true, codec_script).ToLocal(&factory) ||
@@ -1882,8 +1886,8 @@ int32_t pyro_isolate_boot(PyroIsolate* p, PyroStr prelude, PyroStr service, Pyro
   }
   Local<Value> argv3[] = {natives[0], natives[1], natives[2]};
   if (!factory.As<Function>()->Call(e.context, Undefined(isolate), 3, argv3).ToLocal(&made) || !made->IsObject() ||
-      !made.As<Object>()->Get(e.context, String::NewFromUtf8Literal(isolate, "op")).ToLocal(&op_maker) ||
-      !op_maker->IsFunction() ||
+      !made.As<Object>()->Get(e.context, String::NewFromUtf8Literal(isolate, "host")).ToLocal(&host_maker) ||
+      !host_maker->IsFunction() ||
       !made.As<Object>()->Get(e.context, String::NewFromUtf8Literal(isolate, "deliver")).ToLocal(&deliver) ||
       !deliver->IsFunction() ||
       !made.As<Object>()->Get(e.context, String::NewFromUtf8Literal(isolate, "ctors")).ToLocal(&ctors) ||
@@ -1906,32 +1910,29 @@ int32_t pyro_isolate_boot(PyroIsolate* p, PyroStr prelude, PyroStr service, Pyro
   p->deliver.Reset(isolate, deliver.As<Function>());
   p->ctors.Reset(isolate, ctors.As<Array>());
 
-  Local<Object> host = Object::New(isolate);
-  Local<String> service_name;
-  if (!String::NewFromUtf8(isolate, service.ptr, NewStringType::kNormal, static_cast<int>(service.len))
-           .ToLocal(&service_name) ||
-      host->Set(e.context, String::NewFromUtf8Literal(isolate, "service"), service_name).IsNothing()) {
-    return caught(p, e.context, tc);
-  }
-  uint32_t index = 0;
+  // The host object, from the operations' names.
+  std::vector<Local<Value>> op_names;
   size_t start = 0;
   for (size_t i = 0; i <= ops.len; i++) {
     if (i < ops.len && ops.ptr[i] != '\0') continue;
     if (i > start) {
       Local<String> name;
-      Local<Value> fn;
       if (!String::NewFromUtf8(isolate, ops.ptr + start, NewStringType::kInternalized, static_cast<int>(i - start))
                .ToLocal(&name)) {
         return caught(p, e.context, tc);
       }
-      Local<Value> argv2[] = {Integer::NewFromUnsigned(isolate, index), name};
-      if (!op_maker.As<Function>()->Call(e.context, Undefined(isolate), 2, argv2).ToLocal(&fn) ||
-          host->Set(e.context, name, fn).IsNothing()) {
-        return caught(p, e.context, tc);
-      }
-      index++;
+      op_names.push_back(name);
     }
     start = i + 1;
+  }
+  Local<Value> argv1[] = {Array::New(isolate, op_names.data(), op_names.size())};
+  Local<Value> host;
+  Local<String> service_name;
+  if (!host_maker.As<Function>()->Call(e.context, Undefined(isolate), 1, argv1).ToLocal(&host) || !host->IsObject() ||
+      !String::NewFromUtf8(isolate, service.ptr, NewStringType::kNormal, static_cast<int>(service.len))
+           .ToLocal(&service_name) ||
+      host.As<Object>()->Set(e.context, String::NewFromUtf8Literal(isolate, "service"), service_name).IsNothing()) {
+    return caught(p, e.context, tc);
   }
   CachedScript prelude_script;
   Local<Value> function;
