@@ -22,6 +22,11 @@ module = "a.js"
 cpu_ms = 5000
 [services.b]
 module = "b.js"
+[services.small]
+module = "small.js"
+[services.small.limits]
+memory_mb = 48
+cpu_ms = 5000
 "#,
         ),
         (
@@ -199,6 +204,19 @@ export function loneToRust() { return "x\uDFFFy"; }
 "#,
         ),
         ("b.js", "export function echo(v) { return v; }\n"),
+        (
+            "small.js",
+            r#"
+import { services } from "pyrosome";
+// Bytes of a third of the memory limit cross (and come back); the bytes
+// are read when the walk reaches them, not later.
+export async function bytes() {
+  const big = new Uint8Array(16 << 20).fill(7);
+  const back = await services.b.echo({ big, get later() { big[0] = 99; return 1; } });
+  return back.big.length === big.length && back.big[0] === 7 && back.big[big.length - 1] === 7 && back.later === 1;
+}
+"#,
+        ),
     ])
 }
 
@@ -247,6 +265,16 @@ fn large_and_deep_values_round_trip() {
     let app = app();
     let rt = app.start(1);
     failures(&rt, "sizes");
+}
+
+#[test]
+fn large_bytes_cross_within_a_small_memory_limit() {
+    let app = app();
+    let rt = app.start(1);
+    assert_eq!(
+        rt.call_blocking("small", "bytes", Value::Undefined),
+        Ok(Value::Bool(true))
+    );
 }
 
 /// A string with lone surrogates crosses between V8 isolates as it is (the

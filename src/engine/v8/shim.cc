@@ -547,6 +547,8 @@ struct PyroIsolate {
   size_t args_cap = 0;
   std::vector<uint8_t> chars1;       // the codec's string characters, one-byte
   std::vector<uint16_t> chars2;      // ... or two-byte
+  std::vector<std::string> side;     // large Uint8Arrays' bytes (copy_bytes)
+  size_t side_bytes = 0;
   std::vector<Local<Value>> items;   // a decoding list being made
   std::vector<KeyRef> keyrefs;       // keys of the objects being listed
   std::vector<KeyRef> generic_keys;  // ... of those built key by key
@@ -603,6 +605,12 @@ enum Kind : int32_t {
 // A host call's argument buffer larger than this is freed after the call.
 constexpr size_t kKeptArgsBytes = 1 << 20;
 
+// Uint8Arrays from this size on are copied outside the isolate while a
+// value is encoded (copy_bytes); in the encoding, their length is
+// kSideBytes (no Uint8Array that crosses is that long) and an index follows.
+constexpr size_t kSideMin = 64 << 10;
+constexpr uint32_t kSideBytes = UINT32_MAX;
+
 // Nesting the shim's own recursion accepts: the codec's MAX_DEPTH (plus the
 // arguments array) for what it encodes, generously more for values Rust
 // made; deeper input is refused rather than risking the native stack.
@@ -617,12 +625,14 @@ constexpr size_t kMaxWireDepth = 1024;
 // how many, or -1 if the bytes do not parse (a bug).
 class Splice {
  public:
-  Splice(const uint8_t* data, size_t len, const uint8_t* one, const uint16_t* two, size_t nchars, uint8_t* out)
-      : p_(data), end_(data + len), one_(one), two_(two), nchars_(nchars), out_(out), o_(out) {}
+  Splice(const uint8_t* data, size_t len, const uint8_t* one, const uint16_t* two, size_t nchars,
+         const std::vector<std::string>& side, uint8_t* out)
+      : p_(data), end_(data + len), one_(one), two_(two), nchars_(nchars), side_(side), out_(out), o_(out) {}
 
-  // Every byte of the encoding is copied at most once, and each character
-  // becomes at most three bytes (UTF-8 of a UTF-16 unit).
-  static size_t bound(size_t len, size_t nchars) { return len + 3 * nchars; }
+  // Every byte of the encoding and of the bytes kept aside is copied at
+  // most once, and each character becomes at most three bytes (UTF-8 of a
+  // UTF-16 unit).
+  static size_t bound(size_t len, size_t nchars, size_t side_bytes) { return len + 3 * nchars + side_bytes; }
 
   ptrdiff_t run() { return value(0) && p_ == end_ && at_ == nchars_ ? o_ - out_ : -1; }
 
@@ -758,8 +768,19 @@ class Splice {
         return text();
       case kLatin1:
         return string();
-      case kBytes:  // written whole by copyBytes
-        if (!u32(n) || static_cast<size_t>(end_ - p_) < n) return false;
+      case kBytes:  // written whole by copyBytes, or kept aside
+        if (!u32(n)) return false;
+        if (n == kSideBytes) {
+          uint32_t index;
+          if (!u32(index) || index >= side_.size()) return false;
+          const std::string& bytes = side_[index];
+          put8(kBytes);
+          put32(static_cast<uint32_t>(bytes.size()));
+          std::memcpy(o_, bytes.data(), bytes.size());
+          o_ += bytes.size();
+          return true;
+        }
+        if (static_cast<size_t>(end_ - p_) < n) return false;
         put8(kBytes);
         put32(n);
         std::memcpy(o_, p_, n);
@@ -801,6 +822,7 @@ class Splice {
   const uint16_t* two_;
   size_t nchars_;
   size_t at_ = 0;
+  const std::vector<std::string>& side_;
   uint8_t* out_;
   uint8_t* o_;
 };
@@ -917,9 +939,14 @@ uint8_t* view_data(Local<ArrayBufferView> view) {
 
 // copyBytes(view, out, pos): writes a Uint8Array's wire encoding (tag 7,
 // length, bytes) into `out` at `pos` and returns where it ends, or, if it
-// does not fit, minus the size `out` would need.
+// does not fit, minus the size `out` would need. The bytes are copied now,
+// as the walk reaches the view (a getter read later may change them). A
+// large view's bytes are kept outside the isolate instead (`p->side`; in
+// `out` only the tag, kSideBytes and an index): `out` counts against the
+// isolate's memory limit, and a value close to it must still cross.
 void copy_bytes(const FunctionCallbackInfo<Value>& info) {
   Isolate* isolate = info.GetIsolate();
+  PyroIsolate* p = self(isolate);
   if (info.Length() < 3 || !info[0]->IsUint8Array() || !info[1]->IsUint8Array() || !info[2]->IsUint32()) {
     return internal_error(isolate, "internal error: copyBytes(view, out, pos)");
   }
@@ -927,21 +954,31 @@ void copy_bytes(const FunctionCallbackInfo<Value>& info) {
   Local<Uint8Array> out = info[1].As<Uint8Array>();
   size_t pos = info[2].As<Uint32>()->Value();
   size_t n = view->ByteLength();
-  if (n > UINT32_MAX) {
+  if (n >= kSideBytes) {
     isolate->ThrowException(Exception::RangeError(
         String::NewFromUtf8Literal(isolate, "a Uint8Array of 4 GiB or more cannot be passed between services")));
     return;
   }
-  size_t need = pos + 5 + n;
+  bool side = n >= kSideMin;
+  size_t need = pos + (side ? 9 : 5 + n);
   uint8_t* data = view_data(out);
   if (need > out->ByteLength() || data == nullptr) {
     info.GetReturnValue().Set(-static_cast<double>(need));
     return;
   }
   data[pos] = kBytes;
-  uint32_t len = static_cast<uint32_t>(n);
-  std::memcpy(data + pos + 1, &len, 4);
-  if (n > 0) view->CopyContents(data + pos + 5, n);
+  if (side) {
+    uint32_t index = static_cast<uint32_t>(p->side.size());
+    p->side.emplace_back(n, '\0');
+    view->CopyContents(p->side.back().data(), n);
+    p->side_bytes += n;
+    std::memcpy(data + pos + 1, &kSideBytes, 4);
+    std::memcpy(data + pos + 5, &index, 4);
+  } else {
+    uint32_t len = static_cast<uint32_t>(n);
+    std::memcpy(data + pos + 1, &len, 4);
+    if (n > 0) view->CopyContents(data + pos + 5, n);
+  }
   info.GetReturnValue().Set(static_cast<double>(need));
 }
 
@@ -1001,12 +1038,18 @@ void host_call(const FunctionCallbackInfo<Value>& info) {
     chars->Write(isolate, p->chars2.data(), 0, static_cast<int>(nchars), String::NO_NULL_TERMINATION);
     two = p->chars2.data();
   }
-  size_t bound = Splice::bound(end - start, nchars);
+  size_t bound = Splice::bound(end - start, nchars, p->side_bytes);
   if (bound > p->args_cap) {
     p->args.reset(new uint8_t[bound]);
     p->args_cap = bound;
   }
-  ptrdiff_t len = Splice(data + start, end - start, one, two, nchars, p->args.get()).run();
+  ptrdiff_t len = Splice(data + start, end - start, one, two, nchars, p->side, p->args.get()).run();
+  // The outermost encoding (at the start of `out`) is done with the bytes
+  // kept aside, its own and any an abandoned encoding left.
+  if (start == 0) {
+    p->side.clear();
+    p->side_bytes = 0;
+  }
   if (len < 0) return internal_error(isolate, "internal error: the codec's encoding does not parse");
   const uint8_t* out = nullptr;
   size_t out_len = 0;
