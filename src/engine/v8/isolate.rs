@@ -26,6 +26,10 @@ const PRELUDE: &str = include_str!(concat!(env!("OUT_DIR"), "/prelude.js"));
 /// The value codec the shim runs before the prelude (see the file).
 const CODEC: &str = include_str!("codec.js");
 
+/// A Rust-made value's encoding buffer larger than this is not kept for
+/// the next event (one large store read should not stay in every isolate).
+const MAX_KEPT_SCRATCH: usize = 1 << 20;
+
 /// Module top levels get at least this long before they are interrupted,
 /// however small the per-invocation budget (as for QuickJS).
 const MIN_LOAD_BUDGET: Duration = Duration::from_secs(2);
@@ -243,6 +247,9 @@ impl crate::engine::Isolate for V8Isolate {
         let armed = self.watch.arm(budget);
         let status = Self::deliver(&self.raw, &self.state, &mut self.scratch, event);
         drop(armed);
+        if self.scratch.capacity() > MAX_KEPT_SCRATCH {
+            self.scratch = Vec::new();
+        }
         {
             let mut state = self.state.lock();
             state.cx.leave();
