@@ -6,7 +6,8 @@
 //!    the core bench uses (`common::small_module_config`): runtime/isolate,
 //!    context, prelude, module compile and evaluate. Measured on the engine
 //!    API directly (no scheduler), which is the engine's own cost; the time
-//!    to drop the isolate is reported beside it.
+//!    to drop the isolate is reported beside it, and the CPU time of the
+//!    starting thread (V8 makes pooled isolates on a thread of its own).
 //! 2. `memory`: memory per idle instance. A fresh child process per engine
 //!    and round (so neither engine's freed memory flatters the other)
 //!    creates one isolate (engine start-up, not counted), then keeps
@@ -18,7 +19,20 @@
 //!    (an echo) `CALL_LOOP` times; time / `CALL_LOOP`. Through the real
 //!    runtime (`Runtime::call_blocking`), one worker. Beside it, an
 //!    invocation from Rust of `b.noop`, one at a time (`call_blocking`).
-//! 4. `compute`: compute-heavy handlers, each an exported method of one
+//!    Each also as process CPU time per call (`CPU`), which a loaded
+//!    machine inflates much less than wall time.
+//! 4. `boundary`: the same two round trips (a tiny value; a 0.6 KB post,
+//!    both ways) driven through the engine API alone, without the
+//!    scheduler: `a`'s isolate makes the call, `b`'s answers it, `a` gets
+//!    the reply — two events per round trip, each with a value to decode
+//!    and one to encode. What the engine's side of a call costs; the rest
+//!    of `call` is the scheduler's. Wall time and the thread's CPU time.
+//!    Beside them, `structuredClone` of the post in JavaScript: the
+//!    engine's value conversion both ways with no event around it; `b.noop`
+//!    invoked with a post Rust made (as the gateway's requests and store
+//!    reads are); and the first 1, 10 and 100 post round trips of new
+//!    isolates (cold code).
+//! 5. `compute`: compute-heavy handlers, each an exported method of one
 //!    service invoked from Rust through the real runtime (one worker,
 //!    partitioning off so no method moves to a fresh, cold instance), after
 //!    a warm-up that lets V8's optimizing tiers kick in. Time per
@@ -45,7 +59,7 @@
 //! progress on stderr.
 //!
 //! Run: `cargo bench --features v8 --bench engines` (~2 minutes), or
-//! `cargo bench --features v8 --bench engines -- start memory call compute fetch`
+//! `cargo bench --features v8 --bench engines -- start memory call boundary compute fetch`
 //! (any subset). `ENGINES_ROUNDS=N` sets the number of rounds (default 7).
 
 mod common;
@@ -55,7 +69,10 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pyrosome::engine::{self, Effect, Event, InvocationId, Isolate};
+use pyrosome::engine::{
+    self, Directory, Effect, Event, InvocationId, Isolate, IsolateConfig, ModuleSource, Modules,
+    Payload, SharedDirectory,
+};
 use pyrosome::{Engine, Runtime, RuntimeOptions, Value};
 
 /// The engines compared, in the order of the first round.
@@ -81,6 +98,17 @@ const CALL_LOOP: u64 = 2000;
 
 /// `a.loop` invocations per engine per round; the median is kept.
 const CALL_SAMPLES: usize = 3;
+
+/// Round trips per sample of the `boundary` experiment.
+const BOUNDARY_LOOP: u64 = 2000;
+
+/// Round trips of new isolates timed in the `boundary` experiment (cold
+/// code: before the JIT has optimized anything).
+const BOUNDARY_COLD: [u64; 3] = [1, 10, 100];
+
+/// Samples per engine per round of the `boundary` experiment; the median
+/// is kept.
+const BOUNDARY_SAMPLES: usize = 5;
 
 /// Invocations of `b.noop` from Rust per engine per round.
 const INVOKE_SAMPLES: usize = 300;
@@ -207,7 +235,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let all = ["start", "memory", "call", "compute", "fetch"];
+    let all = ["start", "memory", "call", "boundary", "compute", "fetch"];
     for a in &args {
         assert!(
             all.contains(&a.as_str()),
@@ -236,6 +264,9 @@ fn main() {
     if wanted("call") {
         calls(&engines, rounds, &mut report);
     }
+    if wanted("boundary") {
+        boundary(&engines, rounds, &mut report);
+    }
     if wanted("compute") {
         compute(&engines, rounds, &mut report);
     }
@@ -248,13 +279,20 @@ fn main() {
     );
 }
 
-/// The engine order of round `round`: A B, then B A, ...
-fn order(round: usize) -> [usize; 2] {
-    if round.is_multiple_of(2) {
+/// The engine order of round `round`: A B, then B A, ... (only the
+/// engine named by `ENGINES_ONLY`, if set: for profiling one engine).
+fn order(round: usize) -> Vec<usize> {
+    let both = if round.is_multiple_of(2) {
         [0, 1]
     } else {
         [1, 0]
-    }
+    };
+    both.into_iter().filter(|&e| selected(e)).collect()
+}
+
+/// Whether engine `e` is measured (see `order`).
+fn selected(e: usize) -> bool {
+    std::env::var("ENGINES_ONLY").map_or(true, |only| only == ENGINES[e])
 }
 
 // ---------------------------------------------------------------------------
@@ -278,16 +316,25 @@ fn start_times(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) 
         for e in order(round) {
             let engine = &engines[e];
             let mut starts = Vec::with_capacity(START_SAMPLES);
+            let mut cpu = Vec::with_capacity(START_SAMPLES);
             let mut drops = Vec::with_capacity(START_SAMPLES);
             for _ in 0..START_SAMPLES {
                 let t = Instant::now();
+                let c = pyrosome::cpu_clock::thread_cpu_time();
                 let isolate = engine.instantiate(&config).expect("isolate");
+                cpu.push(pyrosome::cpu_clock::thread_cpu_time().saturating_sub(c));
                 starts.push(t.elapsed());
                 let t = Instant::now();
                 drop(isolate);
                 drops.push(t.elapsed());
             }
             report.add("isolate start", "ms", e, ms(median(&mut starts)));
+            report.add(
+                "isolate start, CPU of the starting thread",
+                "ms",
+                e,
+                ms(median(&mut cpu)),
+            );
             report.add("isolate drop", "ms", e, ms(median(&mut drops)));
         }
     }
@@ -417,7 +464,10 @@ fn calls(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
         .iter()
         .map(|e| common::call_runtime(1, Some(e.clone())))
         .collect();
-    for (_, rt) in &runtimes {
+    for (e, (_, rt)) in runtimes.iter().enumerate() {
+        if !selected(e) {
+            continue;
+        }
         // Warm-up: JIT, allocator, instance caches.
         for _ in 0..3 {
             common::call_loop(rt, CALL_LOOP);
@@ -429,9 +479,9 @@ fn calls(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
     for round in 0..rounds {
         for e in order(round) {
             let rt = &runtimes[e].1;
-            let mut loops: Vec<Duration> = (0..CALL_SAMPLES)
-                .map(|_| common::call_loop(rt, CALL_LOOP))
-                .collect();
+            let (mut loops, mut cpu): (Vec<Duration>, Vec<Duration>) = (0..CALL_SAMPLES)
+                .map(|_| with_cpu(|| common::call_loop(rt, CALL_LOOP)))
+                .unzip();
             let per_call = median(&mut loops) / CALL_LOOP as u32;
             report.add(
                 "call round trip a → b.noop (1 worker)",
@@ -439,14 +489,26 @@ fn calls(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
                 e,
                 us(per_call),
             );
-            let mut loops: Vec<Duration> = (0..CALL_SAMPLES)
-                .map(|_| common::post_loop(rt, CALL_LOOP))
-                .collect();
+            report.add(
+                "call round trip a → b.noop (1 worker), CPU",
+                "µs",
+                e,
+                us(median(&mut cpu) / CALL_LOOP as u32),
+            );
+            let (mut loops, mut cpu): (Vec<Duration>, Vec<Duration>) = (0..CALL_SAMPLES)
+                .map(|_| with_cpu(|| common::post_loop(rt, CALL_LOOP)))
+                .unzip();
             report.add(
                 "call round trip with a 0.6 KB post, both ways (1 worker)",
                 "µs",
                 e,
                 us(median(&mut loops) / CALL_LOOP as u32),
+            );
+            report.add(
+                "call round trip with a 0.6 KB post, both ways (1 worker), CPU",
+                "µs",
+                e,
+                us(median(&mut cpu) / CALL_LOOP as u32),
             );
             let mut invokes: Vec<Duration> = (0..INVOKE_SAMPLES)
                 .map(|_| {
@@ -465,6 +527,324 @@ fn calls(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
     }
     for (_, rt) in &runtimes {
         rt.shutdown();
+    }
+}
+
+/// Runs `f` (which returns the time it measured) and adds the process CPU
+/// time it used.
+fn with_cpu(f: impl FnOnce() -> Duration) -> (Duration, Duration) {
+    let before = process_cpu_time();
+    let wall = f();
+    (wall, process_cpu_time().saturating_sub(before))
+}
+
+/// CPU time of the whole process (every thread): the process CPU clock,
+/// read through the crate's clock reader (any clock id is safe to read).
+fn process_cpu_time() -> Duration {
+    pyrosome::cpu_clock::ThreadClock::from_raw(i64::from(libc::CLOCK_PROCESS_CPUTIME_ID))
+        .now()
+        .expect("the process CPU clock")
+}
+
+// ---------------------------------------------------------------------------
+// 4. The engine's side of a call, without the scheduler
+
+/// `a` calls `b.noop` in a loop (a tiny value, or a post both ways);
+/// `b.noop` echoes. The same code as the call app of `call`.
+const BOUNDARY_A: &str = r#"
+import { services } from "pyrosome";
+export async function loop({ n }) {
+  for (let i = 0; i < n; i++) await services.b.noop({ i });
+  return n;
+}
+export async function posts({ n }) {
+  const post = {
+    post_id: 8312093480123, req_id: 99123, timestamp: 1732610000000, post_type: 0,
+    creator: { user_id: 4711, username: "username_4711" },
+    text: "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor @username_12 incididunt ut labore et dolore magna aliqua http://short.url/abc",
+    user_mentions: [{ user_id: 12, username: "username_12" }, { user_id: 13, username: "username_13" }],
+    media: [{ media_id: 1, media_type: "png" }, { media_id: 2, media_type: "jpg" }],
+    urls: [{ shortened_url: "http://short.url/abc", expanded_url: "https://example.com/a/long/path?q=1" }],
+  };
+  let size = 0;
+  for (let i = 0; i < n; i++) size += (await services.b.noop(post)).text.length;
+  return size;
+}
+// The codec alone: structuredClone crosses into Rust and back (encode,
+// decode) without an event.
+export function clones({ n }) {
+  const post = {
+    post_id: 8312093480123, req_id: 99123, timestamp: 1732610000000, post_type: 0,
+    creator: { user_id: 4711, username: "username_4711" },
+    text: "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor @username_12 incididunt ut labore et dolore magna aliqua http://short.url/abc",
+    user_mentions: [{ user_id: 12, username: "username_12" }, { user_id: 13, username: "username_13" }],
+    media: [{ media_id: 1, media_type: "png" }, { media_id: 2, media_type: "jpg" }],
+    urls: [{ shortened_url: "http://short.url/abc", expanded_url: "https://example.com/a/long/path?q=1" }],
+  };
+  let size = 0;
+  for (let i = 0; i < n; i++) size += structuredClone(post).text.length;
+  return size;
+}
+"#;
+
+const BOUNDARY_B: &str = "export function noop(v) { return v; }\n";
+
+fn boundary_config(service: &str, source: &str, directory: &SharedDirectory) -> IsolateConfig {
+    let mut modules = Modules::new();
+    let file = format!("{service}.js");
+    modules.insert(
+        file.as_str(),
+        ModuleSource {
+            path: std::path::PathBuf::from(&file),
+            source: Arc::from(source),
+        },
+    );
+    IsolateConfig {
+        service: Arc::from(service),
+        entry: file,
+        modules: Arc::new(modules),
+        directory: directory.clone(),
+        memory_limit: 64 << 20,
+        cpu_budget: Duration::from_secs(10),
+        dev_mode: false,
+        stores: Vec::new(),
+    }
+}
+
+/// Runs `a.method({n})` to completion, delivering every call it makes to
+/// `b` and every answer back to `a` on this thread; returns the wall and
+/// thread CPU time per round trip.
+fn drive(a: &mut dyn Isolate, b: &mut dyn Isolate, method: &str, n: u64) -> (Duration, Duration) {
+    const BUDGET: Duration = Duration::from_secs(10);
+    let cpu = pyrosome::cpu_clock::thread_cpu_time();
+    let start = Instant::now();
+    let mut effects = Vec::new();
+    let mut answers = Vec::new();
+    let arg = Value::object([("n", Value::Number(n as f64))]);
+    a.handle(
+        Event::Invoke {
+            id: InvocationId(1),
+            method: method.to_owned(),
+            arg: Payload::Value(arg),
+        },
+        BUDGET,
+        &mut effects,
+    )
+    .expect("a runs");
+    let mut next = 2;
+    let mut calls = 0;
+    loop {
+        let Some(effect) = effects.pop() else {
+            panic!("a.{method} stopped without completing");
+        };
+        match effect {
+            Effect::Call {
+                call, method, arg, ..
+            } => {
+                calls += 1;
+                b.handle(
+                    Event::Invoke {
+                        id: InvocationId(next),
+                        method,
+                        arg,
+                    },
+                    BUDGET,
+                    &mut answers,
+                )
+                .expect("b runs");
+                next += 1;
+                let result = answers
+                    .drain(..)
+                    .find_map(|e| match e {
+                        Effect::Complete { result, .. } => Some(result),
+                        _ => None,
+                    })
+                    .expect("b.noop completes at once");
+                a.handle(Event::Reply { call, result }, BUDGET, &mut effects)
+                    .expect("a runs");
+            }
+            Effect::Complete { result, .. } => {
+                result.expect("a's loop succeeds");
+                break;
+            }
+            other => panic!("unexpected effect {other:?}"),
+        }
+    }
+    assert_eq!(calls, n, "one call per iteration");
+    (
+        start.elapsed() / n as u32,
+        pyrosome::cpu_clock::thread_cpu_time().saturating_sub(cpu) / n as u32,
+    )
+}
+
+/// The post of `BOUNDARY_A` made by Rust (as the gateway or a store read
+/// makes values).
+fn rust_post() -> Value {
+    Value::from_json(&serde_json::json!({
+        "post_id": 8312093480123u64, "req_id": 99123, "timestamp": 1732610000000u64, "post_type": 0,
+        "creator": { "user_id": 4711, "username": "username_4711" },
+        "text": "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor @username_12 incididunt ut labore et dolore magna aliqua http://short.url/abc",
+        "user_mentions": [{ "user_id": 12, "username": "username_12" }, { "user_id": 13, "username": "username_13" }],
+        "media": [{ "media_id": 1, "media_type": "png" }, { "media_id": 2, "media_type": "jpg" }],
+        "urls": [{ "shortened_url": "http://short.url/abc", "expanded_url": "https://example.com/a/long/path?q=1" }],
+    }))
+}
+
+/// Invokes `b.noop(value)` `n` times; returns the thread CPU time per
+/// invocation (the value's conversion in, the result's out).
+fn invoke_with(b: &mut dyn Isolate, value: &Value, n: u64) -> Duration {
+    let cpu = pyrosome::cpu_clock::thread_cpu_time();
+    let mut effects = Vec::new();
+    for i in 0..n {
+        effects.clear();
+        b.handle(
+            Event::Invoke {
+                id: InvocationId(1_000_000 + i),
+                method: "noop".to_owned(),
+                arg: Payload::Value(value.clone()),
+            },
+            Duration::from_secs(10),
+            &mut effects,
+        )
+        .expect("b runs");
+    }
+    pyrosome::cpu_clock::thread_cpu_time().saturating_sub(cpu) / n as u32
+}
+
+/// Runs `a.clones({n})`; returns the thread CPU time per clone.
+fn clones(a: &mut dyn Isolate, n: u64) -> Duration {
+    let cpu = pyrosome::cpu_clock::thread_cpu_time();
+    let mut effects = Vec::new();
+    let arg = Value::object([("n", Value::Number(n as f64))]);
+    a.handle(
+        Event::Invoke {
+            id: InvocationId(1),
+            method: "clones".to_owned(),
+            arg: Payload::Value(arg),
+        },
+        Duration::from_secs(10),
+        &mut effects,
+    )
+    .expect("a runs");
+    assert!(
+        matches!(effects.as_slice(), [Effect::Complete { result: Ok(_), .. }]),
+        "a.clones completes: {effects:?}"
+    );
+    pyrosome::cpu_clock::thread_cpu_time().saturating_sub(cpu) / n as u32
+}
+
+/// Whether to measure `part` of the `boundary` experiment: all of them,
+/// or only the one `ENGINES_BOUNDARY` names (`loop`, `posts`, `rust`,
+/// `clones`, `cold`), for profiling.
+fn boundary_part(part: &str) -> bool {
+    std::env::var("ENGINES_BOUNDARY").map_or(true, |only| only == part)
+}
+
+fn boundary(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
+    eprintln!(
+        "[engines] boundary: {rounds} rounds x {BOUNDARY_SAMPLES} x {BOUNDARY_LOOP} round trips per engine, no scheduler"
+    );
+    let directory: SharedDirectory = Arc::new(std::sync::OnceLock::new());
+    let mut names = Directory::new();
+    names.insert(
+        "a",
+        vec!["clones".to_owned(), "loop".to_owned(), "posts".to_owned()],
+    );
+    names.insert("b", vec!["noop".to_owned()]);
+    let _ = directory.set(names);
+    let mut pairs: Vec<(Box<dyn Isolate>, Box<dyn Isolate>)> = engines
+        .iter()
+        .map(|engine| {
+            let a = engine
+                .instantiate(&boundary_config("a", BOUNDARY_A, &directory))
+                .expect("a starts");
+            let b = engine
+                .instantiate(&boundary_config("b", BOUNDARY_B, &directory))
+                .expect("b starts");
+            (a, b)
+        })
+        .collect();
+    for (e, (a, b)) in pairs.iter_mut().enumerate() {
+        if !selected(e) {
+            continue;
+        }
+        // Warm-up: V8 optimizes the codec and the bootstrap.
+        for _ in 0..3 {
+            drive(a.as_mut(), b.as_mut(), "loop", BOUNDARY_LOOP);
+            drive(a.as_mut(), b.as_mut(), "posts", BOUNDARY_LOOP);
+            clones(a.as_mut(), BOUNDARY_LOOP);
+            invoke_with(b.as_mut(), &rust_post(), BOUNDARY_LOOP);
+        }
+    }
+    for round in 0..rounds {
+        for e in order(round) {
+            let (a, b) = &mut pairs[e];
+            for (method, what) in [
+                ("loop", "engine round trip, tiny value (no scheduler)"),
+                (
+                    "posts",
+                    "engine round trip, 0.6 KB post both ways (no scheduler)",
+                ),
+            ] {
+                if !boundary_part(method) {
+                    continue;
+                }
+                let (mut wall, mut cpu): (Vec<Duration>, Vec<Duration>) = (0..BOUNDARY_SAMPLES)
+                    .map(|_| drive(a.as_mut(), b.as_mut(), method, BOUNDARY_LOOP))
+                    .unzip();
+                report.add(what, "µs", e, us(median(&mut wall)));
+                report.add(&format!("{what}, CPU"), "µs", e, us(median(&mut cpu)));
+            }
+            if boundary_part("rust") {
+                let post = rust_post();
+                let mut cpu: Vec<Duration> = (0..BOUNDARY_SAMPLES)
+                    .map(|_| invoke_with(b.as_mut(), &post, BOUNDARY_LOOP))
+                    .collect();
+                report.add(
+                    "b.noop(post) invoked from Rust with a Rust-made post (no scheduler), CPU",
+                    "µs",
+                    e,
+                    us(median(&mut cpu)),
+                );
+            }
+            if boundary_part("clones") {
+                let mut cpu: Vec<Duration> = (0..BOUNDARY_SAMPLES)
+                    .map(|_| clones(a.as_mut(), BOUNDARY_LOOP))
+                    .collect();
+                report.add(
+                    "structuredClone of the post in JS (the codec both ways, no event), CPU",
+                    "µs",
+                    e,
+                    us(median(&mut cpu)),
+                );
+            }
+            if !boundary_part("cold") {
+                continue;
+            }
+            // Before any warm-up: V8 first runs the codec (JavaScript) in its
+            // interpreter, then in baseline code, and optimizes it only once
+            // it is hot.
+            let engine = &engines[e];
+            let cold = |n: u64| {
+                let mut a = engine
+                    .instantiate(&boundary_config("a", BOUNDARY_A, &directory))
+                    .expect("a starts");
+                let mut b = engine
+                    .instantiate(&boundary_config("b", BOUNDARY_B, &directory))
+                    .expect("b starts");
+                drive(a.as_mut(), b.as_mut(), "posts", n).1
+            };
+            for n in BOUNDARY_COLD {
+                report.add(
+                    &format!(
+                        "engine round trip, 0.6 KB post both ways, first {n} of new isolates, CPU"
+                    ),
+                    "µs",
+                    e,
+                    us(cold(n)),
+                );
+            }
+        }
     }
 }
 
@@ -518,7 +898,7 @@ fn fetch(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
 }
 
 // ---------------------------------------------------------------------------
-// 4. Compute-heavy handlers
+// 6. Compute-heavy handlers
 
 fn compute(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
     eprintln!("[engines] compute: {rounds} rounds per engine and workload");

@@ -30,7 +30,6 @@ impl Wire {
     /// Wraps bytes an engine encoded. They are trusted to be one value in
     /// the wire format; if they are not, decoding fails with
     /// [`Malformed`] (never undefined behaviour).
-    #[allow(dead_code)] // until the engines encode their values directly
     pub(crate) fn from_bytes(bytes: Vec<u8>) -> Wire {
         Wire(bytes)
     }

@@ -103,6 +103,14 @@ pub(crate) fn encode(value: &Value, out: &mut Vec<u8>) {
     encode_tree(value, out);
 }
 
+/// Appends the encoding of `value` to `out` as a tree, never as JSON text:
+/// for an engine that builds objects from the tree faster than
+/// `JSON.parse` does (V8 with its codec).
+#[cfg_attr(not(feature = "v8"), allow(dead_code))]
+pub(crate) fn encode_without_json(value: &Value, out: &mut Vec<u8>) {
+    encode_tree(value, out);
+}
+
 /// Whether `JSON.parse` of `value` as JSON gives `value` back exactly;
 /// counts the values in `count`.
 fn json_exact(value: &Value, count: &mut usize) -> bool {
@@ -224,8 +232,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Value, Malformed> {
 }
 
 /// Decodes a host operation's arguments (an array whose elements may be
-/// refused).
-#[cfg_attr(not(feature = "v8"), allow(dead_code))]
+/// refused). The V8 backend now reads arguments lazily ([`Args`]).
+#[allow(dead_code)]
 pub(crate) fn decode_args(bytes: &[u8]) -> Result<Vec<Result<Value, Refusal>>, Malformed> {
     let mut reader = Reader { bytes, at: 0 };
     if reader.byte()? != ARRAY {
@@ -238,6 +246,136 @@ pub(crate) fn decode_args(bytes: &[u8]) -> Result<Vec<Result<Value, Refusal>>, M
     }
     Ok(args)
 }
+
+/// A host operation's arguments (an array whose elements may be refused),
+/// split into each argument's bytes without decoding them: an operation
+/// decodes only the arguments it reads, and can hand one on as it is (a
+/// call's argument, an invocation's result).
+#[cfg_attr(not(feature = "v8"), allow(dead_code))] // read by the V8 backend
+#[derive(Debug)]
+pub(crate) struct Args<'a> {
+    bytes: &'a [u8],
+    /// Where each argument starts, then where the last one ends: inline
+    /// for the first [`INLINE_ARGS`], the rest in `more`.
+    starts: [usize; INLINE_ARGS + 1],
+    more: Vec<usize>,
+    len: usize,
+}
+
+/// Arguments whose boundaries [`Args`] keeps without allocating: more than
+/// any host operation takes.
+#[cfg_attr(not(feature = "v8"), allow(dead_code))]
+const INLINE_ARGS: usize = 8;
+
+/// Nesting [`Args::split`] follows before calling the bytes malformed: far
+/// more than any engine encodes (see `refusal::MAX_DEPTH`), and little
+/// enough stack.
+#[cfg_attr(not(feature = "v8"), allow(dead_code))]
+const MAX_SKIP_DEPTH: usize = 1024;
+
+#[cfg_attr(not(feature = "v8"), allow(dead_code))]
+impl<'a> Args<'a> {
+    /// Splits `[array n, arg...]` into the arguments, walking every
+    /// argument but the last (usually the value: a call's argument, an
+    /// invocation's result), which is simply the rest of the bytes; its
+    /// decoder, wherever it is decoded, checks it.
+    pub(crate) fn split(bytes: &'a [u8]) -> Result<Args<'a>, Malformed> {
+        let mut reader = Reader { bytes, at: 0 };
+        if reader.byte()? != ARRAY {
+            return Err(Malformed(0));
+        }
+        let len = reader.u32()?;
+        let mut args = Args {
+            bytes,
+            starts: [0; INLINE_ARGS + 1],
+            more: Vec::new(),
+            len,
+        };
+        for i in 0..len {
+            args.set_start(i, reader.at);
+            if i + 1 < len {
+                reader.skip(0)?;
+            } else if reader.at >= bytes.len() {
+                return Err(reader.malformed());
+            }
+        }
+        args.set_start(len, bytes.len());
+        if len == 0 && reader.at != bytes.len() {
+            return Err(reader.malformed());
+        }
+        Ok(args)
+    }
+
+    fn set_start(&mut self, i: usize, at: usize) {
+        match self.starts.get_mut(i) {
+            Some(slot) => *slot = at,
+            None => self.more.push(at),
+        }
+    }
+
+    fn start(&self, i: usize) -> usize {
+        match self.starts.get(i) {
+            Some(&at) => at,
+            None => self.more[i - self.starts.len()],
+        }
+    }
+
+    /// How many arguments there are.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Argument `i`'s bytes (`None` past the end): one value, or a
+    /// refusal record.
+    pub(crate) fn bytes(&self, i: usize) -> Option<&'a [u8]> {
+        if i >= self.len {
+            return None;
+        }
+        self.bytes.get(self.start(i)..self.start(i + 1))
+    }
+
+    /// Argument `i` decoded (`undefined` past the end), or why the engine
+    /// refused it.
+    pub(crate) fn value(&self, i: usize) -> Result<Result<Value, Refusal>, Malformed> {
+        match self.bytes(i) {
+            None => Ok(Ok(Value::Undefined)),
+            Some(bytes) => {
+                let mut reader = Reader { bytes, at: 0 };
+                let value = reader.arg()?;
+                if reader.at != bytes.len() {
+                    return Err(reader.malformed());
+                }
+                Ok(value)
+            }
+        }
+    }
+
+    /// Argument `i` if it is a number.
+    pub(crate) fn number(&self, i: usize) -> Option<f64> {
+        match self.bytes(i) {
+            Some([NUMBER, rest @ ..]) if rest.len() == 8 => {
+                let mut raw = [0u8; 8];
+                raw.copy_from_slice(rest);
+                Some(f64::from_le_bytes(raw))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether argument `i` is `true`.
+    pub(crate) fn is_true(&self, i: usize) -> bool {
+        matches!(self.bytes(i), Some([TRUE]))
+    }
+
+    /// Whether argument `i` is a refusal record.
+    pub(crate) fn is_refused(&self, i: usize) -> bool {
+        matches!(self.bytes(i), Some([REFUSED, ..]))
+    }
+}
+
+/// The encoding of `undefined` (an argument that was not passed).
+#[cfg_attr(not(feature = "v8"), allow(dead_code))]
+pub(crate) const UNDEFINED_BYTES: &[u8] = &[UNDEFINED];
 
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -268,6 +406,54 @@ impl Reader<'_> {
     fn u32(&mut self) -> Result<usize, Malformed> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+
+    #[cfg_attr(not(feature = "v8"), allow(dead_code))]
+    fn skip_bytes(&mut self) -> Result<(), Malformed> {
+        let n = self.u32()?;
+        self.take(n).map(|_| ())
+    }
+
+    /// Moves past one value (or refusal record) without decoding it.
+    #[cfg_attr(not(feature = "v8"), allow(dead_code))]
+    fn skip(&mut self, depth: usize) -> Result<(), Malformed> {
+        if depth > MAX_SKIP_DEPTH {
+            return Err(self.malformed());
+        }
+        match self.byte()? {
+            UNDEFINED | NULL | FALSE | TRUE => Ok(()),
+            NUMBER => self.take(8).map(|_| ()),
+            BIGINT | STRING | BYTES | JSON_TEXT | LATIN1 => self.skip_bytes(),
+            UTF16 => {
+                let n = self.u32()?;
+                self.take(n.checked_mul(2).ok_or_else(|| self.malformed())?)
+                    .map(|_| ())
+            }
+            ARRAY => {
+                let n = self.u32()?;
+                for _ in 0..n {
+                    self.skip(depth + 1)?;
+                }
+                Ok(())
+            }
+            OBJECT => {
+                let n = self.u32()?;
+                for _ in 0..n {
+                    self.skip_bytes()?;
+                    self.skip(depth + 1)?;
+                }
+                Ok(())
+            }
+            REFUSED => {
+                let n = self.u32()?;
+                // The path segments, then what was found.
+                for _ in 0..=n {
+                    self.skip_bytes()?;
+                }
+                Ok(())
+            }
+            _ => Err(Malformed(self.at - 1)),
+        }
     }
 
     fn string(&mut self) -> Result<String, Malformed> {
@@ -312,7 +498,14 @@ impl Reader<'_> {
             STRING => Value::String(self.string()?),
             LATIN1 => {
                 let n = self.u32()?;
-                Value::String(self.take(n)?.iter().map(|&b| char::from(b)).collect())
+                let at = self.at;
+                let bytes = self.take(n)?;
+                if bytes.is_ascii() {
+                    // ASCII is UTF-8 as it is: one copy, no per-character work.
+                    Value::String(String::from_utf8(bytes.to_vec()).map_err(|_| Malformed(at))?)
+                } else {
+                    Value::String(bytes.iter().map(|&b| char::from(b)).collect())
+                }
             }
             UTF16 => {
                 let n = self.u32()?;
@@ -454,6 +647,72 @@ mod tests {
         // An odd byte count cannot be UTF-16.
         let bad = [UTF16, 1, 0, 0, 0, 0x61];
         assert!(decode(&bad).is_err());
+    }
+
+    #[test]
+    fn arguments_split_without_decoding() {
+        let post = Value::object([("text", Value::from("hi")), ("n", Value::Number(2.0))]);
+        let mut out = vec![ARRAY];
+        put_u32(&mut out, 5);
+        encode_tree(&Value::from("svc"), &mut out);
+        encode_tree(&Value::Number(7.5), &mut out);
+        let at = out.len();
+        encode_tree(&post, &mut out);
+        let post_bytes = out[at..].to_vec();
+        out.push(TRUE);
+        out.push(REFUSED);
+        put_u32(&mut out, 1);
+        put_bytes(&mut out, b"[0]");
+        put_bytes(&mut out, b"a function");
+        let args = Args::split(&out).unwrap();
+        assert_eq!(args.len(), 5);
+        assert_eq!(args.value(0).unwrap().ok(), Some(Value::from("svc")));
+        assert_eq!(args.number(1), Some(7.5));
+        assert_eq!(args.number(0), None);
+        assert_eq!(args.bytes(2), Some(post_bytes.as_slice()));
+        assert_eq!(decode(args.bytes(2).unwrap()), Ok(post));
+        assert!(args.is_true(3) && !args.is_true(1));
+        assert!(args.is_refused(4) && !args.is_refused(2));
+        let refusal = args.value(4).unwrap().err().unwrap();
+        assert_eq!(
+            (refusal.path, refusal.found.as_str()),
+            (vec!["[0]".to_owned()], "a function")
+        );
+        assert_eq!(args.value(9).unwrap().ok(), Some(Value::Undefined));
+        assert_eq!(args.bytes(9), None);
+        // A short value or a count past the end is malformed; the last
+        // argument is only checked when it is decoded.
+        let mut extra = out.clone();
+        extra.push(NULL);
+        let args = Args::split(&extra).unwrap();
+        assert!(args.value(4).is_err(), "trailing bytes");
+        for cut in 0..at {
+            assert!(Args::split(&out[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut many = vec![ARRAY];
+        put_u32(&mut many, 12);
+        for i in 0..12 {
+            encode_tree(&Value::Number(f64::from(i)), &mut many);
+        }
+        let args = Args::split(&many).unwrap();
+        assert_eq!(args.len(), 12);
+        assert_eq!(args.number(10), Some(10.0));
+        assert_eq!(args.number(11), Some(11.0));
+        // Two arguments, the first nested too deeply to skip.
+        let mut deep = vec![ARRAY, 2, 0, 0, 0];
+        for _ in 0..=MAX_SKIP_DEPTH + 1 {
+            deep.extend_from_slice(&[ARRAY, 1, 0, 0, 0]);
+        }
+        deep.push(NULL);
+        deep.push(NULL);
+        assert!(Args::split(&deep).is_err(), "too deep to skip");
+    }
+
+    #[test]
+    fn ascii_latin1_strings_decode_like_utf8() {
+        let mut out = vec![LATIN1];
+        put_bytes(&mut out, b"plain ascii");
+        assert_eq!(decode(&out), Ok(Value::from("plain ascii")));
     }
 
     #[test]

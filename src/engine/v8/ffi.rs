@@ -104,6 +104,7 @@ unsafe extern "C" {
         prelude: PyroStr,
         service: PyroStr,
         ops: PyroStr,
+        codec: PyroStr,
     ) -> i32;
     fn pyro_isolate_load(
         isolate: *mut PyroIsolate,
@@ -338,9 +339,9 @@ impl RawIsolate {
         }
     }
 
-    /// Runs the prelude with a `host` object whose functions are `ops`
-    /// (`\0`-separated names, numbered from 0).
-    pub(super) fn boot(&self, prelude: &str, service: &str, ops: &str) -> Status {
+    /// Runs the codec (`codec.js`), then the prelude with a `host` object
+    /// whose functions are `ops` (`\0`-separated names, numbered from 0).
+    pub(super) fn boot(&self, prelude: &str, service: &str, ops: &str, codec: &str) -> Status {
         // Safety: a live isolate; strings valid for the call.
         Status::from_code(unsafe {
             pyro_isolate_boot(
@@ -348,6 +349,7 @@ impl RawIsolate {
                 PyroStr::of(prelude),
                 PyroStr::of(service),
                 PyroStr::of(ops),
+                PyroStr::of(codec),
             )
         })
     }

@@ -1,7 +1,12 @@
-//! The host operations for V8: the shim's generic host callback lands in
-//! [`V8Host::host_op`] with wire-encoded arguments; each operation is the
-//! same as the QuickJS backend's (`quickjs/host.rs`), over [`Value`]s, and
-//! shares its engine-independent parts with it (`engine::host_ops`).
+//! The host operations for V8: the shim's generic host call lands in
+//! [`V8Host::host_op`] with the wire-encoded arguments; each operation is the
+//! same as the QuickJS backend's (`quickjs/host.rs`) and shares its
+//! engine-independent parts with it (`engine::host_ops`).
+//!
+//! Arguments are decoded only as far as an operation reads them
+//! ([`wire::Args`]): a call's argument and an invocation's result are handed
+//! on as the bytes the codec wrote ([`Payload::Wire`]), and `clone` answers
+//! with its argument's bytes, without a [`Value`] in between.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,10 +18,10 @@ use crate::engine::context::AsyncContext;
 use crate::engine::host_ops::{self, Thrown};
 use crate::engine::modules::BUILTIN_SOURCE;
 use crate::engine::refusal::Refusal;
-use crate::engine::wire;
+use crate::engine::wire::{self, Malformed};
 use crate::engine::{
     BUILTIN_MODULE, CallId, Effect, InvocationId, JsError, Modules, Payload, SharedDirectory,
-    StoreGrant, StoreRequest, TimerId, store_ops,
+    StoreGrant, StoreRequest, TimerId, Wire, store_ops,
 };
 use crate::value::Value;
 
@@ -24,32 +29,59 @@ use crate::value::Value;
 const NOT_READY: &str = "services cannot be called while modules are loading \
     (call them from inside a handler, not at the top level of a module)";
 
-/// The host operations, in the order the shim numbers them.
-const OPS: &[&str] = &[
-    "methods",
-    "serviceNames",
-    "call",
-    "storeOpen",
-    "storeGet",
-    "store",
-    "complete",
-    "setTimer",
-    "clearTimer",
-    "log",
-    "randomBytes",
-    "encodeUtf8",
-    "decodeUtf8",
-    "urlParse",
-    "urlSet",
-    "formDecode",
-    "formEncode",
-    "clone",
-    "now",
+/// A host operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Methods,
+    ServiceNames,
+    Call,
+    StoreOpen,
+    StoreGet,
+    Store,
+    Complete,
+    SetTimer,
+    ClearTimer,
+    Log,
+    RandomBytes,
+    EncodeUtf8,
+    DecodeUtf8,
+    UrlParse,
+    UrlSet,
+    FormDecode,
+    FormEncode,
+    Clone,
+    Now,
+}
+
+/// The host operations and their names, in the order the shim numbers them.
+const OPS: &[(&str, Op)] = &[
+    ("methods", Op::Methods),
+    ("serviceNames", Op::ServiceNames),
+    ("call", Op::Call),
+    ("storeOpen", Op::StoreOpen),
+    ("storeGet", Op::StoreGet),
+    ("store", Op::Store),
+    ("complete", Op::Complete),
+    ("setTimer", Op::SetTimer),
+    ("clearTimer", Op::ClearTimer),
+    ("log", Op::Log),
+    ("randomBytes", Op::RandomBytes),
+    ("encodeUtf8", Op::EncodeUtf8),
+    ("decodeUtf8", Op::DecodeUtf8),
+    ("urlParse", Op::UrlParse),
+    ("urlSet", Op::UrlSet),
+    ("formDecode", Op::FormDecode),
+    ("formEncode", Op::FormEncode),
+    ("clone", Op::Clone),
+    ("now", Op::Now),
 ];
 
 /// The operation names as the shim takes them: `\0`-separated.
 pub(super) fn op_names() -> String {
-    OPS.join("\0")
+    OPS.iter()
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join("\0")
 }
 
 /// The Rust-side state of one V8 isolate.
@@ -70,49 +102,72 @@ pub(super) struct V8Host {
     pub(super) modules: Arc<Modules>,
 }
 
-type Args = [Result<Value, Refusal>];
+/// A host operation's arguments, decoded on demand.
+struct Args<'a>(wire::Args<'a>);
 
-fn arg(args: &Args, i: usize) -> Result<&Value, Thrown> {
-    match args.get(i) {
-        None => Ok(&Value::Undefined),
-        Some(Ok(v)) => Ok(v),
-        Some(Err(r)) => Err(Thrown::Type(format!(
-            "argument {i} cannot be passed to the host ({})",
-            r.found
-        ))),
+impl Args<'_> {
+    fn malformed(e: Malformed) -> Thrown {
+        Thrown::Error(e.to_string())
     }
-}
 
-fn string(args: &Args, i: usize) -> Result<&str, Thrown> {
-    match arg(args, i)? {
-        Value::String(s) => Ok(s),
-        other => Err(Thrown::Type(format!(
-            "argument {i} must be a string, got {}",
-            other.type_name()
-        ))),
+    /// Argument `i` (`undefined` if it was not passed), or why it was refused.
+    fn get(&self, i: usize) -> Result<Result<Value, Refusal>, Thrown> {
+        self.0.value(i).map_err(Self::malformed)
     }
-}
 
-fn number(args: &Args, i: usize) -> Result<f64, Thrown> {
-    match arg(args, i)? {
-        Value::Number(n) => Ok(*n),
-        other => Err(Thrown::Type(format!(
+    /// Argument `i`, which must not have been refused.
+    fn arg(&self, i: usize) -> Result<Value, Thrown> {
+        self.get(i)?.map_err(|r| {
+            Thrown::Type(format!(
+                "argument {i} cannot be passed to the host ({})",
+                r.found
+            ))
+        })
+    }
+
+    fn string(&self, i: usize) -> Result<String, Thrown> {
+        match self.arg(i)? {
+            Value::String(s) => Ok(s),
+            other => Err(Thrown::Type(format!(
+                "argument {i} must be a string, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    fn number(&self, i: usize) -> Result<f64, Thrown> {
+        if let Some(n) = self.0.number(i) {
+            return Ok(n);
+        }
+        let other = self.arg(i)?;
+        Err(Thrown::Type(format!(
             "argument {i} must be a number, got {}",
             other.type_name()
-        ))),
+        )))
     }
-}
 
-fn flag(args: &Args, i: usize) -> bool {
-    matches!(args.get(i), Some(Ok(Value::Bool(true))))
-}
+    fn flag(&self, i: usize) -> bool {
+        self.0.is_true(i)
+    }
 
-/// The value of argument `i`, or the clone error naming it `what`.
-fn cloned(args: &[Result<Value, Refusal>], i: usize, what: &str) -> Result<Value, String> {
-    match args.get(i) {
-        None => Ok(Value::Undefined),
-        Some(Ok(v)) => Ok(v.clone()),
-        Some(Err(r)) => Err(r.clone().into_error(what).0),
+    /// The value of argument `i`, or the clone error naming it `what`.
+    fn cloned(&self, i: usize, what: &str) -> Result<Value, Thrown> {
+        match self.get(i)? {
+            Ok(v) => Ok(v),
+            Err(r) => Err(Thrown::Type(r.into_error(what).0)),
+        }
+    }
+
+    /// Argument `i` as the codec encoded it, or why it was refused (its
+    /// bytes are only decoded then).
+    fn wire(&self, i: usize) -> Result<Result<&[u8], Refusal>, Thrown> {
+        if self.0.is_refused(i) {
+            return match self.get(i)? {
+                Err(r) => Ok(Err(r)),
+                Ok(_) => Err(Thrown::Error("malformed refusal".to_owned())),
+            };
+        }
+        Ok(Ok(self.0.bytes(i).unwrap_or(wire::UNDEFINED_BYTES)))
     }
 }
 
@@ -121,93 +176,101 @@ fn strings(items: impl IntoIterator<Item = impl Into<String>>) -> Value {
 }
 
 impl V8Host {
-    fn run(&self, op: &str, args: &Args) -> Result<Value, Thrown> {
-        match op {
-            "methods" => {
-                let service = string(args, 0)?;
+    /// Runs `op`; its answer goes into `out` (wire-encoded).
+    fn run(&self, op: Op, args: &Args, out: &mut Vec<u8>) -> Result<(), Thrown> {
+        let value = match op {
+            Op::Methods => {
+                let service = args.string(0)?;
                 let st = self.state.lock();
                 let directory = st
                     .directory
                     .get()
                     .ok_or_else(|| Thrown::Type(NOT_READY.to_owned()))?;
-                Ok(directory
-                    .methods(service)
-                    .map_or(Value::Undefined, |m| strings(m.iter().cloned())))
+                directory
+                    .methods(&service)
+                    .map_or(Value::Undefined, |m| strings(m.iter().cloned()))
             }
-            "serviceNames" => {
+            Op::ServiceNames => {
                 let st = self.state.lock();
                 let directory = st
                     .directory
                     .get()
                     .ok_or_else(|| Thrown::Type(NOT_READY.to_owned()))?;
-                Ok(strings(directory.services().map(|(s, _)| s)))
+                strings(directory.services().map(|(s, _)| s))
             }
-            "call" => self.call(args),
-            "storeOpen" => self.store_open(string(args, 0)?),
-            "storeGet" => {
-                let key =
-                    cloned(args, 1, "the key").and_then(|k| host_ops::store_key(&k, "the key"));
-                self.store_get(string(args, 0)?, key)
+            Op::Call => self.call(args)?,
+            Op::StoreOpen => self.store_open(&args.string(0)?)?,
+            Op::StoreGet => {
+                let key = args
+                    .cloned(1, "the key")
+                    .and_then(|k| host_ops::store_key(&k, "the key").map_err(Thrown::Type));
+                self.store_get(&args.string(0)?, key)?
             }
-            "store" => self.store(args),
-            "complete" => {
-                let id = InvocationId(number(args, 0)? as u64);
-                let result = if flag(args, 1) {
-                    cloned(args, 2, "the return value").map_err(|m| JsError::new("TypeError", m))
+            Op::Store => self.store(args)?,
+            Op::Complete => {
+                let id = InvocationId(args.number(0)? as u64);
+                let result = if args.flag(1) {
+                    match args.wire(2)? {
+                        Ok(bytes) => Ok(Payload::Wire(Wire::from_bytes(bytes.to_vec()))),
+                        Err(r) => Err(JsError::new(
+                            "TypeError",
+                            r.into_error("the return value").0,
+                        )),
+                    }
                 } else {
-                    Err(args
-                        .get(2)
-                        .and_then(|a| a.as_ref().ok())
-                        .map_or_else(|| JsError::new("Error", "Uncaught undefined"), v8_error))
+                    Err(match args.get(2) {
+                        Ok(Ok(record)) if args.0.len() > 2 => v8_error(&record),
+                        _ => JsError::new("Error", "Uncaught undefined"),
+                    })
                 };
-                self.state.lock().effects.push(Effect::Complete {
-                    id,
-                    result: result.map(Payload::Value),
-                });
-                Ok(Value::Undefined)
+                self.state
+                    .lock()
+                    .effects
+                    .push(Effect::Complete { id, result });
+                Value::Undefined
             }
-            "setTimer" => {
-                let id = TimerId(number(args, 0)? as u64);
-                let ms = number(args, 1)?;
+            Op::SetTimer => {
+                let id = TimerId(args.number(0)? as u64);
+                let ms = args.number(1)?;
                 let delay = Duration::from_secs_f64(ms.clamp(0.0, 2_147_483_647.0) / 1000.0);
                 let mut st = self.state.lock();
                 st.cx.record_timer(id);
                 let parent = st.cx.current();
                 st.effects.push(Effect::SetTimer { id, parent, delay });
-                Ok(Value::Undefined)
+                Value::Undefined
             }
-            "clearTimer" => {
-                let id = TimerId(number(args, 0)? as u64);
+            Op::ClearTimer => {
+                let id = TimerId(args.number(0)? as u64);
                 let mut st = self.state.lock();
                 st.cx.forget_timer(id);
                 st.effects.push(Effect::ClearTimer { id });
-                Ok(Value::Undefined)
+                Value::Undefined
             }
-            "log" => {
-                let level = string(args, 0)?;
-                let message = string(args, 1)?;
+            Op::Log => {
+                let level = args.string(0)?;
+                let message = args.string(1)?;
                 let service = self.state.lock().service.clone();
                 let service = service.as_ref();
-                match level {
+                match level.as_str() {
                     "debug" => tracing::debug!(target: "pyrosome::js", service, "{message}"),
                     "warn" => tracing::warn!(target: "pyrosome::js", service, "{message}"),
                     "error" => tracing::error!(target: "pyrosome::js", service, "{message}"),
                     _ => tracing::info!(target: "pyrosome::js", service, "{message}"),
                 }
-                Ok(Value::Undefined)
+                Value::Undefined
             }
-            "randomBytes" => host_ops::random_bytes(number(args, 0)?).map(Value::Bytes),
-            "encodeUtf8" => Ok(Value::Bytes(string(args, 0)?.as_bytes().to_vec())),
-            "decodeUtf8" => {
-                let Value::Bytes(bytes) = arg(args, 0)? else {
+            Op::RandomBytes => Value::Bytes(host_ops::random_bytes(args.number(0)?)?),
+            Op::EncodeUtf8 => Value::Bytes(args.string(0)?.into_bytes()),
+            Op::DecodeUtf8 => {
+                let Value::Bytes(bytes) = args.arg(0)? else {
                     return Err(Thrown::Type("decodeUtf8 takes a Uint8Array".to_owned()));
                 };
-                host_ops::decode_utf8(bytes, flag(args, 1), flag(args, 2)).map(Value::String)
+                Value::String(host_ops::decode_utf8(&bytes, args.flag(1), args.flag(2))?)
             }
-            "urlParse" => {
-                let base = match arg(args, 1)? {
+            Op::UrlParse => {
+                let base = match args.arg(1)? {
                     Value::Undefined => None,
-                    Value::String(s) => Some(s.as_str()),
+                    Value::String(s) => Some(s),
                     other => {
                         return Err(Thrown::Type(format!(
                             "a URL base must be a string, got {}",
@@ -215,17 +278,13 @@ impl V8Host {
                         )));
                     }
                 };
-                Ok(host_ops::url_parse(string(args, 0)?, base).unwrap_or(Value::Null))
+                host_ops::url_parse(&args.string(0)?, base.as_deref()).unwrap_or(Value::Null)
             }
-            "urlSet" => {
-                Ok(
-                    host_ops::url_set(string(args, 0)?, string(args, 1)?, string(args, 2)?)?
-                        .unwrap_or(Value::Null),
-                )
-            }
-            "formDecode" => Ok(host_ops::form_decode(string(args, 0)?)),
-            "formEncode" => {
-                let Value::Array(pairs) = arg(args, 0)? else {
+            Op::UrlSet => host_ops::url_set(&args.string(0)?, &args.string(1)?, &args.string(2)?)?
+                .unwrap_or(Value::Null),
+            Op::FormDecode => host_ops::form_decode(&args.string(0)?),
+            Op::FormEncode => {
+                let Value::Array(pairs) = args.arg(0)? else {
                     return Err(Thrown::Type(
                         "formEncode takes an array of pairs".to_owned(),
                     ));
@@ -233,47 +292,63 @@ impl V8Host {
                 fn text(v: Option<&Value>) -> &str {
                     v.and_then(Value::as_str).unwrap_or("")
                 }
-                Ok(Value::String(host_ops::form_encode(pairs.iter().map(
-                    |pair| match pair {
-                        Value::Array(p) => (text(p.first()), text(p.get(1))),
-                        _ => ("", ""),
-                    },
-                ))))
+                Value::String(host_ops::form_encode(pairs.iter().map(|pair| match pair {
+                    Value::Array(p) => (text(p.first()), text(p.get(1))),
+                    _ => ("", ""),
+                })))
             }
-            "clone" => cloned(args, 0, "the value")
-                .map_err(|m| Thrown::Type(format!("DataCloneError: {m}"))),
-            "now" => Ok(Value::Number(
-                self.state.lock().started.elapsed().as_secs_f64() * 1000.0,
-            )),
-            other => Err(Thrown::Error(format!("unknown host operation {other}"))),
-        }
+            Op::Clone => {
+                // The argument's bytes are the copy: the codec builds it anew.
+                return match args.wire(0)? {
+                    Ok(bytes) => {
+                        out.extend_from_slice(bytes);
+                        Ok(())
+                    }
+                    Err(r) => Err(Thrown::Type(format!(
+                        "DataCloneError: {}",
+                        r.into_error("the value").0
+                    ))),
+                };
+            }
+            Op::Now => Value::Number(self.state.lock().started.elapsed().as_secs_f64() * 1000.0),
+        };
+        wire::encode_without_json(&value, out);
+        Ok(())
     }
 
     fn call(&self, args: &Args) -> Result<Value, Thrown> {
-        let service = string(args, 0)?;
-        let method = string(args, 1)?;
+        let service = args.string(0)?;
+        let method = args.string(1)?;
         let mut st = self.state.lock();
         let known = st
             .directory
             .get()
-            .and_then(|d| d.methods(service))
-            .is_some_and(|ms| ms.iter().any(|m| m == method));
+            .and_then(|d| d.methods(&service))
+            .is_some_and(|ms| ms.contains(&method));
         if !known {
             return Err(Thrown::Type(format!(
                 "no such service method: {service}.{method}"
             )));
         }
-        let value = cloned(args, 2, &format!("the argument of {service}.{method}()"))
-            .map_err(Thrown::Type)?;
+        let arg = match args.wire(2)? {
+            // Handed on as the codec wrote it: the callee's engine decodes it.
+            Ok(bytes) => Payload::Wire(Wire::from_bytes(bytes.to_vec())),
+            Err(r) => {
+                return Err(Thrown::Type(
+                    r.into_error(&format!("the argument of {service}.{method}()"))
+                        .0,
+                ));
+            }
+        };
         let call = CallId::fresh();
         st.cx.record_call(call);
         let parent = st.cx.current();
         st.effects.push(Effect::Call {
             call,
             parent,
-            service: service.to_owned(),
-            method: method.to_owned(),
-            arg: value.into(),
+            service,
+            method,
+            arg,
         });
         Ok(Value::Number(call.0 as f64))
     }
@@ -300,7 +375,7 @@ impl V8Host {
         }
     }
 
-    fn store_get(&self, name: &str, key: Result<Vec<u8>, String>) -> Result<Value, Thrown> {
+    fn store_get(&self, name: &str, key: Result<Vec<u8>, Thrown>) -> Result<Value, Thrown> {
         let ns = self
             .state
             .lock()
@@ -311,7 +386,7 @@ impl V8Host {
         let Some(ns) = ns else {
             return Err(Thrown::Type(format!("no local access to store \"{name}\"")));
         };
-        let key = key.map_err(Thrown::Type)?;
+        let key = key?;
         match store_ops::read(&ns, name, &StoreRequest::Get(key)) {
             Some(Ok(value)) => Ok(value),
             Some(Err(e)) => Err(Thrown::Error(e.message)),
@@ -320,7 +395,8 @@ impl V8Host {
     }
 
     fn store(&self, args: &Args) -> Result<Value, Thrown> {
-        let name = string(args, 0)?;
+        let name = args.string(0)?;
+        let name = name.as_str();
         let grant = self
             .state
             .lock()
@@ -331,11 +407,7 @@ impl V8Host {
         let Some(grant) = grant else {
             return Err(Thrown::Type(format!("no access to store \"{name}\"")));
         };
-        let op = match args.get(1) {
-            Some(Ok(v)) => Ok(v.clone()),
-            Some(Err(r)) => Err(r.clone()),
-            None => Ok(Value::Undefined),
-        };
+        let op = args.get(1)?;
         let request = host_ops::store_request(op, grant.writable, name).map_err(Thrown::Type)?;
         // A local read is answered now, as a one-element array.
         if let Some(result) = grant
@@ -381,22 +453,20 @@ pub(super) fn v8_error(record: &Value) -> JsError {
 
 impl Embedder for V8Host {
     fn host_op(&self, op: u32, args: &[u8], out: &mut Vec<u8>) -> Answer {
-        let result = match (OPS.get(op as usize), wire::decode_args(args)) {
-            (Some(name), Ok(args)) => self.run(name, &args),
+        let result = match (OPS.get(op as usize), wire::Args::split(args)) {
+            (Some(&(_, op)), Ok(args)) => self.run(op, &Args(args), out),
             (None, _) => Err(Thrown::Error(format!("unknown host operation {op}"))),
             (_, Err(e)) => Err(Thrown::Error(e.to_string())),
         };
         match result {
-            Ok(value) => {
-                wire::encode(&value, out);
-                Answer::Value
-            }
+            Ok(()) => Answer::Value,
             Err(thrown) => {
                 let (answer, message) = match thrown {
                     Thrown::Type(m) => (Answer::TypeError, m),
                     Thrown::Range(m) => (Answer::RangeError, m),
                     Thrown::Error(m) => (Answer::Error, m),
                 };
+                out.clear();
                 out.extend_from_slice(message.as_bytes());
                 answer
             }

@@ -13,13 +13,22 @@ use crate::engine::context::AsyncContext;
 use crate::engine::modules::BUILTIN_SOURCE;
 use crate::engine::watchdog::Watch;
 use crate::engine::wire;
-use crate::engine::{BUILTIN_MODULE, Effect, EngineError, Event, Fault, IsolateConfig, JsError};
+use crate::engine::{
+    BUILTIN_MODULE, Effect, EngineError, Event, Fault, IsolateConfig, JsError, Payload,
+};
 use crate::value::Value;
 
 /// The bootstrap and Web APIs, assembled by `build.rs` from `js/`: a
 /// function expression taking the `host` object (the same text QuickJS
 /// runs).
 const PRELUDE: &str = include_str!(concat!(env!("OUT_DIR"), "/prelude.js"));
+
+/// The value codec the shim runs before the prelude (see the file).
+const CODEC: &str = include_str!("codec.js");
+
+/// A Rust-made value's encoding buffer larger than this is not kept for
+/// the next event (one large store read should not stay in every isolate).
+const MAX_KEPT_SCRATCH: usize = 1 << 20;
 
 /// Module top levels get at least this long before they are interrupted,
 /// however small the per-invocation budget (as for QuickJS).
@@ -35,6 +44,8 @@ pub(crate) struct V8Isolate {
     has_fetch: bool,
     budget: Duration,
     memory_limit: usize,
+    /// Where Rust-made values are encoded for the shim (reused).
+    scratch: Vec<u8>,
 }
 
 impl V8Isolate {
@@ -62,6 +73,7 @@ impl V8Isolate {
             has_fetch: false,
             budget: config.cpu_budget,
             memory_limit: config.memory_limit,
+            scratch: Vec::new(),
         };
         let load_budget = config.cpu_budget.max(MIN_LOAD_BUDGET);
         let armed = isolate.watch.arm(load_budget);
@@ -127,7 +139,9 @@ impl V8Isolate {
     /// Runs the prelude, the builtin module and the entry module.
     /// Returns the module's methods and whether it has a fetch handler.
     fn load(&self, config: &IsolateConfig) -> Result<(Vec<String>, bool), EngineError> {
-        let status = self.raw.boot(PRELUDE, &config.service, &host::op_names());
+        let status = self
+            .raw
+            .boot(PRELUDE, &config.service, &host::op_names(), CODEC);
         if status != Status::Ok {
             return Err(self.load_failure(status, "<prelude>"));
         }
@@ -161,34 +175,55 @@ impl V8Isolate {
         Ok((methods, has_fetch))
     }
 
-    fn deliver(&self, event: Event) -> Status {
-        let mut value = Vec::new();
+    /// Hands an event to the dispatcher. An engine-encoded value goes to
+    /// the shim as it is; a Rust-made one is encoded into `scratch` first.
+    fn deliver(
+        raw: &RawIsolate,
+        state: &SharedState,
+        scratch: &mut Vec<u8>,
+        event: Event,
+    ) -> Status {
         match event {
             Event::Invoke { id, method, arg } => {
-                self.state.lock().cx.enter_invocation(id);
-                arg.encode_into(&mut value);
-                self.raw
-                    .dispatch(Dispatch::Invoke, id.0 as f64, &method, true, &value)
+                state.lock().cx.enter_invocation(id);
+                let value = payload_bytes(&arg, scratch);
+                raw.dispatch(Dispatch::Invoke, id.0 as f64, &method, true, value)
             }
             Event::Reply { call, result } => {
-                if !self.state.lock().cx.enter_reply(call) {
+                if !state.lock().cx.enter_reply(call) {
                     return Status::Ok;
                 }
                 let ok = result.is_ok();
-                match result {
-                    Ok(v) => v.encode_into(&mut value),
-                    Err(e) => wire::encode(&e.to_value(), &mut value),
-                }
-                self.raw
-                    .dispatch(Dispatch::Reply, call.0 as f64, "", ok, &value)
+                let value = match &result {
+                    Ok(payload) => payload_bytes(payload, scratch),
+                    Err(e) => {
+                        scratch.clear();
+                        wire::encode_without_json(&e.to_value(), scratch);
+                        scratch
+                    }
+                };
+                raw.dispatch(Dispatch::Reply, call.0 as f64, "", ok, value)
             }
             Event::Timer { id } => {
-                if !self.state.lock().cx.enter_timer(id) {
+                if !state.lock().cx.enter_timer(id) {
                     return Status::Ok;
                 }
-                self.raw
-                    .dispatch(Dispatch::Timer, id.0 as f64, "", true, &[])
+                raw.dispatch(Dispatch::Timer, id.0 as f64, "", true, &[])
             }
+        }
+    }
+}
+
+/// A payload's wire bytes: its own if an engine encoded it, else encoded
+/// into `scratch` (as a tree: the codec builds objects from it faster than
+/// `JSON.parse` builds them from JSON text, see docs/v8.md).
+fn payload_bytes<'a>(payload: &'a Payload, scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    match payload {
+        Payload::Wire(wire) => wire.as_bytes(),
+        Payload::Value(value) => {
+            scratch.clear();
+            wire::encode_without_json(value, scratch);
+            scratch
         }
     }
 }
@@ -210,8 +245,11 @@ impl crate::engine::Isolate for V8Isolate {
     ) -> Result<(), Fault> {
         self.budget = budget;
         let armed = self.watch.arm(budget);
-        let status = self.deliver(event);
+        let status = Self::deliver(&self.raw, &self.state, &mut self.scratch, event);
         drop(armed);
+        if self.scratch.capacity() > MAX_KEPT_SCRATCH {
+            self.scratch = Vec::new();
+        }
         {
             let mut state = self.state.lock();
             state.cx.leave();

@@ -5,12 +5,15 @@
 //! at the price of a slower, larger isolate start. See `docs/v8.md`.
 //!
 //! - `isolate` — one isolate driven by events, with CPU and memory limits;
-//! - `host` — the host operations, over [`Value`](crate::value::Value)s;
-//! - `wire` — the binary format values cross the seam in;
-//! - `watchdog` — the thread that enforces CPU budgets
-//!   (`TerminateExecution`);
+//! - `host` — the host operations, over lazily decoded arguments; a call's
+//!   argument and an invocation's result pass through as wire bytes
+//!   ([`Payload::Wire`](crate::engine::Payload));
 //! - `ffi` — the backend's only `unsafe` code, with its invariants;
-//! - `shim.cc` — the C++ half (compiled by `build.rs`).
+//! - `shim.cc` — the C++ half (compiled by `build.rs`);
+//! - `codec.js` — the value codec (JavaScript ⇄ the wire format of
+//!   `engine::wire`), which the shim runs in every isolate first.
+//!
+//! CPU budgets are enforced by the engine-wide watchdog (`engine::watchdog`).
 
 mod ffi;
 mod host;
