@@ -116,3 +116,82 @@ fn deep_recursion_is_a_catchable_range_error() {
         .expect("recurse");
     assert_eq!(out, Value::from("RangeError"));
 }
+
+/// Timers belong to the invocation that armed them (Workers semantics): an
+/// interval a request starts stops when the request has answered, unless
+/// `ctx.waitUntil` keeps the request alive; timers armed at a module's top
+/// level run for the life of the instance.
+#[test]
+fn timers_end_with_their_invocation_unless_wait_until_holds_it() {
+    let app = TempApp::new(&[
+        (
+            "pyrosome.toml",
+            "name = \"timers\"\n[services.t]\nmodule = \"t.js\"\nroutes = [\"/\"]\n",
+        ),
+        (
+            "t.js",
+            r#"
+let leaked = 0, held = 0, top = 0, awaited = 0;
+setInterval(() => { top++; }, 5);
+export function startInterval() { setInterval(() => { leaked++; }, 1); return "started"; }
+export async function awaitTimer() {
+  await new Promise((r) => setTimeout(r, 20));
+  awaited++;
+  return awaited;
+}
+export function counts() { return { leaked, held, top, awaited }; }
+export default {
+  fetch(request, env, ctx) {
+    ctx.waitUntil(new Promise((resolve) => {
+      let n = 0;
+      const t = setInterval(() => {
+        held++;
+        if (++n === 5) { clearInterval(t); resolve(); }
+      }, 2);
+    }));
+    return new Response("answered before the interval ran");
+  },
+};
+"#,
+        ),
+    ]);
+    let rt = app.start(1);
+    for _ in 0..50 {
+        assert_eq!(
+            rt.call_blocking("t", "startInterval", Value::Null),
+            Ok(Value::from("started"))
+        );
+    }
+    assert_eq!(
+        rt.call_blocking("t", "awaitTimer", Value::Null),
+        Ok(Value::Number(1.0)),
+        "a timer awaited by its invocation runs"
+    );
+    let request = Value::Array(vec![
+        Value::from("GET"),
+        Value::from("http://t/"),
+        Value::Array(vec![]),
+    ]);
+    rt.call_blocking("t", pyrosome::engine::FETCH_METHOD, request)
+        .expect("fetch answers");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let counts = rt
+        .call_blocking("t", "counts", Value::Null)
+        .expect("counts");
+    let n = |k: &str| counts.get(k).and_then(Value::as_f64).unwrap_or(-1.0);
+    assert_eq!(
+        n("leaked"),
+        0.0,
+        "intervals of answered invocations stopped: {counts:?}"
+    );
+    assert_eq!(
+        n("held"),
+        5.0,
+        "waitUntil kept its interval running: {counts:?}"
+    );
+    assert!(
+        n("top") >= 5.0,
+        "a top-level interval keeps running: {counts:?}"
+    );
+    assert_eq!(n("awaited"), 1.0);
+}

@@ -29,11 +29,39 @@ impl CallId {
 
 /// Which invocation is running, and which invocation each outstanding call
 /// and timer belongs to.
+///
+/// It also knows which invocations are *live*: started, and not yet both
+/// answered and released by every `ctx.waitUntil` promise. A timer belongs
+/// to the invocation that armed it and dies with it, as in Workers: when it
+/// comes due after its invocation ended it is [`TimerFate::Expired`] and
+/// does not run (an interval stops). Timers armed outside any invocation (at
+/// a module's top level) live as long as the instance.
 #[derive(Debug, Default)]
 pub(crate) struct AsyncContext {
     current: Option<InvocationId>,
     calls: HashMap<CallId, Option<InvocationId>>,
     timers: HashMap<TimerId, Option<InvocationId>>,
+    live: HashMap<InvocationId, Life>,
+}
+
+/// A live invocation's state.
+#[derive(Debug, Default, Clone, Copy)]
+struct Life {
+    /// It answered (its result is out).
+    answered: bool,
+    /// `waitUntil` promises not yet settled.
+    holds: usize,
+}
+
+/// What to do with a timer that came due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimerFate {
+    /// Run its callback (its owner became current).
+    Run,
+    /// Its invocation has ended: do not run it, forget it.
+    Expired,
+    /// Cleared, or fired already: nothing to do.
+    Unknown,
 }
 
 impl AsyncContext {
@@ -42,9 +70,38 @@ impl AsyncContext {
         self.current
     }
 
-    /// Starting an invocation: it becomes current.
+    /// Starting an invocation: it becomes current, and live.
     pub(crate) fn enter_invocation(&mut self, id: InvocationId) {
         self.current = Some(id);
+        self.live.entry(id).or_default();
+    }
+
+    /// An invocation answered; it ends now unless `waitUntil` holds it.
+    pub(crate) fn answered(&mut self, id: InvocationId) {
+        if let Some(life) = self.live.get_mut(&id) {
+            life.answered = true;
+            if life.holds == 0 {
+                self.live.remove(&id);
+            }
+        }
+    }
+
+    /// `waitUntil`: keeps the current invocation live until [`Self::release`]
+    /// with the id returned (`None`: nothing to hold, e.g. at top level).
+    pub(crate) fn hold(&mut self) -> Option<InvocationId> {
+        let id = self.current?;
+        self.live.get_mut(&id)?.holds += 1;
+        Some(id)
+    }
+
+    /// A `waitUntil` promise settled.
+    pub(crate) fn release(&mut self, id: InvocationId) {
+        if let Some(life) = self.live.get_mut(&id) {
+            life.holds = life.holds.saturating_sub(1);
+            if life.holds == 0 && life.answered {
+                self.live.remove(&id);
+            }
+        }
     }
 
     /// Records an outgoing call made by the current invocation.
@@ -69,15 +126,16 @@ impl AsyncContext {
         }
     }
 
-    /// A timer fired: its owner becomes current. Returns `false` for a
-    /// timer this isolate does not know (cleared, or fired already).
-    pub(crate) fn enter_timer(&mut self, timer: TimerId) -> bool {
+    /// A timer fired: its owner becomes current if it is still live (see
+    /// the type's documentation).
+    pub(crate) fn enter_timer(&mut self, timer: TimerId) -> TimerFate {
         match self.timers.remove(&timer) {
+            Some(Some(owner)) if !self.live.contains_key(&owner) => TimerFate::Expired,
             Some(owner) => {
                 self.current = owner;
-                true
+                TimerFate::Run
             }
-            None => false,
+            None => TimerFate::Unknown,
         }
     }
 
@@ -109,11 +167,34 @@ mod tests {
         assert_eq!(cx.current(), Some(InvocationId(1)));
         assert!(!cx.enter_reply(call), "a call is answered once");
         cx.leave();
-        assert!(cx.enter_timer(TimerId(7)));
+        assert_eq!(cx.enter_timer(TimerId(7)), TimerFate::Run);
         assert_eq!(cx.current(), Some(InvocationId(1)));
         cx.record_timer(TimerId(8));
         cx.forget_timer(TimerId(8));
-        assert!(!cx.enter_timer(TimerId(8)));
+        assert_eq!(cx.enter_timer(TimerId(8)), TimerFate::Unknown);
+    }
+
+    #[test]
+    fn timers_die_with_their_invocation_unless_wait_until_holds_it() {
+        let mut cx = AsyncContext::default();
+        cx.enter_invocation(InvocationId(1));
+        cx.record_timer(TimerId(1));
+        let held = cx.hold();
+        assert_eq!(held, Some(InvocationId(1)));
+        cx.record_timer(TimerId(2));
+        cx.answered(InvocationId(1));
+        // Held: its timers still run.
+        assert_eq!(cx.enter_timer(TimerId(1)), TimerFate::Run);
+        cx.record_timer(TimerId(3));
+        cx.release(InvocationId(1));
+        // Released after answering: it ended.
+        assert_eq!(cx.enter_timer(TimerId(2)), TimerFate::Expired);
+        assert_eq!(cx.enter_timer(TimerId(3)), TimerFate::Expired);
+        // Top-level timers belong to no invocation and always run.
+        cx.leave();
+        cx.record_timer(TimerId(4));
+        assert_eq!(cx.enter_timer(TimerId(4)), TimerFate::Run);
+        assert_eq!(cx.hold(), None);
     }
 
     #[test]

@@ -7,10 +7,12 @@
 //   dispatcher.setModule(namespace)       the service's module namespace
 //   dispatcher.invoke(id, method, arg)    start an invocation; completes via host.complete
 //   dispatcher.reply(callId, ok, value)   a call made by host.call finished
-//   dispatcher.timer(id)                  a timer armed by host.setTimer fired
+//   dispatcher.timer(id, live)            a timer armed by host.setTimer fired; if
+//                                         its invocation has ended (live false)
+//                                         it is forgotten without running
 //
-// Host operations used here: call, complete, setTimer, clearTimer, log,
-// methods, serviceNames, service, store, storeOpen, storeGet. No reference to `host` escapes to user code.
+// Host operations used here: call, complete, setTimer, clearTimer, hold,
+// release, log, methods, serviceNames, service, store, storeOpen, storeGet. No reference to `host` escapes to user code.
 (function (host, global) {
   "use strict";
 
@@ -102,7 +104,10 @@
     }
     return methods;
   }
-  const pending = new Map(); // callId -> { resolve, reject, service, method }
+  const pending = new Map(); // callId -> { resolve, reject }
+  // Never empty: V8 shrinks a Map's table when its last entry goes and
+  // grows it again at the next set, on every call (call ids start at 1).
+  pending.set(0, null);
 
   function remoteError(e) {
     const Ctor = ErrorCtors[e.name] || Error;
@@ -291,9 +296,21 @@
 
   let mod = Object.create(null);
 
+  const promiseThen = Promise.prototype.then;
+  const promiseResolve = Promise.resolve;
   const workerContext = Object.freeze({
+    // Keeps the invocation live (its timers running) until `promise`
+    // settles, after the response was sent.
     waitUntil(promise) {
-      Promise.resolve(promise).catch((e) => host.log("error", `waitUntil promise rejected: ${e && e.stack || e}`));
+      const held = host.hold();
+      promiseThen.call(
+        promiseResolve.call(Promise, promise),
+        () => host.release(held),
+        (e) => {
+          host.release(held);
+          host.log("error", `waitUntil promise rejected: ${e && e.stack || e}`);
+        },
+      );
     },
     passThroughOnException() {},
   });
@@ -447,14 +464,19 @@
     },
     reply(callId, ok, value) {
       const p = pending.get(callId);
-      if (p === undefined) return;
+      if (!p) return;
       pending.delete(callId);
       if (ok) p.resolve(value);
       else p.reject(remoteError(value));
     },
-    timer(id) {
+    timer(id, live) {
       const t = timers.get(id);
       if (t === undefined) return;
+      if (!live) {
+        // Its invocation answered and nothing waits on it any more.
+        timers.delete(id);
+        return;
+      }
       if (t.interval >= 0) host.setTimer(id, t.interval);
       else timers.delete(id);
       t.fn(...t.args);

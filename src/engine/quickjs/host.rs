@@ -284,9 +284,9 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                 } else {
                     Err(js_error(&value))
                 };
-                st.borrow_mut()
-                    .effects
-                    .push(Effect::Complete { id, result });
+                let mut s = st.borrow_mut();
+                s.cx.answered(id);
+                s.effects.push(Effect::Complete { id, result });
                 Ok::<(), rquickjs::Error>(())
             },
         )?,
@@ -302,6 +302,24 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
             let parent = s.cx.current();
             let delay = Duration::from_secs_f64(ms.clamp(0.0, 2_147_483_647.0) / 1000.0);
             s.effects.push(Effect::SetTimer { id, parent, delay });
+        })?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "hold",
+        Function::new(ctx.clone(), move || {
+            st.borrow_mut().cx.hold().map_or(0.0, |id| id.0 as f64)
+        })?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "release",
+        Function::new(ctx.clone(), move |id: f64| {
+            if id > 0.0 {
+                st.borrow_mut().cx.release(InvocationId(id as u64));
+            }
         })?,
     )?;
 

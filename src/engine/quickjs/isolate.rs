@@ -13,7 +13,7 @@ use super::convert::{from_payload, from_value};
 use super::ffi::{HeapAccount, LimitedAllocator, Raw, load_own_bytecode};
 use super::host::{self, HostState, SharedState, js_error};
 use super::loader::AppLoader;
-use crate::engine::context::AsyncContext;
+use crate::engine::context::{AsyncContext, TimerFate};
 use crate::engine::modules::BUILTIN_SOURCE;
 use crate::engine::watchdog::Watch;
 use crate::engine::{BUILTIN_MODULE, Effect, EngineError, Event, Fault, IsolateConfig, JsError};
@@ -302,14 +302,17 @@ impl QjsIsolate {
                     })
                 }
                 Event::Timer { id } => {
-                    if !state.borrow_mut().cx.enter_timer(id) {
-                        return Ok(());
-                    }
+                    let live = match state.borrow_mut().cx.enter_timer(id) {
+                        TimerFate::Unknown => return Ok(()),
+                        TimerFate::Run => true,
+                        // The bootstrap forgets it without running it.
+                        TimerFate::Expired => false,
+                    };
                     dispatcher
                         .timer
                         .clone()
                         .restore(&ctx)
-                        .and_then(|f| f.call((id.0 as f64,)))
+                        .and_then(|f| f.call((id.0 as f64, live)))
                 }
             };
             if let Err(e) = outcome {

@@ -41,6 +41,8 @@ enum Op {
     Complete,
     SetTimer,
     ClearTimer,
+    Hold,
+    Release,
     Log,
     RandomBytes,
     EncodeUtf8,
@@ -64,6 +66,8 @@ const OPS: &[(&str, Op)] = &[
     ("complete", Op::Complete),
     ("setTimer", Op::SetTimer),
     ("clearTimer", Op::ClearTimer),
+    ("hold", Op::Hold),
+    ("release", Op::Release),
     ("log", Op::Log),
     ("randomBytes", Op::RandomBytes),
     ("encodeUtf8", Op::EncodeUtf8),
@@ -223,10 +227,17 @@ impl V8Host {
                         _ => JsError::new("Error", "Uncaught undefined"),
                     })
                 };
-                self.state
-                    .lock()
-                    .effects
-                    .push(Effect::Complete { id, result });
+                let mut st = self.state.lock();
+                st.cx.answered(id);
+                st.effects.push(Effect::Complete { id, result });
+                Value::Undefined
+            }
+            Op::Hold => Value::Number(self.state.lock().cx.hold().map_or(0.0, |id| id.0 as f64)),
+            Op::Release => {
+                let id = args.number(0)?;
+                if id > 0.0 {
+                    self.state.lock().cx.release(InvocationId(id as u64));
+                }
                 Value::Undefined
             }
             Op::SetTimer => {

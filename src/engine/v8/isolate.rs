@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 
 use super::ffi::{Dispatch, RawIsolate, Status};
 use super::host::{self, HostState, SharedState, V8Host};
-use crate::engine::context::AsyncContext;
+use crate::engine::context::{AsyncContext, TimerFate};
 use crate::engine::modules::BUILTIN_SOURCE;
 use crate::engine::watchdog::Watch;
 use crate::engine::wire;
@@ -205,10 +205,13 @@ impl V8Isolate {
                 raw.dispatch(Dispatch::Reply, call.0 as f64, "", ok, value)
             }
             Event::Timer { id } => {
-                if !state.lock().cx.enter_timer(id) {
-                    return Status::Ok;
-                }
-                raw.dispatch(Dispatch::Timer, id.0 as f64, "", true, &[])
+                let live = match state.lock().cx.enter_timer(id) {
+                    TimerFate::Unknown => return Status::Ok,
+                    TimerFate::Run => true,
+                    // The bootstrap forgets it without running it.
+                    TimerFate::Expired => false,
+                };
+                raw.dispatch(Dispatch::Timer, id.0 as f64, "", live, &[])
             }
         }
     }

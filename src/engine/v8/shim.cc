@@ -2086,7 +2086,8 @@ int32_t pyro_isolate_load(PyroIsolate* p, PyroStr specifier, PyroStr source, int
 }
 
 // Calls a dispatcher function, then runs microtasks until none is left:
-// which = 0 invoke(id, method, value), 1 reply(id, ok, value), 2 timer(id).
+// which = 0 invoke(id, method, value), 1 reply(id, ok, value), 2 timer(id, ok)
+// (ok: the timer's invocation is still live; else it is forgotten unrun).
 // An object value is built by the codec on the way: deliver(fn, id, x, list).
 int32_t pyro_isolate_dispatch(PyroIsolate* p, uint32_t which, double id, PyroStr method, int32_t ok,
                               const uint8_t* value, size_t value_len) {
@@ -2099,6 +2100,8 @@ int32_t pyro_isolate_dispatch(PyroIsolate* p, uint32_t which, double id, PyroStr
   Local<Function> fn;
   if (which == 2) {
     fn = p->timer.Get(isolate);
+    argv[1] = Boolean::New(isolate, ok != 0);
+    argc = 2;
   } else {
     fn = (which == 0 ? p->invoke : p->reply).Get(isolate);
     if (which == 0) {
