@@ -58,10 +58,15 @@
     const proto = site !== undefined ? Object.getPrototypeOf(site) : undefined;
     if (proto !== undefined && proto !== null) {
       for (const name of ["getFunction", "getThis"]) {
-        Object.defineProperty(proto, name, {
-          value: { [name]() { return undefined; } }[name],
-          writable: false, configurable: false, enumerable: false,
-        });
+        try {
+          Object.defineProperty(proto, name, {
+            value: { [name]() { return undefined; } }[name],
+            writable: false, configurable: false, enumerable: false,
+          });
+        } catch {
+          // V8's own CallSite methods cannot be redefined; they already
+          // return undefined for strict frames, and all of ours are strict.
+        }
       }
     }
   }
