@@ -195,3 +195,59 @@ export default {
     );
     assert_eq!(n("awaited"), 1.0);
 }
+
+/// A run stopped for its CPU budget fails its own invocation only: the
+/// instance (its isolate, its module state) and every other invocation in
+/// flight in it carry on.
+#[test]
+fn a_cpu_budget_stop_fails_only_the_invocation_that_overran() {
+    let app = TempApp::new(&[
+        (
+            "pyrosome.toml",
+            "name = \"budget\"\n[limits]\ncpu_ms = 50\n\
+             [services.s]\nmodule = \"s.js\"\nmax_instances = 1\n",
+        ),
+        (
+            "s.js",
+            r#"
+let served = 0;
+export async function wait({ ms }) {
+  await new Promise((r) => setTimeout(r, ms));
+  served++;
+  return "waited";
+}
+export function spin() { for (;;) {} }
+export function count() { return served; }
+"#,
+        ),
+    ]);
+    let rt = std::sync::Arc::new(app.start(2));
+    let waiters: Vec<_> = (0..10)
+        .map(|_| {
+            let rt = rt.clone();
+            std::thread::spawn(move || rt.call_blocking("s", "wait", json(r#"{"ms": 400}"#)))
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let spun = rt.call_blocking("s", "spin", Value::Null);
+    let err = spun.expect_err("the spinning invocation is stopped");
+    assert!(
+        err.message.contains("CPU budget of 50 ms"),
+        "the error says why: {err}"
+    );
+    for w in waiters {
+        assert_eq!(
+            w.join().expect("waiter thread"),
+            Ok(Value::from("waited")),
+            "an innocent invocation in the same instance was not affected"
+        );
+    }
+    // The same isolate (module state kept), still serving.
+    assert_eq!(
+        rt.call_blocking("s", "count", Value::Null),
+        Ok(Value::Number(10.0))
+    );
+    let status = rt.scheduler().status();
+    let s = status.services.iter().find(|s| s.name == "s").expect("s");
+    assert_eq!(s.instances, 1);
+}

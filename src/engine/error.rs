@@ -119,6 +119,18 @@ pub enum Fault {
     Internal(String),
 }
 
+impl Fault {
+    /// Whether the isolate stays usable after this fault. A run stopped for
+    /// its CPU budget unwinds like an uncatchable exception: the isolate
+    /// and every other invocation in it carry on, and only the invocation
+    /// whose segment overran fails. A heap that reached its limit (which
+    /// JavaScript may even have caught) or an engine failure leaves the
+    /// isolate's state unknown: it is discarded.
+    pub fn keeps_isolate(&self) -> bool {
+        matches!(self, Fault::CpuBudget { .. })
+    }
+}
+
 /// Why an isolate could not be created.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum EngineError {

@@ -251,10 +251,13 @@ pub trait Isolate: Send {
     /// longer than `budget` in this call is interrupted
     /// ([`Fault::CpuBudget`]).
     ///
-    /// `Err` means the isolate is no longer usable (interrupted, out of
-    /// memory): the caller must discard it and fail every invocation still
-    /// in flight in it. Effects appended during a faulted call are suspect
-    /// and must be dropped.
+    /// `Err` is a [`Fault`]. If [`Fault::keeps_isolate`] (the CPU budget
+    /// ran out), only the event's own invocation failed: the isolate stays
+    /// usable and the effects appended before the stop stand. Otherwise
+    /// (out of memory, engine failure) the isolate is no longer usable: the
+    /// caller must discard it and fail every invocation still in flight in
+    /// it, and the effects appended during the call are suspect and must be
+    /// dropped.
     fn handle(
         &mut self,
         event: Event,

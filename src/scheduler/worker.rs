@@ -161,12 +161,18 @@ fn run_instance(shared: &Arc<Shared>, instance: Arc<Instance>) {
             }
             match outcome {
                 Ok(()) => route(shared, &instance, core, &mut effects),
+                Err(fault) if fault.keeps_isolate() => {
+                    // Only this segment's invocation overran: fail it, keep
+                    // the isolate and everything else in flight in it.
+                    route(shared, &instance, core, &mut effects);
+                    stopped(shared, &instance, core, owner, fault);
+                }
                 Err(fault) => {
                     // What JavaScript did in a faulted segment is suspect
                     // (it may have caught its own out-of-memory error):
                     // drop it, and fail everything in flight.
                     effects.clear();
-                    recover(shared, &instance, &mut guard, fault);
+                    recover(shared, &instance, &mut guard, owner, fault);
                 }
             }
         }
@@ -326,9 +332,52 @@ pub(crate) fn expire(
     }
 }
 
+/// Fails the invocation whose run segment was stopped (its CPU budget ran
+/// out); the isolate carries on.
+fn stopped(
+    shared: &Arc<Shared>,
+    instance: &Arc<Instance>,
+    core: &mut Core,
+    owner: Option<InvocationId>,
+    fault: Fault,
+) {
+    let service = &instance.spec.name;
+    let fault = match fault {
+        // Report the invocation's budget, not what was left of it.
+        Fault::CpuBudget { .. } => Fault::CpuBudget {
+            budget: instance.spec.isolate.cpu_budget,
+        },
+        other => other,
+    };
+    shared.faults.fetch_add(1, Ordering::Relaxed);
+    match owner.and_then(|id| core.inflight.remove(&id)) {
+        Some(inflight) => {
+            tracing::error!(
+                service = %service,
+                instance = instance.id,
+                method = %inflight.method,
+                "stopped an invocation: {fault} (the instance keeps serving)"
+            );
+            let error = JsError::new("Error", format!("{service}.{}: {fault}", inflight.method));
+            answer(shared, instance, inflight, Err(error));
+        }
+        None => tracing::error!(
+            service = %service,
+            instance = instance.id,
+            "stopped a timer callback: {fault} (the instance keeps serving)"
+        ),
+    }
+}
+
 /// Fails every invocation in flight in a faulted instance and replaces its
 /// isolate.
-fn recover(shared: &Arc<Shared>, instance: &Arc<Instance>, guard: &mut Option<Core>, fault: Fault) {
+fn recover(
+    shared: &Arc<Shared>,
+    instance: &Arc<Instance>,
+    guard: &mut Option<Core>,
+    owner: Option<InvocationId>,
+    fault: Fault,
+) {
     let service = &instance.spec.name;
     let fault = match fault {
         // Report the invocation's budget, not what was left of it.
@@ -340,8 +389,22 @@ fn recover(shared: &Arc<Shared>, instance: &Arc<Instance>, guard: &mut Option<Co
     tracing::error!(service = %service, instance = instance.id, "discarding isolate: {fault}");
     shared.faults.fetch_add(1, Ordering::Relaxed);
     if let Some(core) = guard.as_mut() {
-        for inflight in core.drain_unanswered() {
+        // The invocation that faulted says what happened; the others, that
+        // they were collateral, and why.
+        let culprit = owner.and_then(|id| core.inflight.remove(&id));
+        if let Some(inflight) = culprit {
             let error = JsError::new("Error", format!("{service}.{}: {fault}", inflight.method));
+            answer(shared, instance, inflight, Err(error));
+        }
+        for inflight in core.drain_unanswered() {
+            let error = JsError::new(
+                "Error",
+                format!(
+                    "{service}.{}: the instance {} was discarded because another invocation in \
+                     it failed ({fault}); this invocation was lost with it, retry it",
+                    inflight.method, instance.id
+                ),
+            );
             answer(shared, instance, inflight, Err(error));
         }
     }

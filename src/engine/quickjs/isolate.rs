@@ -317,6 +317,9 @@ impl QjsIsolate {
             };
             if let Err(e) = outcome {
                 if slot.fired() {
+                    // The interrupt is an uncatchable exception: take it,
+                    // so the isolate carries on clean (see `Fault`).
+                    let _ = ctx.catch();
                     return Err(Fault::CpuBudget {
                         budget: self.budget,
                     });
@@ -332,6 +335,7 @@ impl QjsIsolate {
             }
             drain_jobs(&ctx, || slot.fired());
             if slot.fired() {
+                let _ = ctx.catch();
                 return Err(Fault::CpuBudget {
                     budget: self.budget,
                 });

@@ -2093,6 +2093,9 @@ int32_t pyro_isolate_dispatch(PyroIsolate* p, uint32_t which, double id, PyroStr
                               const uint8_t* value, size_t value_len) {
   Enter e(p);
   Isolate* isolate = p->isolate;
+  // A termination the watchdog requested just after the previous event
+  // ended is stale: this event's budget is its own.
+  isolate->CancelTerminateExecution();
   TryCatch tc(isolate);
   Local<Value> argv[4];
   int argc = 1;
@@ -2141,7 +2144,12 @@ int32_t pyro_isolate_dispatch(PyroIsolate* p, uint32_t which, double id, PyroStr
     tc.Reset();
   }
   settle(p);
-  if (isolate->IsExecutionTerminating() || tc.HasTerminated()) return kTerminated;
+  if (isolate->IsExecutionTerminating() || tc.HasTerminated()) {
+    // Every JavaScript frame has unwound: the isolate may run again (a run
+    // stopped for its CPU budget fails only its own invocation).
+    isolate->CancelTerminateExecution();
+    return kTerminated;
+  }
   return status;
 }
 
