@@ -251,3 +251,52 @@ export function count() { return served; }
     let s = status.services.iter().find(|s| s.name == "s").expect("s");
     assert_eq!(s.instances, 1);
 }
+
+/// When a heap overflow forces an instance to be discarded, the other
+/// invocations in flight in it fail with an error that says why.
+#[test]
+fn invocations_lost_with_a_discarded_instance_are_told_why() {
+    let app = TempApp::new(&[
+        (
+            "pyrosome.toml",
+            "name = \"heap\"\n[limits]\nmemory_mb = 16\n\
+             [services.s]\nmodule = \"s.js\"\nmax_instances = 1\n",
+        ),
+        (
+            "s.js",
+            r#"
+export async function wait({ ms }) {
+  await new Promise((r) => setTimeout(r, ms));
+  return "waited";
+}
+export function bomb() { const a = []; for (;;) a.push(new Array(100000).fill(1)); }
+export function ok() { return "ok"; }
+"#,
+        ),
+    ]);
+    let rt = std::sync::Arc::new(app.start(2));
+    let waiter = {
+        let rt = rt.clone();
+        std::thread::spawn(move || rt.call_blocking("s", "wait", json(r#"{"ms": 2000}"#)))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let bombed = rt
+        .call_blocking("s", "bomb", Value::Null)
+        .expect_err("stopped");
+    assert!(bombed.message.contains("out of memory"), "{bombed}");
+    let lost = waiter
+        .join()
+        .expect("waiter thread")
+        .expect_err("lost with the instance");
+    assert!(
+        lost.message
+            .contains("was discarded because another invocation in it failed")
+            && lost.message.contains("out of memory"),
+        "the innocent invocation is told why: {lost}"
+    );
+    assert_eq!(
+        rt.call_blocking("s", "ok", Value::Null),
+        Ok(Value::from("ok")),
+        "a fresh instance serves"
+    );
+}

@@ -835,3 +835,45 @@ fn node_baseline_smoke() {
         check(addr);
     }
 }
+
+/// The example ships as users should copy it: its primary data (upstream's
+/// MongoDB tiers and the id generators' claims) in durable stores, so a post
+/// answered with 200 survives a crash; only the caches relaxed.
+#[test]
+fn the_example_keeps_primary_data_in_durable_stores() {
+    let app = pyrosome::App::load(&common::repo_path("examples/socialnetwork")).expect("loads");
+    let durability = |name: &str| {
+        app.stores
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("store {name} declared"))
+            .durability
+    };
+    for primary in [
+        "user",
+        "social-graph",
+        "post",
+        "user-timeline",
+        "url-shorten",
+        "unique-id",
+    ] {
+        assert_eq!(
+            durability(primary),
+            pyrosome::app::Durability::Durable,
+            "{primary} holds primary data"
+        );
+    }
+    for cache in [
+        "user-cache",
+        "post-cache",
+        "social-graph-cache",
+        "user-timeline-cache",
+        "home-timeline",
+    ] {
+        assert_eq!(
+            durability(cache),
+            pyrosome::app::Durability::Relaxed,
+            "{cache} is a cache"
+        );
+    }
+}
