@@ -42,8 +42,9 @@
 //!   to a [`Durability::Durable`] namespace is **durable when it is acknowledged**: `done` runs
 //!   only after the fsync. A write to a [`Durability::Relaxed`] namespace is acknowledged once
 //!   applied, without waiting for an fsync; it is made durable within about a second (or by the
-//!   next durable commit, or by [`Store::close`]). A group that holds both kinds is committed
-//!   durably, so a relaxed write queued beside a durable one waits for that fsync.
+//!   next durable commit, or by [`Store::close`]). When both kinds are queued together, the
+//!   relaxed writes are committed first, without an fsync, and acknowledged at once: a cache
+//!   write never waits for the fsync of an unrelated durable write.
 //! * `done` runs on the commit thread: it must be quick (hand the result to a scheduler).
 //! * Namespace names are 1–255 bytes of UTF-8.
 
@@ -719,33 +720,50 @@ fn commit_loop(shared: &Shared, rx: &mpsc::Receiver<Job>) -> Result<(), StoreErr
                 Err(_) => break,
             }
         }
-        let durable = group.iter().any(|j| j.durable);
-        let result = commit_group(shared, &group, durable);
-        match result {
-            Ok(outcomes) => {
-                unsynced = !durable;
-                for (job, outcome) in group.into_iter().zip(outcomes) {
-                    let done = job.done;
-                    let _ = std::panic::catch_unwind(AssertUnwindSafe(move || done(Ok(outcome))));
-                }
-            }
-            Err(e) => {
-                let message = e.to_string();
-                for job in group {
-                    let done = job.done;
-                    let e = StoreError::Engine {
-                        path: shared.path.clone(),
-                        message: message.clone(),
-                    };
-                    let _ = std::panic::catch_unwind(AssertUnwindSafe(move || done(Err(e))));
-                }
-            }
+        // Relaxed writes first, in a commit of their own without an fsync:
+        // they are acknowledged at once instead of waiting for the fsync of
+        // a durable write that happened to be queued beside them. The two
+        // kinds never share a key (durability is per namespace), so the
+        // order between them is not observable.
+        let (durable, relaxed): (Vec<Job>, Vec<Job>) = group.into_iter().partition(|j| j.durable);
+        if !relaxed.is_empty() && commit_and_acknowledge(shared, relaxed, false) {
+            unsynced = true;
+        }
+        // A durable commit also makes every earlier relaxed one durable.
+        if !durable.is_empty() && commit_and_acknowledge(shared, durable, true) {
+            unsynced = false;
         }
     }
     if unsynced {
         commit_group(shared, &[], true)?;
     }
     Ok(())
+}
+
+/// Commits `group` (fsynced if `durable`) and runs each job's `done` with
+/// its outcome; returns whether the commit succeeded.
+fn commit_and_acknowledge(shared: &Shared, group: Vec<Job>, durable: bool) -> bool {
+    match commit_group(shared, &group, durable) {
+        Ok(outcomes) => {
+            for (job, outcome) in group.into_iter().zip(outcomes) {
+                let done = job.done;
+                let _ = std::panic::catch_unwind(AssertUnwindSafe(move || done(Ok(outcome))));
+            }
+            true
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for job in group {
+                let done = job.done;
+                let e = StoreError::Engine {
+                    path: shared.path.clone(),
+                    message: message.clone(),
+                };
+                let _ = std::panic::catch_unwind(AssertUnwindSafe(move || done(Err(e))));
+            }
+            false
+        }
+    }
 }
 
 /// Applies every job of the group in one engine transaction, fsynced if `durable`.
