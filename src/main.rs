@@ -132,7 +132,8 @@ enum Command {
         /// The app folder.
         app: PathBuf,
         /// Folder of the app's stores (default: APP/.pyrosome/data).
-        #[arg(long)]
+        /// Accepted before or after the action (`store APP list NS --data DIR`).
+        #[arg(long, global = true)]
         data: Option<PathBuf>,
         #[command(subcommand)]
         action: StoreAction,
