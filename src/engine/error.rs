@@ -40,9 +40,11 @@ pub struct JsError {
     /// without the `Name: message` header V8 puts first).
     pub stack: Option<String>,
     /// The service whose method failed, once the error has crossed a call.
-    pub service: Option<String>,
+    /// (`Box<str>`, like `method`, keeps every `Result` that may hold an
+    /// error as small as before origins and causes were added.)
+    pub service: Option<Box<str>>,
     /// The method that failed, once the error has crossed a call.
-    pub method: Option<String>,
+    pub method: Option<Box<str>>,
     /// What is rarely there: origin, cause, properties, a thrown value.
     /// Boxed, so that an error (and every result that may be one) stays as
     /// small as it was without them.
@@ -145,10 +147,9 @@ impl JsError {
                 pairs.push((key.to_owned(), value));
             }
         };
-        let text = |s: &Option<String>| s.as_deref().map(Value::from);
-        put("stack", text(&self.stack));
-        put("service", text(&self.service));
-        put("method", text(&self.method));
+        put("stack", self.stack.as_deref().map(Value::from));
+        put("service", self.service.as_deref().map(Value::from));
+        put("method", self.method.as_deref().map(Value::from));
         if let Some(extra) = &self.extra {
             put("origin", extra.origin.as_ref().map(origin_value));
             put("cause", extra.cause.as_ref().map(JsError::to_value));
@@ -183,8 +184,8 @@ impl JsError {
         };
         let mut error = JsError::new(name, message);
         error.stack = field("stack").filter(|s| !s.is_empty());
-        error.service = field("service");
-        error.method = field("method");
+        error.service = field("service").map(Into::into);
+        error.method = field("method").map(Into::into);
         let origin = record.get("origin").and_then(read_origin);
         let cause = match record.get("cause") {
             Some(cause @ Value::Object(_)) if depth > 0 => {
@@ -223,8 +224,8 @@ impl JsError {
     /// has none (they were made in the same invocation).
     pub fn at(mut self, service: &str, method: &str) -> Self {
         self.mark_origin(service, method, MAX_CAUSE_DEPTH);
-        self.service = Some(service.to_owned());
-        self.method = Some(method.to_owned());
+        self.service = Some(service.into());
+        self.method = Some(method.into());
         self
     }
 
@@ -293,7 +294,7 @@ impl JsError {
             let _ = write!(out, "{}: {}", self.name, self.message);
         }
         let hop = match (&self.service, &self.method) {
-            (Some(s), Some(m)) if hop => Some((s.as_str(), m.as_str())),
+            (Some(s), Some(m)) if hop => Some((&**s, &**m)),
             _ => None,
         };
         match (hop, self.origin()) {
@@ -477,5 +478,72 @@ mod tests {
         assert_eq!(back, e);
         let odd = JsError::from_record(&Value::from("x"));
         assert_eq!(odd.name, "Error");
+
+        // Everything an error may carry survives its record.
+        let mut inner = JsError::new("Error", "just a value");
+        inner.extra_mut().thrown = Some(Value::from("v"));
+        let mut rich = JsError::new("RangeError", "out")
+            .with_cause(JsError::new("TypeError", "root").with_cause(inner))
+            .with_prop("code", Value::from("E"))
+            .with_prop("n", Value::Number(-0.0));
+        rich.stack = Some("    at f (c.js:3:9)".to_owned());
+        let rich = rich.at("c", "m").at("b", "n");
+        let back = JsError::from_record(&rich.to_value());
+        assert_eq!(back, rich);
+        assert_eq!(
+            back.cause()
+                .and_then(JsError::cause)
+                .and_then(JsError::thrown),
+            Some(&Value::from("v"))
+        );
+    }
+
+    #[test]
+    fn the_first_hop_is_the_origin_and_reports_show_the_chain() {
+        let mut e = JsError::new("TypeError", "boom").with_cause(JsError::new("Error", "root"));
+        e.stack = Some("    at <native>:1:1\n    at deep (c.js:3:11)".to_owned());
+        let e = e.at("c", "deep");
+        assert_eq!(e.to_string(), "TypeError: boom (in c.deep at c.js:3)");
+        let e = e.at("b", "relay");
+        let origin = e.origin().expect("origin");
+        assert_eq!(
+            (origin.service.as_str(), origin.method.as_str()),
+            ("c", "deep")
+        );
+        assert_eq!(origin.location, Some(("c.js".to_owned(), 3)));
+        assert_eq!(
+            e.to_string(),
+            "TypeError: boom (in b.relay; thrown in c.deep at c.js:3)"
+        );
+        assert_eq!(
+            e.with_prop("code", Value::Number(7.0)).report(),
+            "TypeError: boom (in b.relay; thrown in c.deep at c.js:3)\n    at <native>:1:1\n    \
+             at deep (c.js:3:11)\n    {\"code\":7}\nCaused by: Error: root (thrown in c.deep)"
+        );
+        // A cycle of causes cannot be built in Rust, but a long chain is cut.
+        let mut long = JsError::new("Error", "0");
+        for i in 1..100 {
+            long = JsError::new("Error", i.to_string()).with_cause(long);
+        }
+        let back = JsError::from_record(&long.to_value());
+        let mut depth = 0;
+        let mut at = &back;
+        while let Some(c) = at.cause() {
+            at = c;
+            depth += 1;
+        }
+        assert_eq!(depth, MAX_CAUSE_DEPTH);
+        assert_eq!(long.report().matches("Caused by").count(), MAX_CAUSE_DEPTH);
+    }
+
+    #[test]
+    fn an_error_costs_results_no_more_than_before_causes_and_origins() {
+        // `Result<Payload, JsError>` is in every completion and reply; what
+        // errors rarely have is boxed. 120 bytes was the size before.
+        assert!(
+            std::mem::size_of::<JsError>() <= 120,
+            "{}",
+            std::mem::size_of::<JsError>()
+        );
     }
 }

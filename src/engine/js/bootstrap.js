@@ -155,6 +155,7 @@
     }
   })();
   const FRAME = /^\s*at /;
+  const INTERNAL_FRAME = /^\s*at (?:.* \()?pyrosome:/;
 
   // A copy of `v` through the boundary's codec, or UNCLONABLE.
   function cloned(v) {
@@ -180,14 +181,18 @@
     return text.length > MAX_DESCRIPTION ? `${text.slice(0, MAX_DESCRIPTION)}…` : text;
   }
 
-  // The frames of a stack, without the "Name: message" lines V8 starts with.
+  // The frames of a stack, without the "Name: message" lines V8 starts with
+  // and without the dispatcher's own frames (pyrosome:prelude).
   function framesOf(stack) {
     if (typeof stack !== "string") return undefined;
     const lines = stack.split("\n");
     let i = 0;
     while (i < lines.length && !FRAME.test(lines[i])) i++;
-    const frames = lines.slice(i).join("\n").trimEnd();
-    return frames === "" ? undefined : frames;
+    const frames = [];
+    for (; i < lines.length; i++) {
+      if (lines[i].trim() !== "" && !INTERNAL_FRAME.test(lines[i])) frames.push(lines[i]);
+    }
+    return frames.length === 0 ? undefined : frames.join("\n");
   }
 
   // The record of a value that is not an Error: the value itself when it
