@@ -12,7 +12,9 @@
 //                                         it is forgotten without running
 //
 // Host operations used here: call, complete, setTimer, clearTimer, hold,
-// release, log, methods, serviceNames, service, store, storeOpen, storeGet. No reference to `host` escapes to user code.
+// release, log, methods, serviceNames, service, store, storeOpen, storeGet,
+// clone (only when an invocation fails: which error properties can cross).
+// No reference to `host` escapes to user code.
 (function (host, global) {
   "use strict";
 
@@ -119,7 +121,8 @@
   // A failed invocation completes with an error record (errorRecord); the
   // caller's promise rejects with what remoteError rebuilds from it. The
   // record's fields are listed in engine/error.rs (JsError). What crosses,
-  // as Workers RPC does with enhanced error serialization:
+  // as in Workers RPC (with its enhanced error serialization), plus the
+  // stack and origin, which Workers does not keep:
   // - an Error: its name (built-in constructors rebuilt as the same class,
   //   other names kept on an Error), message, stack frames, its `cause`
   //   (recursively, an Error or any value that can be cloned), and its own
@@ -129,9 +132,15 @@
   //   Error whose message describes it ("Uncaught ...").
   // Nothing here runs unless an invocation fails.
 
-  const hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+  // Captured before user code runs, like ErrorCtors.
+  const apply = Reflect.apply;
+  const hasOwnProperty = Object.prototype.hasOwnProperty;
+  const hasOwn = (o, k) => apply(hasOwnProperty, o, [k]);
   const getOwnDesc = Object.getOwnPropertyDescriptor;
+  const defineProperty = Object.defineProperty;
   const objectKeys = Object.keys;
+  const isArray = Array.isArray;
+  const BaseError = ErrorCtors.Error;
   const hostClone = host.clone;
   const inspect = web.inspect;
   // Keys an error record carries in its own fields, never among props.
@@ -225,7 +234,7 @@
     const cause = getOwnDesc(e, "cause");
     if (cause !== undefined && hasOwn(cause, "value") && depth < MAX_CAUSE_DEPTH) {
       const c = cause.value;
-      if (c instanceof Error) record.cause = errorObjectRecord(c, depth + 1);
+      if (c instanceof BaseError) record.cause = errorObjectRecord(c, depth + 1);
       else {
         const r = valueRecord(c, "");
         if (r.thrown !== undefined) record.cause = r;
@@ -240,7 +249,7 @@
       if (copy === UNCLONABLE) continue;
       if (props === undefined) props = {};
       // Defined, not assigned: a "__proto__" key stays a key.
-      Object.defineProperty(props, key, { value: copy, writable: true, enumerable: true, configurable: true });
+      defineProperty(props, key, { value: copy, writable: true, enumerable: true, configurable: true });
     }
     if (props !== undefined) record.props = props;
     return record;
@@ -249,7 +258,7 @@
   // What an invocation failed with, as a record every engine can carry.
   function errorRecord(e) {
     try {
-      return e instanceof Error ? errorObjectRecord(e, 0) : valueRecord(e, "Uncaught ");
+      return e instanceof BaseError ? errorObjectRecord(e, 0) : valueRecord(e, "Uncaught ");
     } catch {
       // A Proxy whose traps throw, and the like.
       return { name: "Error", message: "Uncaught exception that could not be read" };
@@ -274,22 +283,22 @@
   // What the caller's promise rejects with, from an error record.
   function remoteError(r, depth = 0) {
     if (r === null || typeof r !== "object") return r;
-    if (Array.isArray(r.thrown)) {
+    if (isArray(r.thrown)) {
       const value = r.thrown[0];
       if (r.origin !== undefined && value !== null && typeof value === "object") origins.set(value, r.origin);
       return value;
     }
     const name = typeof r.name === "string" ? r.name : "Error";
     const message = typeof r.message === "string" ? r.message : "";
-    const Ctor = hasOwn(ErrorCtors, name) ? ErrorCtors[name] : Error;
-    const err = new Ctor(message);
-    if (Ctor.name !== name) define(err, "name", name);
+    const builtin = hasOwn(ErrorCtors, name);
+    const err = new (builtin ? ErrorCtors[name] : BaseError)(message);
+    if (!builtin) define(err, "name", name);
     if (r.cause !== undefined && depth < MAX_CAUSE_DEPTH) define(err, "cause", remoteError(r.cause, depth + 1));
     const props = r.props;
     if (props !== null && typeof props === "object") {
       for (const key of objectKeys(props)) {
         if (RECORD_KEYS.has(key)) continue;
-        Object.defineProperty(err, key, { value: props[key], writable: true, enumerable: true, configurable: true });
+        defineProperty(err, key, { value: props[key], writable: true, enumerable: true, configurable: true });
       }
     }
     if (typeof r.service === "string") {
@@ -621,7 +630,16 @@
       if (!p) return;
       pending.delete(callId);
       if (ok) p.resolve(value);
-      else p.reject(remoteError(value));
+      else {
+        let error;
+        try {
+          error = remoteError(value);
+        } catch {
+          // Built-ins changed by user code: still settle the promise.
+          error = new BaseError(typeof value?.message === "string" ? value.message : "remote error");
+        }
+        p.reject(error);
+      }
     },
     timer(id, live) {
       const t = timers.get(id);
