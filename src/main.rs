@@ -132,7 +132,8 @@ enum Command {
         /// The app folder.
         app: PathBuf,
         /// Folder of the app's stores (default: APP/.pyrosome/data).
-        #[arg(long)]
+        /// Accepted before or after the action (`store APP list NS --data DIR`).
+        #[arg(long, global = true)]
         data: Option<PathBuf>,
         #[command(subcommand)]
         action: StoreAction,
@@ -337,13 +338,7 @@ fn run(command: Command) -> Result<()> {
                     writeln!(out, "{text}").context("cannot write to stdout")?;
                     Ok(())
                 }
-                Err(e) => {
-                    let stack = e.stack.as_deref().unwrap_or("").trim_end();
-                    if stack.is_empty() {
-                        bail!("{target} threw {e}")
-                    }
-                    bail!("{target} threw {e}\n{stack}")
-                }
+                Err(e) => bail!("{target} threw {}", e.report()),
             }
         }
         Command::Store { app, data, action } => store_command(&load(&app)?, data, action),

@@ -407,3 +407,52 @@ fn serve_raises_the_open_file_limit_to_the_hard_limit() {
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields[3], "4096", "soft limit raised: {line}");
 }
+
+#[test]
+fn store_flags_are_accepted_before_or_after_the_action() {
+    let app = TempApp::new(&[
+        (
+            "pyrosome.toml",
+            "name = \"kv\"\n[stores.notes]\n[services.a]\nmodule = \"a.js\"\n",
+        ),
+        ("a.js", "export function f() {}\n"),
+    ]);
+    let data = tempfile::tempdir().expect("data dir");
+    let run = |args: &[&str]| {
+        let out = pyrosome()
+            .arg("store")
+            .arg(app.path())
+            .args(args)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "store {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dir = data.path().to_str().expect("utf-8 temp path");
+    // Before the action, as before, and after it (and after its own flags).
+    run(&["--data", dir, "put", "notes", "a", r#""first""#]);
+    run(&["put", "notes", "b", r#""second""#, "--data", dir]);
+    let listed = run(&["list", "notes", "--data", dir]);
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(
+        listed.contains("first") && listed.contains("second"),
+        "{listed}"
+    );
+    let listed = run(&[
+        "list", "notes", "--prefix", "b", "--data", dir, "--limit", "5",
+    ]);
+    assert_eq!(listed.trim(), r#"{"key":"b","value":"second"}"#);
+    assert_eq!(
+        run(&["--data", dir, "get", "notes", "a"]).trim(),
+        r#""first""#
+    );
+    // Every write went to --data: the app's default store folder was never made.
+    assert!(
+        !app.path().join(".pyrosome").exists(),
+        "the default data folder was used"
+    );
+}

@@ -20,8 +20,10 @@
 //! - no route for the path → 404;
 //! - a malformed request → 400 (hyper's parser answers before we see it);
 //! - a body larger than the app's `max_body_kb` → 413;
-//! - a handler that throws → 500 with a request id (the stack goes to the
-//!   log, and also to the body in `--dev` mode).
+//! - a handler that throws → 500 with a request id; the error's report
+//!   (`JsError::report`: where it was first thrown, the stacks including
+//!   the frames of the services it came through, properties, causes) goes
+//!   to the log, and also to the body in `--dev` mode only.
 
 mod conn;
 mod convert;
@@ -512,11 +514,13 @@ async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Body> {
             with_id(unavailable(format!("{}\n", error.message)), &request_id)
         }
         Err(error) => {
-            let stack = error.stack.as_deref().unwrap_or("").trim_end();
-            tracing::error!(service, request_id, "fetch handler threw {error}\n{stack}");
+            // The whole chain: where it was first thrown, the stacks (the
+            // callees' frames too), its properties and causes.
+            let report = error.report();
+            tracing::error!(service, request_id, "fetch handler threw {report}");
             let mut body = format!("Internal Server Error (request id {request_id})\n");
             if cx.options.dev_mode {
-                body.push_str(&format!("\n{error}\n{stack}\n"));
+                body.push_str(&format!("\n{report}\n"));
             }
             with_id(text(StatusCode::INTERNAL_SERVER_ERROR, body), &request_id)
         }

@@ -239,3 +239,41 @@ impl Client {
 pub fn get(addr: SocketAddr, path: &str) -> HttpResponse {
     Client::connect(addr).request("GET", path, &[], b"")
 }
+
+/// The log of this test process: the first call installs a global
+/// `tracing` subscriber (info and above, every thread: the gateway logs
+/// from the scheduler's workers) that writes into a buffer; every call
+/// returns what was logged so far. Tests running in parallel share it, so
+/// look for lines of your own (a request id).
+pub fn captured_logs() -> String {
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+    impl Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    let logs = LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_ansi(false)
+            .with_writer(move || Capture(writer.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other global subscriber in this test process");
+        buffer
+    });
+    String::from_utf8_lossy(&logs.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+}

@@ -12,7 +12,9 @@
 //                                         it is forgotten without running
 //
 // Host operations used here: call, complete, setTimer, clearTimer, hold,
-// release, log, methods, serviceNames, service, store, storeOpen, storeGet. No reference to `host` escapes to user code.
+// release, log, methods, serviceNames, service, store, storeOpen, storeGet,
+// clone (only when an invocation fails: which error properties can cross).
+// No reference to `host` escapes to user code.
 (function (host, global) {
   "use strict";
 
@@ -114,13 +116,197 @@
   // grows it again at the next set, on every call (call ids start at 1).
   pending.set(0, null);
 
-  function remoteError(e) {
-    const Ctor = ErrorCtors[e.name] || Error;
-    const err = new Ctor(e.message);
-    if (!(e.name in ErrorCtors)) define(err, "name", e.name);
-    define(err, "service", e.service);
-    define(err, "method", e.method);
-    if (e.stack) define(err, "remoteStack", e.stack);
+  // ---- errors across calls -------------------------------------------------
+  //
+  // A failed invocation completes with an error record (errorRecord); the
+  // caller's promise rejects with what remoteError rebuilds from it. The
+  // record's fields are listed in engine/error.rs (JsError). What crosses,
+  // as in Workers RPC (with its enhanced error serialization), plus the
+  // stack and origin, which Workers does not keep:
+  // - an Error: its name (built-in constructors rebuilt as the same class,
+  //   other names kept on an Error), message, stack frames, its `cause`
+  //   (recursively, an Error or any value that can be cloned), and its own
+  //   enumerable data properties that can be cloned (`code`, `status`, ...);
+  //   the others (functions, class instances, accessors) are skipped;
+  // - any other thrown value: itself (a copy), if it can be cloned; else an
+  //   Error whose message describes it ("Uncaught ...").
+  // Nothing here runs unless an invocation fails.
+
+  // Captured before user code runs, like ErrorCtors.
+  const apply = Reflect.apply;
+  const hasOwnProperty = Object.prototype.hasOwnProperty;
+  const hasOwn = (o, k) => apply(hasOwnProperty, o, [k]);
+  const getOwnDesc = Object.getOwnPropertyDescriptor;
+  const defineProperty = Object.defineProperty;
+  const objectKeys = Object.keys;
+  const isArray = Array.isArray;
+  const BaseError = ErrorCtors.Error;
+  const hostClone = host.clone;
+  const inspect = web.inspect;
+  // Keys an error record carries in its own fields, never among props.
+  const RECORD_KEYS = new Set(["name", "message", "stack", "cause", "service", "method"]);
+  // A chain of causes is followed this deep (a cycle, e.cause = e, ends here).
+  const MAX_CAUSE_DEPTH = 16;
+  // A value's description (the message of a thrown non-Error) is cut here.
+  const MAX_DESCRIPTION = 1000;
+  const UNCLONABLE = Symbol("unclonable");
+  // Rebuilt remote errors (and thrown objects) -> where they were first
+  // thrown ({service, method, file?, line?}), so that a caller that
+  // rethrows one passes its origin on. Invisible to user code.
+  const origins = new WeakMap();
+  // Whether this engine's stacks begin with "Name: message" (V8) or with
+  // the frames (QuickJS): rebuilt errors follow the engine's habit.
+  const STACK_HEADER = (() => {
+    try {
+      return /^Error: probe/.test(String(new Error("probe").stack));
+    } catch {
+      return false;
+    }
+  })();
+  const FRAME = /^\s*at /;
+  const INTERNAL_FRAME = /^\s*at (?:.* \()?pyrosome:/;
+
+  // A copy of `v` through the boundary's codec, or UNCLONABLE.
+  function cloned(v) {
+    if (v === null || (typeof v !== "object" && typeof v !== "function" && typeof v !== "symbol")) return v;
+    try {
+      return hostClone(v);
+    } catch {
+      return UNCLONABLE;
+    }
+  }
+
+  function describe(v) {
+    let text;
+    try {
+      text = typeof v === "string" ? v : inspect(v);
+    } catch {
+      try {
+        text = String(v);
+      } catch {
+        text = "<unprintable value>";
+      }
+    }
+    return text.length > MAX_DESCRIPTION ? `${text.slice(0, MAX_DESCRIPTION)}…` : text;
+  }
+
+  // The frames of a stack, without the "Name: message" lines V8 starts with
+  // and without the dispatcher's own frames (pyrosome:prelude).
+  function framesOf(stack) {
+    if (typeof stack !== "string") return undefined;
+    const lines = stack.split("\n");
+    let i = 0;
+    while (i < lines.length && !FRAME.test(lines[i])) i++;
+    const frames = [];
+    for (; i < lines.length; i++) {
+      if (lines[i].trim() !== "" && !INTERNAL_FRAME.test(lines[i])) frames.push(lines[i]);
+    }
+    return frames.length === 0 ? undefined : frames.join("\n");
+  }
+
+  // The record of a value that is not an Error: the value itself when it
+  // can be cloned. `prefix` is "Uncaught " for a thrown value.
+  function valueRecord(v, prefix) {
+    const record = { name: "Error", message: prefix + describe(v) };
+    const copy = cloned(v);
+    if (copy !== UNCLONABLE) record.thrown = [copy];
+    // A rethrown remote object keeps its origin; a primitive cannot be
+    // told apart from an equal one thrown here.
+    const origin = v !== null && typeof v === "object" ? origins.get(v) : undefined;
+    if (origin !== undefined) record.origin = origin;
+    return record;
+  }
+
+  function errorObjectRecord(e, depth) {
+    let name, message, stack;
+    try { name = e.name; } catch { /* a throwing getter: not carried */ }
+    try { message = e.message; } catch { /* idem */ }
+    try { stack = e.stack; } catch { /* idem */ }
+    const record = {
+      name: typeof name === "string" ? name : "Error",
+      message: typeof message === "string" ? message : "",
+    };
+    const frames = framesOf(stack);
+    if (frames !== undefined) record.stack = frames;
+    const origin = origins.get(e);
+    if (origin !== undefined) record.origin = origin;
+    // Own data properties only: accessors are not run.
+    const cause = getOwnDesc(e, "cause");
+    if (cause !== undefined && hasOwn(cause, "value") && depth < MAX_CAUSE_DEPTH) {
+      const c = cause.value;
+      if (c instanceof BaseError) record.cause = errorObjectRecord(c, depth + 1);
+      else {
+        const r = valueRecord(c, "");
+        if (r.thrown !== undefined) record.cause = r;
+      }
+    }
+    let props;
+    for (const key of objectKeys(e)) {
+      if (RECORD_KEYS.has(key)) continue;
+      const d = getOwnDesc(e, key);
+      if (d === undefined || !hasOwn(d, "value")) continue;
+      const copy = cloned(d.value);
+      if (copy === UNCLONABLE) continue;
+      if (props === undefined) props = {};
+      // Defined, not assigned: a "__proto__" key stays a key.
+      defineProperty(props, key, { value: copy, writable: true, enumerable: true, configurable: true });
+    }
+    if (props !== undefined) record.props = props;
+    return record;
+  }
+
+  // What an invocation failed with, as a record every engine can carry.
+  function errorRecord(e) {
+    try {
+      return e instanceof BaseError ? errorObjectRecord(e, 0) : valueRecord(e, "Uncaught ");
+    } catch {
+      // A Proxy whose traps throw, and the like.
+      return { name: "Error", message: "Uncaught exception that could not be read" };
+    }
+  }
+
+  // The stack of a rebuilt error: the callee's frames, then one line for
+  // the call they were reached through.
+  function remoteStack(r, name, message) {
+    let frames = typeof r.stack === "string" ? r.stack.trimEnd() : "";
+    if (typeof r.service === "string") {
+      if (frames !== "") frames += "\n";
+      frames += `    at services.${r.service}.${r.method} (remote)`;
+    }
+    if (STACK_HEADER) {
+      const header = message === "" ? name : `${name}: ${message}`;
+      return frames === "" ? header : `${header}\n${frames}`;
+    }
+    return frames === "" ? "" : `${frames}\n`;
+  }
+
+  // What the caller's promise rejects with, from an error record.
+  function remoteError(r, depth = 0) {
+    if (r === null || typeof r !== "object") return r;
+    if (isArray(r.thrown)) {
+      const value = r.thrown[0];
+      if (r.origin !== undefined && value !== null && typeof value === "object") origins.set(value, r.origin);
+      return value;
+    }
+    const name = typeof r.name === "string" ? r.name : "Error";
+    const message = typeof r.message === "string" ? r.message : "";
+    const builtin = hasOwn(ErrorCtors, name);
+    const err = new (builtin ? ErrorCtors[name] : BaseError)(message);
+    if (!builtin) define(err, "name", name);
+    if (r.cause !== undefined && depth < MAX_CAUSE_DEPTH) define(err, "cause", remoteError(r.cause, depth + 1));
+    const props = r.props;
+    if (props !== null && typeof props === "object") {
+      for (const key of objectKeys(props)) {
+        if (RECORD_KEYS.has(key)) continue;
+        defineProperty(err, key, { value: props[key], writable: true, enumerable: true, configurable: true });
+      }
+    }
+    if (typeof r.service === "string") {
+      define(err, "service", r.service);
+      define(err, "method", r.method);
+    }
+    define(err, "stack", remoteStack(r, name, message));
+    if (r.origin !== undefined) origins.set(err, r.origin);
     return err;
   }
 
@@ -409,34 +595,6 @@
     });
   }
 
-  // What an invocation failed with, as a plain record every engine can
-  // carry: {name, message, stack} of an Error-like object, else the thrown
-  // value printed ("Uncaught 42").
-  function errorRecord(e) {
-    if (e !== null && (typeof e === "object" || typeof e === "function")) {
-      let name, message, stack;
-      try {
-        ({ name, message, stack } = e);
-      } catch {
-        // A throwing getter: report what could be read.
-      }
-      if (typeof name === "string" || typeof message === "string") {
-        return {
-          name: typeof name === "string" ? name : "Error",
-          message: typeof message === "string" ? message : "",
-          stack: typeof stack === "string" && stack !== "" ? stack : undefined,
-        };
-      }
-    }
-    let text;
-    try {
-      text = String(e);
-    } catch {
-      text = "<unprintable value>";
-    }
-    return { name: "Error", message: `Uncaught ${text}` };
-  }
-
   function settle(id, result) {
     if (result !== null && typeof result === "object" && typeof result.then === "function") {
       result.then((v) => host.complete(id, true, v), (e) => host.complete(id, false, errorRecord(e)));
@@ -472,7 +630,16 @@
       if (!p) return;
       pending.delete(callId);
       if (ok) p.resolve(value);
-      else p.reject(remoteError(value));
+      else {
+        let error;
+        try {
+          error = remoteError(value);
+        } catch {
+          // Built-ins changed by user code: still settle the promise.
+          error = new BaseError(typeof value?.message === "string" ? value.message : "remote error");
+        }
+        p.reject(error);
+      }
     },
     timer(id, live) {
       const t = timers.get(id);

@@ -282,7 +282,10 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                     to_payload(&ctx, &st, &value, "the return value")
                         .map_err(|e| JsError::new("TypeError", e.0))
                 } else {
-                    Err(js_error(&value))
+                    // The bootstrap's error record; should it not convert
+                    // (too large), what can be read of it directly.
+                    Err(to_refusable_value(&ctx, &st, &value)
+                        .map_or_else(|_| js_error(&value), |r| JsError::from_record(&r)))
                 };
                 let mut s = st.borrow_mut();
                 s.cx.answered(id);

@@ -224,6 +224,8 @@ impl V8Host {
                 } else {
                     Err(match args.get(2) {
                         Ok(Ok(record)) if args.0.len() > 2 => v8_error(&record),
+                        // The bootstrap's record could not be encoded (too large).
+                        Ok(Err(r)) => JsError::new("Error", r.into_error("the error thrown").0),
                         _ => JsError::new("Error", "Uncaught undefined"),
                     })
                 };
