@@ -52,6 +52,138 @@ pub(crate) fn decode_utf8(bytes: &[u8], fatal: bool, ignore_bom: bool) -> Result
     }
 }
 
+/// `host.encodingName(label)`: the lower-case name of the WHATWG encoding
+/// a label stands for (`"latin1"` -> `"windows-1252"`), or `None` for an
+/// unknown label and for the "replacement" encoding, which `TextDecoder`
+/// refuses (its labels name encodings that are not decoded, to defeat
+/// attacks).
+pub(crate) fn encoding_name(label: &str) -> Option<String> {
+    let encoding = encoding_rs::Encoding::for_label(label.as_bytes())?;
+    if encoding == encoding_rs::REPLACEMENT {
+        return None;
+    }
+    Some(encoding.name().to_ascii_lowercase())
+}
+
+/// `host.decode(name, bytes, fatal, ignoreBOM, stream)`: `bytes` decoded
+/// as the encoding `name` (from [`encoding_name`]), and how many bytes at
+/// the end were held back because they may start a sequence the next chunk
+/// completes (always 0 unless `stream`). Without `ignore_bom`, a leading
+/// BOM of the encoding itself (UTF-8, UTF-16LE/BE) is dropped. With
+/// `fatal`, malformed input throws a `TypeError`; otherwise it decodes to
+/// U+FFFD.
+pub(crate) fn decode(
+    name: &str,
+    bytes: &[u8],
+    fatal: bool,
+    ignore_bom: bool,
+    stream: bool,
+) -> Result<(String, usize), Thrown> {
+    let encoding = encoding_rs::Encoding::for_label(name.as_bytes())
+        .filter(|e| *e != encoding_rs::REPLACEMENT)
+        .ok_or_else(|| Thrown::Range(format!("The \"{name}\" encoding is not supported")))?;
+    // A chunk in a stream: the longest prefix after which the decoder is
+    // between sequences. No sequence of any encoding is longer than 4 bytes.
+    let mut held = 0;
+    if stream {
+        while held < bytes.len().min(4) && !ends_cleanly(encoding, &bytes[..bytes.len() - held]) {
+            held += 1;
+        }
+        if held == bytes.len().min(4) && !ends_cleanly(encoding, &bytes[..bytes.len() - held]) {
+            // Malformed rather than incomplete: decode it all now.
+            held = 0;
+        }
+    }
+    let input = &bytes[..bytes.len() - held];
+    let mut decoder = if ignore_bom {
+        encoding.new_decoder_without_bom_handling()
+    } else {
+        encoding.new_decoder_with_bom_removal()
+    };
+    let capacity = decoder
+        .max_utf8_buffer_length(input.len())
+        .ok_or_else(|| Thrown::Range("the input is too large to decode".to_owned()))?;
+    let mut text = String::with_capacity(capacity);
+    if fatal {
+        let (result, _) = decoder.decode_to_string_without_replacement(input, &mut text, true);
+        if let encoding_rs::DecoderResult::Malformed(..) = result {
+            return Err(Thrown::Type(format!(
+                "The encoded data was not valid for encoding {}",
+                encoding.name().to_ascii_lowercase()
+            )));
+        }
+    } else {
+        let _ = decoder.decode_to_string(input, &mut text, true);
+    }
+    Ok((text, held))
+}
+
+/// Whether decoding `bytes` leaves nothing pending: ending the stream
+/// there adds no output and no error.
+fn ends_cleanly(encoding: &'static encoding_rs::Encoding, bytes: &[u8]) -> bool {
+    let mut decoder = encoding.new_decoder_without_bom_handling();
+    let Some(capacity) = decoder.max_utf8_buffer_length(bytes.len()) else {
+        return true;
+    };
+    let mut sink = String::with_capacity(capacity);
+    let (_, _, _) = decoder.decode_to_string(bytes, &mut sink, false);
+    let before = sink.len();
+    let (_, _, errors) = decoder.decode_to_string(&[], &mut sink, true);
+    !errors && sink.len() == before
+}
+
+/// A digest algorithm of Web Crypto, by its normalized name.
+fn digest_of(algorithm: &str, data: &[u8]) -> Option<Vec<u8>> {
+    use sha2::Digest;
+    Some(match algorithm {
+        "SHA-1" => sha1::Sha1::digest(data).to_vec(),
+        "SHA-256" => sha2::Sha256::digest(data).to_vec(),
+        "SHA-384" => sha2::Sha384::digest(data).to_vec(),
+        "SHA-512" => sha2::Sha512::digest(data).to_vec(),
+        _ => return None,
+    })
+}
+
+/// `host.digest(algorithm, bytes)`: the digest, for `"SHA-1"`, `"SHA-256"`,
+/// `"SHA-384"` or `"SHA-512"` (names already normalized by `crypto.js`).
+pub(crate) fn digest(algorithm: &str, data: &[u8]) -> Result<Vec<u8>, Thrown> {
+    digest_of(algorithm, data)
+        .ok_or_else(|| Thrown::Type(format!("unsupported digest algorithm {algorithm:?}")))
+}
+
+/// `host.hmac(hash, key, data[, signature])`: the HMAC of `data` under
+/// `key` with `hash` (a name [`digest`] takes) as bytes or, given a
+/// signature, whether it matches (compared in constant time).
+pub(crate) fn hmac(
+    hash: &str,
+    key: &[u8],
+    data: &[u8],
+    signature: Option<&[u8]>,
+) -> Result<Value, Thrown> {
+    use hmac::{Hmac, KeyInit, Mac};
+    fn run<M: Mac + KeyInit>(key: &[u8], data: &[u8], signature: Option<&[u8]>) -> Option<Value> {
+        // HMAC takes a key of any length (longer ones are hashed first).
+        let mut mac = <M as KeyInit>::new_from_slice(key).ok()?;
+        mac.update(data);
+        Some(match signature {
+            Some(s) => Value::Bool(mac.verify_slice(s).is_ok()),
+            None => Value::Bytes(mac.finalize().into_bytes().to_vec()),
+        })
+    }
+    let value = match hash {
+        "SHA-1" => run::<Hmac<sha1::Sha1>>(key, data, signature),
+        "SHA-256" => run::<Hmac<sha2::Sha256>>(key, data, signature),
+        "SHA-384" => run::<Hmac<sha2::Sha384>>(key, data, signature),
+        "SHA-512" => run::<Hmac<sha2::Sha512>>(key, data, signature),
+        other => {
+            return Err(Thrown::Type(format!(
+                "unsupported HMAC hash algorithm {other:?}"
+            )));
+        }
+    };
+    value.ok_or_else(|| Thrown::Error("HMAC refused the key".to_owned()))
+}
+
 /// `host.urlParse(input[, base])`: the components, or `None` when either
 /// does not parse.
 pub(crate) fn url_parse(input: &str, base: Option<&str>) -> Option<Value> {
@@ -108,7 +240,7 @@ fn url_components(u: &url::Url) -> Value {
     use url::quirks;
     Value::object([
         ("href", Value::from(quirks::href(u))),
-        ("origin", Value::String(quirks::origin(u))),
+        ("origin", Value::String(origin(u))),
         ("protocol", Value::from(quirks::protocol(u))),
         ("username", Value::from(quirks::username(u))),
         ("password", Value::from(quirks::password(u))),
@@ -119,6 +251,22 @@ fn url_components(u: &url::Url) -> Value {
         ("search", Value::from(quirks::search(u))),
         ("hash", Value::from(quirks::hash(u))),
     ])
+}
+
+/// The serialized origin of a URL. A `blob:` URL has the origin of the URL
+/// in its path when that is an `http:` or `https:` URL, else an opaque one
+/// (URL Standard, "origin"); the `url` crate would also take the origin
+/// of other inner URLs (`blob:ftp://...`).
+fn origin(u: &url::Url) -> String {
+    if u.scheme() == "blob" {
+        return match url::Url::parse(u.path()) {
+            Ok(inner) if matches!(inner.scheme(), "http" | "https") => {
+                url::quirks::origin(&inner)
+            }
+            _ => "null".to_owned(),
+        };
+    }
+    url::quirks::origin(u)
 }
 
 /// `host.formDecode(string)`: `[[name, value], ...]`.

@@ -97,6 +97,8 @@
   define(global, "setInterval", (fn, ms, ...args) => arm(fn, ms, args, true));
   define(global, "clearTimeout", disarm);
   define(global, "clearInterval", disarm);
+  // For AbortSignal.timeout (web/abort.js): the timers, whatever user code does to setTimeout.
+  web.setTimeout = (fn, ms) => arm(fn, ms, [], false);
 
   // ---- calls to other services ------------------------------------------
 
