@@ -219,14 +219,27 @@ pub(crate) fn url_set(href: &str, component: &str, value: &str) -> Result<Option
         "password" => {
             let _ = quirks::set_password(&mut u, value);
         }
-        "host" => {
-            let _ = quirks::set_host(&mut u, value);
-        }
-        "hostname" => {
-            let _ = quirks::set_hostname(&mut u, value);
+        "host" | "hostname" => {
+            let _ = if component == "host" {
+                quirks::set_host(&mut u, value)
+            } else {
+                quirks::set_hostname(&mut u, value)
+            };
+            // A hostless path that starts with "//" is serialized after
+            // "/."; with a host it must not be (the url crate keeps it).
+            if let Some(fixed) = without_path_dot(&u) {
+                u = fixed;
+            }
         }
         "port" => {
             let _ = quirks::set_port(&mut u, value);
+        }
+        "pathname" if !has_authority(&u) && !u.cannot_be_a_base() && !u.is_special() => {
+            u = set_hostless_path(&u, value).unwrap_or(u);
+        }
+        "pathname" if value.is_empty() && !u.is_special() && !u.cannot_be_a_base() => {
+            // A non-special URL with an authority can have an empty path.
+            u = without_path(&u).unwrap_or(u);
         }
         "pathname" => quirks::set_pathname(&mut u, value),
         "search" => quirks::set_search(&mut u, value),
@@ -234,6 +247,75 @@ pub(crate) fn url_set(href: &str, component: &str, value: &str) -> Result<Option
         other => return Err(Thrown::Type(format!("unknown URL component {other:?}"))),
     }
     Ok(Some(url_components(&u)))
+}
+
+/// Whether a URL's serialization has an authority (`scheme://`), even an
+/// empty one (`foo:///p`, which the url crate says has no host).
+fn has_authority(u: &url::Url) -> bool {
+    u.as_str()
+        .get(u.scheme().len() + 1..)
+        .is_some_and(|rest| rest.starts_with("//"))
+}
+
+/// Where the path of a URL's serialization starts.
+fn path_start(u: &url::Url) -> Option<usize> {
+    let tail = u.path().len()
+        + u.query().map_or(0, |q| q.len() + 1)
+        + u.fragment().map_or(0, |f| f.len() + 1);
+    u.as_str().len().checked_sub(tail)
+}
+
+/// The URL with an empty path (`foo://h/p` → `foo://h`).
+fn without_path(u: &url::Url) -> Option<url::Url> {
+    let href = u.as_str();
+    let start = path_start(u)?;
+    let end = start + u.path().len();
+    url::Url::parse(&format!("{}{}", href.get(..start)?, href.get(end..)?)).ok()
+}
+
+/// The URL without the "/." between its host and a path starting with
+/// "//", if it has both (a hostless `non-spec:/.//p` given a host);
+/// `None` if there is nothing to drop.
+fn without_path_dot(u: &url::Url) -> Option<url::Url> {
+    if !has_authority(u) || !u.path().starts_with("//") {
+        return None;
+    }
+    let href = u.as_str();
+    let start = path_start(u)?;
+    let head = href.get(..start)?.strip_suffix("/.")?;
+    url::Url::parse(&format!("{head}{}", href.get(start..)?)).ok()
+}
+
+/// The pathname setter for a URL with no host and a non-special scheme,
+/// which the url crate gets wrong when the path starts (or started) with
+/// "//": such a path is serialized after "/." (`non-spec:/.//p`) so that it
+/// does not read as a host. The URL is parsed anew from its scheme, "/.",
+/// the new path (with what the setter would percent-encode rather than
+/// take as a delimiter, or trim, already encoded) and its query and
+/// fragment. `None` keeps the URL unchanged.
+fn set_hostless_path(u: &url::Url, value: &str) -> Option<url::Url> {
+    let mut text = format!("{}:/.", u.scheme());
+    if !value.starts_with('/') {
+        text.push('/');
+    }
+    for c in value.chars() {
+        match c {
+            '\t' | '\n' | '\r' => {}
+            '?' => text.push_str("%3F"),
+            '#' => text.push_str("%23"),
+            c if u32::from(c) <= 0x20 => text.push_str(&format!("%{:02X}", u32::from(c))),
+            c => text.push(c),
+        }
+    }
+    if let Some(query) = u.query() {
+        text.push('?');
+        text.push_str(query);
+    }
+    if let Some(fragment) = u.fragment() {
+        text.push('#');
+        text.push_str(fragment);
+    }
+    url::Url::parse(&text).ok()
 }
 
 fn url_components(u: &url::Url) -> Value {
@@ -439,6 +521,106 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(message.contains("the key must be a string"), "{message}");
+    }
+
+    #[test]
+    fn encodings_decode_with_labels_and_streams() {
+        assert_eq!(encoding_name("latin1").as_deref(), Some("windows-1252"));
+        assert_eq!(encoding_name(" Shift_JIS ").as_deref(), Some("shift_jis"));
+        assert_eq!(encoding_name("replacement"), None, "refused by TextDecoder");
+        assert_eq!(encoding_name("nope"), None);
+        assert_eq!(
+            decode("windows-1252", b"\x80\xe9", false, false, false),
+            Ok(("\u{20ac}\u{e9}".to_owned(), 0))
+        );
+        // A Shift_JIS lead byte at the end of a chunk waits for the next one.
+        assert_eq!(
+            decode("shift_jis", b"A\x93", false, false, true),
+            Ok(("A".to_owned(), 1))
+        );
+        assert_eq!(
+            decode("shift_jis", b"A\x93", false, false, false),
+            Ok(("A\u{fffd}".to_owned(), 0))
+        );
+        assert_eq!(
+            decode("utf-16le", b"\xff\xfeh\x00", false, false, false),
+            Ok(("h".to_owned(), 0)),
+            "BOM stripped"
+        );
+        assert_eq!(
+            decode("utf-16le", b"\xff\xfeh\x00", false, true, false),
+            Ok(("\u{feff}h".to_owned(), 0)),
+            "BOM kept"
+        );
+        assert!(matches!(
+            decode("shift_jis", b"\xa0", true, false, false),
+            Err(Thrown::Type(m)) if m.contains("shift_jis")
+        ));
+        assert!(matches!(
+            decode("nope", b"", false, false, false),
+            Err(Thrown::Range(_))
+        ));
+    }
+
+    #[test]
+    fn digests_and_hmac() {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(
+            digest("SHA-256", b"abc").map(|d| hex(&d)).as_deref(),
+            Ok("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        assert!(digest("MD5", b"abc").is_err());
+        // RFC 4231, test case 2.
+        let mac = hmac("SHA-256", b"Jefe", b"what do ya want for nothing?", None);
+        let Ok(Value::Bytes(mac)) = mac else {
+            panic!("HMAC failed: {mac:?}")
+        };
+        assert_eq!(
+            hex(&mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        let ok = hmac("SHA-256", b"Jefe", b"what do ya want for nothing?", Some(&mac));
+        assert_eq!(ok, Ok(Value::Bool(true)));
+        let bad = hmac("SHA-256", b"Jefe", b"what do ya want", Some(&mac));
+        assert_eq!(bad, Ok(Value::Bool(false)));
+        assert!(hmac("MD5", b"k", b"d", None).is_err());
+    }
+
+    #[test]
+    fn blob_url_origins() {
+        let origin = |s: &str| url_parse(s, None).and_then(|u| u.get("origin").cloned());
+        assert_eq!(
+            origin("blob:https://a.test:8443/x"),
+            Some(Value::from("https://a.test:8443"))
+        );
+        assert_eq!(origin("blob:ftp://a.test/x"), Some(Value::from("null")));
+        assert_eq!(origin("blob:not a url"), Some(Value::from("null")));
+    }
+
+    #[test]
+    fn hostless_paths_keep_their_dot() {
+        let href = |base: &str, component: &str, value: &str| {
+            url_set(base, component, value)
+                .ok()
+                .flatten()
+                .and_then(|u| u.get("href").cloned())
+        };
+        assert_eq!(
+            href("non-spec:/", "pathname", "//p"),
+            Some(Value::from("non-spec:/.//p"))
+        );
+        assert_eq!(
+            href("non-spec:/?q#f", "pathname", "a?b#c"),
+            Some(Value::from("non-spec:/a%3Fb%23c?q#f"))
+        );
+        assert_eq!(
+            href("non-spec:/.//p", "hostname", "h"),
+            Some(Value::from("non-spec://h//p"))
+        );
+        assert_eq!(
+            href("foo://h/some/path?q", "pathname", ""),
+            Some(Value::from("foo://h?q"))
+        );
     }
 
     #[test]

@@ -695,6 +695,19 @@ export async function test_abort() {
   await new Promise((resolve) => ts.addEventListener("abort", resolve));
   checkError(ts.reason, "TimeoutError", "timeout reason");
   assertEqual(Object.prototype.toString.call(s), "[object AbortSignal]", "toStringTag");
+  // A Request's signal follows the one it was given.
+  const rc = new AbortController();
+  const req = new Request("http://a.test/", { signal: rc.signal });
+  assert(req.signal instanceof AbortSignal && req.signal !== rc.signal, "Request.signal is its own signal");
+  const copy = new Request(req);
+  const cloned = req.clone();
+  assertEqual([req.signal.aborted, copy.signal.aborted, cloned.signal.aborted], [false, false, false], "not aborted yet");
+  rc.abort("stop");
+  assertEqual([req.signal.aborted, req.signal.reason, copy.signal.reason, cloned.signal.reason], [true, "stop", "stop", "stop"],
+    "Request signals follow");
+  const plain = new Request("http://a.test/");
+  assert(plain.signal === plain.signal && plain.signal.aborted === false, "a Request without a signal has one that never aborts");
+  assertThrows(() => new Request("http://a.test/", { signal: {} }), TypeError, "signal must be an AbortSignal");
   return true;
 }
 
