@@ -342,9 +342,7 @@ fn url_components(u: &url::Url) -> Value {
 fn origin(u: &url::Url) -> String {
     if u.scheme() == "blob" {
         return match url::Url::parse(u.path()) {
-            Ok(inner) if matches!(inner.scheme(), "http" | "https") => {
-                url::quirks::origin(&inner)
-            }
+            Ok(inner) if matches!(inner.scheme(), "http" | "https") => url::quirks::origin(&inner),
             _ => "null".to_owned(),
         };
     }
@@ -579,7 +577,12 @@ mod tests {
             hex(&mac),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-        let ok = hmac("SHA-256", b"Jefe", b"what do ya want for nothing?", Some(&mac));
+        let ok = hmac(
+            "SHA-256",
+            b"Jefe",
+            b"what do ya want for nothing?",
+            Some(&mac),
+        );
         assert_eq!(ok, Ok(Value::Bool(true)));
         let bad = hmac("SHA-256", b"Jefe", b"what do ya want", Some(&mac));
         assert_eq!(bad, Ok(Value::Bool(false)));

@@ -532,7 +532,9 @@ mod tests {
         ]);
         let r = response_from_value(&teapot).expect("valid");
         assert_eq!(
-            r.extensions().get::<ReasonPhrase>().map(ReasonPhrase::as_bytes),
+            r.extensions()
+                .get::<ReasonPhrase>()
+                .map(ReasonPhrase::as_bytes),
             Some(&b"I'm a teapot \xe9"[..]),
             "the statusText is the reason phrase, one byte per char"
         );

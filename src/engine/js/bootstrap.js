@@ -327,7 +327,7 @@
   // `@fetch` gets the request value of gateway/convert.rs::request_value,
   // [method, url, [name0, value0, ...], body?], and completes with the
   // response value of web.response.toHost, [status, body, [name0, value0,
-  // ...]]. Observably it is
+  // ...], statusText?]. Observably it is
   //
   //   async function handleFetch(req) {
   //     const response = await handler.fetch(request, env, ctx);

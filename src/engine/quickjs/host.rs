@@ -382,7 +382,15 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
 
     host.set(
         "encodingName",
-        Function::new(ctx.clone(), |label: String| host_ops::encoding_name(&label))?,
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, label: String| -> rquickjs::Result<JsValue<'js>> {
+                match host_ops::encoding_name(&label) {
+                    Some(name) => Ok(rquickjs::String::from_str(ctx.clone(), &name)?.into_value()),
+                    None => Ok(JsValue::new_null(ctx.clone())),
+                }
+            },
+        )?,
     )?;
 
     host.set(
