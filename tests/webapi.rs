@@ -216,3 +216,50 @@ fn lazy_fetch_path_is_unobservable() {
         }
     }
 }
+
+/// A Response's statusText is the reason phrase of the HTTP/1 status line;
+/// without one, the status code's canonical phrase is sent.
+#[test]
+fn status_text_is_the_reason_phrase() {
+    use std::io::{BufRead, BufReader, Write};
+    let app = common::TempApp::new(&[
+        (
+            "pyrosome.toml",
+            "name = \"reason\"\n[services.web]\nmodule = \"web.js\"\nroutes = [\"/\"]\n",
+        ),
+        (
+            "web.js",
+            r#"export default {
+  fetch(request) {
+    switch (new URL(request.url).pathname) {
+      case "/teapot": return new Response("tea", { status: 418, statusText: "I'm a teapot" });
+      case "/latin1": return new Response(null, { status: 202, statusText: "Caf\u00e9 ok" });
+      default: return new Response("plain", { status: 404 });
+    }
+  },
+};
+"#,
+        ),
+    ]);
+    let server = common::TestServer::start(app.start(1), 64 * 1024, true);
+    let status_line = |path: &str| -> Vec<u8> {
+        let mut stream = std::net::TcpStream::connect(server.addr).expect("connect");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send the request");
+        let mut line = Vec::new();
+        BufReader::new(stream)
+            .read_until(b'\n', &mut line)
+            .expect("read the status line");
+        line
+    };
+    assert_eq!(status_line("/teapot"), b"HTTP/1.1 418 I'm a teapot\r\n");
+    assert_eq!(
+        status_line("/latin1"),
+        b"HTTP/1.1 202 Caf\xe9 ok\r\n",
+        "one byte per char, as a ByteString"
+    );
+    assert_eq!(status_line("/other"), b"HTTP/1.1 404 Not Found\r\n");
+}

@@ -52,6 +52,138 @@ pub(crate) fn decode_utf8(bytes: &[u8], fatal: bool, ignore_bom: bool) -> Result
     }
 }
 
+/// `host.encodingName(label)`: the lower-case name of the WHATWG encoding
+/// a label stands for (`"latin1"` -> `"windows-1252"`), or `None` for an
+/// unknown label and for the "replacement" encoding, which `TextDecoder`
+/// refuses (its labels name encodings that are not decoded, to defeat
+/// attacks).
+pub(crate) fn encoding_name(label: &str) -> Option<String> {
+    let encoding = encoding_rs::Encoding::for_label(label.as_bytes())?;
+    if encoding == encoding_rs::REPLACEMENT {
+        return None;
+    }
+    Some(encoding.name().to_ascii_lowercase())
+}
+
+/// `host.decode(name, bytes, fatal, ignoreBOM, stream)`: `bytes` decoded
+/// as the encoding `name` (from [`encoding_name`]), and how many bytes at
+/// the end were held back because they may start a sequence the next chunk
+/// completes (always 0 unless `stream`). Without `ignore_bom`, a leading
+/// BOM of the encoding itself (UTF-8, UTF-16LE/BE) is dropped. With
+/// `fatal`, malformed input throws a `TypeError`; otherwise it decodes to
+/// U+FFFD.
+pub(crate) fn decode(
+    name: &str,
+    bytes: &[u8],
+    fatal: bool,
+    ignore_bom: bool,
+    stream: bool,
+) -> Result<(String, usize), Thrown> {
+    let encoding = encoding_rs::Encoding::for_label(name.as_bytes())
+        .filter(|e| *e != encoding_rs::REPLACEMENT)
+        .ok_or_else(|| Thrown::Range(format!("The \"{name}\" encoding is not supported")))?;
+    // A chunk in a stream: the longest prefix after which the decoder is
+    // between sequences. No sequence of any encoding is longer than 4 bytes.
+    let mut held = 0;
+    if stream {
+        while held < bytes.len().min(4) && !ends_cleanly(encoding, &bytes[..bytes.len() - held]) {
+            held += 1;
+        }
+        if held == bytes.len().min(4) && !ends_cleanly(encoding, &bytes[..bytes.len() - held]) {
+            // Malformed rather than incomplete: decode it all now.
+            held = 0;
+        }
+    }
+    let input = &bytes[..bytes.len() - held];
+    let mut decoder = if ignore_bom {
+        encoding.new_decoder_without_bom_handling()
+    } else {
+        encoding.new_decoder_with_bom_removal()
+    };
+    let capacity = decoder
+        .max_utf8_buffer_length(input.len())
+        .ok_or_else(|| Thrown::Range("the input is too large to decode".to_owned()))?;
+    let mut text = String::with_capacity(capacity);
+    if fatal {
+        let (result, _) = decoder.decode_to_string_without_replacement(input, &mut text, true);
+        if let encoding_rs::DecoderResult::Malformed(..) = result {
+            return Err(Thrown::Type(format!(
+                "The encoded data was not valid for encoding {}",
+                encoding.name().to_ascii_lowercase()
+            )));
+        }
+    } else {
+        let _ = decoder.decode_to_string(input, &mut text, true);
+    }
+    Ok((text, held))
+}
+
+/// Whether decoding `bytes` leaves nothing pending: ending the stream
+/// there adds no output and no error.
+fn ends_cleanly(encoding: &'static encoding_rs::Encoding, bytes: &[u8]) -> bool {
+    let mut decoder = encoding.new_decoder_without_bom_handling();
+    let Some(capacity) = decoder.max_utf8_buffer_length(bytes.len()) else {
+        return true;
+    };
+    let mut sink = String::with_capacity(capacity);
+    let (_, _, _) = decoder.decode_to_string(bytes, &mut sink, false);
+    let before = sink.len();
+    let (_, _, errors) = decoder.decode_to_string(&[], &mut sink, true);
+    !errors && sink.len() == before
+}
+
+/// A digest algorithm of Web Crypto, by its normalized name.
+fn digest_of(algorithm: &str, data: &[u8]) -> Option<Vec<u8>> {
+    use sha2::Digest;
+    Some(match algorithm {
+        "SHA-1" => sha1::Sha1::digest(data).to_vec(),
+        "SHA-256" => sha2::Sha256::digest(data).to_vec(),
+        "SHA-384" => sha2::Sha384::digest(data).to_vec(),
+        "SHA-512" => sha2::Sha512::digest(data).to_vec(),
+        _ => return None,
+    })
+}
+
+/// `host.digest(algorithm, bytes)`: the digest, for `"SHA-1"`, `"SHA-256"`,
+/// `"SHA-384"` or `"SHA-512"` (names already normalized by `crypto.js`).
+pub(crate) fn digest(algorithm: &str, data: &[u8]) -> Result<Vec<u8>, Thrown> {
+    digest_of(algorithm, data)
+        .ok_or_else(|| Thrown::Type(format!("unsupported digest algorithm {algorithm:?}")))
+}
+
+/// `host.hmac(hash, key, data[, signature])`: the HMAC of `data` under
+/// `key` with `hash` (a name [`digest`] takes) as bytes or, given a
+/// signature, whether it matches (compared in constant time).
+pub(crate) fn hmac(
+    hash: &str,
+    key: &[u8],
+    data: &[u8],
+    signature: Option<&[u8]>,
+) -> Result<Value, Thrown> {
+    use hmac::{Hmac, KeyInit, Mac};
+    fn run<M: Mac + KeyInit>(key: &[u8], data: &[u8], signature: Option<&[u8]>) -> Option<Value> {
+        // HMAC takes a key of any length (longer ones are hashed first).
+        let mut mac = <M as KeyInit>::new_from_slice(key).ok()?;
+        mac.update(data);
+        Some(match signature {
+            Some(s) => Value::Bool(mac.verify_slice(s).is_ok()),
+            None => Value::Bytes(mac.finalize().into_bytes().to_vec()),
+        })
+    }
+    let value = match hash {
+        "SHA-1" => run::<Hmac<sha1::Sha1>>(key, data, signature),
+        "SHA-256" => run::<Hmac<sha2::Sha256>>(key, data, signature),
+        "SHA-384" => run::<Hmac<sha2::Sha384>>(key, data, signature),
+        "SHA-512" => run::<Hmac<sha2::Sha512>>(key, data, signature),
+        other => {
+            return Err(Thrown::Type(format!(
+                "unsupported HMAC hash algorithm {other:?}"
+            )));
+        }
+    };
+    value.ok_or_else(|| Thrown::Error("HMAC refused the key".to_owned()))
+}
+
 /// `host.urlParse(input[, base])`: the components, or `None` when either
 /// does not parse.
 pub(crate) fn url_parse(input: &str, base: Option<&str>) -> Option<Value> {
@@ -87,14 +219,27 @@ pub(crate) fn url_set(href: &str, component: &str, value: &str) -> Result<Option
         "password" => {
             let _ = quirks::set_password(&mut u, value);
         }
-        "host" => {
-            let _ = quirks::set_host(&mut u, value);
-        }
-        "hostname" => {
-            let _ = quirks::set_hostname(&mut u, value);
+        "host" | "hostname" => {
+            let _ = if component == "host" {
+                quirks::set_host(&mut u, value)
+            } else {
+                quirks::set_hostname(&mut u, value)
+            };
+            // A hostless path that starts with "//" is serialized after
+            // "/."; with a host it must not be (the url crate keeps it).
+            if let Some(fixed) = without_path_dot(&u) {
+                u = fixed;
+            }
         }
         "port" => {
             let _ = quirks::set_port(&mut u, value);
+        }
+        "pathname" if !has_authority(&u) && !u.cannot_be_a_base() && !u.is_special() => {
+            u = set_hostless_path(&u, value).unwrap_or(u);
+        }
+        "pathname" if value.is_empty() && !u.is_special() && !u.cannot_be_a_base() => {
+            // A non-special URL with an authority can have an empty path.
+            u = without_path(&u).unwrap_or(u);
         }
         "pathname" => quirks::set_pathname(&mut u, value),
         "search" => quirks::set_search(&mut u, value),
@@ -104,11 +249,80 @@ pub(crate) fn url_set(href: &str, component: &str, value: &str) -> Result<Option
     Ok(Some(url_components(&u)))
 }
 
+/// Whether a URL's serialization has an authority (`scheme://`), even an
+/// empty one (`foo:///p`, which the url crate says has no host).
+fn has_authority(u: &url::Url) -> bool {
+    u.as_str()
+        .get(u.scheme().len() + 1..)
+        .is_some_and(|rest| rest.starts_with("//"))
+}
+
+/// Where the path of a URL's serialization starts.
+fn path_start(u: &url::Url) -> Option<usize> {
+    let tail = u.path().len()
+        + u.query().map_or(0, |q| q.len() + 1)
+        + u.fragment().map_or(0, |f| f.len() + 1);
+    u.as_str().len().checked_sub(tail)
+}
+
+/// The URL with an empty path (`foo://h/p` → `foo://h`).
+fn without_path(u: &url::Url) -> Option<url::Url> {
+    let href = u.as_str();
+    let start = path_start(u)?;
+    let end = start + u.path().len();
+    url::Url::parse(&format!("{}{}", href.get(..start)?, href.get(end..)?)).ok()
+}
+
+/// The URL without the "/." between its host and a path starting with
+/// "//", if it has both (a hostless `non-spec:/.//p` given a host);
+/// `None` if there is nothing to drop.
+fn without_path_dot(u: &url::Url) -> Option<url::Url> {
+    if !has_authority(u) || !u.path().starts_with("//") {
+        return None;
+    }
+    let href = u.as_str();
+    let start = path_start(u)?;
+    let head = href.get(..start)?.strip_suffix("/.")?;
+    url::Url::parse(&format!("{head}{}", href.get(start..)?)).ok()
+}
+
+/// The pathname setter for a URL with no host and a non-special scheme,
+/// which the url crate gets wrong when the path starts (or started) with
+/// "//": such a path is serialized after "/." (`non-spec:/.//p`) so that it
+/// does not read as a host. The URL is parsed anew from its scheme, "/.",
+/// the new path (with what the setter would percent-encode rather than
+/// take as a delimiter, or trim, already encoded) and its query and
+/// fragment. `None` keeps the URL unchanged.
+fn set_hostless_path(u: &url::Url, value: &str) -> Option<url::Url> {
+    let mut text = format!("{}:/.", u.scheme());
+    if !value.starts_with('/') {
+        text.push('/');
+    }
+    for c in value.chars() {
+        match c {
+            '\t' | '\n' | '\r' => {}
+            '?' => text.push_str("%3F"),
+            '#' => text.push_str("%23"),
+            c if u32::from(c) <= 0x20 => text.push_str(&format!("%{:02X}", u32::from(c))),
+            c => text.push(c),
+        }
+    }
+    if let Some(query) = u.query() {
+        text.push('?');
+        text.push_str(query);
+    }
+    if let Some(fragment) = u.fragment() {
+        text.push('#');
+        text.push_str(fragment);
+    }
+    url::Url::parse(&text).ok()
+}
+
 fn url_components(u: &url::Url) -> Value {
     use url::quirks;
     Value::object([
         ("href", Value::from(quirks::href(u))),
-        ("origin", Value::String(quirks::origin(u))),
+        ("origin", Value::String(origin(u))),
         ("protocol", Value::from(quirks::protocol(u))),
         ("username", Value::from(quirks::username(u))),
         ("password", Value::from(quirks::password(u))),
@@ -119,6 +333,20 @@ fn url_components(u: &url::Url) -> Value {
         ("search", Value::from(quirks::search(u))),
         ("hash", Value::from(quirks::hash(u))),
     ])
+}
+
+/// The serialized origin of a URL. A `blob:` URL has the origin of the URL
+/// in its path when that is an `http:` or `https:` URL, else an opaque one
+/// (URL Standard, "origin"); the `url` crate would also take the origin
+/// of other inner URLs (`blob:ftp://...`).
+fn origin(u: &url::Url) -> String {
+    if u.scheme() == "blob" {
+        return match url::Url::parse(u.path()) {
+            Ok(inner) if matches!(inner.scheme(), "http" | "https") => url::quirks::origin(&inner),
+            _ => "null".to_owned(),
+        };
+    }
+    url::quirks::origin(u)
 }
 
 /// `host.formDecode(string)`: `[[name, value], ...]`.
@@ -291,6 +519,111 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(message.contains("the key must be a string"), "{message}");
+    }
+
+    #[test]
+    fn encodings_decode_with_labels_and_streams() {
+        assert_eq!(encoding_name("latin1").as_deref(), Some("windows-1252"));
+        assert_eq!(encoding_name(" Shift_JIS ").as_deref(), Some("shift_jis"));
+        assert_eq!(encoding_name("replacement"), None, "refused by TextDecoder");
+        assert_eq!(encoding_name("nope"), None);
+        assert_eq!(
+            decode("windows-1252", b"\x80\xe9", false, false, false),
+            Ok(("\u{20ac}\u{e9}".to_owned(), 0))
+        );
+        // A Shift_JIS lead byte at the end of a chunk waits for the next one.
+        assert_eq!(
+            decode("shift_jis", b"A\x93", false, false, true),
+            Ok(("A".to_owned(), 1))
+        );
+        assert_eq!(
+            decode("shift_jis", b"A\x93", false, false, false),
+            Ok(("A\u{fffd}".to_owned(), 0))
+        );
+        assert_eq!(
+            decode("utf-16le", b"\xff\xfeh\x00", false, false, false),
+            Ok(("h".to_owned(), 0)),
+            "BOM stripped"
+        );
+        assert_eq!(
+            decode("utf-16le", b"\xff\xfeh\x00", false, true, false),
+            Ok(("\u{feff}h".to_owned(), 0)),
+            "BOM kept"
+        );
+        assert!(matches!(
+            decode("shift_jis", b"\xa0", true, false, false),
+            Err(Thrown::Type(m)) if m.contains("shift_jis")
+        ));
+        assert!(matches!(
+            decode("nope", b"", false, false, false),
+            Err(Thrown::Range(_))
+        ));
+    }
+
+    #[test]
+    fn digests_and_hmac() {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(
+            digest("SHA-256", b"abc").map(|d| hex(&d)).as_deref(),
+            Ok("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        assert!(digest("MD5", b"abc").is_err());
+        // RFC 4231, test case 2.
+        let mac = hmac("SHA-256", b"Jefe", b"what do ya want for nothing?", None);
+        let Ok(Value::Bytes(mac)) = mac else {
+            panic!("HMAC failed: {mac:?}")
+        };
+        assert_eq!(
+            hex(&mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        let ok = hmac(
+            "SHA-256",
+            b"Jefe",
+            b"what do ya want for nothing?",
+            Some(&mac),
+        );
+        assert_eq!(ok, Ok(Value::Bool(true)));
+        let bad = hmac("SHA-256", b"Jefe", b"what do ya want", Some(&mac));
+        assert_eq!(bad, Ok(Value::Bool(false)));
+        assert!(hmac("MD5", b"k", b"d", None).is_err());
+    }
+
+    #[test]
+    fn blob_url_origins() {
+        let origin = |s: &str| url_parse(s, None).and_then(|u| u.get("origin").cloned());
+        assert_eq!(
+            origin("blob:https://a.test:8443/x"),
+            Some(Value::from("https://a.test:8443"))
+        );
+        assert_eq!(origin("blob:ftp://a.test/x"), Some(Value::from("null")));
+        assert_eq!(origin("blob:not a url"), Some(Value::from("null")));
+    }
+
+    #[test]
+    fn hostless_paths_keep_their_dot() {
+        let href = |base: &str, component: &str, value: &str| {
+            url_set(base, component, value)
+                .ok()
+                .flatten()
+                .and_then(|u| u.get("href").cloned())
+        };
+        assert_eq!(
+            href("non-spec:/", "pathname", "//p"),
+            Some(Value::from("non-spec:/.//p"))
+        );
+        assert_eq!(
+            href("non-spec:/?q#f", "pathname", "a?b#c"),
+            Some(Value::from("non-spec:/a%3Fb%23c?q#f"))
+        );
+        assert_eq!(
+            href("non-spec:/.//p", "hostname", "h"),
+            Some(Value::from("non-spec://h//p"))
+        );
+        assert_eq!(
+            href("foo://h/some/path?q", "pathname", ""),
+            Some(Value::from("foo://h?q"))
+        );
     }
 
     #[test]

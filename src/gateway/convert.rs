@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper::ext::ReasonPhrase;
 use hyper::header::{CONTENT_LENGTH, HeaderName, HeaderValue, SET_COOKIE};
 use hyper::http::request::Parts;
 use hyper::{Response, StatusCode};
@@ -157,8 +158,10 @@ fn isomorphic_encode(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Builds the HTTP response from the response value of the fetch adapter
-/// (`web.response.toHost`): `[status, body, [name0, value0, ...]]`, the
-/// status an integer in 200..=599, the body `null` (none), a string (sent
+/// (`web.response.toHost`): `[status, body, [name0, value0, ...],
+/// statusText?]`, the status an integer in 200..=599, the statusText (only
+/// when not empty) a ByteString sent as the HTTP/1 reason phrase (hyper
+/// sends the canonical one otherwise), the body `null` (none), a string (sent
 /// as UTF-8) or a `Uint8Array`, the headers a flat list of name and value
 /// strings in the order they were appended. Nothing from JavaScript is
 /// trusted: names must be tokens and values ByteStrings a header may hold.
@@ -175,11 +178,15 @@ pub(crate) fn response_from_value(value: &Value) -> Result<Response<Full<Bytes>>
             value.type_name()
         ));
     };
-    let [status, body, headers] = items.as_slice() else {
-        return Err(format!(
-            "the response value has {} items, not 3 ([status, body, headers])",
-            items.len()
-        ));
+    let (status, body, headers, reason) = match items.as_slice() {
+        [status, body, headers] => (status, body, headers, None),
+        [status, body, headers, reason] => (status, body, headers, Some(reason)),
+        _ => {
+            return Err(format!(
+                "the response value has {} items, not 3 or 4 ([status, body, headers, statusText?])",
+                items.len()
+            ));
+        }
     };
     let status = status
         .as_f64()
@@ -200,8 +207,21 @@ pub(crate) fn response_from_value(value: &Value) -> Result<Response<Full<Bytes>>
             headers.type_name()
         ));
     };
+    let reason = match reason {
+        None => None,
+        Some(Value::String(text)) => Some(
+            isomorphic_encode(text)
+                .and_then(|bytes| ReasonPhrase::try_from(bytes).ok())
+                .ok_or_else(|| format!("invalid statusText {text:?}"))?,
+        ),
+        Some(other) => return Err(format!("the statusText is {}", other.type_name())),
+    };
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
+    if let Some(reason) = reason {
+        // Sent on an HTTP/1 status line; HTTP/2 has no reason phrase.
+        response.extensions_mut().insert(reason);
+    }
     sort_and_combine(list, response.headers_mut())?;
     Ok(response)
 }
@@ -503,7 +523,22 @@ mod tests {
         ]);
         let r = response_from_value(&ok).expect("valid");
         assert_eq!(r.status(), StatusCode::CREATED);
+        assert!(r.extensions().get::<ReasonPhrase>().is_none());
         assert_eq!(field_values(&r, "x-a"), [&b"1"[..]]);
+        let teapot = Value::Array(vec![
+            Value::Number(418.0),
+            Value::Null,
+            strings(&[]),
+            Value::from("I'm a teapot \u{e9}"),
+        ]);
+        let r = response_from_value(&teapot).expect("valid");
+        assert_eq!(
+            r.extensions()
+                .get::<ReasonPhrase>()
+                .map(ReasonPhrase::as_bytes),
+            Some(&b"I'm a teapot \xe9"[..]),
+            "the statusText is the reason phrase, one byte per char"
+        );
 
         let text = response(200.0, Value::from("héllo"), &[]);
         let r = response_from_value(&text).expect("valid");
@@ -544,6 +579,24 @@ mod tests {
             (
                 Value::object([("status", Value::Number(200.0))]),
                 "not [status, body, headers]",
+            ),
+            (
+                Value::Array(vec![
+                    Value::Number(200.0),
+                    Value::Null,
+                    strings(&[]),
+                    Value::from("a\nb"),
+                ]),
+                "invalid statusText",
+            ),
+            (
+                Value::Array(vec![
+                    Value::Number(200.0),
+                    Value::Null,
+                    strings(&[]),
+                    Value::Number(1.0),
+                ]),
+                "the statusText is",
             ),
         ];
         for (value, why) in bad {

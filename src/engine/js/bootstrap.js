@@ -99,6 +99,8 @@
   define(global, "setInterval", (fn, ms, ...args) => arm(fn, ms, args, true));
   define(global, "clearTimeout", disarm);
   define(global, "clearInterval", disarm);
+  // For AbortSignal.timeout (web/abort.js): the timers, whatever user code does to setTimeout.
+  web.setTimeout = (fn, ms) => arm(fn, ms, [], false);
 
   // ---- calls to other services ------------------------------------------
 
@@ -511,7 +513,7 @@
   // `@fetch` gets the request value of gateway/convert.rs::request_value,
   // [method, url, [name0, value0, ...], body?], and completes with the
   // response value of web.response.toHost, [status, body, [name0, value0,
-  // ...]]. Observably it is
+  // ...], statusText?]. Observably it is
   //
   //   async function handleFetch(req) {
   //     const response = await handler.fetch(request, env, ctx);

@@ -371,8 +371,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
         Function::new(
             ctx.clone(),
             |ctx: Ctx<'js>, bytes: TypedArray<'js, u8>, fatal: Opt<bool>, ignore_bom: Opt<bool>| {
-                let all = typed_array_bytes(&bytes)
-                    .ok_or_else(|| Exception::throw_type(&ctx, "the buffer is detached"))?;
+                let all = bytes_of(&ctx, &bytes)?;
                 let text = host_ops::decode_utf8(
                     &all,
                     fatal.0.unwrap_or(false),
@@ -380,6 +379,81 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                 )
                 .map_err(|t| throw(&ctx, t))?;
                 rquickjs::String::from_str(ctx.clone(), &text)
+            },
+        )?,
+    )?;
+
+    host.set(
+        "encodingName",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, label: String| -> rquickjs::Result<JsValue<'js>> {
+                match host_ops::encoding_name(&label) {
+                    Some(name) => Ok(rquickjs::String::from_str(ctx.clone(), &name)?.into_value()),
+                    None => Ok(JsValue::new_null(ctx.clone())),
+                }
+            },
+        )?,
+    )?;
+
+    host.set(
+        "decode",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>,
+             name: String,
+             bytes: TypedArray<'js, u8>,
+             fatal: Opt<bool>,
+             ignore_bom: Opt<bool>,
+             stream: Opt<bool>| {
+                let all = bytes_of(&ctx, &bytes)?;
+                let (text, held) = host_ops::decode(
+                    &name,
+                    &all,
+                    fatal.0.unwrap_or(false),
+                    ignore_bom.0.unwrap_or(false),
+                    stream.0.unwrap_or(false),
+                )
+                .map_err(|t| throw(&ctx, t))?;
+                let answer = Array::new(ctx.clone())?;
+                answer.set(0, rquickjs::String::from_str(ctx.clone(), &text)?)?;
+                answer.set(1, held as f64)?;
+                Ok::<_, rquickjs::Error>(answer)
+            },
+        )?,
+    )?;
+
+    host.set(
+        "digest",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, algorithm: String, data: TypedArray<'js, u8>| {
+                let data = bytes_of(&ctx, &data)?;
+                let digest = host_ops::digest(&algorithm, &data).map_err(|t| throw(&ctx, t))?;
+                TypedArray::<u8>::new(ctx.clone(), digest)
+            },
+        )?,
+    )?;
+
+    host.set(
+        "hmac",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>,
+             hash: String,
+             key: TypedArray<'js, u8>,
+             data: TypedArray<'js, u8>,
+             signature: Opt<TypedArray<'js, u8>>|
+             -> rquickjs::Result<JsValue<'js>> {
+                let key = bytes_of(&ctx, &key)?;
+                let data = bytes_of(&ctx, &data)?;
+                let signature = match &signature.0 {
+                    Some(s) => Some(bytes_of(&ctx, s)?),
+                    None => None,
+                };
+                let answer = host_ops::hmac(&hash, &key, &data, signature.as_deref())
+                    .map_err(|t| throw(&ctx, t))?;
+                from_value(&ctx, &answer)
             },
         )?,
     )?;
@@ -464,6 +538,12 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
     )?;
 
     Ok(host)
+}
+
+/// The bytes of a `Uint8Array` argument (a copy), or the TypeError for a
+/// detached buffer.
+fn bytes_of<'js>(ctx: &Ctx<'js>, array: &TypedArray<'js, u8>) -> rquickjs::Result<Vec<u8>> {
+    typed_array_bytes(array).ok_or_else(|| Exception::throw_type(ctx, "the buffer is detached"))
 }
 
 /// Throws what a shared host operation threw.

@@ -53,6 +53,10 @@ enum Op {
     FormEncode,
     Clone,
     Now,
+    EncodingName,
+    Decode,
+    Digest,
+    Hmac,
 }
 
 /// The host operations and their names, in the order the shim numbers them.
@@ -78,6 +82,10 @@ const OPS: &[(&str, Op)] = &[
     ("formEncode", Op::FormEncode),
     ("clone", Op::Clone),
     ("now", Op::Now),
+    ("encodingName", Op::EncodingName),
+    ("decode", Op::Decode),
+    ("digest", Op::Digest),
+    ("hmac", Op::Hmac),
 ];
 
 /// The operation names as the shim takes them: `\0`-separated.
@@ -148,6 +156,18 @@ impl Args<'_> {
             "argument {i} must be a number, got {}",
             other.type_name()
         )))
+    }
+
+    /// Argument `i`, which must be a `Uint8Array` (`op` names the operation
+    /// in the error).
+    fn bytes(&self, i: usize, op: &str) -> Result<Vec<u8>, Thrown> {
+        match self.arg(i)? {
+            Value::Bytes(b) => Ok(b),
+            other => Err(Thrown::Type(format!(
+                "{op}: argument {i} must be a Uint8Array, got {}",
+                other.type_name()
+            ))),
+        }
     }
 
     fn flag(&self, i: usize) -> bool {
@@ -275,10 +295,38 @@ impl V8Host {
             Op::RandomBytes => Value::Bytes(host_ops::random_bytes(args.number(0)?)?),
             Op::EncodeUtf8 => Value::Bytes(args.string(0)?.into_bytes()),
             Op::DecodeUtf8 => {
-                let Value::Bytes(bytes) = args.arg(0)? else {
-                    return Err(Thrown::Type("decodeUtf8 takes a Uint8Array".to_owned()));
-                };
+                let bytes = args.bytes(0, "decodeUtf8")?;
                 Value::String(host_ops::decode_utf8(&bytes, args.flag(1), args.flag(2))?)
+            }
+            Op::EncodingName => {
+                host_ops::encoding_name(&args.string(0)?).map_or(Value::Null, Value::String)
+            }
+            Op::Decode => {
+                let bytes = args.bytes(1, "decode")?;
+                let (text, held) = host_ops::decode(
+                    &args.string(0)?,
+                    &bytes,
+                    args.flag(2),
+                    args.flag(3),
+                    args.flag(4),
+                )?;
+                Value::Array(vec![Value::String(text), Value::Number(held as f64)])
+            }
+            Op::Digest => Value::Bytes(host_ops::digest(
+                &args.string(0)?,
+                &args.bytes(1, "digest")?,
+            )?),
+            Op::Hmac => {
+                let signature = match args.arg(3)? {
+                    Value::Undefined => None,
+                    _ => Some(args.bytes(3, "hmac")?),
+                };
+                host_ops::hmac(
+                    &args.string(0)?,
+                    &args.bytes(1, "hmac")?,
+                    &args.bytes(2, "hmac")?,
+                    signature.as_deref(),
+                )?
             }
             Op::UrlParse => {
                 let base = match args.arg(1)? {

@@ -22,6 +22,7 @@
   const web = host.webInternals || (host.webInternals = {});
   const headersInt = web.headers;
   const formDataInt = web.formData;
+  const blobInt = web.blob;
   const URLSearchParams = global.URLSearchParams;
   const uspToString = URLSearchParams.prototype.toString;
   const getDesc = Object.getOwnPropertyDescriptor;
@@ -110,6 +111,11 @@
       }
       if (isArrayBuffer(body)) return { src: new Uint8Array(body.slice(0)), type: null };
       if (body instanceof URLSearchParams) return { src: uspToString.call(body), type: FORM };
+      const blobBytes = blobInt.bytes(body);
+      if (blobBytes !== undefined) {
+        const type = blobInt.type(body);
+        return { src: blobBytes.slice(), type: type === "" ? null : type };
+      }
       const list = formDataInt.list(body);
       if (list !== undefined) return { src: formEncode(list), type: FORM };
       const st = body[S];
@@ -156,6 +162,11 @@
     },
     async bytes() {
       return takeBytes(state(this));
+    },
+    async blob() {
+      const s = state(this);
+      const type = lookup(s, "content-type");
+      return blobInt.create(takeBytes(s), type === null ? "" : type);
     },
     async text() {
       return toText(take(state(this)));

@@ -1,8 +1,14 @@
-// encoding.js — WHATWG Encoding: TextEncoder and TextDecoder (UTF-8 only).
+// encoding.js — WHATWG Encoding: TextEncoder (UTF-8, as the standard has it)
+// and TextDecoder for every WHATWG encoding. UTF-8 is decoded by
+// `decodeUtf8`, and its stream chunks are split here; the other encodings
+// go to `decode` (Rust's encoding_rs), which also says how many bytes at
+// the end of a stream chunk it held back.
 (function (host, global) {
   "use strict";
   const encodeUtf8 = host.encodeUtf8;
   const decodeUtf8 = host.decodeUtf8;
+  const encodingName = host.encodingName;
+  const decodeAs = host.decode;
   const getDesc = Object.getOwnPropertyDescriptor;
   const taTag = getDesc(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag).get;
   const abByteLength = getDesc(ArrayBuffer.prototype, "byteLength").get;
@@ -100,16 +106,37 @@
     return s;
   }
 
+  function decodeOther(s, bytes, stream) {
+    let r;
+    try {
+      r = decodeAs(s.name, bytes, s.fatal, s.ignoreBOM || s.started, stream);
+    } catch (e) {
+      s.started = false;
+      throw e;
+    }
+    const held = r[1];
+    if (held > 0) s.pending = bytes.slice(bytes.length - held);
+    if (bytes.length > held) s.started = true;
+    if (!stream) s.started = false;
+    return r[0];
+  }
+
   class TextDecoder {
     constructor(label, options) {
-      const l = label === undefined ? "utf-8" : String(label).replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, "").toLowerCase();
-      if (LABELS.indexOf(l) === -1) {
-        throw new RangeError('The "' + String(label) + '" encoding is not supported');
+      let name = "utf-8";
+      if (label !== undefined) {
+        const l = String(label);
+        if (LABELS.indexOf(l.replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, "").toLowerCase()) === -1) {
+          name = encodingName(l);
+          if (typeof name !== "string") throw new RangeError('The "' + l + '" encoding is not supported');
+        }
       }
       const o = options === undefined || options === null ? {} : options;
-      this[S] = { fatal: !!o.fatal, ignoreBOM: !!o.ignoreBOM, pending: null, started: false };
+      this[S] = {
+        name: name, utf8: name === "utf-8", fatal: !!o.fatal, ignoreBOM: !!o.ignoreBOM, pending: null, started: false,
+      };
     }
-    get encoding() { state(this); return "utf-8"; }
+    get encoding() { return state(this).name; }
     get fatal() { return state(this).fatal; }
     get ignoreBOM() { return state(this).ignoreBOM; }
     decode(input, options) {
@@ -123,6 +150,7 @@
         bytes = joined;
         s.pending = null;
       }
+      if (!s.utf8) return decodeOther(s, bytes, stream);
       if (stream) {
         const tail = incompleteTail(bytes);
         if (tail > 0) {
@@ -146,6 +174,10 @@
     }
   }
   tag(TextDecoder.prototype, "TextDecoder");
+
+  // Shared with later files: any BufferSource as a Uint8Array view (no copy).
+  const web = host.webInternals || (host.webInternals = {});
+  web.bytesOf = bytesOf;
 
   define("TextEncoder", TextEncoder);
   define("TextDecoder", TextDecoder);

@@ -1,4 +1,4 @@
-// request.js — Fetch Request (no streams, no AbortSignal).
+// request.js — Fetch Request (no streams).
 (function (host, global) {
   "use strict";
   const urlParse = host.urlParse;
@@ -14,6 +14,9 @@
   const METHOD = body.CLASS;
   const URL_ = body.CLASS + 1;
   const OPTS = body.CLASS + 2;
+  const SIGNAL = body.CLASS + 3; // an AbortSignal, or null until `signal` is read
+  const abortSignal = web.abortSignal;
+  const isAbortSignal = web.isAbortSignal;
   const usv = web.usv;
   const create = Object.create;
   const assign = Object.assign;
@@ -31,9 +34,13 @@
 
   // Internal state (this[B], see body.js): the body and header slots,
   // then METHOD, URL_ and OPTS, an object of redirect, cache, credentials,
-  // mode, integrity, keepalive, referrer, referrerPolicy.
-  function state(src, hlist, method, url, opts) {
-    return [REQUEST, src, false, null, null, hlist, method, url, opts];
+  // mode, integrity, keepalive, referrer, referrerPolicy, and SIGNAL.
+  function state(src, hlist, method, url, opts, signal) {
+    return [REQUEST, src, false, null, null, hlist, method, url, opts, signal];
+  }
+  // A signal that follows `signal` (the standard's "dependent signal"), or null.
+  function follow(signal) {
+    return signal === null ? null : abortSignal.any([signal]);
   }
   function isRequest(s) {
     return s !== undefined && s[KIND] === REQUEST;
@@ -103,6 +110,13 @@
       if (init.integrity !== undefined) own().integrity = String(init.integrity);
       if (init.keepalive !== undefined) own().keepalive = !!init.keepalive;
       if (init.referrerPolicy !== undefined) own().referrerPolicy = String(init.referrerPolicy);
+      let signal = fromRequest ? inS[SIGNAL] : null;
+      if (init.signal !== undefined) {
+        if (init.signal !== null && !isAbortSignal(init.signal)) {
+          throw new TypeError("Request constructor: 'signal' member of RequestInit is not an AbortSignal");
+        }
+        signal = init.signal;
+      }
       if (init.referrer !== undefined) {
         const v = usv(init.referrer);
         if (v === "") own().referrer = "";
@@ -131,7 +145,7 @@
         }
         src = body.take(inS);
       }
-      this[B] = state(src, hlist, method, url, opts);
+      this[B] = state(src, hlist, method, url, opts, follow(signal));
     }
     get method() { return slot(this)[METHOD]; }
     get url() { return slot(this)[URL_]; }
@@ -144,6 +158,11 @@
     get keepalive() { return slot(this)[OPTS].keepalive; }
     get referrer() { return slot(this)[OPTS].referrer; }
     get referrerPolicy() { return slot(this)[OPTS].referrerPolicy; }
+    get signal() {
+      const r = slot(this);
+      if (r[SIGNAL] === null) r[SIGNAL] = abortSignal.create();
+      return r[SIGNAL];
+    }
     get destination() { slot(this); return ""; }
     get duplex() { slot(this); return "half"; }
     get isReloadNavigation() { slot(this); return false; }
@@ -152,7 +171,7 @@
       const r = slot(this);
       if (r[USED]) throw new TypeError("Request.clone: Body has already been consumed.");
       const copy = create(Request.prototype);
-      copy[B] = state(body.cloneSrc(r[SRC]), body.listFrom(r), r[METHOD], r[URL_], r[OPTS]);
+      copy[B] = state(body.cloneSrc(r[SRC]), body.listFrom(r), r[METHOD], r[URL_], r[OPTS], follow(r[SIGNAL]));
       return copy;
     }
     [CUSTOM](depth, options, inspect) {
@@ -172,7 +191,7 @@
   web.request = {
     fromHost: function (method, url, hlist, bytes) {
       const req = create(Request.prototype);
-      req[B] = state(bytes === undefined || bytes === null ? null : bytes, hlist, method, url, DEFAULTS);
+      req[B] = state(bytes === undefined || bytes === null ? null : bytes, hlist, method, url, DEFAULTS, null);
       return req;
     },
   };

@@ -149,7 +149,8 @@
   Object.defineProperty(Response.prototype, Symbol.toStringTag, { value: "Response", configurable: true });
 
   // For the engine's HTTP adapter: what the host needs of a Response,
-  // [status, body, header list], taking its body as it is held (a string
+  // [status, body, header list, statusText?] (the reason phrase only when
+  // not empty), taking its body as it is held (a string
   // or bytes; null for no body), with no promise and no copy, and its
   // headers as a header list in append order (the gateway sorts and
   // combines them, as iterating a Headers would).
@@ -157,7 +158,9 @@
     toHost: function (res) {
       const r = slot(res);
       if (r[SRC] !== null && r[USED]) throw new TypeError("the Response body was already read");
-      return [r[STATUS], take(r), listFrom(r)];
+      const text = r[STATUS_TEXT];
+      if (text === "") return [r[STATUS], take(r), listFrom(r)];
+      return [r[STATUS], take(r), listFrom(r), text];
     },
   };
 
