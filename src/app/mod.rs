@@ -21,6 +21,11 @@
 //! max_connections = 10000         # default: from the open-file limit
 //! drain_timeout_ms = 30000        # after SIGTERM; default: the longest timeout_ms
 //!
+//! [vars]                          # plain values every service sees in `env`
+//! API_URL = "https://example.com" # strings, numbers, booleans, arrays, tables
+//! secrets = ["JWT_SECRET"]        # (top level) names only: values come from the
+//!                                 # environment or --secrets FILE at start
+//!
 //! [stores.users]                  # declares a store (the table may be empty)
 //! durability = "durable"          # or "relaxed": acknowledged before fsync
 //!
@@ -32,6 +37,8 @@
 //! max_instances = 4               # 1..=1024, default: the scheduler decides
 //! [services.frontend.limits]      # per-service overrides of [limits]
 //! cpu_ms = 500
+//! [services.frontend.vars]        # per-service vars, over the app's [vars]
+//! PAGE_SIZE = 20
 //! ```
 //!
 //! [`App::load`] reports every manifest problem at once, each as
@@ -43,6 +50,7 @@
 mod error;
 mod manifest;
 mod route;
+mod secrets;
 
 use std::fs;
 use std::io;
@@ -54,6 +62,7 @@ use crate::engine::{ModuleSource, Modules};
 pub use error::{AppError, ManifestError};
 pub use manifest::{Access, Durability, HttpSpec, Limits, ServiceSpec, StoreGrant, StoreSpec};
 pub use route::matches as route_matches;
+pub use secrets::{Secrets, SecretsError};
 
 /// The manifest's file name inside an app folder.
 pub const MANIFEST_FILE: &str = "pyrosome.toml";
@@ -195,6 +204,22 @@ impl App {
             .binary_search_by(|s| s.name.as_str().cmp(name))
             .ok()
             .and_then(|i| self.services.get(i))
+    }
+
+    /// Every secret some service declares, sorted, each with the services
+    /// that see it.
+    pub fn secret_names(&self) -> Vec<(&str, Vec<&str>)> {
+        let mut names: Vec<(&str, Vec<&str>)> = Vec::new();
+        for service in &self.services {
+            for secret in &service.secrets {
+                match names.iter_mut().find(|(n, _)| n == secret) {
+                    Some((_, users)) => users.push(&service.name),
+                    None => names.push((secret, vec![service.name.as_str()])),
+                }
+            }
+        }
+        names.sort();
+        names
     }
 
     /// The store called `name`, if declared.
@@ -426,6 +451,8 @@ limits = { max_concurrency = 10 }
                 },
                 min_instances: 2,
                 max_instances: Some(4),
+                vars: Vec::new(),
+                secrets: Vec::new(),
             }
         );
 

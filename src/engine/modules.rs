@@ -22,6 +22,7 @@ const internal = globalThis.__pyrosome_internal;
 delete globalThis.__pyrosome_internal;
 export const services = internal.services;
 export const store = internal.store;
+export const env = internal.env;
 export default internal;
 "#;
 

@@ -20,7 +20,7 @@ use crate::engine::modules::BUILTIN_SOURCE;
 use crate::engine::refusal::Refusal;
 use crate::engine::wire::{self, Malformed};
 use crate::engine::{
-    BUILTIN_MODULE, CallId, Effect, InvocationId, JsError, Modules, Payload, SharedDirectory,
+    BUILTIN_MODULE, CallId, Effect, Env, InvocationId, JsError, Modules, Payload, SharedDirectory,
     StoreGrant, StoreRequest, TimerId, Wire, store_ops,
 };
 use crate::value::Value;
@@ -53,6 +53,7 @@ enum Op {
     FormEncode,
     Clone,
     Now,
+    Env,
 }
 
 /// The host operations and their names, in the order the shim numbers them.
@@ -78,6 +79,7 @@ const OPS: &[(&str, Op)] = &[
     ("formEncode", Op::FormEncode),
     ("clone", Op::Clone),
     ("now", Op::Now),
+    ("env", Op::Env),
 ];
 
 /// The operation names as the shim takes them: `\0`-separated.
@@ -92,6 +94,8 @@ pub(super) fn op_names() -> String {
 pub(super) struct HostState {
     pub(super) service: Arc<str>,
     pub(super) directory: SharedDirectory,
+    /// The service's vars and secrets, for `host.env()`.
+    pub(super) env: Env,
     pub(super) stores: Vec<StoreGrant>,
     pub(super) effects: Vec<Effect>,
     pub(super) cx: AsyncContext,
@@ -202,6 +206,7 @@ impl V8Host {
                     .ok_or_else(|| Thrown::Type(NOT_READY.to_owned()))?;
                 strings(directory.services().map(|(s, _)| s))
             }
+            Op::Env => self.state.lock().env.value().clone(),
             Op::Call => self.call(args)?,
             Op::StoreOpen => self.store_open(&args.string(0)?)?,
             Op::StoreGet => {
