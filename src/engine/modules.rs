@@ -6,7 +6,7 @@
 //! [`BUILTIN_MODULE`]): no isolate ever reads the filesystem, which is half of
 //! the sandbox.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -40,6 +40,44 @@ pub struct ModuleSource {
 #[derive(Clone, Debug, Default)]
 pub struct Modules {
     by_specifier: BTreeMap<String, ModuleSource>,
+    /// Bare imports resolved when the app loaded (`app::packages`):
+    /// (importing specifier, bare name) → the package file's specifier.
+    links: HashMap<(String, String), String>,
+}
+
+/// Node.js built-in modules (without the `node:` prefix): named in the
+/// error that says they are not available.
+const NODE_BUILTINS: &[&str] = &[
+    "assert", "async_hooks", "buffer", "child_process", "cluster", "console", "constants",
+    "crypto", "dgram", "diagnostics_channel", "dns", "domain", "events", "fs", "http", "http2",
+    "https", "inspector", "module", "net", "os", "path", "perf_hooks", "process", "punycode",
+    "querystring", "readline", "repl", "sqlite", "stream", "string_decoder", "sys", "test",
+    "timers", "tls", "trace_events", "tty", "url", "util", "v8", "vm", "wasi", "worker_threads",
+    "zlib",
+];
+
+/// Whether `name` names a Node.js built-in module (`node:fs`, `fs`,
+/// `fs/promises`, ...).
+pub fn is_node_builtin(name: &str) -> bool {
+    if name.starts_with("node:") {
+        return true;
+    }
+    let first = name.split('/').next().unwrap_or(name);
+    NODE_BUILTINS.contains(&first)
+}
+
+/// Why import `name` could not be resolved, for the engines' messages.
+pub(crate) fn unresolved_reason(name: &str) -> &'static str {
+    if name.starts_with("./") || name.starts_with("../") {
+        "no such file in the app (imports cannot leave the app folder)"
+    } else if is_node_builtin(name) {
+        "Node built-in modules are not available (Pyrosome runs Web-standard JavaScript)"
+    } else if name.starts_with('/') || name.contains(':') {
+        "only the app's own files (\"./x.js\"), packages in its node_modules and \"pyrosome\" can be imported"
+    } else {
+        "packages are resolved from node_modules when the app loads, for imports written with \
+         a string literal; this import was not among them (a computed import() cannot name a package)"
+    }
 }
 
 impl Modules {
@@ -63,16 +101,28 @@ impl Modules {
         self.by_specifier.keys().map(String::as_str)
     }
 
+    /// Records that bare import `name` of module `importer` resolves to
+    /// module `target` (a package file).
+    pub fn link(&mut self, importer: &str, name: &str, target: &str) {
+        self.links
+            .insert((importer.to_owned(), name.to_owned()), target.to_owned());
+    }
+
     /// Resolves `import name` written in module `base` to a specifier of
-    /// this set. Only relative imports (`./x.js`, `../lib/x.js`) and the
-    /// builtin module are allowed; a path that climbs out of the app folder
-    /// or names no module of the app is `None`.
+    /// this set. Allowed: relative imports (`./x.js`, `../lib/x.js`; a
+    /// `.js`/`.mjs` path also finds the `.ts`/`.mts` file of that name, as
+    /// TypeScript writes imports), bare imports linked when the app loaded
+    /// ([`Modules::link`]) and the builtin module; a path that climbs out
+    /// of the app folder or names no module of the app is `None`.
     pub fn resolve(&self, base: &str, name: &str) -> Option<String> {
         if name == BUILTIN_MODULE {
             return Some(name.to_owned());
         }
         if !(name.starts_with("./") || name.starts_with("../")) {
-            return None;
+            return self
+                .links
+                .get(&(base.to_owned(), name.to_owned()))
+                .cloned();
         }
         let mut parts: Vec<&str> = base.split('/').collect();
         parts.pop(); // the base file itself
@@ -86,9 +136,19 @@ impl Modules {
             }
         }
         let specifier = parts.join("/");
+        if self.by_specifier.contains_key(&specifier) {
+            return Some(specifier);
+        }
+        let typescript = if let Some(stem) = specifier.strip_suffix(".js") {
+            format!("{stem}.ts")
+        } else if let Some(stem) = specifier.strip_suffix(".mjs") {
+            format!("{stem}.mts")
+        } else {
+            return None;
+        };
         self.by_specifier
-            .contains_key(&specifier)
-            .then_some(specifier)
+            .contains_key(&typescript)
+            .then_some(typescript)
     }
 }
 
@@ -141,5 +201,29 @@ mod tests {
             m.resolve("main.js", "pyrosome").as_deref(),
             Some("pyrosome")
         );
+    }
+
+    #[test]
+    fn resolves_typescript_and_linked_packages() {
+        let mut m = set(&["main.ts", "lib/util.ts", "node_modules/zod/index.js"]);
+        assert_eq!(
+            m.resolve("main.ts", "./lib/util.js").as_deref(),
+            Some("lib/util.ts"),
+            "TypeScript's .js spelling"
+        );
+        assert_eq!(
+            m.resolve("main.ts", "./lib/util.ts").as_deref(),
+            Some("lib/util.ts")
+        );
+        assert_eq!(m.resolve("main.ts", "zod"), None, "not linked");
+        m.link("main.ts", "zod", "node_modules/zod/index.js");
+        assert_eq!(
+            m.resolve("main.ts", "zod").as_deref(),
+            Some("node_modules/zod/index.js")
+        );
+        assert_eq!(m.resolve("lib/util.ts", "zod"), None, "links are per importer");
+        assert!(is_node_builtin("node:anything") && is_node_builtin("fs/promises"));
+        assert!(!is_node_builtin("zod"));
+        assert!(unresolved_reason("fs").contains("Node built-in modules are not available"));
     }
 }

@@ -7,7 +7,7 @@ use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
 use rquickjs::{Ctx, Error, Module};
 
-use crate::engine::modules::BUILTIN_SOURCE;
+use crate::engine::modules::{BUILTIN_SOURCE, unresolved_reason};
 use crate::engine::{BUILTIN_MODULE, Modules};
 
 /// Resolves and loads the app's modules from memory.
@@ -24,12 +24,7 @@ impl Resolver for AppLoader {
         _attributes: Option<ImportAttributes<'js>>,
     ) -> rquickjs::Result<String> {
         self.modules.resolve(base, name).ok_or_else(|| {
-            let why = if name.starts_with("./") || name.starts_with("../") {
-                "no such file in the app (imports cannot leave the app folder)"
-            } else {
-                "only the app's own files (\"./x.js\") and \"pyrosome\" can be imported"
-            };
-            Error::new_resolving_message(base, name, why)
+            Error::new_resolving_message(base, name, unresolved_reason(name))
         })
     }
 }
