@@ -1291,8 +1291,13 @@ pub(crate) fn normalize_module_path(path: &str) -> Result<String, String> {
         }
     }
     let specifier = parts.join("/");
-    if !(specifier.ends_with(".js") || specifier.ends_with(".mjs")) {
-        return Err("must name a JavaScript file ending in .js or .mjs".to_owned());
+    if ![".js", ".mjs", ".ts", ".mts"]
+        .iter()
+        .any(|ext| specifier.ends_with(ext))
+    {
+        return Err(
+            "must name a JavaScript or TypeScript file ending in .js, .mjs, .ts or .mts".to_owned(),
+        );
     }
     Ok(specifier)
 }
@@ -1411,7 +1416,8 @@ mod tests {
         assert!(normalize_module_path("/a.js").is_err());
         assert!(normalize_module_path("C:/a.js").is_err());
         assert!(normalize_module_path("lib\\a.js").is_err());
-        assert!(normalize_module_path("a.ts").is_err());
+        assert!(normalize_module_path("a.json").is_err());
+        assert_eq!(normalize_module_path("a.ts").as_deref(), Ok("a.ts"));
         assert!(normalize_module_path("").is_err());
         assert!(normalize_module_path("lib/").is_err());
     }

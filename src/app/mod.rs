@@ -680,9 +680,9 @@ limits = { max_concurrency = 10 }
         let e = error(&format!("{base}module = \"/etc/user.js\"\n"));
         assert!(e.contains("must be relative to the app folder"), "{e}");
 
-        let e = error(&format!("{base}module = \"user.ts\"\n"));
+        let e = error(&format!("{base}module = \"user.txt\"\n"));
         assert!(
-            e.contains("must name a JavaScript file ending in .js or .mjs"),
+            e.contains("must name a JavaScript or TypeScript file ending in .js, .mjs, .ts or .mts"),
             "{e}"
         );
 

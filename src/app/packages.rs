@@ -18,7 +18,8 @@
 //! bare import is recorded as a link from the importing module.
 //!
 //! Refused with an error naming the specifier and the importing file, at
-//! its line and column: a package that is not installed, a path that leaves
+//! its line and column (for `import("literal")`, when it runs: code may
+//! try an import and fall back), a package that is not installed, a path that leaves
 //! the app folder (a symlinked package pointing outside it included),
 //! CommonJS (`.cjs`, a `main` entry of a `"type": "commonjs"` package, or a
 //! file that uses `require`/`module.exports` and no `import`/`export`), and
@@ -70,14 +71,20 @@ pub(crate) fn link(
         };
         for import in scan.imports {
             let name = import.specifier.as_str();
-            let at = |message: String| {
+            let dynamic = import.dynamic;
+            let mut refuse = |modules: &mut Modules, message: String| {
+                if dynamic {
+                    // Refused when the import() runs, with this reason.
+                    modules.refuse(&specifier, name, message);
+                    return;
+                }
                 let (line, column) = line_col(&module.source, import.offset);
-                SourceError {
+                errors.push(SourceError {
                     path: module.path.clone(),
                     line,
                     column,
                     message,
-                }
+                });
             };
             if name == BUILTIN_MODULE {
                 continue;
@@ -89,7 +96,7 @@ pub(crate) fn link(
                     // A file of a package, read on demand.
                     match resolver.load(modules, &target, name) {
                         Ok(()) => queue.push_back(target),
-                        Err(message) => errors.push(at(message)),
+                        Err(message) => refuse(modules, message),
                     }
                 }
                 // Else the engine reports the missing file.
@@ -103,13 +110,13 @@ pub(crate) fn link(
                     if modules.get(&target).is_none()
                         && let Err(message) = resolver.load(modules, &target, name)
                     {
-                        errors.push(at(message));
+                        refuse(modules, message);
                         continue;
                     }
                     modules.link(&specifier, name, &target);
                     queue.push_back(target);
                 }
-                Err(message) => errors.push(at(message)),
+                Err(message) => refuse(modules, message),
             }
         }
     }

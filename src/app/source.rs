@@ -123,6 +123,8 @@ pub(crate) struct Import {
     pub specifier: String,
     /// Byte offset of the specifier's string literal in the source.
     pub offset: usize,
+    /// `import("...")` rather than a declaration.
+    pub dynamic: bool,
 }
 
 /// What a module source imports, as far as a parser can tell.
@@ -169,6 +171,7 @@ pub(crate) fn scan(source: &str) -> Option<Scan> {
             scan.imports.push(Import {
                 specifier: atom.to_string(),
                 offset: offset(src.span().lo),
+                dynamic: false,
             });
         }
     }
@@ -178,6 +181,7 @@ pub(crate) fn scan(source: &str) -> Option<Scan> {
         .extend(dynamic.0.into_iter().map(|(specifier, pos)| Import {
             specifier,
             offset: offset(pos),
+            dynamic: true,
         }));
     scan.imports.sort_by_key(|i| i.offset);
     scan.commonjs = !scan.module_syntax

@@ -43,6 +43,9 @@ pub struct Modules {
     /// Bare imports resolved when the app loaded (`app::packages`):
     /// (importing specifier, bare name) → the package file's specifier.
     links: HashMap<(String, String), String>,
+    /// `import("literal")`s found unresolvable when the app loaded, with
+    /// why: refused when they run.
+    refused: HashMap<(String, String), String>,
 }
 
 /// Node.js built-in modules (without the `node:` prefix): named in the
@@ -66,8 +69,8 @@ pub fn is_node_builtin(name: &str) -> bool {
     NODE_BUILTINS.contains(&first)
 }
 
-/// Why import `name` could not be resolved, for the engines' messages.
-pub(crate) fn unresolved_reason(name: &str) -> &'static str {
+/// Why import `name` could not be resolved, in general.
+fn unresolved_reason(name: &str) -> &'static str {
     if name.starts_with("./") || name.starts_with("../") {
         "no such file in the app (imports cannot leave the app folder)"
     } else if is_node_builtin(name) {
@@ -99,6 +102,22 @@ impl Modules {
     /// All specifiers, sorted.
     pub fn specifiers(&self) -> impl Iterator<Item = &str> {
         self.by_specifier.keys().map(String::as_str)
+    }
+
+    /// Why import `name` of module `base` does not resolve, for the
+    /// engines' messages.
+    pub fn why_unresolved(&self, base: &str, name: &str) -> String {
+        match self.refused.get(&(base.to_owned(), name.to_owned())) {
+            Some(why) => why.clone(),
+            None => unresolved_reason(name).to_owned(),
+        }
+    }
+
+    /// Records that `import(name)` in module `importer` cannot be resolved,
+    /// and why (see [`Modules::why_unresolved`]).
+    pub fn refuse(&mut self, importer: &str, name: &str, why: String) {
+        self.refused
+            .insert((importer.to_owned(), name.to_owned()), why);
     }
 
     /// Records that bare import `name` of module `importer` resolves to
@@ -224,6 +243,11 @@ mod tests {
         assert_eq!(m.resolve("lib/util.ts", "zod"), None, "links are per importer");
         assert!(is_node_builtin("node:anything") && is_node_builtin("fs/promises"));
         assert!(!is_node_builtin("zod"));
-        assert!(unresolved_reason("fs").contains("Node built-in modules are not available"));
+        assert!(
+            m.why_unresolved("main.ts", "fs")
+                .contains("Node built-in modules are not available")
+        );
+        m.refuse("main.ts", "cjs", "CommonJS".to_owned());
+        assert_eq!(m.why_unresolved("main.ts", "cjs"), "CommonJS");
     }
 }

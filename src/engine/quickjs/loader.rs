@@ -7,7 +7,7 @@ use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
 use rquickjs::{Ctx, Error, Module};
 
-use crate::engine::modules::{BUILTIN_SOURCE, unresolved_reason};
+use crate::engine::modules::BUILTIN_SOURCE;
 use crate::engine::{BUILTIN_MODULE, Modules};
 
 /// Resolves and loads the app's modules from memory.
@@ -24,7 +24,7 @@ impl Resolver for AppLoader {
         _attributes: Option<ImportAttributes<'js>>,
     ) -> rquickjs::Result<String> {
         self.modules.resolve(base, name).ok_or_else(|| {
-            Error::new_resolving_message(base, name, unresolved_reason(name))
+            Error::new_resolving_message(base, name, self.modules.why_unresolved(base, name))
         })
     }
 }

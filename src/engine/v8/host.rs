@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use super::ffi::{Answer, Embedder};
 use crate::engine::context::AsyncContext;
 use crate::engine::host_ops::{self, Thrown};
-use crate::engine::modules::{BUILTIN_SOURCE, unresolved_reason};
+use crate::engine::modules::BUILTIN_SOURCE;
 use crate::engine::refusal::Refusal;
 use crate::engine::wire::{self, Malformed};
 use crate::engine::{
@@ -494,7 +494,7 @@ impl Embedder for V8Host {
             return Ok((name.to_owned(), BUILTIN_SOURCE));
         }
         let Some(specifier) = self.modules.resolve(base, name) else {
-            let why = unresolved_reason(name);
+            let why = self.modules.why_unresolved(base, name);
             return Err(format!(
                 "Error resolving module '{name}' from '{base}': {why}"
             ));
