@@ -221,11 +221,12 @@ fn secrets_come_from_the_environment_and_a_file_and_are_never_shown() {
                 Ok(n) => {
                     all.extend_from_slice(&buf[..n]);
                     let text = String::from_utf8_lossy(&all);
-                    if !sent && let Some(rest) = text.split("on http://").nth(1) {
-                        if let Some(addr) = rest.lines().next() {
-                            let _ = tx.send(addr.trim().to_owned());
-                            sent = true;
-                        }
+                    if !sent
+                        && let Some(rest) = text.split("on http://").nth(1)
+                        && let Some((addr, _)) = rest.split_once('\n')
+                    {
+                        let _ = tx.send(addr.trim().to_owned());
+                        sent = true;
                     }
                 }
             }
@@ -256,8 +257,15 @@ fn secrets_come_from_the_environment_and_a_file_and_are_never_shown() {
     let status = get(addr, "/admin/status");
     assert_eq!(status.status, 200);
     let status = status.text();
-    for value in ["env-value-9923", "tok-from-file-7781", "file-value-should-lose"] {
-        assert!(!status.contains(value), "{value} in /admin/status: {status}");
+    for value in [
+        "env-value-9923",
+        "tok-from-file-7781",
+        "file-value-should-lose",
+    ] {
+        assert!(
+            !status.contains(value),
+            "{value} in /admin/status: {status}"
+        );
     }
 
     let _ = Command::new("kill")
@@ -266,13 +274,21 @@ fn secrets_come_from_the_environment_and_a_file_and_are_never_shown() {
     let _ = child.wait();
     let log = reader.join().expect("reader");
     assert!(log.contains("serving app"), "{log}");
-    for value in ["env-value-9923", "tok-from-file-7781", "file-value-should-lose"] {
+    for value in [
+        "env-value-9923",
+        "tok-from-file-7781",
+        "file-value-should-lose",
+    ] {
         assert!(!log.contains(value), "{value} in the log: {log}");
     }
 
     // Without the environment variable and with a file lacking it, the
     // start fails naming the secret and both places looked.
-    std::fs::write(&secrets_file, "API_KEY=abc-secret-1\nBACK_TOKN=abc-secret-2\n").expect("write");
+    std::fs::write(
+        &secrets_file,
+        "API_KEY=abc-secret-1\nBACK_TOKN=abc-secret-2\n",
+    )
+    .expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_pyrosome"))
         .arg("check")
         .arg(app.path())
@@ -313,7 +329,10 @@ fn var_typos_are_reported_with_a_suggestion() {
         e.contains(":2:1: secret: unknown field, did you mean \"secrets\"?"),
         "{e}"
     );
-    assert!(e.contains(":3:2: var: unknown field, did you mean \"vars\"?"), "{e}");
+    assert!(
+        e.contains(":3:2: var: unknown field, did you mean \"vars\"?"),
+        "{e}"
+    );
     assert!(
         e.contains(":7:13: services.a.varz: unknown field, did you mean \"vars\"?"),
         "{e}"

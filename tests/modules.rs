@@ -77,7 +77,10 @@ fn typescript_runs_with_types_stripped_and_stacks_point_at_the_ts_line() {
         .expect_err("throws");
     assert_eq!(e.message, "boom string");
     let stack = e.stack.unwrap_or_default();
-    assert!(stack.contains("main.ts:12"), "the stack names main.ts line 12: {stack}");
+    assert!(
+        stack.contains("main.ts:12"),
+        "the stack names main.ts line 12: {stack}"
+    );
 
     let server = TestServer::start(runtime, 1 << 20, false);
     assert_eq!(get(server.addr, "/?name=web").text(), "hello web 42");
@@ -109,9 +112,15 @@ fn typescript_that_needs_code_generated_is_refused_with_file_line_and_advice() {
 
     let e = load_err(&[
         ("pyrosome.toml", TS_MANIFEST),
-        ("main.ts", "export const a = 1;\nexport function f(x: ) {}\n"),
+        (
+            "main.ts",
+            "export const a = 1;\nexport function f(x: ) {}\n",
+        ),
     ]);
-    assert!(e.contains("main.ts:2:"), "a syntax error names its line: {e}");
+    assert!(
+        e.contains("main.ts:2:"),
+        "a syntax error names its line: {e}"
+    );
 }
 
 /// A small `node_modules` tree, written as `npm install` would leave it.
@@ -128,29 +137,53 @@ fn package_files() -> Vec<(&'static str, &'static str)> {
             "node_modules/esm-exports/dist/index.js",
             "import { suffix } from './util.js';\nexport const hello = (n) => 'hello ' + n + suffix;\n",
         ),
-        ("node_modules/esm-exports/dist/util.js", "export const suffix = '!';\n"),
-        ("node_modules/esm-exports/dist/sub.js", "export const sub = 'sub';\n"),
-        ("node_modules/esm-exports/dist/index.cjs", "module.exports = {};\n"),
+        (
+            "node_modules/esm-exports/dist/util.js",
+            "export const suffix = '!';\n",
+        ),
+        (
+            "node_modules/esm-exports/dist/sub.js",
+            "export const sub = 'sub';\n",
+        ),
+        (
+            "node_modules/esm-exports/dist/index.cjs",
+            "module.exports = {};\n",
+        ),
         // Only `module` (and a CommonJS `main` beside it).
         (
             "node_modules/only-module/package.json",
             r#"{ "name": "only-module", "main": "cjs/index.js", "module": "esm/index.js" }"#,
         ),
-        ("node_modules/only-module/esm/index.js", "export default 'module field';\n"),
-        ("node_modules/only-module/cjs/index.js", "module.exports = 'cjs';\n"),
+        (
+            "node_modules/only-module/esm/index.js",
+            "export default 'module field';\n",
+        ),
+        (
+            "node_modules/only-module/cjs/index.js",
+            "module.exports = 'cjs';\n",
+        ),
         // A scoped package with `main` and a file imported by subpath.
         (
             "node_modules/@scope/pkg/package.json",
             r#"{ "name": "@scope/pkg", "type": "module", "main": "main.js" }"#,
         ),
-        ("node_modules/@scope/pkg/main.js", "export const scoped = 'scoped';\n"),
-        ("node_modules/@scope/pkg/extra/thing.js", "export const thing = 'thing';\n"),
+        (
+            "node_modules/@scope/pkg/main.js",
+            "export const scoped = 'scoped';\n",
+        ),
+        (
+            "node_modules/@scope/pkg/extra/thing.js",
+            "export const thing = 'thing';\n",
+        ),
         // CommonJS packages.
         (
             "node_modules/cjs-pkg/package.json",
             r#"{ "name": "cjs-pkg", "main": "index.js" }"#,
         ),
-        ("node_modules/cjs-pkg/index.js", "const x = require('./x');\nmodule.exports = { x };\n"),
+        (
+            "node_modules/cjs-pkg/index.js",
+            "const x = require('./x');\nmodule.exports = { x };\n",
+        ),
         (
             "node_modules/typed-cjs/package.json",
             r#"{ "name": "typed-cjs", "type": "commonjs", "main": "index.js" }"#,
@@ -228,7 +261,8 @@ fn bare_imports_resolve_from_node_modules() {
         "{texts:?}"
     );
     assert!(
-        texts[1].contains("node:fs") && texts[1].contains("Node built-in modules are not available"),
+        texts[1].contains("node:fs")
+            && texts[1].contains("Node built-in modules are not available"),
         "{texts:?}"
     );
 }
@@ -236,10 +270,16 @@ fn bare_imports_resolve_from_node_modules() {
 #[test]
 fn commonjs_and_node_builtins_are_refused_naming_the_import_and_the_file() {
     for (import, expected) in [
-        ("cjs-pkg", "CommonJS is not supported; use an ES-module build"),
+        (
+            "cjs-pkg",
+            "CommonJS is not supported; use an ES-module build",
+        ),
         ("typed-cjs", "package \"typed-cjs\" is CommonJS"),
         ("require-only", "package \"require-only\" is CommonJS"),
-        ("esm-exports/nope", "package \"esm-exports\" does not export \"./nope\""),
+        (
+            "esm-exports/nope",
+            "package \"esm-exports\" does not export \"./nope\"",
+        ),
         ("node:fs", "Node built-in modules are not available"),
         ("path", "Node built-in modules are not available"),
         ("left-pad", "package \"left-pad\" is not installed"),

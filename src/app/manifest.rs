@@ -906,21 +906,19 @@ impl<'a> Checker<'a> {
         Some(match value.get_ref() {
             DeValue::String(s) => Value::String(s.as_ref().to_owned()),
             DeValue::Boolean(b) => Value::Bool(*b),
-            DeValue::Integer(int) => {
-                match i128::from_str_radix(int.as_str(), int.radix()).ok() {
-                    Some(n) if n.abs() <= MAX_SAFE_INTEGER => Value::Number(n as f64),
-                    _ => {
-                        self.error(
+            DeValue::Integer(int) => match i128::from_str_radix(int.as_str(), int.radix()).ok() {
+                Some(n) if n.abs() <= MAX_SAFE_INTEGER => Value::Number(n as f64),
+                _ => {
+                    self.error(
                             Some(value.span()),
                             field,
                             format!(
                                 "integer {int} does not fit a JavaScript number exactly (largest: 2^53 - 1); write it as a string"
                             ),
                         );
-                        return None;
-                    }
+                    return None;
                 }
-            }
+            },
             DeValue::Float(f) => {
                 let text = f.as_str().replace('_', "");
                 let n = match text.trim_start_matches('+') {

@@ -351,7 +351,8 @@ fn is_js(path: &Path) -> bool {
 
 /// A TypeScript module, whose types are stripped when it is read.
 fn is_typescript(path: &Path) -> bool {
-    path.extension().is_some_and(|ext| ext == "ts" || ext == "mts")
+    path.extension()
+        .is_some_and(|ext| ext == "ts" || ext == "mts")
 }
 
 #[cfg(test)]
@@ -682,7 +683,9 @@ limits = { max_concurrency = 10 }
 
         let e = error(&format!("{base}module = \"user.txt\"\n"));
         assert!(
-            e.contains("must name a JavaScript or TypeScript file ending in .js, .mjs, .ts or .mts"),
+            e.contains(
+                "must name a JavaScript or TypeScript file ending in .js, .mjs, .ts or .mts"
+            ),
             "{e}"
         );
 
@@ -885,7 +888,11 @@ limits = { max_concurrency = 10 }
         let a = app.service("a").expect("a");
         let b = app.service("b").expect("b");
         let names = |s: &ServiceSpec| s.vars.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
-        assert_eq!(names(b), ["S", "N", "F", "B", "INF", "D", "T"], "manifest order");
+        assert_eq!(
+            names(b),
+            ["S", "N", "F", "B", "INF", "D", "T"],
+            "manifest order"
+        );
         assert_eq!(names(a), ["S", "N", "F", "B", "INF", "D", "T", "EXTRA"]);
         let var = |s: &ServiceSpec, k: &str| {
             s.vars

@@ -158,11 +158,20 @@ impl Resolver<'_> {
     }
 
     /// Reads package file `specifier` into `modules`, refusing CommonJS.
-    fn load(&self, modules: &mut Modules, specifier: &str, imported_as: &str) -> Result<(), String> {
+    fn load(
+        &self,
+        modules: &mut Modules,
+        specifier: &str,
+        imported_as: &str,
+    ) -> Result<(), String> {
         let path = self.canonical_root.join(specifier);
         let shown = self.root.join(specifier);
-        let canonical = fs::canonicalize(&path)
-            .map_err(|e| format!("cannot read {} (imported as {imported_as:?}): {e}", shown.display()))?;
+        let canonical = fs::canonicalize(&path).map_err(|e| {
+            format!(
+                "cannot read {} (imported as {imported_as:?}): {e}",
+                shown.display()
+            )
+        })?;
         if !canonical.starts_with(self.canonical_root) {
             return Err(format!(
                 "{imported_as:?} resolves to {}, outside the app folder (imports cannot leave it)",
@@ -185,10 +194,18 @@ impl Resolver<'_> {
                 ));
             }
         }
-        let bytes = fs::read(&canonical)
-            .map_err(|e| format!("cannot read {} (imported as {imported_as:?}): {e}", shown.display()))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| format!("{} is not valid UTF-8 (imported as {imported_as:?})", shown.display()))?;
+        let bytes = fs::read(&canonical).map_err(|e| {
+            format!(
+                "cannot read {} (imported as {imported_as:?}): {e}",
+                shown.display()
+            )
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            format!(
+                "{} is not valid UTF-8 (imported as {imported_as:?})",
+                shown.display()
+            )
+        })?;
         let text = if ext == "ts" || ext == "mts" {
             source::strip_types(specifier, &text).map_err(|problems| {
                 let p = &problems[0];
@@ -223,9 +240,8 @@ impl Resolver<'_> {
                  (Pyrosome runs Web-standard JavaScript: fetch, URL, TextEncoder, crypto...)"
             ));
         }
-        let (package, subpath) = split_package(name).ok_or_else(|| {
-            format!("{name:?} is not a valid package name")
-        })?;
+        let (package, subpath) =
+            split_package(name).ok_or_else(|| format!("{name:?} is not a valid package name"))?;
         let Some(dir) = self.find_package(base, package) else {
             if is_node_builtin(name) {
                 return Err(format!(
@@ -253,11 +269,15 @@ impl Resolver<'_> {
         let rel = canonical
             .strip_prefix(self.canonical_root)
             .map_err(|_| format!("package {package:?} is outside the app folder"))?;
-        let dir = to_specifier(rel).ok_or_else(|| format!("package {package:?} has a path that is not UTF-8"))?;
+        let dir = to_specifier(rel)
+            .ok_or_else(|| format!("package {package:?} has a path that is not UTF-8"))?;
         let manifest_path = canonical.join("package.json");
         let manifest: Json = match fs::read_to_string(&manifest_path) {
             Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                format!("{}: invalid JSON: {e}", self.root.join(&dir).join("package.json").display())
+                format!(
+                    "{}: invalid JSON: {e}",
+                    self.root.join(&dir).join("package.json").display()
+                )
             })?,
             Err(_) => Json::Null,
         };
@@ -277,7 +297,11 @@ impl Resolver<'_> {
                         format!("package {package:?} maps {subpath:?} outside the package")
                     })?
                 }
-                Exports::RequireOnly => return Err(commonjs("its \"exports\" has only \"require\" for this path")),
+                Exports::RequireOnly => {
+                    return Err(commonjs(
+                        "its \"exports\" has only \"require\" for this path",
+                    ));
+                }
                 Exports::NotExported => {
                     return Err(format!(
                         "package {package:?} does not export {subpath:?} (see \"exports\" in its package.json; \
@@ -288,12 +312,13 @@ impl Resolver<'_> {
         } else if subpath == "." {
             let field = |k: &str| manifest.get(k).and_then(Json::as_str).map(str::to_owned);
             if let Some(module) = field("module") {
-                self.file_like(&dir, &module)
-                    .ok_or_else(|| format!("package {package:?}: its \"module\" file {module:?} is missing"))?
+                self.file_like(&dir, &module).ok_or_else(|| {
+                    format!("package {package:?}: its \"module\" file {module:?} is missing")
+                })?
             } else if let Some(main) = field("main") {
-                let file = self
-                    .file_like(&dir, &main)
-                    .ok_or_else(|| format!("package {package:?}: its \"main\" file {main:?} is missing"))?;
+                let file = self.file_like(&dir, &main).ok_or_else(|| {
+                    format!("package {package:?}: its \"main\" file {main:?} is missing")
+                })?;
                 let type_ = manifest.get("type").and_then(Json::as_str);
                 if type_ == Some("commonjs") {
                     return Err(commonjs("\"type\": \"commonjs\" and no ES-module entry"));
@@ -505,9 +530,15 @@ mod tests {
     fn package_names_split_into_package_and_subpath() {
         assert_eq!(split_package("a/b"), Some(("a", "./b".to_owned())));
         assert_eq!(split_package("zod"), Some(("zod", ".".to_owned())));
-        assert_eq!(split_package("zod/v4/core"), Some(("zod", "./v4/core".to_owned())));
+        assert_eq!(
+            split_package("zod/v4/core"),
+            Some(("zod", "./v4/core".to_owned()))
+        );
         assert_eq!(split_package("@a/b"), Some(("@a/b", ".".to_owned())));
-        assert_eq!(split_package("@a/b/c.js"), Some(("@a/b", "./c.js".to_owned())));
+        assert_eq!(
+            split_package("@a/b/c.js"),
+            Some(("@a/b", "./c.js".to_owned()))
+        );
         assert_eq!(split_package("@a"), None);
         assert_eq!(split_package(".."), None);
         assert_eq!(split_package("node:fs"), Some(("fs", ".".to_owned())));
@@ -516,8 +547,14 @@ mod tests {
     #[test]
     fn exports_resolution() {
         let found = |s: &str| Exports::Found(s.to_owned());
-        assert_eq!(exports_target(&json!("./index.js"), "."), found("./index.js"));
-        assert_eq!(exports_target(&json!("./index.js"), "./x"), Exports::NotExported);
+        assert_eq!(
+            exports_target(&json!("./index.js"), "."),
+            found("./index.js")
+        );
+        assert_eq!(
+            exports_target(&json!("./index.js"), "./x"),
+            Exports::NotExported
+        );
         let e = json!({
             ".": { "types": "./d.ts", "require": "./c.cjs", "import": "./m.js" },
             "./sub": { "default": "./sub.js" },
@@ -528,8 +565,14 @@ mod tests {
         });
         assert_eq!(exports_target(&e, "."), found("./m.js"));
         assert_eq!(exports_target(&e, "./sub"), found("./sub.js"));
-        assert_eq!(exports_target(&e, "./features/a"), found("./dist/features/a.js"));
-        assert_eq!(exports_target(&e, "./features/deep/b"), found("./deep/b.mjs"));
+        assert_eq!(
+            exports_target(&e, "./features/a"),
+            found("./dist/features/a.js")
+        );
+        assert_eq!(
+            exports_target(&e, "./features/deep/b"),
+            found("./deep/b.mjs")
+        );
         assert_eq!(exports_target(&e, "./cjs"), Exports::RequireOnly);
         assert_eq!(exports_target(&e, "./null"), Exports::NotExported);
         assert_eq!(exports_target(&e, "./nope"), Exports::NotExported);

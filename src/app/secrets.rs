@@ -302,15 +302,25 @@ mod tests {
         assert!(looked.contains(&path.display().to_string()), "{looked}");
         assert!(looked.contains("did you mean \"JWT_SECRT\""), "{looked}");
         let debug = format!("{s:?}");
-        assert!(debug.contains("GIVEN") && !debug.contains("given\""), "{debug}");
+        assert!(
+            debug.contains("GIVEN") && !debug.contains("given\""),
+            "{debug}"
+        );
         assert!(!debug.contains("\"f\""), "{debug}");
 
         let env = Secrets::from_environment();
-        assert!(env.get("PATH").is_some(), "PATH is in every test environment");
+        assert!(
+            env.get("PATH").is_some(),
+            "PATH is in every test environment"
+        );
         assert!(
             env.looked_for("NOPE_X")
                 .contains("the environment variable NOPE_X")
         );
-        assert!(Secrets::new().looked_for("X").contains("no secrets were supplied"));
+        assert!(
+            Secrets::new()
+                .looked_for("X")
+                .contains("no secrets were supplied")
+        );
     }
 }

@@ -27,9 +27,12 @@ pub(crate) struct SourceProblem {
     pub message: String,
 }
 
+/// A diagnostic swc emitted: where (if it says) and its message.
+type Diagnostic = (Option<BytePos>, String);
+
 /// Collects the diagnostics swc emits.
 #[derive(Clone, Default)]
-struct Collect(Arc<Mutex<Vec<(Option<BytePos>, String)>>>);
+struct Collect(Arc<Mutex<Vec<Diagnostic>>>);
 
 impl Emitter for Collect {
     fn emit(&mut self, db: &mut DiagnosticBuilder<'_>) {
@@ -224,14 +227,17 @@ mod tests {
                   export class K<T> { private x: T; constructor(x: T) { this.x = x; } }\n";
         let js = strip_types("t.ts", ts).expect("strips");
         assert_eq!(js.lines().count(), ts.lines().count());
-        assert!(!js.contains("interface") && !js.contains(": number"), "{js}");
+        assert!(
+            !js.contains("interface") && !js.contains(": number"),
+            "{js}"
+        );
         assert_eq!(js.find("return"), ts.find("return"), "positions are kept");
     }
 
     #[test]
     fn syntax_that_needs_code_is_refused_with_a_position_and_a_hint() {
-        let problems = strip_types("t.ts", "const a = 1;\nenum Color { Red, Green }\n")
-            .expect_err("enum");
+        let problems =
+            strip_types("t.ts", "const a = 1;\nenum Color { Red, Green }\n").expect_err("enum");
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!((problems[0].line, problems[0].column), (2, 1));
         assert!(
@@ -249,7 +255,10 @@ mod tests {
         )
         .expect_err("parameter property");
         assert_eq!(problems[0].line, 2, "{problems:?}");
-        assert!(problems[0].message.contains("declare the field"), "{problems:?}");
+        assert!(
+            problems[0].message.contains("declare the field"),
+            "{problems:?}"
+        );
 
         let problems = strip_types("t.ts", "let x: = 1;\n").expect_err("syntax");
         assert_eq!(problems[0].line, 1, "{problems:?}");

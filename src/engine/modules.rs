@@ -51,11 +51,49 @@ pub struct Modules {
 /// Node.js built-in modules (without the `node:` prefix): named in the
 /// error that says they are not available.
 const NODE_BUILTINS: &[&str] = &[
-    "assert", "async_hooks", "buffer", "child_process", "cluster", "console", "constants",
-    "crypto", "dgram", "diagnostics_channel", "dns", "domain", "events", "fs", "http", "http2",
-    "https", "inspector", "module", "net", "os", "path", "perf_hooks", "process", "punycode",
-    "querystring", "readline", "repl", "sqlite", "stream", "string_decoder", "sys", "test",
-    "timers", "tls", "trace_events", "tty", "url", "util", "v8", "vm", "wasi", "worker_threads",
+    "assert",
+    "async_hooks",
+    "buffer",
+    "child_process",
+    "cluster",
+    "console",
+    "constants",
+    "crypto",
+    "dgram",
+    "diagnostics_channel",
+    "dns",
+    "domain",
+    "events",
+    "fs",
+    "http",
+    "http2",
+    "https",
+    "inspector",
+    "module",
+    "net",
+    "os",
+    "path",
+    "perf_hooks",
+    "process",
+    "punycode",
+    "querystring",
+    "readline",
+    "repl",
+    "sqlite",
+    "stream",
+    "string_decoder",
+    "sys",
+    "test",
+    "timers",
+    "tls",
+    "trace_events",
+    "tty",
+    "url",
+    "util",
+    "v8",
+    "vm",
+    "wasi",
+    "worker_threads",
     "zlib",
 ];
 
@@ -138,10 +176,7 @@ impl Modules {
             return Some(name.to_owned());
         }
         if !(name.starts_with("./") || name.starts_with("../")) {
-            return self
-                .links
-                .get(&(base.to_owned(), name.to_owned()))
-                .cloned();
+            return self.links.get(&(base.to_owned(), name.to_owned())).cloned();
         }
         let mut parts: Vec<&str> = base.split('/').collect();
         parts.pop(); // the base file itself
@@ -240,7 +275,11 @@ mod tests {
             m.resolve("main.ts", "zod").as_deref(),
             Some("node_modules/zod/index.js")
         );
-        assert_eq!(m.resolve("lib/util.ts", "zod"), None, "links are per importer");
+        assert_eq!(
+            m.resolve("lib/util.ts", "zod"),
+            None,
+            "links are per importer"
+        );
         assert!(is_node_builtin("node:anything") && is_node_builtin("fs/promises"));
         assert!(!is_node_builtin("zod"));
         assert!(
