@@ -1,17 +1,18 @@
 //! The module sources of an app, as the engine sees them.
 //!
-//! The app loader reads every JavaScript file of the app once at startup and
-//! hands the engine a [`Modules`] map from specifier to source. The engine
-//! resolves `import` statements only against this map (plus the builtin
-//! [`BUILTIN_MODULE`]): no isolate ever reads the filesystem, which is half of
-//! the sandbox.
+//! The app loader reads every JavaScript (and TypeScript, types stripped)
+//! file of the app once at startup, plus the npm package files its services
+//! import, and hands the engine a [`Modules`] map from specifier to source,
+//! with the bare imports it resolved as links. The engine resolves `import`
+//! statements only against this map (plus the builtin [`BUILTIN_MODULE`]): no
+//! isolate ever reads the filesystem, which is half of the sandbox.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The name under which services import Pyrosome's API:
-/// `import { services, store } from "pyrosome"`.
+/// `import { services, store, env } from "pyrosome"`.
 pub const BUILTIN_MODULE: &str = "pyrosome";
 
 /// Source of the builtin module. It takes the internals the bootstrap left
