@@ -121,6 +121,26 @@ fn typescript_that_needs_code_generated_is_refused_with_file_line_and_advice() {
         e.contains("main.ts:2:"),
         "a syntax error names its line: {e}"
     );
+
+    // A TypeScript file no service imports is not held against the app.
+    let app = TempApp::new(&[
+        ("pyrosome.toml", TS_MANIFEST),
+        ("main.ts", "export const a: number = 1;\n"),
+        ("scripts/gen.ts", "enum Unused { A }\n"),
+    ]);
+    assert!(App::load(app.path()).is_ok());
+    let e = load_err(&[
+        ("pyrosome.toml", TS_MANIFEST),
+        (
+            "main.ts",
+            "import { A } from './lib/e.js';\nexport const a = A;\n",
+        ),
+        ("lib/e.ts", "export enum A { X }\n"),
+    ]);
+    assert!(
+        e.contains("e.ts:1:8: TypeScript enum is not supported"),
+        "{e}"
+    );
 }
 
 /// A small `node_modules` tree, written as `npm install` would leave it.

@@ -58,6 +58,7 @@ mod route;
 mod secrets;
 mod source;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -156,11 +157,11 @@ impl App {
             what: "the manifest",
         })?;
 
-        let mut modules = collect_modules(dir)?;
+        let (mut modules, broken) = collect(dir)?;
         let manifest = manifest::parse(&text, &shown_manifest, dir, &modules)
             .map_err(|errors| AppError::Manifest { errors })?;
         let entries: Vec<String> = manifest.services.iter().map(|s| s.module.clone()).collect();
-        packages::link(dir, &root, &mut modules, &entries)
+        packages::link(dir, &root, &mut modules, &entries, broken)
             .map_err(|errors| AppError::Sources { errors })?;
         Ok(Self::assemble(
             manifest,
@@ -256,8 +257,24 @@ impl App {
 /// files are followed. Specifiers are paths relative to `dir` with `/`
 /// separators. Unreadable or non-UTF-8 files are errors naming the file.
 pub fn collect_modules(dir: &Path) -> Result<Modules, AppError> {
+    let (modules, broken) = collect(dir)?;
+    let mut problems: Vec<SourceError> = broken.into_values().flatten().collect();
+    if !problems.is_empty() {
+        problems.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
+        return Err(AppError::Sources { errors: problems });
+    }
+    Ok(modules)
+}
+
+/// TypeScript modules whose types cannot be stripped, by specifier, with
+/// the problems found: reported only if a service imports them.
+type Broken = BTreeMap<String, Vec<SourceError>>;
+
+/// [`collect_modules`], with the TypeScript that cannot be stripped set
+/// aside (its source kept as read) rather than reported.
+fn collect(dir: &Path) -> Result<(Modules, Broken), AppError> {
     let mut modules = Modules::new();
-    let mut problems: Vec<SourceError> = Vec::new();
+    let mut broken = Broken::new();
     let mut pending: Vec<(PathBuf, String)> = vec![(dir.to_path_buf(), String::new())];
     while let Some((folder, prefix)) = pending.pop() {
         let read_err = |source| AppError::Read {
@@ -311,13 +328,16 @@ pub fn collect_modules(dir: &Path) -> Result<Modules, AppError> {
                 match source::strip_types(&specifier, &source) {
                     Ok(stripped) => source = stripped,
                     Err(found) => {
-                        problems.extend(found.into_iter().map(|p| SourceError {
-                            path: path.clone(),
-                            line: p.line,
-                            column: p.column,
-                            message: p.message,
-                        }));
-                        continue;
+                        let problems = found
+                            .into_iter()
+                            .map(|p| SourceError {
+                                path: path.clone(),
+                                line: p.line,
+                                column: p.column,
+                                message: p.message,
+                            })
+                            .collect();
+                        broken.insert(specifier.clone(), problems);
                     }
                 }
             }
@@ -330,11 +350,7 @@ pub fn collect_modules(dir: &Path) -> Result<Modules, AppError> {
             );
         }
     }
-    if !problems.is_empty() {
-        problems.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
-        return Err(AppError::Sources { errors: problems });
-    }
-    Ok(modules)
+    Ok((modules, broken))
 }
 
 /// A module file: `.js`, `.mjs`, or TypeScript (`.ts`, `.mts`, but not a

@@ -26,7 +26,7 @@
 //! Node built-in modules (`node:fs`, `fs`, `path`, ... — unless a package of
 //! that name is installed, as bundlers do).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs;
 use std::path::{Component, Path};
 use std::sync::Arc;
@@ -44,13 +44,15 @@ const CONDITIONS: &[&str] = &["import", "module", "default"];
 
 /// Walks the import graph from `entries` (module specifiers), loads the
 /// packages it needs from `root`'s `node_modules` into `modules`, and links
-/// the bare imports. `root` is the app folder as given (for messages);
+/// the bare imports. The problems of the `broken` modules (TypeScript that
+/// could not be stripped) are reported for those the walk reaches. `root` is the app folder as given (for messages);
 /// `canonical_root` its canonical path (for the sandbox check).
 pub(crate) fn link(
     root: &Path,
     canonical_root: &Path,
     modules: &mut Modules,
     entries: &[String],
+    mut broken: BTreeMap<String, Vec<SourceError>>,
 ) -> Result<(), Vec<SourceError>> {
     let mut errors = Vec::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -61,6 +63,10 @@ pub(crate) fn link(
     };
     while let Some(specifier) = queue.pop_front() {
         if !seen.insert(specifier.clone()) {
+            continue;
+        }
+        if let Some(problems) = broken.remove(&specifier) {
+            errors.extend(problems); // TypeScript that could not be stripped
             continue;
         }
         let Some(module) = modules.get(&specifier).cloned() else {
