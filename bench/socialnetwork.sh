@@ -49,6 +49,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 COMMAND="bench/socialnetwork.sh $*"
+# The example declares the secret that signs login tokens (pyrosome.toml
+# `secrets`); both deployments read it from the environment.
+export JWT_SECRET="${JWT_SECRET:-bench-jwt-secret}"
 
 QUICK=0
 for a in "$@"; do

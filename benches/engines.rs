@@ -608,6 +608,7 @@ fn boundary_config(service: &str, source: &str, directory: &SharedDirectory) -> 
         cpu_budget: Duration::from_secs(10),
         dev_mode: false,
         stores: Vec::new(),
+        env: Default::default(),
     }
 }
 

@@ -25,7 +25,7 @@ pub mod scheduler;
 pub mod store;
 pub mod value;
 
-pub use app::App;
+pub use app::{App, Secrets};
 pub use engine::{Engine, JsError};
 pub use runtime::{Runtime, RuntimeError, RuntimeOptions};
 pub use value::Value;

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use pyrosome::engine::{Engine, engine_by_name};
 use pyrosome::gateway::{self, GatewayOptions};
-use pyrosome::{App, Runtime, RuntimeOptions, Value};
+use pyrosome::{App, Runtime, RuntimeOptions, Secrets, Value};
 
 /// Pyrosome: a runtime for fine-grained JavaScript microservices.
 ///
@@ -101,6 +101,10 @@ enum Command {
         /// overrides the PYROSOME_ENGINE environment variable (default: quickjs).
         #[arg(long, value_enum)]
         engine: Option<EngineName>,
+        /// A dotenv-style file of secret values (NAME=value lines) for the
+        /// secrets the manifest declares; the environment takes precedence.
+        #[arg(long, value_name = "FILE")]
+        secrets: Option<PathBuf>,
     },
     /// Invoke one method of one service and print its result as JSON.
     ///
@@ -122,6 +126,10 @@ enum Command {
         /// overrides the PYROSOME_ENGINE environment variable (default: quickjs).
         #[arg(long, value_enum)]
         engine: Option<EngineName>,
+        /// A dotenv-style file of secret values (NAME=value lines) for the
+        /// secrets the manifest declares; the environment takes precedence.
+        #[arg(long, value_name = "FILE")]
+        secrets: Option<PathBuf>,
     },
     /// Inspect or edit the stores of a stopped app, and back them up.
     ///
@@ -146,6 +154,10 @@ enum Command {
         /// overrides the PYROSOME_ENGINE environment variable (default: quickjs).
         #[arg(long, value_enum)]
         engine: Option<EngineName>,
+        /// A dotenv-style file of secret values (NAME=value lines) for the
+        /// secrets the manifest declares; the environment takes precedence.
+        #[arg(long, value_name = "FILE")]
+        secrets: Option<PathBuf>,
     },
 }
 
@@ -238,14 +250,32 @@ fn engine(name: Option<EngineName>) -> Result<Option<Arc<dyn Engine>>> {
     .transpose()
 }
 
+/// The secrets of the process environment and of `--secrets FILE`.
+fn secrets(file: Option<&Path>) -> Result<Secrets> {
+    let secrets = Secrets::from_environment();
+    Ok(match file {
+        Some(file) => secrets.with_file(file)?,
+        None => secrets,
+    })
+}
+
 fn start(
     app: App,
     engine_name: Option<EngineName>,
     workers: usize,
     dev_mode: bool,
     data: Option<PathBuf>,
+    secrets_file: Option<&Path>,
 ) -> Result<Runtime> {
-    start_with(app, engine_name, workers, dev_mode, data, true)
+    start_with(
+        app,
+        engine_name,
+        workers,
+        dev_mode,
+        data,
+        true,
+        secrets_file,
+    )
 }
 
 fn start_with(
@@ -255,6 +285,7 @@ fn start_with(
     dev_mode: bool,
     data: Option<PathBuf>,
     partitioning: bool,
+    secrets_file: Option<&Path>,
 ) -> Result<Runtime> {
     let options = RuntimeOptions {
         engine: engine(engine_name)?,
@@ -262,6 +293,7 @@ fn start_with(
         dev_mode,
         data_dir: data,
         partitioning,
+        secrets: secrets(secrets_file)?,
     };
     let runtime = Runtime::start(app, options).context("cannot start the app")?;
     if let Some(store) = runtime.store() {
@@ -281,13 +313,22 @@ fn run(command: Command) -> Result<()> {
             partitioning,
             max_in_flight,
             engine,
+            secrets,
         } => {
             raise_open_file_limit();
             let app = load(&app)?;
             let mut options = GatewayOptions::for_app(listen, &app);
             options.dev_mode = dev;
             options.max_in_flight = max_in_flight;
-            let runtime = start_with(app, engine, workers, dev, data, partitioning == Switch::On)?;
+            let runtime = start_with(
+                app,
+                engine,
+                workers,
+                dev,
+                data,
+                partitioning == Switch::On,
+                secrets.as_deref(),
+            )?;
             // The connections are served by the scheduler's workers; this
             // thread only waits for a signal, then drains.
             let tokio = tokio::runtime::Builder::new_current_thread()
@@ -315,6 +356,7 @@ fn run(command: Command) -> Result<()> {
             workers,
             data,
             engine,
+            secrets,
         } => {
             let Some((service, method)) = target.split_once('.') else {
                 bail!("the target must be service.method, got \"{target}\"");
@@ -327,7 +369,14 @@ fn run(command: Command) -> Result<()> {
                     Value::from_json(&json)
                 }
             };
-            let runtime = start(load(&app)?, engine, workers, false, data)?;
+            let runtime = start(
+                load(&app)?,
+                engine,
+                workers,
+                false,
+                data,
+                secrets.as_deref(),
+            )?;
             let result = runtime.call_blocking(service, method, arg);
             runtime.shutdown();
             match result {
@@ -342,12 +391,23 @@ fn run(command: Command) -> Result<()> {
             }
         }
         Command::Store { app, data, action } => store_command(&load(&app)?, data, action),
-        Command::Check { app, engine } => {
+        Command::Check {
+            app,
+            engine,
+            secrets,
+        } => {
             let app = load(&app)?;
             // Stores are opened in a scratch folder: checking has no effect
             // on the app's data (and works while the app is running).
             let scratch = tempfile::tempdir().context("cannot create a scratch folder")?;
-            let runtime = start(app, engine, 1, false, Some(scratch.path().to_path_buf()))?;
+            let runtime = start(
+                app,
+                engine,
+                1,
+                false,
+                Some(scratch.path().to_path_buf()),
+                secrets.as_deref(),
+            )?;
             let scheduler = runtime.scheduler();
             for name in scheduler.service_names() {
                 if let Some(info) = scheduler.service(&name) {

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::app::App;
+use crate::app::{App, Secrets};
 use crate::engine::{
-    ENGINE_ENV, Engine, EngineError, IsolateConfig, JsError, SharedDirectory, StoreGrant,
+    ENGINE_ENV, Engine, EngineError, Env, IsolateConfig, JsError, SharedDirectory, StoreGrant,
 };
 use crate::scheduler::{Scheduler, SchedulerConfig, ServiceConfig, StartError};
 use crate::store::{Durability, Store, StoreError};
@@ -39,12 +39,72 @@ pub enum RuntimeError {
         /// the error's `source()`, so `{:#}` chains do not repeat it.
         reason: EngineError,
     },
+    /// Secrets the manifest declares were not supplied.
+    #[error("{}", render_missing(.0))]
+    MissingSecrets(Vec<MissingSecret>),
     /// A service with routes has no `fetch` handler.
     #[error(
         "service \"{0}\" has routes in pyrosome.toml but its module has no fetch handler \
          (export default {{ fetch(request) {{ ... }} }})"
     )]
     NoFetch(String),
+}
+
+/// A declared secret that has no value (see [`RuntimeError::MissingSecrets`]).
+#[derive(Debug, Clone)]
+pub struct MissingSecret {
+    /// The secret's name.
+    pub name: String,
+    /// The services that declare or inherit it.
+    pub services: Vec<String>,
+    /// Where it was looked for ([`Secrets::looked_for`]).
+    pub looked_for: String,
+}
+
+fn render_missing(missing: &[MissingSecret]) -> String {
+    missing
+        .iter()
+        .map(|m| {
+            format!(
+                "missing secret {:?} (declared in pyrosome.toml for service{} {}): {}",
+                m.name,
+                if m.services.len() == 1 { "" } else { "s" },
+                m.services.join(", "),
+                m.looked_for
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The `env` of every service: its vars, then its secrets with their
+/// values, or the secrets that have none.
+fn service_envs(app: &App, secrets: &Secrets) -> Result<HashMap<String, Env>, RuntimeError> {
+    let missing: Vec<MissingSecret> = app
+        .secret_names()
+        .into_iter()
+        .filter(|(name, _)| secrets.get(name).is_none())
+        .map(|(name, services)| MissingSecret {
+            name: name.to_owned(),
+            services: services.into_iter().map(str::to_owned).collect(),
+            looked_for: secrets.looked_for(name),
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(RuntimeError::MissingSecrets(missing));
+    }
+    Ok(app
+        .services
+        .iter()
+        .map(|s| {
+            let mut bindings = s.vars.clone();
+            for name in &s.secrets {
+                let value = secrets.get(name).unwrap_or_default();
+                bindings.push((name.clone(), Value::String(value)));
+            }
+            (s.name.clone(), Env::new(bindings))
+        })
+        .collect())
 }
 
 /// The data folder used when none is given: `.pyrosome/data` inside the
@@ -72,6 +132,10 @@ pub struct RuntimeOptions {
     pub data_dir: Option<PathBuf>,
     /// Execution-time-aware partitioning (on by default).
     pub partitioning: bool,
+    /// Where the values of the app's declared secrets come from (default:
+    /// nowhere, so an app that declares a secret does not start; the CLI
+    /// uses the environment and `--secrets FILE`).
+    pub secrets: Secrets,
 }
 
 impl Default for RuntimeOptions {
@@ -82,6 +146,7 @@ impl Default for RuntimeOptions {
             dev_mode: false,
             data_dir: None,
             partitioning: true,
+            secrets: Secrets::new(),
         }
     }
 }
@@ -107,6 +172,7 @@ impl Runtime {
             engine.name()
         );
         options.engine = Some(engine.clone());
+        let mut envs = service_envs(&app, &options.secrets)?;
         crate::metrics::install();
         let (store, namespaces) = if app.stores.is_empty() {
             (None, HashMap::new())
@@ -157,6 +223,7 @@ impl Runtime {
                             local: namespaces.get(&g.store).cloned(),
                         })
                         .collect(),
+                    env: envs.remove(&s.name).unwrap_or_default(),
                 },
                 min_instances: s.min_instances,
                 max_instances: s.max_instances,

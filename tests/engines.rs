@@ -42,6 +42,7 @@ fn config() -> IsolateConfig {
         cpu_budget: Duration::from_secs(5),
         dev_mode: false,
         stores: Vec::new(),
+        env: Default::default(),
     }
 }
 

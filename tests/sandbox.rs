@@ -8,7 +8,12 @@ use pyrosome::{App, Runtime, RuntimeOptions, Value};
 
 fn start_err(files: &[(&str, &str)]) -> String {
     let app = TempApp::new(files);
-    let loaded = App::load(app.path()).expect("manifest is valid");
+    // Imports of packages are resolved when the app loads; the others
+    // fail when the engine loads the module.
+    let loaded = match App::load(app.path()) {
+        Ok(loaded) => loaded,
+        Err(e) => return format!("{e}"),
+    };
     match Runtime::start(
         loaded,
         RuntimeOptions {

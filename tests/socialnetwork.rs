@@ -15,6 +15,9 @@ use common::{Client, HttpResponse, TestServer};
 use pyrosome::{App, Runtime, RuntimeOptions};
 use serde_json::Value as Json;
 
+/// The value of the example's declared secret `JWT_SECRET` in these tests.
+const TEST_JWT_SECRET: &str = "test-jwt-secret";
+
 /// A Pyrosome server running the example on a fresh data folder.
 struct Pyrosome {
     server: TestServer,
@@ -30,6 +33,7 @@ fn pyrosome() -> Pyrosome {
         RuntimeOptions {
             data_dir: Some(data.path().to_owned()),
             workers: 2,
+            secrets: pyrosome::Secrets::new().with("JWT_SECRET", TEST_JWT_SECRET),
             ..Default::default()
         },
     )
@@ -823,6 +827,7 @@ fn node_baseline_smoke() {
             .arg(&app)
             .args(["--listen", &addr.to_string()])
             .args(["--redis", &redis_addr.to_string()])
+            .env("JWT_SECRET", TEST_JWT_SECRET)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

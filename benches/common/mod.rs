@@ -166,6 +166,7 @@ pub fn small_module_config() -> IsolateConfig {
         cpu_budget: Duration::from_millis(100),
         dev_mode: false,
         stores: Vec::new(),
+        env: Default::default(),
     }
 }
 

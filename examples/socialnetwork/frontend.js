@@ -1,11 +1,10 @@
 // frontend: the nginx-thrift gateway of A.7. Each route makes one call to a
 // backend service. /wrk2-api/* are the benchmark routes (no auth); /api/* are
 // the browser routes (auth by the `login_token` JWT cookie, CORS).
-import { services } from "pyrosome";
+import { env, services } from "pyrosome";
 import { parseI64, randomReqId } from "./lib/ids.js";
 import { verify } from "./lib/jwt.js";
 
-const JWT_SECRET = "secret";
 const TEXT = "text/plain; charset=utf-8";
 const JSON_TYPE = "application/json; charset=utf-8";
 const CORS = {
@@ -196,7 +195,7 @@ function cookie(request, name) {
 
 // The user of a valid, unexpired login token, or null.
 function session(request) {
-  const claims = verify(cookie(request, "login_token"), JWT_SECRET);
+  const claims = verify(cookie(request, "login_token"), env.JWT_SECRET);
   if (claims === null) return null;
   const issued = Number(claims.timestamp);
   const ttl = Number(claims.ttl);

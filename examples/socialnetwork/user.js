@@ -6,7 +6,7 @@
 //   "user-cache" (Memcached user)    <username>:user_id -> user_id
 //                                    <username>:login   -> {password, salt, user_id}
 //   "unique-id"                      machine-id claims of the id generator (RegisterUser)
-import { services, store } from "pyrosome";
+import { env, services, store } from "pyrosome";
 import { ErrorCode, ServiceException, handlerError } from "./lib/errors.js";
 import { sha256Hex } from "./lib/sha256.js";
 import { sign } from "./lib/jwt.js";
@@ -17,7 +17,6 @@ const users = store("user");
 const cache = store("user-cache");
 const nextId = generator(store("unique-id"), "user");
 
-export const JWT_SECRET = "secret";
 const TTL = "3600";
 
 async function register(req_id, first_name, last_name, username, password, user_id) {
@@ -76,7 +75,7 @@ export async function login({ req_id, username, password }) {
       timestamp: String(Math.floor(Date.now() / 1000)),
       ttl: TTL,
     },
-    JWT_SECRET,
+    env.JWT_SECRET,
   );
   // Cached forever, never invalidated (A.9 quirk 11).
   if (miss) await cache.put(`${username}:login`, entry);

@@ -67,6 +67,15 @@ pub enum AppError {
         what: &'static str,
     },
 
+    /// Module sources that cannot be used: TypeScript that cannot be
+    /// stripped, imports of packages that cannot be resolved. One entry
+    /// per problem.
+    #[error("{}", render_all(.errors))]
+    Sources {
+        /// Every problem found (never empty).
+        errors: Vec<SourceError>,
+    },
+
     /// The manifest is not valid: one entry per problem found, in file order.
     #[error("{}", render_all(.errors))]
     Manifest {
@@ -108,10 +117,37 @@ impl fmt::Display for ManifestError {
     }
 }
 
-fn render_all(errors: &[ManifestError]) -> String {
+fn render_all<E: fmt::Display>(errors: &[E]) -> String {
     errors
         .iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A problem in a module source (or an import it makes), at a position.
+/// Displays as `{file}:{line}:{col}: {message}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceError {
+    /// The module.
+    pub path: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
 }

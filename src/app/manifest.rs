@@ -18,6 +18,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::error::ManifestError;
 use crate::engine::Modules;
+use crate::value::Value;
 
 /// Resource limits of one invocation / instance. The app-wide `[limits]`
 /// table sets defaults; `[services.NAME.limits]` overrides them per service.
@@ -181,7 +182,7 @@ pub struct StoreGrant {
 }
 
 /// One service: a JavaScript module, its routes, grants and limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSpec {
     /// The service name; JavaScript calls it as `services.NAME` /
     /// `services["NAME"]`.
@@ -200,6 +201,17 @@ pub struct ServiceSpec {
     /// Upper bound on instances; `None` lets the scheduler decide (one per
     /// worker).
     pub max_instances: Option<usize>,
+    /// Plain configuration values the service sees in `env`: the app's
+    /// `[vars]` with the service's `[services.NAME.vars]` applied over them
+    /// (a service value replaces the app's under the same name), in
+    /// manifest order. Values are JSON-like: strings, numbers, booleans,
+    /// arrays and objects.
+    pub vars: Vec<(String, Value)>,
+    /// Names of the secrets the service sees in `env`: the app's `secrets`
+    /// and the service's own, sorted. Their values are never in the
+    /// manifest: they are supplied when the app starts (see
+    /// [`Secrets`](crate::Secrets)).
+    pub secrets: Vec<String>,
 }
 
 impl ServiceSpec {
@@ -224,7 +236,9 @@ pub(crate) struct Manifest {
 }
 
 /// Allowed keys, per table (also the "did you mean" candidates).
-const TOP_KEYS: &[&str] = &["name", "engine", "limits", "http", "stores", "services"];
+const TOP_KEYS: &[&str] = &[
+    "name", "engine", "limits", "http", "stores", "vars", "secrets", "services",
+];
 const LIMIT_KEYS: &[&str] = &["cpu_ms", "memory_mb", "timeout_ms", "max_concurrency"];
 const HTTP_KEYS: &[&str] = &[
     "max_body_kb",
@@ -241,6 +255,8 @@ const SERVICE_KEYS: &[&str] = &[
     "min_instances",
     "max_instances",
     "limits",
+    "vars",
+    "secrets",
 ];
 
 const CPU_MS: RangeInclusive<u64> = 1..=600_000;
@@ -256,6 +272,11 @@ const MIN_INSTANCES: RangeInclusive<u64> = 1..=1024;
 const MAX_INSTANCES: RangeInclusive<u64> = 1..=1024;
 /// Longest app, service or store name.
 const MAX_NAME_LEN: usize = 64;
+/// Longest name of a var or secret.
+const MAX_ENV_NAME_LEN: usize = 128;
+/// Largest integer a JavaScript number holds exactly (2^53 - 1): a larger
+/// TOML integer in `[vars]` is refused rather than silently rounded.
+const MAX_SAFE_INTEGER: i128 = (1 << 53) - 1;
 /// The engines an app may ask for with `engine = "..."`: every engine
 /// Pyrosome has, whether or not this build includes it (a build without V8
 /// accepts the manifest and says at start that it lacks V8; see
@@ -286,6 +307,22 @@ pub(crate) fn parse(
     } else {
         Err(errors)
     }
+}
+
+/// A var or secret as declared: its name, value (`Undefined` for a
+/// secret), and where (the span and field path of its name).
+#[derive(Clone)]
+struct EnvName {
+    name: String,
+    value: Value,
+    span: Range<usize>,
+    field: String,
+}
+
+/// The app-wide `[vars]` and `secrets`, inherited by every service.
+struct EnvDefaults {
+    vars: Vec<EnvName>,
+    secrets: Vec<EnvName>,
 }
 
 type Entry<'t, 'i> = (
@@ -381,8 +418,20 @@ impl<'a> Checker<'a> {
             None => Vec::new(),
         };
 
+        let env = EnvDefaults {
+            vars: match doc.get_key_value("vars") {
+                Some((_, v)) => self.vars(v, "vars"),
+                None => Vec::new(),
+            },
+            secrets: match doc.get_key_value("secrets") {
+                Some((_, v)) => self.secret_names(v, "secrets"),
+                None => Vec::new(),
+            },
+        };
+        self.env_clashes(&env.vars, &env.secrets);
+
         let services = match doc.get_key_value("services") {
-            Some((_, v)) => self.services(v, &limits, &stores, root, modules),
+            Some((_, v)) => self.services(v, &limits, &stores, &env, root, modules),
             None => {
                 self.error(
                     None,
@@ -516,6 +565,7 @@ impl<'a> Checker<'a> {
         value: &Spanned<DeValue<'_>>,
         defaults: &Limits,
         stores: &[StoreSpec],
+        env: &EnvDefaults,
         root: &Path,
         modules: &Modules,
     ) -> Vec<ServiceSpec> {
@@ -600,6 +650,35 @@ impl<'a> Checker<'a> {
                 );
             }
 
+            let own_vars = match service.get_key_value("vars") {
+                Some((_, v)) => self.vars(v, &join(&field, "vars")),
+                None => Vec::new(),
+            };
+            let own_secrets = match service.get_key_value("secrets") {
+                Some((_, v)) => self.secret_names(v, &join(&field, "secrets")),
+                None => Vec::new(),
+            };
+            // A service's secret named like any var it sees, or a service's
+            // var named like an app-wide secret.
+            let all_vars: Vec<EnvName> = env.vars.iter().chain(&own_vars).cloned().collect();
+            self.env_clashes(&all_vars, &own_secrets);
+            self.env_clashes(&own_vars, &env.secrets);
+            let mut vars: Vec<(String, Value)> = Vec::new();
+            for var in env.vars.iter().chain(&own_vars) {
+                match vars.iter_mut().find(|(k, _)| *k == var.name) {
+                    Some(slot) => slot.1 = var.value.clone(),
+                    None => vars.push((var.name.clone(), var.value.clone())),
+                }
+            }
+            let mut secrets: Vec<String> = env
+                .secrets
+                .iter()
+                .chain(&own_secrets)
+                .map(|s| s.name.clone())
+                .collect();
+            secrets.sort();
+            secrets.dedup();
+
             if let Some(module) = module {
                 services.push(ServiceSpec {
                     name: name.to_owned(),
@@ -609,6 +688,8 @@ impl<'a> Checker<'a> {
                     limits,
                     min_instances,
                     max_instances,
+                    vars,
+                    secrets,
                 });
             }
         }
@@ -790,6 +871,170 @@ impl<'a> Checker<'a> {
         }
         grants.sort_by(|a, b| a.store.cmp(&b.store));
         grants
+    }
+
+    /// A `[vars]` table: each key a var name, each value converted to a
+    /// JSON-like [`Value`].
+    fn vars(&mut self, value: &Spanned<DeValue<'_>>, field: &str) -> Vec<EnvName> {
+        let mut vars = Vec::new();
+        let Some(table) = self.table(value, field) else {
+            return vars;
+        };
+        let mut entries: Vec<Entry<'_, '_>> = table.iter().collect();
+        entries.sort_by_key(|(k, _)| k.span().start);
+        for (key, v) in entries {
+            let name = key.get_ref().as_ref();
+            let f = join(field, name);
+            if let Err(why) = check_env_name(name) {
+                self.error(Some(key.span()), &f, format!("var name {name:?} {why}"));
+                continue;
+            }
+            if let Some(value) = self.var_value(v, &f) {
+                vars.push(EnvName {
+                    name: name.to_owned(),
+                    value,
+                    span: key.span(),
+                    field: f,
+                });
+            }
+        }
+        vars
+    }
+
+    /// A TOML value as the [`Value`] JavaScript sees in `env`.
+    fn var_value(&mut self, value: &Spanned<DeValue<'_>>, field: &str) -> Option<Value> {
+        Some(match value.get_ref() {
+            DeValue::String(s) => Value::String(s.as_ref().to_owned()),
+            DeValue::Boolean(b) => Value::Bool(*b),
+            DeValue::Integer(int) => match i128::from_str_radix(int.as_str(), int.radix()).ok() {
+                Some(n) if n.abs() <= MAX_SAFE_INTEGER => Value::Number(n as f64),
+                _ => {
+                    self.error(
+                            Some(value.span()),
+                            field,
+                            format!(
+                                "integer {int} does not fit a JavaScript number exactly (largest: 2^53 - 1); write it as a string"
+                            ),
+                        );
+                    return None;
+                }
+            },
+            DeValue::Float(f) => {
+                let text = f.as_str().replace('_', "");
+                let n = match text.trim_start_matches('+') {
+                    "inf" => f64::INFINITY,
+                    "-inf" => f64::NEG_INFINITY,
+                    "nan" | "-nan" => f64::NAN,
+                    other => match other.parse::<f64>() {
+                        Ok(n) => n,
+                        Err(_) => {
+                            self.error(Some(value.span()), field, format!("invalid float {text}"));
+                            return None;
+                        }
+                    },
+                };
+                Value::Number(n)
+            }
+            DeValue::Datetime(d) => Value::String(d.to_string()),
+            DeValue::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    out.push(self.var_value(item, &format!("{field}[{i}]"))?);
+                }
+                Value::Array(out)
+            }
+            DeValue::Table(table) => {
+                let mut entries: Vec<Entry<'_, '_>> = table.iter().collect();
+                entries.sort_by_key(|(k, _)| k.span().start);
+                let mut out = Vec::with_capacity(entries.len());
+                for (key, v) in entries {
+                    let name = key.get_ref().as_ref();
+                    out.push((name.to_owned(), self.var_value(v, &join(field, name))?));
+                }
+                Value::Object(out)
+            }
+        })
+    }
+
+    /// `secrets = ["NAME", ...]`: names only (values never live in the
+    /// manifest).
+    fn secret_names(&mut self, value: &Spanned<DeValue<'_>>, field: &str) -> Vec<EnvName> {
+        let mut names: Vec<EnvName> = Vec::new();
+        let items = match value.get_ref() {
+            DeValue::Array(items) => items,
+            DeValue::Table(_) => {
+                self.error(
+                    Some(value.span()),
+                    field,
+                    "expected a list of secret names (`secrets = [\"API_KEY\"]`), found a table: \
+                     secret values never go in the manifest; they are read from the environment \
+                     or a --secrets file when the app starts",
+                );
+                return names;
+            }
+            other => {
+                self.error(
+                    Some(value.span()),
+                    field,
+                    format!(
+                        "expected a list of secret names (`secrets = [\"API_KEY\"]`), found {}",
+                        describe(other)
+                    ),
+                );
+                return names;
+            }
+        };
+        for (i, item) in items.iter().enumerate() {
+            let f = format!("{field}[{i}]");
+            let Some(name) = self.string(item, &f) else {
+                continue;
+            };
+            if let Err(why) = check_env_name(name) {
+                self.error(Some(item.span()), &f, format!("secret name {name:?} {why}"));
+                continue;
+            }
+            if names.iter().any(|n| n.name == name) {
+                self.error(
+                    Some(item.span()),
+                    &f,
+                    format!("secret {name:?} is listed twice"),
+                );
+                continue;
+            }
+            names.push(EnvName {
+                name: name.to_owned(),
+                value: Value::Undefined,
+                span: item.span(),
+                field: f,
+            });
+        }
+        names
+    }
+
+    /// Reports each secret of `secrets` that has the name of a var in `vars`
+    /// (`env` holds one value per name), at the later of the two.
+    fn env_clashes(&mut self, vars: &[EnvName], secrets: &[EnvName]) {
+        for secret in secrets {
+            let Some(var) = vars.iter().find(|v| v.name == secret.name) else {
+                continue;
+            };
+            let (var_line, _) = line_col(self.text, var.span.start);
+            let (secret_line, _) = line_col(self.text, secret.span.start);
+            let later = if var.span.start > secret.span.start {
+                var
+            } else {
+                secret
+            };
+            self.error(
+                Some(later.span.clone()),
+                &later.field,
+                format!(
+                    "{:?} is both a var (line {var_line}) and a secret (line {secret_line}); \
+                     `env` holds one value per name: rename or remove one",
+                    secret.name
+                ),
+            );
+        }
     }
 
     /// Reports every key of `table` not in `allowed`.
@@ -983,6 +1228,27 @@ fn check_name(name: &str, service: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a var or secret name: what an environment variable may be called
+/// (and a plain property name in JavaScript). `Err` completes "var name X
+/// ...".
+fn check_env_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty".to_owned());
+    }
+    if name.len() > MAX_ENV_NAME_LEN {
+        return Err(format!("is longer than {MAX_ENV_NAME_LEN} characters"));
+    }
+    if name.starts_with(|c: char| c.is_ascii_digit())
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(
+            "is invalid: use letters, digits and '_', not starting with a digit (e.g. API_URL)"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
 /// Checks an HTTP route prefix; `Err` completes "route X ...".
 fn check_route(route: &str) -> Result<(), &'static str> {
     if !route.starts_with('/') {
@@ -1023,8 +1289,13 @@ pub(crate) fn normalize_module_path(path: &str) -> Result<String, String> {
         }
     }
     let specifier = parts.join("/");
-    if !(specifier.ends_with(".js") || specifier.ends_with(".mjs")) {
-        return Err("must name a JavaScript file ending in .js or .mjs".to_owned());
+    if ![".js", ".mjs", ".ts", ".mts"]
+        .iter()
+        .any(|ext| specifier.ends_with(ext))
+    {
+        return Err(
+            "must name a JavaScript or TypeScript file ending in .js, .mjs, .ts or .mts".to_owned(),
+        );
     }
     Ok(specifier)
 }
@@ -1143,7 +1414,8 @@ mod tests {
         assert!(normalize_module_path("/a.js").is_err());
         assert!(normalize_module_path("C:/a.js").is_err());
         assert!(normalize_module_path("lib\\a.js").is_err());
-        assert!(normalize_module_path("a.ts").is_err());
+        assert!(normalize_module_path("a.json").is_err());
+        assert_eq!(normalize_module_path("a.ts").as_deref(), Ok("a.ts"));
         assert!(normalize_module_path("").is_err());
         assert!(normalize_module_path("lib/").is_err());
     }

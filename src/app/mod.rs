@@ -21,6 +21,11 @@
 //! max_connections = 10000         # default: from the open-file limit
 //! drain_timeout_ms = 30000        # after SIGTERM; default: the longest timeout_ms
 //!
+//! [vars]                          # plain values every service sees in `env`
+//! API_URL = "https://example.com" # strings, numbers, booleans, arrays, tables
+//! secrets = ["JWT_SECRET"]        # (top level) names only: values come from the
+//!                                 # environment or --secrets FILE at start
+//!
 //! [stores.users]                  # declares a store (the table may be empty)
 //! durability = "durable"          # or "relaxed": acknowledged before fsync
 //!
@@ -32,18 +37,28 @@
 //! max_instances = 4               # 1..=1024, default: the scheduler decides
 //! [services.frontend.limits]      # per-service overrides of [limits]
 //! cpu_ms = 500
+//! [services.frontend.vars]        # per-service vars, over the app's [vars]
+//! PAGE_SIZE = 20
 //! ```
 //!
 //! [`App::load`] reports every manifest problem at once, each as
 //! `file:line:col: field.path: message` (see [`AppError`]). Modules are every
-//! `.js` / `.mjs` file under the folder (recursively, skipping hidden folders,
-//! `node_modules` and symlinked folders), keyed by their `/`-separated path
-//! relative to the folder; isolates never read the filesystem themselves.
+//! `.js` / `.mjs` / `.ts` / `.mts` file under the folder (recursively, skipping
+//! hidden folders, `node_modules` and symlinked folders), keyed by their
+//! `/`-separated path relative to the folder; TypeScript has its types
+//! stripped as it is read (`source.rs`). Then the import graph of the
+//! services is walked and the npm packages it imports are read from
+//! `node_modules` (`packages.rs`). Isolates never read the filesystem
+//! themselves.
 
 mod error;
 mod manifest;
+mod packages;
 mod route;
+mod secrets;
+mod source;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -51,9 +66,10 @@ use std::sync::Arc;
 
 use crate::engine::{ModuleSource, Modules};
 
-pub use error::{AppError, ManifestError};
+pub use error::{AppError, ManifestError, SourceError};
 pub use manifest::{Access, Durability, HttpSpec, Limits, ServiceSpec, StoreGrant, StoreSpec};
 pub use route::matches as route_matches;
+pub use secrets::{Secrets, SecretsError};
 
 /// The manifest's file name inside an app folder.
 pub const MANIFEST_FILE: &str = "pyrosome.toml";
@@ -83,7 +99,9 @@ pub struct App {
     pub limits: Limits,
     /// HTTP settings (`[http]`).
     pub http: HttpSpec,
-    /// Every `.js` / `.mjs` file of the app, keyed by its path relative to
+    /// Every `.js` / `.mjs` / `.ts` / `.mts` file of the app (TypeScript
+    /// with its types stripped) and the package files its services import,
+    /// keyed by its path relative to
     /// the app folder with `/` separators.
     pub modules: Modules,
 }
@@ -139,9 +157,12 @@ impl App {
             what: "the manifest",
         })?;
 
-        let modules = collect_modules(dir)?;
+        let (mut modules, broken) = collect(dir)?;
         let manifest = manifest::parse(&text, &shown_manifest, dir, &modules)
             .map_err(|errors| AppError::Manifest { errors })?;
+        let entries: Vec<String> = manifest.services.iter().map(|s| s.module.clone()).collect();
+        packages::link(dir, &root, &mut modules, &entries, broken)
+            .map_err(|errors| AppError::Sources { errors })?;
         Ok(Self::assemble(
             manifest,
             &root,
@@ -197,6 +218,22 @@ impl App {
             .and_then(|i| self.services.get(i))
     }
 
+    /// Every secret some service declares, sorted, each with the services
+    /// that see it.
+    pub fn secret_names(&self) -> Vec<(&str, Vec<&str>)> {
+        let mut names: Vec<(&str, Vec<&str>)> = Vec::new();
+        for service in &self.services {
+            for secret in &service.secrets {
+                match names.iter_mut().find(|(n, _)| n == secret) {
+                    Some((_, users)) => users.push(&service.name),
+                    None => names.push((secret, vec![service.name.as_str()])),
+                }
+            }
+        }
+        names.sort();
+        names
+    }
+
     /// The store called `name`, if declared.
     pub fn store(&self, name: &str) -> Option<&StoreSpec> {
         self.stores.iter().find(|s| s.name == name)
@@ -212,14 +249,32 @@ impl App {
     }
 }
 
-/// Reads every `.js` / `.mjs` file under `dir` into a [`Modules`] set.
+/// Reads every `.js` / `.mjs` / `.ts` / `.mts` file under `dir` into a
+/// [`Modules`] set, stripping TypeScript's types.
 ///
 /// Recurses into subfolders except hidden ones (name starting with `.`),
 /// `node_modules`, and symlinks to folders (which could loop); symlinks to
 /// files are followed. Specifiers are paths relative to `dir` with `/`
 /// separators. Unreadable or non-UTF-8 files are errors naming the file.
 pub fn collect_modules(dir: &Path) -> Result<Modules, AppError> {
+    let (modules, broken) = collect(dir)?;
+    let mut problems: Vec<SourceError> = broken.into_values().flatten().collect();
+    if !problems.is_empty() {
+        problems.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
+        return Err(AppError::Sources { errors: problems });
+    }
+    Ok(modules)
+}
+
+/// TypeScript modules whose types cannot be stripped, by specifier, with
+/// the problems found: reported only if a service imports them.
+type Broken = BTreeMap<String, Vec<SourceError>>;
+
+/// [`collect_modules`], with the TypeScript that cannot be stripped set
+/// aside (its source kept as read) rather than reported.
+fn collect(dir: &Path) -> Result<(Modules, Broken), AppError> {
     let mut modules = Modules::new();
+    let mut broken = Broken::new();
     let mut pending: Vec<(PathBuf, String)> = vec![(dir.to_path_buf(), String::new())];
     while let Some((folder, prefix)) = pending.pop() {
         let read_err = |source| AppError::Read {
@@ -265,10 +320,27 @@ pub fn collect_modules(dir: &Path) -> Result<Modules, AppError> {
                 path: path.clone(),
                 source,
             })?;
-            let source = String::from_utf8(bytes).map_err(|_| AppError::NotUtf8 {
+            let mut source = String::from_utf8(bytes).map_err(|_| AppError::NotUtf8 {
                 path: path.clone(),
                 what: "a module",
             })?;
+            if is_typescript(&path) {
+                match source::strip_types(&specifier, &source) {
+                    Ok(stripped) => source = stripped,
+                    Err(found) => {
+                        let problems = found
+                            .into_iter()
+                            .map(|p| SourceError {
+                                path: path.clone(),
+                                line: p.line,
+                                column: p.column,
+                                message: p.message,
+                            })
+                            .collect();
+                        broken.insert(specifier.clone(), problems);
+                    }
+                }
+            }
             modules.insert(
                 specifier,
                 ModuleSource {
@@ -278,17 +350,31 @@ pub fn collect_modules(dir: &Path) -> Result<Modules, AppError> {
             );
         }
     }
-    Ok(modules)
+    Ok((modules, broken))
 }
 
+/// A module file: `.js`, `.mjs`, or TypeScript (`.ts`, `.mts`, but not a
+/// declaration file `.d.ts`, which holds only types).
 fn is_js(path: &Path) -> bool {
+    let declaration = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".d.ts") || n.ends_with(".d.mts"));
     path.extension()
-        .is_some_and(|ext| ext == "js" || ext == "mjs")
+        .is_some_and(|ext| ext == "js" || ext == "mjs" || ext == "ts" || ext == "mts")
+        && !declaration
+}
+
+/// A TypeScript module, whose types are stripped when it is read.
+fn is_typescript(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|ext| ext == "ts" || ext == "mts")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::Value;
 
     const FILE: &str = "apps/demo/pyrosome.toml";
 
@@ -426,6 +512,8 @@ limits = { max_concurrency = 10 }
                 },
                 min_instances: 2,
                 max_instances: Some(4),
+                vars: Vec::new(),
+                secrets: Vec::new(),
             }
         );
 
@@ -514,7 +602,7 @@ limits = { max_concurrency = 10 }
         assert_eq!(
             e,
             format!(
-                "{FILE}:2:1: banana: unknown field, expected one of: \"name\", \"engine\", \"limits\", \"http\", \"stores\", \"services\""
+                "{FILE}:2:1: banana: unknown field, expected one of: \"name\", \"engine\", \"limits\", \"http\", \"stores\", \"vars\", \"secrets\", \"services\""
             )
         );
 
@@ -609,9 +697,11 @@ limits = { max_concurrency = 10 }
         let e = error(&format!("{base}module = \"/etc/user.js\"\n"));
         assert!(e.contains("must be relative to the app folder"), "{e}");
 
-        let e = error(&format!("{base}module = \"user.ts\"\n"));
+        let e = error(&format!("{base}module = \"user.txt\"\n"));
         assert!(
-            e.contains("must name a JavaScript file ending in .js or .mjs"),
+            e.contains(
+                "must name a JavaScript or TypeScript file ending in .js, .mjs, .ts or .mts"
+            ),
             "{e}"
         );
 
@@ -790,6 +880,107 @@ limits = { max_concurrency = 10 }
             parse("name = \"x\"\n[limits]\ncpu_ms = 0x10\n[services.a]\nmodule = \"user.js\"\n")
                 .expect("valid");
         assert_eq!(app.limits.cpu_ms, 16);
+    }
+
+    #[test]
+    fn vars_convert_to_values_and_services_override_them() {
+        let text = "name = \"x\"\n\
+                    secrets = [\"TOKEN\"]\n\
+                    [vars]\n\
+                    S = \"s\"\n\
+                    N = 0x10\n\
+                    F = 1_000.5\n\
+                    B = false\n\
+                    INF = -inf\n\
+                    D = 1979-05-27\n\
+                    T = { a = [1, { b = \"c\" }] }\n\
+                    [services.a]\n\
+                    module = \"user.js\"\n\
+                    secrets = [\"OWN\", \"TOKEN\"]\n\
+                    vars = { S = \"override\", EXTRA = 1 }\n\
+                    [services.b]\n\
+                    module = \"frontend.js\"\n";
+        let app = parse(text).expect("valid");
+        let a = app.service("a").expect("a");
+        let b = app.service("b").expect("b");
+        let names = |s: &ServiceSpec| s.vars.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(b),
+            ["S", "N", "F", "B", "INF", "D", "T"],
+            "manifest order"
+        );
+        assert_eq!(names(a), ["S", "N", "F", "B", "INF", "D", "T", "EXTRA"]);
+        let var = |s: &ServiceSpec, k: &str| {
+            s.vars
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .expect("var")
+        };
+        assert_eq!(var(b, "S"), Value::from("s"));
+        assert_eq!(var(a, "S"), Value::from("override"));
+        assert_eq!(var(b, "N"), Value::Number(16.0));
+        assert_eq!(var(b, "F"), Value::Number(1000.5));
+        assert_eq!(var(b, "B"), Value::Bool(false));
+        assert_eq!(var(b, "INF"), Value::Number(f64::NEG_INFINITY));
+        assert_eq!(var(b, "D"), Value::from("1979-05-27"));
+        assert_eq!(
+            var(b, "T"),
+            Value::object([(
+                "a",
+                Value::Array(vec![
+                    Value::Number(1.0),
+                    Value::object([("b", Value::from("c"))])
+                ])
+            )])
+        );
+        assert_eq!(a.secrets, ["OWN", "TOKEN"]);
+        assert_eq!(b.secrets, ["TOKEN"]);
+        let all: Vec<(&str, Vec<&str>)> = app.secret_names();
+        assert_eq!(all, [("OWN", vec!["a"]), ("TOKEN", vec!["a", "b"])]);
+    }
+
+    #[test]
+    fn bad_vars_and_secrets_are_reported() {
+        let text = "name = \"x\"\n\
+                    secrets = [\"A\", \"A\", \"1X\", 3]\n\
+                    [vars]\n\
+                    A = 1\n\
+                    \"my-var\" = 2\n\
+                    BIG = 9007199254740993\n\
+                    [services.a]\n\
+                    module = \"user.js\"\n\
+                    secrets = { K = \"v\" }\n\
+                    vars.A2 = 1\n\
+                    [services.b]\n\
+                    module = \"frontend.js\"\n\
+                    secrets = \"S\"\n";
+        let shown: Vec<String> = errors(text).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                format!("{FILE}:2:17: secrets[1]: secret \"A\" is listed twice"),
+                format!(
+                    "{FILE}:2:22: secrets[2]: secret name \"1X\" is invalid: use letters, digits and '_', not starting with a digit (e.g. API_URL)"
+                ),
+                format!("{FILE}:2:28: secrets[3]: expected a string, found integer 3"),
+                format!(
+                    "{FILE}:4:1: vars.A: \"A\" is both a var (line 4) and a secret (line 2); `env` holds one value per name: rename or remove one"
+                ),
+                format!(
+                    "{FILE}:5:1: vars.my-var: var name \"my-var\" is invalid: use letters, digits and '_', not starting with a digit (e.g. API_URL)"
+                ),
+                format!(
+                    "{FILE}:6:7: vars.BIG: integer 9007199254740993 does not fit a JavaScript number exactly (largest: 2^53 - 1); write it as a string"
+                ),
+                format!(
+                    "{FILE}:9:11: services.a.secrets: expected a list of secret names (`secrets = [\"API_KEY\"]`), found a table: secret values never go in the manifest; they are read from the environment or a --secrets file when the app starts"
+                ),
+                format!(
+                    "{FILE}:13:11: services.b.secrets: expected a list of secret names (`secrets = [\"API_KEY\"]`), found string \"S\""
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ use std::time::Duration;
 
 pub use context::{CallId, InvocationId, TimerId};
 pub use error::{EngineError, Fault, JsError};
-pub use modules::{BUILTIN_MODULE, ModuleSource, Modules};
+pub use modules::{BUILTIN_MODULE, ModuleSource, Modules, is_node_builtin};
 pub use payload::{Payload, Wire};
 pub use store_ops::StoreGrant;
 pub use watchdog::{TickHook, on_tick};
@@ -103,6 +103,35 @@ impl Directory {
     }
 }
 
+/// A service's `env`: its vars and secrets as one object (a
+/// [`Value::Object`](crate::Value)), what JavaScript receives as the second
+/// argument of `fetch(request, env, ctx)` and as `env` from `"pyrosome"`.
+/// Its `Debug` shows names only: secret values must never reach a log.
+#[derive(Clone, Default)]
+pub struct Env(Arc<crate::Value>);
+
+impl Env {
+    /// An env holding `bindings` (name, value) in this order.
+    pub fn new(bindings: Vec<(String, crate::Value)>) -> Env {
+        Env(Arc::new(crate::Value::Object(bindings)))
+    }
+
+    /// The env as an object value.
+    pub fn value(&self) -> &crate::Value {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = match &*self.0 {
+            crate::Value::Object(pairs) => pairs.iter().map(|(k, _)| k.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        f.debug_tuple("Env").field(&names).finish()
+    }
+}
+
 /// The [`Directory`], set once the app's services have all loaded.
 pub type SharedDirectory = Arc<std::sync::OnceLock<Directory>>;
 
@@ -128,6 +157,8 @@ pub struct IsolateConfig {
     pub dev_mode: bool,
     /// The stores this service may use.
     pub stores: Vec<StoreGrant>,
+    /// The service's vars and secrets (`env` in JavaScript).
+    pub env: Env,
 }
 
 /// A store operation requested by JavaScript. Answered like a call, with

@@ -118,4 +118,26 @@ export function store(name) {
   return handle;
 }
 
-export default { services, store };
+// The service's `env`: the manifest's [vars] (app, then the service's own)
+// and its declared secrets from the environment, as in Pyrosome.
+function deepFreeze(o) {
+  if (o !== null && typeof o === "object") {
+    for (const k of Object.keys(o)) deepFreeze(o[k]);
+    Object.freeze(o);
+  }
+  return o;
+}
+function makeEnv() {
+  const manifest = state.manifest ?? {};
+  const spec = manifest.services?.[state.self] ?? {};
+  const out = { ...(manifest.vars ?? {}), ...(spec.vars ?? {}) };
+  for (const name of [...(manifest.secrets ?? []), ...(spec.secrets ?? [])]) {
+    const value = process.env[name];
+    if (value === undefined) throw new Error(`missing secret "${name}": set the environment variable ${name}`);
+    out[name] = value;
+  }
+  return deepFreeze(out);
+}
+export const env = makeEnv();
+
+export default { services, store, env };

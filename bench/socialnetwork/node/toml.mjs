@@ -84,7 +84,10 @@ export function parseToml(src) {
   return root;
 }
 
-/** Reads APP/pyrosome.toml into {name, stores: {name: durability}, services: {name: {module, routes, grants}}}. */
+/**
+ * Reads APP/pyrosome.toml into {name, stores: {name: durability}, vars, secrets,
+ * services: {name: {module, routes, grants, vars, secrets}}}.
+ */
 export async function readManifest(appDir) {
   const { readFile } = await import("node:fs/promises");
   const { join } = await import("node:path");
@@ -94,9 +97,15 @@ export async function readManifest(appDir) {
     const grants = {};
     if (Array.isArray(s.stores)) for (const st of s.stores) grants[st] = "read-write";
     else for (const [st, access] of Object.entries(s.stores ?? {})) grants[st] = access;
-    services[name] = { module: s.module, routes: s.routes ?? [], grants };
+    services[name] = {
+      module: s.module,
+      routes: s.routes ?? [],
+      grants,
+      vars: s.vars ?? {},
+      secrets: s.secrets ?? [],
+    };
   }
   const stores = {};
   for (const [name, st] of Object.entries(m.stores ?? {})) stores[name] = st.durability ?? "durable";
-  return { name: m.name, stores, services };
+  return { name: m.name, stores, vars: m.vars ?? {}, secrets: m.secrets ?? [], services };
 }

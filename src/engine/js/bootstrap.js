@@ -478,8 +478,19 @@
   // ---- the "pyrosome" module ----------------------------------------------
 
   // Read (and deleted) once by the builtin module's source; see quickjs/loader.rs.
+  // The `env` of the service: its vars and secrets (pyrosome.toml
+  // [vars], `secrets`), deeply frozen. The second argument of every
+  // `fetch(request, env, ctx)`, and `import { env } from "pyrosome"`.
+  const ENV = (function freeze(o) {
+    if (o !== null && typeof o === "object") {
+      for (const k of Object.keys(o)) freeze(o[k]);
+      Object.freeze(o);
+    }
+    return o;
+  })(host.env());
+
   Object.defineProperty(global, "__pyrosome_internal", {
-    value: Object.freeze({ services, store }),
+    value: Object.freeze({ services, store, env: ENV }),
     configurable: true,
     enumerable: false,
     writable: false,
@@ -535,8 +546,6 @@
   const complete = host.complete;
   const fromHost = web.request.fromHost;
   const toHost = web.response.toHost;
-  // The `env` of every request: no bindings yet.
-  const ENV = Object.freeze({});
 
   function fetchHandler() {
     const handler = mod.default;

@@ -25,7 +25,7 @@ use super::wire::Codec;
 use crate::engine::context::AsyncContext;
 use crate::engine::host_ops::{self, Thrown};
 use crate::engine::{
-    CallId, Effect, InvocationId, JsError, SharedDirectory, StoreGrant, StoreRequest, TimerId,
+    CallId, Effect, Env, InvocationId, JsError, SharedDirectory, StoreGrant, StoreRequest, TimerId,
     store_ops,
 };
 
@@ -41,6 +41,8 @@ const NOT_READY: &str = "services cannot be called while modules are loading \
 pub(crate) struct HostState {
     pub(crate) service: Arc<str>,
     pub(crate) directory: SharedDirectory,
+    /// The service's vars and secrets, for `host.env()`.
+    pub(crate) env: Env,
     /// Granted stores.
     pub(crate) stores: Vec<StoreGrant>,
     pub(crate) effects: Vec<Effect>,
@@ -93,6 +95,14 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
         (s.service.clone(), s.directory.clone())
     };
     host.set("service", service.as_ref())?;
+    let st = state.clone();
+    host.set(
+        "env",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
+            let env = st.borrow().env.clone();
+            from_value(&ctx, env.value())
+        })?,
+    )?;
 
     let dir = directory.clone();
     host.set(

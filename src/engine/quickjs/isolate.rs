@@ -133,6 +133,7 @@ impl QjsIsolate {
         let state: SharedState = Rc::new(RefCell::new(HostState {
             service: config.service.clone(),
             directory: config.directory.clone(),
+            env: config.env.clone(),
             stores: config.stores.clone(),
             effects: Vec::new(),
             cx: AsyncContext::default(),

@@ -24,12 +24,7 @@ impl Resolver for AppLoader {
         _attributes: Option<ImportAttributes<'js>>,
     ) -> rquickjs::Result<String> {
         self.modules.resolve(base, name).ok_or_else(|| {
-            let why = if name.starts_with("./") || name.starts_with("../") {
-                "no such file in the app (imports cannot leave the app folder)"
-            } else {
-                "only the app's own files (\"./x.js\") and \"pyrosome\" can be imported"
-            };
-            Error::new_resolving_message(base, name, why)
+            Error::new_resolving_message(base, name, self.modules.why_unresolved(base, name))
         })
     }
 }

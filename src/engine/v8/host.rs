@@ -20,7 +20,7 @@ use crate::engine::modules::BUILTIN_SOURCE;
 use crate::engine::refusal::Refusal;
 use crate::engine::wire::{self, Malformed};
 use crate::engine::{
-    BUILTIN_MODULE, CallId, Effect, InvocationId, JsError, Modules, Payload, SharedDirectory,
+    BUILTIN_MODULE, CallId, Effect, Env, InvocationId, JsError, Modules, Payload, SharedDirectory,
     StoreGrant, StoreRequest, TimerId, Wire, store_ops,
 };
 use crate::value::Value;
@@ -57,6 +57,7 @@ enum Op {
     Decode,
     Digest,
     Hmac,
+    Env,
 }
 
 /// The host operations and their names, in the order the shim numbers them.
@@ -86,6 +87,7 @@ const OPS: &[(&str, Op)] = &[
     ("decode", Op::Decode),
     ("digest", Op::Digest),
     ("hmac", Op::Hmac),
+    ("env", Op::Env),
 ];
 
 /// The operation names as the shim takes them: `\0`-separated.
@@ -100,6 +102,8 @@ pub(super) fn op_names() -> String {
 pub(super) struct HostState {
     pub(super) service: Arc<str>,
     pub(super) directory: SharedDirectory,
+    /// The service's vars and secrets, for `host.env()`.
+    pub(super) env: Env,
     pub(super) stores: Vec<StoreGrant>,
     pub(super) effects: Vec<Effect>,
     pub(super) cx: AsyncContext,
@@ -222,6 +226,7 @@ impl V8Host {
                     .ok_or_else(|| Thrown::Type(NOT_READY.to_owned()))?;
                 strings(directory.services().map(|(s, _)| s))
             }
+            Op::Env => self.state.lock().env.value().clone(),
             Op::Call => self.call(args)?,
             Op::StoreOpen => self.store_open(&args.string(0)?)?,
             Op::StoreGet => {
@@ -539,11 +544,7 @@ impl Embedder for V8Host {
             return Ok((name.to_owned(), BUILTIN_SOURCE));
         }
         let Some(specifier) = self.modules.resolve(base, name) else {
-            let why = if name.starts_with("./") || name.starts_with("../") {
-                "no such file in the app (imports cannot leave the app folder)"
-            } else {
-                "only the app's own files (\"./x.js\") and \"pyrosome\" can be imported"
-            };
+            let why = self.modules.why_unresolved(base, name);
             return Err(format!(
                 "Error resolving module '{name}' from '{base}': {why}"
             ));

@@ -53,6 +53,7 @@ impl V8Isolate {
         let state: SharedState = Arc::new(Mutex::new(HostState {
             service: config.service.clone(),
             directory: config.directory.clone(),
+            env: config.env.clone(),
             stores: config.stores.clone(),
             effects: Vec::new(),
             cx: AsyncContext::default(),
