@@ -499,6 +499,23 @@ impl<'js> Raw<'js> {
         })
     }
 
+    /// An atom for a property name given as UTF-16 code units (lone
+    /// surrogates allowed), one reference owned.
+    pub(crate) fn atom_utf16(&self, units: &[u16]) -> Result<AtomRef<'js>, Thrown> {
+        let string = self.string_utf16(units)?;
+        // Safety: `string` is a live string value; the atom returned is a
+        // new reference (or `JS_ATOM_NULL` with an exception).
+        let atom = unsafe { qjs::JS_ValueToAtom(self.ptr, string.v) };
+        if atom == qjs::JS_ATOM_NULL {
+            return Err(Thrown);
+        }
+        Ok(AtomRef {
+            ctx: self.ptr,
+            atom,
+            _brand: PhantomData,
+        })
+    }
+
     /// The bytes of an atom's name as (possibly ill-formed) UTF-8; `None`
     /// if that failed (exception discarded).
     pub(crate) fn atom_name(&self, atom: Atom<'_>) -> Option<Utf8<'js>> {

@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 use rquickjs::function::Opt;
 use rquickjs::{Array, Ctx, Exception, Function, Object, Persistent, TypedArray, Value as JsValue};
 
-use super::convert::{
-    clone_value, from_value, to_payload, to_refusable_value, to_rust_string, value_to_js,
-};
+use super::convert::{from_value, to_payload, to_refusable_value, to_rust_string, value_to_js};
 use super::ffi::typed_array_bytes;
 use super::wire::Codec;
 use crate::engine::context::AsyncContext;
@@ -99,7 +97,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
         "methods",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, service: String| {
             let Some(directory) = dir.get() else {
-                return Err(Exception::throw_type(&ctx, NOT_READY));
+                return Err(throw_type(&ctx, NOT_READY));
             };
             match directory.methods(&service) {
                 Some(methods) => Ok(Some(methods.to_vec())),
@@ -112,7 +110,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
         "serviceNames",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
             let Some(directory) = dir.get() else {
-                return Err(Exception::throw_type(&ctx, NOT_READY));
+                return Err(throw_type(&ctx, NOT_READY));
             };
             Ok(directory
                 .services()
@@ -135,7 +133,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                     .and_then(|d| d.methods(&service))
                     .is_some_and(|ms| ms.contains(&method));
                 if !known {
-                    return Err(Exception::throw_type(
+                    return Err(throw_type(
                         &ctx,
                         &format!("no such service method: {service}.{method}"),
                     ));
@@ -147,7 +145,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                         &format!("the argument of {service}.{method}()"),
                         1,
                     );
-                    Exception::throw_type(&ctx, &message)
+                    throw_type(&ctx, &message)
                 })?;
                 let call = CallId::fresh();
                 let mut s = st.borrow_mut();
@@ -179,7 +177,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                 }
                 None => {
                     let granted: Vec<&str> = s.stores.iter().map(|g| g.name.as_str()).collect();
-                    Err(Exception::throw_type(
+                    Err(throw_type(
                         &ctx,
                         &format!(
                             "service \"{}\" has no access to store \"{name}\" (granted in pyrosome.toml: {})",
@@ -208,15 +206,15 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                     .find(|g| g.name == name)
                     .and_then(|g| g.local.clone());
                 let Some(ns) = ns else {
-                    return Err(Exception::throw_type(
+                    return Err(throw_type(
                         &ctx,
                         &format!("no local access to store \"{name}\""),
                     ));
                 };
-                let key = to_refusable_value(&ctx, &st, &key)
+                let key = to_refusable_value(&ctx, &st, &key, 0)
                     .map_err(|r| r.into_error("the key").0)
                     .and_then(|k| host_ops::store_key(&k, "the key"))
-                    .map_err(|m| Exception::throw_type(&ctx, &m))?;
+                    .map_err(|m| throw_type(&ctx, &m))?;
                 match store_ops::read(&ns, &name, &StoreRequest::Get(key)) {
                     Some(Ok(value)) => value_to_js(&ctx, &st, &value),
                     Some(Err(e)) => Err(Exception::throw_message(&ctx, &e.message)),
@@ -234,14 +232,12 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
             move |ctx: Ctx<'js>, name: String, op: Object<'js>| {
                 let grant = st.borrow().stores.iter().find(|g| g.name == name).cloned();
                 let Some(grant) = grant else {
-                    return Err(Exception::throw_type(
-                        &ctx,
-                        &format!("no access to store \"{name}\""),
-                    ));
+                    return Err(throw_type(&ctx, &format!("no access to store \"{name}\"")));
                 };
-                let op = to_refusable_value(&ctx, &st, &op.into_value());
+                let op =
+                    to_refusable_value(&ctx, &st, &op.into_value(), host_ops::STORE_OP_WRAPPING);
                 let request = host_ops::store_request(op, grant.writable, &name)
-                    .map_err(|m| Exception::throw_type(&ctx, &m))?;
+                    .map_err(|m| throw_type(&ctx, &m))?;
                 // A local read is answered now, as a one-element array.
                 if let Some(result) = grant
                     .local
@@ -369,7 +365,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
             ctx.clone(),
             |ctx: Ctx<'js>, bytes: TypedArray<'js, u8>, fatal: Opt<bool>, ignore_bom: Opt<bool>| {
                 let all = typed_array_bytes(&bytes)
-                    .ok_or_else(|| Exception::throw_type(&ctx, "the buffer is detached"))?;
+                    .ok_or_else(|| throw_type(&ctx, "the buffer is detached"))?;
                 let text = host_ops::decode_utf8(
                     &all,
                     fatal.0.unwrap_or(false),
@@ -441,19 +437,6 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
 
     let st = state.clone();
     host.set(
-        "clone",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, value: JsValue<'js>| {
-            clone_value(&ctx, &st, &value, "the value").map_err(|e| match e {
-                Ok(refused) => {
-                    Exception::throw_type(&ctx, &format!("DataCloneError: {}", refused.0))
-                }
-                Err(thrown) => thrown,
-            })
-        })?,
-    )?;
-
-    let st = state.clone();
-    host.set(
         "now",
         Function::new(ctx.clone(), move || {
             st.borrow().started.elapsed().as_secs_f64() * 1000.0
@@ -463,11 +446,38 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
     Ok(host)
 }
 
+/// Throws a `TypeError` with `message`, however long it is.
+pub(crate) fn throw_type(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
+    throw_whole(ctx, message, Exception::throw_type)
+}
+
+/// Throws the error `throw` makes, with `message` whole: rquickjs's
+/// `Exception::throw_type` (and `throw_range`, ...) format the message
+/// into a 256-byte buffer, so a longer one (a refusal with a long path)
+/// would be cut at 255 bytes and lose its reason. A long message is set on
+/// the thrown error afterwards.
+fn throw_whole<'js>(
+    ctx: &Ctx<'js>,
+    message: &str,
+    throw: fn(&Ctx<'js>, &str) -> rquickjs::Error,
+) -> rquickjs::Error {
+    if message.len() < 256 {
+        return throw(ctx, message);
+    }
+    let _ = throw(ctx, "");
+    let error = ctx.catch();
+    if let Some(object) = error.as_object() {
+        // The message is an own writable data property of a new error.
+        let _ = object.set("message", message);
+    }
+    ctx.throw(error)
+}
+
 /// Throws what a shared host operation threw.
 fn throw(ctx: &Ctx<'_>, thrown: Thrown) -> rquickjs::Error {
     match thrown {
-        Thrown::Type(m) => Exception::throw_type(ctx, &m),
-        Thrown::Range(m) => Exception::throw_range(ctx, &m),
+        Thrown::Type(m) => throw_type(ctx, &m),
+        Thrown::Range(m) => throw_whole(ctx, &m, Exception::throw_range),
         Thrown::Error(m) => Exception::throw_message(ctx, &m),
     }
 }

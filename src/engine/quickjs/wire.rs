@@ -20,8 +20,8 @@
 //! so they survive isolate to isolate. (QuickJS hands out strings as
 //! UTF-8 with lone surrogates as three-byte sequences, "WTF-8"; checking
 //! that it is well-formed is one fast scan, and only ill-formed strings
-//! pay for the conversion.) Keys are always UTF-8; a key with a lone
-//! surrogate crosses with U+FFFD instead.
+//! pay for the conversion.) Keys likewise: UTF-8, or UTF-16 code units
+//! (with `KEY_UTF16` in the length) for a key with a lone surrogate.
 //!
 //! **Decoding** builds arrays with `JS_NewArrayFrom` (elements moved in,
 //! no per-element property writes) and objects by defining own data
@@ -54,7 +54,7 @@ use std::io::Write as _;
 use rquickjs::Value as JsValue;
 
 use super::ffi::{Js, KeyCache, KeyName, Kind, Raw, Stack, Thrown};
-use crate::engine::refusal::{MAX_DEPTH, Refusal};
+use crate::engine::refusal::{MAX_DEPTH, Refusal, TOO_DEEP};
 use crate::engine::wire::tag;
 use crate::value::BigInt;
 
@@ -140,12 +140,26 @@ impl Codec {
 
 /// Encodes `value` into the codec's buffer ([`Codec::encoded`]).
 /// `object_proto` is the identity of the context's intrinsic
-/// `Object.prototype` ([`Js::identity`]).
+/// `Object.prototype` ([`Js::identity`]). Nesting deeper than
+/// [`MAX_DEPTH`] is refused.
 pub(crate) fn encode<'js>(
     raw: &Raw<'js>,
     object_proto: usize,
     codec: &mut Codec,
     value: &JsValue<'js>,
+) -> Result<(), Refusal> {
+    encode_wrapped(raw, object_proto, codec, value, 0)
+}
+
+/// [`encode`] for a value that wraps the values it carries in `wrapping`
+/// levels of its own (a store operation: `{ops: [{value}]}`), which do not
+/// count against [`MAX_DEPTH`].
+pub(crate) fn encode_wrapped<'js>(
+    raw: &Raw<'js>,
+    object_proto: usize,
+    codec: &mut Codec,
+    value: &JsValue<'js>,
+    wrapping: usize,
 ) -> Result<(), Refusal> {
     codec.out.clear();
     codec.ancestors.clear();
@@ -154,6 +168,7 @@ pub(crate) fn encode<'js>(
         raw,
         object_proto,
         codec,
+        max_depth: MAX_DEPTH + wrapping,
     };
     let result = encoder.value(&value);
     if result.is_err() {
@@ -166,6 +181,8 @@ struct Encoder<'c, 'js> {
     raw: &'c Raw<'js>,
     object_proto: usize,
     codec: &'c mut Codec,
+    /// Deepest nesting accepted.
+    max_depth: usize,
 }
 
 impl<'js> Encoder<'_, 'js> {
@@ -226,10 +243,8 @@ impl<'js> Encoder<'_, 'js> {
                 "refers back to an object that contains it (a cycle)",
             ));
         }
-        if self.codec.ancestors.len() >= MAX_DEPTH {
-            return Err(Refusal::new(format!(
-                "nested more than {MAX_DEPTH} levels deep"
-            )));
+        if self.codec.ancestors.len() >= self.max_depth {
+            return Err(Refusal::new(TOO_DEEP));
         }
         self.codec.ancestors.push(id);
         Ok(())
@@ -378,16 +393,24 @@ fn put_string(out: &mut Vec<u8>, text: &[u8]) {
     }
 }
 
-/// Writes a key (length and UTF-8); a key with lone surrogates gets
-/// U+FFFD for each, as a Rust `String` would.
+/// Writes a key QuickJS gave as (W)UTF-8: length and UTF-8 when
+/// well-formed, else the count of UTF-16 code units with `KEY_UTF16` set,
+/// and the units (lone surrogates kept).
 fn put_key(out: &mut Vec<u8>, name: &[u8]) {
     if is_utf8(name) {
         put_bytes(out, name);
     } else {
-        let units: Vec<u16> = wtf8_units(name).collect();
-        let fixed = String::from_utf16_lossy(&units);
-        put_u32(out, fixed.len());
-        out.extend_from_slice(fixed.as_bytes());
+        let at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        let mut units = 0u32;
+        for unit in wtf8_units(name) {
+            out.extend_from_slice(&unit.to_le_bytes());
+            units += 1;
+        }
+        let flagged = (tag::KEY_UTF16 | units.min(tag::KEY_UTF16 - 1)).to_le_bytes();
+        if let Some(slot) = out.get_mut(at..at + 4) {
+            slot.copy_from_slice(&flagged);
+        }
     }
 }
 
@@ -480,6 +503,7 @@ pub(crate) fn decode<'js>(
 }
 
 /// Builds a copy of the value last [`encode`]d with `codec`.
+#[cfg(test)]
 pub(crate) fn decode_encoded<'js>(
     raw: &Raw<'js>,
     codec: &mut Codec,
@@ -651,7 +675,24 @@ impl<'c, 'js> Decoder<'c, 'js> {
                 let object = raw.object()?;
                 for _ in 0..n {
                     let key_at = self.at + 4;
-                    let key = self.bytes()?;
+                    let len = self.u32()?;
+                    if len & tag::KEY_UTF16 as usize != 0 {
+                        // A key with a lone surrogate (rare): no cache.
+                        let n = len & !(tag::KEY_UTF16 as usize);
+                        let bytes = self.take(n.checked_mul(2).ok_or_else(|| self.malformed())?)?;
+                        let units = &mut self.codec.units;
+                        units.clear();
+                        units.extend(
+                            bytes
+                                .chunks_exact(2)
+                                .map(|p| u16::from_le_bytes([p[0], p[1]])),
+                        );
+                        let atom = raw.atom_utf16(units)?;
+                        let item = self.value()?;
+                        object.define(atom.id(), item)?;
+                        continue;
+                    }
+                    let key = self.take(len)?;
                     let item = self.value()?;
                     let atom = self
                         .codec

@@ -51,7 +51,6 @@ enum Op {
     UrlSet,
     FormDecode,
     FormEncode,
-    Clone,
     Now,
 }
 
@@ -76,7 +75,6 @@ const OPS: &[(&str, Op)] = &[
     ("urlSet", Op::UrlSet),
     ("formDecode", Op::FormDecode),
     ("formEncode", Op::FormEncode),
-    ("clone", Op::Clone),
     ("now", Op::Now),
 ];
 
@@ -119,13 +117,19 @@ impl Args<'_> {
         self.0.value(i).map_err(Self::malformed)
     }
 
-    /// Argument `i`, which must not have been refused.
+    /// Argument `i`, which must not have been refused, for an operation
+    /// that reads text: lone surrogates become U+FFFD (as `TextEncoder`
+    /// and the URL parser do).
     fn arg(&self, i: usize) -> Result<Value, Thrown> {
-        self.get(i)?.map_err(|r| {
+        let value = self.get(i)?.map_err(|r| {
             Thrown::Type(format!(
                 "argument {i} cannot be passed to the host ({})",
                 r.found
             ))
+        })?;
+        Ok(match value.to_well_formed() {
+            std::borrow::Cow::Borrowed(_) => value,
+            std::borrow::Cow::Owned(fixed) => fixed,
         })
     }
 
@@ -308,19 +312,6 @@ impl V8Host {
                     _ => ("", ""),
                 })))
             }
-            Op::Clone => {
-                // The argument's bytes are the copy: the codec builds it anew.
-                return match args.wire(0)? {
-                    Ok(bytes) => {
-                        out.extend_from_slice(bytes);
-                        Ok(())
-                    }
-                    Err(r) => Err(Thrown::Type(format!(
-                        "DataCloneError: {}",
-                        r.into_error("the value").0
-                    ))),
-                };
-            }
             Op::Now => Value::Number(self.state.lock().started.elapsed().as_secs_f64() * 1000.0),
         };
         wire::encode_without_json(&value, out);
@@ -447,7 +438,8 @@ impl V8Host {
 /// stacks begin with `Name: message`; that header is dropped so stacks read
 /// the same as QuickJS's (frames only).
 pub(super) fn v8_error(record: &Value) -> JsError {
-    let mut error = JsError::from_record(record);
+    // Messages and stacks are text: lone surrogates become U+FFFD.
+    let mut error = JsError::from_record(&record.to_well_formed());
     if let Some(stack) = error.stack.take() {
         let header = if error.message.is_empty() {
             error.name.clone()
