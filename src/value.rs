@@ -590,6 +590,88 @@ mod tests {
     }
 
     #[test]
+    fn lone_surrogates_are_kept_and_can_be_made_well_formed() {
+        assert_eq!(Value::from_utf16(&[0x61, 0x62]), Value::from("ab"));
+        assert_eq!(
+            Value::from_utf16(&[0xD83D, 0xDE00]),
+            Value::from("\u{1F600}")
+        );
+        let lone = Value::from_utf16(&[0x61, 0xD83D, 0xDE00, 0xDC00]);
+        let Value::Wtf16(w) = &lone else {
+            panic!("{lone:?}")
+        };
+        assert_eq!(w.first_lone_surrogate(), Some((3, 0xDC00)));
+        assert_eq!(format!("{lone:?}"), "Wtf16(\"a😀\\u{dc00}\")");
+        assert_ne!(lone, Value::from("a\u{1F600}\u{FFFD}"));
+        assert_eq!(lone.type_name(), "string");
+        let key = Key::from_utf16(&[0xD800]);
+        assert!(key.as_str().is_none() && key != "\u{FFFD}");
+        assert_eq!(Key::from_utf16(&[0x6B]), "k");
+        let v = Value::Object(vec![(key, Value::Array(vec![lone.clone()]))]);
+        let fixed = v.to_well_formed();
+        assert_eq!(
+            *fixed,
+            Value::object([(
+                "\u{FFFD}",
+                Value::Array(vec![Value::from("a\u{1F600}\u{FFFD}")])
+            )])
+        );
+        let plain = Value::object([("a", Value::from("b"))]);
+        assert!(matches!(plain.to_well_formed(), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn depth_counts_containers_and_names_the_one_too_deep() {
+        assert_eq!(Value::Number(1.0).depth_within(0), Ok(0));
+        assert_eq!(Value::Array(vec![]).depth_within(1), Ok(1));
+        let v = Value::object([
+            ("flat", Value::Null),
+            (
+                "a",
+                Value::Array(vec![
+                    Value::Null,
+                    Value::object([("b", Value::Array(vec![]))]),
+                ]),
+            ),
+        ]);
+        assert_eq!(v.depth_within(4), Ok(4));
+        let path = v.depth_within(3).expect_err("deeper than 3");
+        let path: Vec<&str> = path.iter().rev().map(String::as_str).collect();
+        assert_eq!(path, [".a", "[1]", ".b"]);
+    }
+
+    #[test]
+    fn long_paths_are_elided_and_messages_name_the_limit() {
+        let short = ["[0]"; 16];
+        assert_eq!(path_text(short.iter().copied()), "[0]".repeat(16));
+        let segments: Vec<String> = (0..300).map(|i| format!("[{i}]")).collect();
+        let text = path_text(segments.iter().map(String::as_str));
+        assert!(
+            text.starts_with("[0][1][2][3][4][5][6][7][8][9][10][11]…(285 more)…[297][298][299]"),
+            "{text}"
+        );
+        assert!(TOO_DEEP.contains(&MAX_DEPTH.to_string()));
+        assert!(NESTING_RULE.contains(&MAX_DEPTH.to_string()));
+        assert_eq!(
+            too_deep_message("the value[0]"),
+            format!("the value[0] is {TOO_DEEP}: {NESTING_RULE}")
+        );
+    }
+
+    /// The JavaScript that spells the limit and its message out says the
+    /// same as this module.
+    #[test]
+    fn the_javascript_codec_and_clone_use_the_same_limit_and_words() {
+        let codec = include_str!("engine/v8/codec.js");
+        let clone = include_str!("engine/js/web/clone.js");
+        for source in [codec, clone] {
+            assert!(source.contains(&format!("const MAX_DEPTH = {MAX_DEPTH};")));
+            assert!(source.contains(&format!("const TOO_DEEP = \"{TOO_DEEP}\";")));
+        }
+        assert!(clone.contains(&format!("\"{NESTING_RULE}\"")));
+    }
+
+    #[test]
     fn to_json_is_lossy_like_json_stringify() {
         assert_eq!(Value::Undefined.to_json(), serde_json::Value::Null);
         assert_eq!(

@@ -312,6 +312,29 @@ mod tests {
     }
 
     #[test]
+    fn the_v8_codec_knows_the_store_operation_wrapping() {
+        assert!(
+            include_str!("v8/codec.js")
+                .contains(&format!("const STORE_OP_WRAPPING = {STORE_OP_WRAPPING};"))
+        );
+    }
+
+    #[test]
+    fn store_keys_with_lone_surrogates_are_refused() {
+        let key = Value::from_utf16(&[0x61, 0xDBFF]);
+        let message = store_key(&key, "the key").err().unwrap_or_default();
+        assert_eq!(
+            message,
+            "store keys must be well-formed Unicode strings: the key has a lone surrogate \
+             (\\uDBFF at index 1); use String.prototype.toWellFormed() or a Uint8Array key"
+        );
+        assert_eq!(
+            store_key(&Value::from("a\u{FFFD}"), "k"),
+            Ok("a\u{FFFD}".into())
+        );
+    }
+
+    #[test]
     fn urls_and_forms() {
         let u = url_parse("/a?b=1", Some("http://x.test/")).unwrap();
         assert_eq!(u.get("href"), Some(&Value::from("http://x.test/a?b=1")));

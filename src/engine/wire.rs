@@ -685,7 +685,7 @@ mod tests {
         ] {
             let mut with = post.clone();
             if let Value::Object(pairs) = &mut with {
-                pairs.push(("odd".to_owned(), odd));
+                pairs.push(("odd".into(), odd));
             }
             let mut out = Vec::new();
             encode(&with, &mut out);

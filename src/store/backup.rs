@@ -36,11 +36,13 @@ use std::io::{BufRead, Write};
 /// Entries written per batch when importing.
 const IMPORT_BATCH: usize = 1000;
 
-/// The deepest JSON [`parse_tagged_json`] reads: the tagged JSON of a value of [`MAX_DEPTH`]
-/// levels whose every object has a key with a lone surrogate (three JSON levels each:
-/// `{"$entries": [[k, v]]}`) and whose innermost value is `{"$utf16": [...]}` (two more).
-/// Deeper text is refused before it is parsed, so parsing cannot exhaust the stack.
-const JSON_MAX_DEPTH: usize = 3 * MAX_DEPTH + 2;
+/// The deepest JSON [`parse_tagged_json`] and an import read: a backup line (one level,
+/// `{"key": …, "value": …}`) holding the tagged JSON of a value of [`MAX_DEPTH`] levels whose
+/// every object has a key with a lone surrogate (three JSON levels each: `{"$entries": [[k,
+/// v]]}`) and whose innermost value is `{"$utf16": [...]}` (two more), with room for one
+/// level more, so that a value just past the limit is refused with its path. Deeper text is
+/// refused before it is parsed, so parsing cannot exhaust the stack.
+const JSON_MAX_DEPTH: usize = 1 + 3 * (MAX_DEPTH + 1) + 2;
 
 fn utf16_json(w: &Wtf16) -> J {
     let mut m = Map::with_capacity(1);
@@ -237,7 +239,9 @@ fn from_tag(tag: &str, inner: &J) -> Result<Value, StoreError> {
                     J::Object(m) if m.len() == 1 => match m.get("$utf16") {
                         Some(J::Array(units)) => Key::from_utf16(&code_units(units)?),
                         _ => {
-                            return bad("a key in $entries must be a string or {\"$utf16\": [...]}");
+                            return bad(
+                                "a key in $entries must be a string or {\"$utf16\": [...]}",
+                            );
                         }
                     },
                     _ => return bad("a key in $entries must be a string or {\"$utf16\": [...]}"),
@@ -516,6 +520,79 @@ mod tests {
         export_jsonl(&dst, &mut again).expect("export");
         assert_eq!(again, out);
         assert_eq!(dst.count(&KeyRange::All).expect("count"), 4);
+    }
+
+    #[test]
+    fn lone_surrogates_survive_tagged_json() {
+        let lone = Value::from_utf16(&[0x61, 0xD800, 0x62]);
+        let v = Value::Array(vec![
+            lone.clone(),
+            Value::Object(vec![
+                (Key::from_utf16(&[0xDFFF]), lone.clone()),
+                ("$x".into(), Value::Null),
+            ]),
+            Value::object([("$utf16", Value::from("not a tag"))]),
+        ]);
+        let j = value_to_tagged_json(&v);
+        assert_eq!(j[0], json!({"$utf16": [97, 55296, 98]}));
+        assert_eq!(
+            j[1],
+            json!({"$entries": [[{"$utf16": [57343]}, {"$utf16": [97, 55296, 98]}], ["$x", null]]})
+        );
+        assert_eq!(j[2], json!({"$object": {"$utf16": "not a tag"}}));
+        let text = serde_json::to_string(&j).expect("serialise");
+        assert_eq!(parse_tagged_json(&text).expect("parse"), v);
+        for bad in [
+            json!({"$utf16": [65536]}),
+            json!({"$utf16": ["a"]}),
+            json!({"$entries": [[1, 2]]}),
+            json!({"$entries": [["a"]]}),
+        ] {
+            assert!(value_from_tagged_json(&bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn every_depth_the_store_keeps_survives_export_and_import() {
+        // Objects with lone-surrogate keys nest three JSON levels per level.
+        let mut v = Value::from_utf16(&[0xD800]);
+        for _ in 0..MAX_DEPTH {
+            v = Value::Object(vec![(Key::from_utf16(&[0xDC00]), v)]);
+        }
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("open");
+        let src = store.namespace("src", Durability::Relaxed).expect("ns");
+        src.write_blocking(WriteBatch::default().put(b"deep".to_vec(), v.clone()))
+            .expect("write at the limit");
+        let mut out = Vec::new();
+        export_jsonl(&src, &mut out).expect("export");
+        let dst = store.namespace("dst", Durability::Relaxed).expect("ns");
+        assert_eq!(import_jsonl(&dst, &mut out.as_slice()).expect("import"), 1);
+        assert_eq!(dst.get(b"deep").expect("get"), Some(v.clone()));
+        // One level more is refused at its line, with the path.
+        let deeper = Value::Array(vec![v]);
+        let line = format!(
+            "{{\"key\":\"a\",\"value\":1}}\n{{\"key\":\"b\",\"value\":{}}}\n",
+            value_to_tagged_json(&deeper)
+        );
+        let e = import_jsonl(&dst, &mut line.as_bytes()).expect_err("too deep");
+        let msg = e.to_string();
+        assert!(matches!(e, StoreError::BackupLine { line: 2, .. }), "{msg}");
+        assert!(msg.contains("the value[0]"), "{msg}");
+        assert!(msg.contains("is nested more than 256 levels deep"), "{msg}");
+        // JSON nested past any value's tagged form is refused before it
+        // is parsed (no stack overflow).
+        let bomb = format!(
+            "{{\"key\":\"c\",\"value\":{}1{}}}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let e = import_jsonl(&dst, &mut bomb.as_bytes()).expect_err("bomb");
+        assert!(e.to_string().contains("JSON nested more than"), "{e}");
+        assert!(parse_tagged_json(&"[".repeat(1_000_000)).is_err());
+        // Brackets inside strings do not count.
+        let text = format!("[\"{}\"]", "[".repeat(10_000));
+        assert!(parse_tagged_json(&text).is_ok());
     }
 
     #[test]

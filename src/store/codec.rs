@@ -478,7 +478,7 @@ mod tests {
     fn round_trips_every_variant() {
         let v = sample();
         let bytes = encode(&v).expect("encode");
-        assert_eq!(bytes[0], FORMAT_VERSION);
+        assert_eq!(bytes[0], FORMAT_VERSION_1, "no lone surrogate: version 1");
         let back = decode(&bytes).expect("decode");
         assert_eq!(back, v);
         // -0 and NaN survive bit-exactly where it matters.
@@ -492,7 +492,7 @@ mod tests {
         );
         // Property order is kept.
         if let Value::Object(pairs) = back {
-            let keys: Vec<_> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+            let keys: Vec<_> = pairs.iter().filter_map(|(k, _)| k.as_str()).collect();
             assert_eq!(&keys[..3], &["u", "n", "t"]);
         } else {
             panic!("not an object");
@@ -522,9 +522,9 @@ mod tests {
     #[test]
     fn refuses_unknown_version_and_empty_input() {
         let mut bytes = encode(&Value::Null).expect("encode");
-        bytes[0] = 2;
-        let e = decode(&bytes).expect_err("version 2");
-        assert!(e.0.contains("version 2"), "{e}");
+        bytes[0] = 3;
+        let e = decode(&bytes).expect_err("version 3");
+        assert!(e.0.contains("version 3"), "{e}");
         assert!(decode(&[]).is_err());
     }
 
@@ -583,6 +583,61 @@ mod tests {
     }
 
     #[test]
+    fn version_1_data_reads_as_before() {
+        // Bytes as version 1 wrote them: {"s": "é", "a": [1, -0.5]}.
+        let mut v1 = vec![
+            1, T_OBJECT, 2, 1, b's', T_STRING, 2, 0xC3, 0xA9, 1, b'a', T_ARRAY, 2,
+        ];
+        v1.extend_from_slice(&[T_INT, 2, T_F64]);
+        v1.extend_from_slice(&(-0.5f64).to_bits().to_le_bytes());
+        let expected = Value::object([
+            ("s", Value::from("é")),
+            (
+                "a",
+                Value::Array(vec![Value::Number(1.0), Value::Number(-0.5)]),
+            ),
+        ]);
+        assert_eq!(decode(&v1), Ok(expected.clone()));
+        assert_eq!(encode(&expected), Ok(v1), "and is still written so");
+        // The new tags are not version 1.
+        let e = decode(&[1, T_UTF16, 1, 0x00, 0xD8]).expect_err("tag 0x0b in version 1");
+        assert!(e.0.contains("version 2"), "{e}");
+        assert!(decode(&[1, T_OBJECT_KEYED, 0]).is_err());
+    }
+
+    #[test]
+    fn lone_surrogates_round_trip_in_version_2() {
+        let lone = Value::from_utf16(&[0x61, 0xD800, 0x62]);
+        let key = Key::from_utf16(&[0xDC00]);
+        let value = Value::Array(vec![
+            lone.clone(),
+            Value::Object(vec![
+                (key.clone(), lone.clone()),
+                ("plain".into(), Value::from("x")),
+            ]),
+            Value::object([("only", lone.clone())]),
+        ]);
+        let bytes = encode(&value).expect("encode");
+        assert_eq!(bytes[0], FORMAT_VERSION);
+        assert_eq!(decode(&bytes), Ok(value));
+        assert_eq!(
+            encode(&lone).expect("encode"),
+            [2, T_UTF16, 3, 0x61, 0, 0x00, 0xD8, 0x62, 0]
+        );
+        // Well-formed units under the new tag read as a plain string.
+        assert_eq!(
+            decode(&[2, T_UTF16, 2, 0x3D, 0xD8, 0x00, 0xDE]),
+            Ok(Value::from("\u{1F600}"))
+        );
+        for bad in [
+            &[2, T_UTF16, 2, 0x61][..],              // truncated
+            &[2, T_OBJECT_KEYED, 1, T_NULL, T_NULL], // a key that is not a string
+        ] {
+            assert!(decode(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn depth_is_bounded_both_ways() {
         let mut v = Value::Null;
         for _ in 0..MAX_DEPTH {
@@ -592,8 +647,20 @@ mod tests {
             decode(&encode(&v).expect("at the limit")).expect("decode"),
             v
         );
-        let deeper = Value::Array(vec![v]);
-        assert!(encode(&deeper).is_err());
+        let deeper = Value::object([("x", Value::Array(vec![v]))]);
+        let e = encode(&deeper).expect_err("past the limit");
+        assert!(
+            e.0.starts_with("the value.x[0][0][0]") && e.0.contains("…(") && e.0.ends_with(
+                "is nested more than 256 levels deep: values passed between services, stored or \
+                 cloned may nest at most 256 levels of arrays and objects"
+            ),
+            "{e}"
+        );
+        // What earlier builds stored (up to 512 levels) still reads.
+        let mut legacy = vec![1u8];
+        legacy.extend(std::iter::repeat_n([T_ARRAY, 1], READ_MAX_DEPTH).flatten());
+        legacy.push(T_NULL);
+        assert!(decode(&legacy).is_ok());
         let mut bytes = vec![1u8];
         bytes.extend(std::iter::repeat_n([T_ARRAY, 1], 100_000).flatten());
         bytes.push(T_NULL);

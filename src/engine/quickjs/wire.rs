@@ -53,7 +53,7 @@ use std::io::Write as _;
 
 use rquickjs::Value as JsValue;
 
-use super::ffi::{Js, KeyCache, KeyName, Kind, Raw, Stack, Thrown};
+use super::ffi::{AtomRef, Js, KeyCache, KeyName, Kind, Raw, Stack, Thrown};
 use crate::engine::refusal::{MAX_DEPTH, Refusal, TOO_DEEP};
 use crate::engine::wire::tag;
 use crate::value::BigInt;
@@ -677,17 +677,7 @@ impl<'c, 'js> Decoder<'c, 'js> {
                     let key_at = self.at + 4;
                     let len = self.u32()?;
                     if len & tag::KEY_UTF16 as usize != 0 {
-                        // A key with a lone surrogate (rare): no cache.
-                        let n = len & !(tag::KEY_UTF16 as usize);
-                        let bytes = self.take(n.checked_mul(2).ok_or_else(|| self.malformed())?)?;
-                        let units = &mut self.codec.units;
-                        units.clear();
-                        units.extend(
-                            bytes
-                                .chunks_exact(2)
-                                .map(|p| u16::from_le_bytes([p[0], p[1]])),
-                        );
-                        let atom = raw.atom_utf16(units)?;
+                        let atom = self.utf16_key(len & !(tag::KEY_UTF16 as usize))?;
                         let item = self.value()?;
                         object.define(atom.id(), item)?;
                         continue;
@@ -721,6 +711,22 @@ impl<'c, 'js> Decoder<'c, 'js> {
             }
             _ => return Err(DecodeError::Malformed(at)),
         })
+    }
+
+    /// The atom of a key of `n` UTF-16 code units (one with a lone
+    /// surrogate: rare, so not cached). Out of line: [`Decoder::value`]
+    /// recurses, and its frame stays small.
+    #[inline(never)]
+    fn utf16_key(&mut self, n: usize) -> Result<AtomRef<'js>, DecodeError> {
+        let bytes = self.take(n.checked_mul(2).ok_or_else(|| self.malformed())?)?;
+        let units = &mut self.codec.units;
+        units.clear();
+        units.extend(
+            bytes
+                .chunks_exact(2)
+                .map(|p| u16::from_le_bytes([p[0], p[1]])),
+        );
+        Ok(self.raw.atom_utf16(units)?)
     }
 
     fn descend(&mut self) -> Result<(), DecodeError> {
@@ -897,13 +903,37 @@ mod tests {
         ));
         // Pairs are well-formed: UTF-8.
         assert_eq!(encode_js("'😀'").expect("encodes")[0], tag::STRING);
-        // Read in Rust, they are U+FFFD.
+        // Read in Rust, they are kept.
         assert_eq!(
             crate::engine::wire::decode(&bytes),
-            Ok(Value::from("a\u{FFFD}b\u{FFFD}"))
+            Ok(Value::from_utf16(&[0x61, 0xD800, 0x62, 0xDFFF]))
         );
-        // Keys are UTF-8: a lone surrogate in one becomes U+FFFD.
-        assert!(crosses("({ 'k\\uD800': 1 })", "v => v['k\\uFFFD'] === 1"));
+        // Keys too: UTF-16 with the flag in their length.
+        assert!(crosses(
+            "({ 'k\\uD800': 1, ok: 2 })",
+            "v => v['k\\uD800'] === 1 && !('k\\uFFFD' in v) && Object.keys(v).join() === 'k\\uD800,ok'"
+        ));
+        let keyed = encode_js("({ 'k\\uDC00': 1 })").expect("encodes");
+        assert_eq!(
+            crate::engine::wire::decode(&keyed),
+            Ok(Value::Object(vec![(
+                crate::value::Key::from_utf16(&[0x6B, 0xDC00]),
+                Value::Number(1.0)
+            )]))
+        );
+        // And values and keys made in Rust cross into JavaScript whole.
+        let mut from_rust = Vec::new();
+        crate::engine::wire::encode_tree_into(
+            &Value::Object(vec![(
+                crate::value::Key::from_utf16(&[0xD800]),
+                Value::from_utf16(&[0xDFFF, 0x61]),
+            )]),
+            &mut from_rust,
+        );
+        assert_eq!(
+            decode_js(&from_rust, "v => v['\\uD800'] === '\\uDFFFa'"),
+            Ok(true)
+        );
     }
 
     #[test]
@@ -1009,12 +1039,26 @@ mod tests {
         let nest = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
         assert!(encode_js(&nest(MAX_DEPTH)).is_ok());
         let message = refusal(&nest(MAX_DEPTH + 1));
-        assert!(
-            message.ends_with(&format!(
-                "nested more than {MAX_DEPTH} levels deep, which cannot be passed between services or stored"
-            )),
-            "{message}"
+        assert_eq!(
+            message,
+            crate::value::too_deep_message(&format!(
+                "the argument{}",
+                crate::value::path_text(std::iter::repeat_n("[0]", MAX_DEPTH))
+            ))
         );
+        // A wrapping (a store operation's own levels) does not count.
+        isolate(|raw, proto, codec| {
+            let value: JsValue = raw
+                .ctx()
+                .eval(format!("[[[{}]]]", nest(MAX_DEPTH)))
+                .expect("evaluates");
+            assert!(encode_wrapped(raw, proto, codec, &value, 3).is_ok());
+            let value: JsValue = raw
+                .ctx()
+                .eval(format!("[[[{}]]]", nest(MAX_DEPTH + 1)))
+                .expect("evaluates");
+            assert!(encode_wrapped(raw, proto, codec, &value, 3).is_err());
+        });
     }
 
     #[test]
