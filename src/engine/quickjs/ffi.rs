@@ -542,6 +542,7 @@ impl<'js> Raw<'js> {
 
 impl<'js> Js<'js> {
     /// What the value is.
+    #[inline]
     pub(crate) fn kind(&self) -> Kind {
         let v = self.v;
         let classes = builtin_classes(self.ctx);
@@ -1058,7 +1059,9 @@ impl KeyCache {
     }
 
     /// The atom for a received key, `None` if `bytes` are not UTF-8.
-    /// (Only UTF-8 is ever cached, so a hit needs no check.)
+    /// (Only UTF-8 is ever cached, so a hit needs no check.) Inlined into
+    /// the decoder, its one caller, where it is the cost of every key.
+    #[inline(always)]
     pub(crate) fn atom<'c, 'js>(
         &'c mut self,
         raw: &Raw<'js>,
@@ -1074,11 +1077,13 @@ impl KeyCache {
         let words = name_words(bytes);
         let start = name_set(bytes.len(), words) * KEY_CACHE_WAYS;
         let set = &mut self.by_name[start..start + KEY_CACHE_WAYS];
-        if let Some(i) = set.iter().position(|s| s.holds(bytes, words)) {
-            return Ok(Some(KeyAtom::Cached(Atom {
-                atom: set[i].atom,
-                _keys: PhantomData,
-            })));
+        for slot in set.iter() {
+            if slot.holds(bytes, words) {
+                return Ok(Some(KeyAtom::Cached(Atom {
+                    atom: slot.atom,
+                    _keys: PhantomData,
+                })));
+            }
         }
         let Ok(name) = std::str::from_utf8(bytes) else {
             return Ok(None);
@@ -1101,6 +1106,7 @@ impl KeyCache {
 
     /// The UTF-8 name of a sent key (`None` if converting it failed,
     /// exception discarded). Only well-formed names are cached.
+    #[inline]
     pub(crate) fn name<'c, 'js>(
         &'c mut self,
         raw: &Raw<'js>,

@@ -53,7 +53,7 @@ use std::io::Write as _;
 
 use rquickjs::Value as JsValue;
 
-use super::ffi::{AtomRef, Js, KeyCache, KeyName, Kind, Raw, Stack, Thrown};
+use super::ffi::{AtomRef, Js, KeyAtom, KeyCache, KeyName, Kind, Raw, Stack, Thrown};
 use crate::engine::refusal::{MAX_DEPTH, Refusal, TOO_DEEP};
 use crate::engine::wire::tag;
 use crate::value::BigInt;
@@ -400,17 +400,25 @@ fn put_key(out: &mut Vec<u8>, name: &[u8]) {
     if is_utf8(name) {
         put_bytes(out, name);
     } else {
-        let at = out.len();
-        out.extend_from_slice(&[0; 4]);
-        let mut units = 0u32;
-        for unit in wtf8_units(name) {
-            out.extend_from_slice(&unit.to_le_bytes());
-            units += 1;
-        }
-        let flagged = (tag::KEY_UTF16 | units.min(tag::KEY_UTF16 - 1)).to_le_bytes();
-        if let Some(slot) = out.get_mut(at..at + 4) {
-            slot.copy_from_slice(&flagged);
-        }
+        put_utf16_key(out, name);
+    }
+}
+
+/// [`put_key`] for a key with a lone surrogate: rare, so out of line
+/// (the encoder's hot path stays small enough to inline what it calls).
+#[cold]
+#[inline(never)]
+fn put_utf16_key(out: &mut Vec<u8>, name: &[u8]) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let mut units = 0u32;
+    for unit in wtf8_units(name) {
+        out.extend_from_slice(&unit.to_le_bytes());
+        units += 1;
+    }
+    let flagged = (tag::KEY_UTF16 | units.min(tag::KEY_UTF16 - 1)).to_le_bytes();
+    if let Some(slot) = out.get_mut(at..at + 4) {
+        slot.copy_from_slice(&flagged);
     }
 }
 
@@ -676,19 +684,24 @@ impl<'c, 'js> Decoder<'c, 'js> {
                 for _ in 0..n {
                     let key_at = self.at + 4;
                     let len = self.u32()?;
-                    if len & tag::KEY_UTF16 as usize != 0 {
-                        let atom = self.utf16_key(len & !(tag::KEY_UTF16 as usize))?;
-                        let item = self.value()?;
-                        object.define(atom.id(), item)?;
-                        continue;
-                    }
-                    let key = self.take(len)?;
+                    // A key with a lone surrogate (rare) gets its atom now.
+                    let (key, wide) = if len & tag::KEY_UTF16 as usize == 0 {
+                        (self.take(len)?, None)
+                    } else {
+                        (
+                            &[][..],
+                            Some(self.utf16_key(len & !(tag::KEY_UTF16 as usize))?),
+                        )
+                    };
                     let item = self.value()?;
-                    let atom = self
-                        .codec
-                        .keys
-                        .atom(raw, key)?
-                        .ok_or(DecodeError::Malformed(key_at))?;
+                    let atom = match wide {
+                        None => self
+                            .codec
+                            .keys
+                            .atom(raw, key)?
+                            .ok_or(DecodeError::Malformed(key_at))?,
+                        Some(atom) => KeyAtom::Fresh(atom),
+                    };
                     object.define(atom.id(), item)?;
                 }
                 self.depth -= 1;
@@ -716,6 +729,7 @@ impl<'c, 'js> Decoder<'c, 'js> {
     /// The atom of a key of `n` UTF-16 code units (one with a lone
     /// surrogate: rare, so not cached). Out of line: [`Decoder::value`]
     /// recurses, and its frame stays small.
+    #[cold]
     #[inline(never)]
     fn utf16_key(&mut self, n: usize) -> Result<AtomRef<'js>, DecodeError> {
         let bytes = self.take(n.checked_mul(2).ok_or_else(|| self.malformed())?)?;
