@@ -39,8 +39,14 @@
   const getProto = Object.getPrototypeOf;
   const isArray = Array.isArray;
   const apply = Reflect.apply;
+  // f(thisArg, ...args) for a captured method: no array per call, and
+  // immune to later changes of Function.prototype.call.
+  const uncurry = Function.prototype.bind.bind(Function.prototype.call);
   const mapGet = MapCtor.prototype.get;
   const mapSet = MapCtor.prototype.set;
+  const mapGetOf = uncurry(mapGet);
+  const mapSetOf = uncurry(mapSet);
+  const objToStringOf = uncurry(objToString);
   const mapForEach = MapCtor.prototype.forEach;
   const setAdd = SetCtor.prototype.add;
   const setForEach = SetCtor.prototype.forEach;
@@ -99,7 +105,7 @@
   function uncloneable(v) {
     let what;
     try {
-      what = typeof v === "function" ? String(v) : typeof v === "symbol" ? v.toString() : objToString.call(v);
+      what = typeof v === "function" ? StringCtor(v) : typeof v === "symbol" ? v.toString() : objToStringOf(v);
     } catch (e) {
       what = "The value";
     }
@@ -123,16 +129,6 @@
       return true;
     } catch (e) {
       return false;
-    }
-  }
-
-  // Defines, never sets: a setter on a prototype must not run, and
-  // "__proto__" must become an own property.
-  function put(o, k, v) {
-    if (k in o) {
-      defineProperty(o, k, { __proto__: null, value: v, writable: true, enumerable: true, configurable: true });
-    } else {
-      o[k] = v;
     }
   }
 
@@ -170,9 +166,12 @@
     const t = typeof value;
     if (t === "function" || t === "symbol") throw uncloneable(value);
     if (value === null || t !== "object") return value;
-    const seen = apply(mapGet, memory, [value]);
+    const seen = mapGetOf(memory, value);
     if (seen !== undefined) return seen;
-    const tag = objToString.call(value);
+    // The common cases first: an array, a plain object.
+    if (isArray(value)) return container(memory, stack, depth, value, new ArrayCtor(value.length), PROPS, keysOf(value));
+    const tag = objToStringOf(value);
+    if (tag === "[object Object]") return container(memory, stack, depth, value, {}, PROPS, keysOf(value));
     if (UNCLONEABLE[tag] === 1) throw uncloneable(value);
     const ta = apply(taTag, value, []);
     if (ta !== undefined) {
@@ -231,7 +230,7 @@
       case "[object Error]":
         return error(value, memory, stack, depth);
     }
-    if (isArray(value)) return container(memory, stack, depth, value, new ArrayCtor(value.length), PROPS, keysOf(value));
+    // Arguments objects, class instances with their own toStringTag, ...
     return container(memory, stack, depth, value, {}, PROPS, keysOf(value));
   }
 
@@ -264,7 +263,7 @@
   }
 
   function remember(memory, value, out) {
-    apply(mapSet, memory, [value, out]);
+    mapSetOf(memory, value, out);
     return out;
   }
 
@@ -276,8 +275,8 @@
   // fills it from `items`.
   function container(memory, stack, depth, value, out, kind, items) {
     if (depth >= MAX_DEPTH) throw tooDeep(stack);
-    apply(mapSet, memory, [value, out]);
-    stack[stack.length] = { kind, src: value, out, items, i: 0, depth: depth + 1, segment: "", key: undefined };
+    mapSetOf(memory, value, out);
+    stack[stack.length] = { kind, src: value, out, items, i: 0, depth: depth + 1, key: undefined };
     return out;
   }
 
@@ -286,7 +285,7 @@
     const name = value.name;
     const Ctor = typeof name === "string" && ERRORS[name] !== undefined ? ERRORS[name] : ERRORS.Error;
     const out = create(Ctor.prototype);
-    apply(mapSet, memory, [value, out]);
+    mapSetOf(memory, value, out);
     const md = getDesc(value, "message");
     if (md !== undefined && "value" in md) {
       defineProperty(out, "message", { value: StringCtor(md.value), writable: true, configurable: true });
@@ -296,41 +295,56 @@
       defineProperty(out, "stack", { value: stackText, writable: true, configurable: true });
     }
     if ("cause" in value) {
-      stack[stack.length] = { kind: CAUSE, src: value, out, items: null, i: 0, depth: depth + 1, segment: "", key: undefined };
+      stack[stack.length] = { kind: CAUSE, src: value, out, items: null, i: 0, depth: depth + 1, key: undefined };
     }
     return out;
   }
 
-  // Copies the next item of frame `f`; false when it has none left.
+  // Copies the next item of frame `f`; false when it has none left. (The
+  // item being copied is `f.items[f.i - 1]`: tooDeep() names it.)
   function step(f, memory, stack) {
     const items = f.items;
     switch (f.kind) {
       case PROPS: {
-        if (f.i >= items.length) return false;
-        const k = items[f.i++];
-        f.segment = isArray(f.src) && isIndex(k) ? "[" + k + "]" : "." + k;
-        put(f.out, k, copy(f.src[k], memory, stack, f.depth));
-        return true;
+        // Primitives are copied here, in one loop; a container is made and
+        // its frame pushed, which the caller's loop fills next.
+        const src = f.src;
+        const out = f.out;
+        const n = items.length;
+        const height = stack.length;
+        while (f.i < n) {
+          const k = items[f.i++];
+          const v = src[k];
+          const t = typeof v;
+          const item = v === null || (t !== "object" && t !== "function" && t !== "symbol")
+            ? v
+            : copy(v, memory, stack, f.depth);
+          // Define, never set: a setter on a prototype must not run, and
+          // "__proto__" must become an own property.
+          if (k in out) {
+            defineProperty(out, k, { __proto__: null, value: item, writable: true, enumerable: true, configurable: true });
+          } else {
+            out[k] = item;
+          }
+          if (stack.length !== height) return true;
+        }
+        return false;
       }
       case MAP:
         if (f.i >= items.length) return false;
         if (f.i % 2 === 0) {
-          f.segment = "<Map key " + f.i / 2 + ">";
           f.key = copy(items[f.i++], memory, stack, f.depth);
         } else {
-          f.segment = "<Map value " + (f.i - 1) / 2 + ">";
-          apply(mapSet, f.out, [f.key, copy(items[f.i++], memory, stack, f.depth)]);
+          mapSetOf(f.out, f.key, copy(items[f.i++], memory, stack, f.depth));
           f.key = undefined;
         }
         return true;
       case SET:
         if (f.i >= items.length) return false;
-        f.segment = "<Set item " + f.i + ">";
         apply(setAdd, f.out, [copy(items[f.i++], memory, stack, f.depth)]);
         return true;
       default: // CAUSE
         if (f.i++ > 0) return false;
-        f.segment = ".cause";
         defineProperty(f.out, "cause", {
           value: copy(f.src.cause, memory, stack, f.depth), writable: true, configurable: true,
         });
@@ -338,9 +352,26 @@
     }
   }
 
+  // The path segment of the item frame `f` is copying.
+  function segment(f) {
+    const i = f.i - 1;
+    switch (f.kind) {
+      case PROPS: {
+        const k = f.items[i];
+        return isArray(f.src) && isIndex(k) ? "[" + k + "]" : "." + k;
+      }
+      case MAP:
+        return i % 2 === 0 ? "<Map key " + i / 2 + ">" : "<Map value " + (i - 1) / 2 + ">";
+      case SET:
+        return "<Set item " + i + ">";
+      default:
+        return ".cause";
+    }
+  }
+
   function tooDeep(stack) {
     const path = [];
-    for (let i = 0; i < stack.length; i++) path[i] = stack[i].segment;
+    for (let i = 0; i < stack.length; i++) path[i] = segment(stack[i]);
     return dataCloneError("the value" + pathText(path) + " is " + TOO_DEEP + ": " + NESTING_RULE);
   }
 
