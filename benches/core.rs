@@ -6,9 +6,10 @@
 //!   With 1 worker the callee runs on the caller's thread; with 2 workers
 //!   it may be stolen by the other worker (a cross-thread hop).
 //! - `value/*`: the post of `call/round_trip_post` copied within one
-//!   isolate, without the scheduler: `structured_clone` (the engine's value
-//!   codec, encode + decode) and `json` (`JSON.parse(JSON.stringify())`,
-//!   for reference).
+//!   isolate, without the scheduler: `structured_clone` (`web/clone.js`,
+//!   the HTML standard's algorithm in JavaScript; before issue 12 it was
+//!   the engine's value codec, encode + decode) and `json`
+//!   (`JSON.parse(JSON.stringify())`, for reference).
 //! - `invoke/*`: an invocation from Rust (`Scheduler::invoke`) of a trivial
 //!   method, waited for with a blocking receive: the cost a gateway pays.
 //! - `isolate/start`: create an isolate and load a small module (runtime,

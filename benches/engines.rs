@@ -27,8 +27,9 @@
 //!    the reply — two events per round trip, each with a value to decode
 //!    and one to encode. What the engine's side of a call costs; the rest
 //!    of `call` is the scheduler's. Wall time and the thread's CPU time.
-//!    Beside them, `structuredClone` of the post in JavaScript: the
-//!    engine's value conversion both ways with no event around it; `b.noop`
+//!    Beside them, `structuredClone` of the post in JavaScript (the HTML
+//!    standard's algorithm in JavaScript, `web/clone.js`; before issue 12
+//!    it was the engine's value codec both ways); `b.noop`
 //!    invoked with a post Rust made (as the gateway's requests and store
 //!    reads are); and the first 1, 10 and 100 post round trips of new
 //!    isolates (cold code).
@@ -570,8 +571,8 @@ export async function posts({ n }) {
   for (let i = 0; i < n; i++) size += (await services.b.noop(post)).text.length;
   return size;
 }
-// The codec alone: structuredClone crosses into Rust and back (encode,
-// decode) without an event.
+// structuredClone of the post: web/clone.js, in JavaScript (before issue 12,
+// the engine's value codec both ways).
 export function clones({ n }) {
   const post = {
     post_id: 8312093480123, req_id: 99123, timestamp: 1732610000000, post_type: 0,
@@ -813,7 +814,7 @@ fn boundary(engines: &[Arc<dyn Engine>], rounds: usize, report: &mut Report) {
                     .map(|_| clones(a.as_mut(), BOUNDARY_LOOP))
                     .collect();
                 report.add(
-                    "structuredClone of the post in JS (the codec both ways, no event), CPU",
+                    "structuredClone of the post in JS (web/clone.js, no event), CPU",
                     "µs",
                     e,
                     us(median(&mut cpu)),

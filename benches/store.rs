@@ -483,7 +483,7 @@ fn main() {
             Some(raw_absent),
         ));
         breakdown.push((
-            "`structuredClone(post)` (JS→Value→JS of one ~500 B post, no store)",
+            "`structuredClone(post)` (web/clone.js, one ~500 B post, no store)",
             js("cloneSeq"),
             None,
         ));

@@ -28,4 +28,4 @@ pub mod value;
 pub use app::{App, Secrets};
 pub use engine::{Engine, JsError};
 pub use runtime::{Runtime, RuntimeError, RuntimeOptions};
-pub use value::Value;
+pub use value::{Key, MAX_DEPTH, Value, Wtf16};

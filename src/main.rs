@@ -462,9 +462,8 @@ fn store_command(app: &App, data: Option<PathBuf>, action: StoreAction) -> Resul
             None => bail!("no key {key:?} in store \"{name}\""),
         },
         StoreAction::Put { key, value, .. } => {
-            let json: serde_json::Value = serde_json::from_str(&value)
-                .with_context(|| format!("the value is not valid JSON: {value}"))?;
-            let value = store::value_from_tagged_json(&json)?;
+            let value = store::parse_tagged_json(&value)
+                .with_context(|| format!("the value is not valid tagged JSON: {value}"))?;
             ns.write_blocking(WriteBatch::new().put(key.into_bytes(), value))?;
         }
         StoreAction::Delete { key, .. } => {

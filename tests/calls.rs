@@ -169,13 +169,13 @@ fn values_round_trip_through_a_call() {
         panic!("object expected")
     };
     pairs.extend([
-        ("zero".to_owned(), Value::Number(-0.0)),
-        ("nan".to_owned(), Value::Number(f64::NAN)),
-        ("inf".to_owned(), Value::Number(f64::INFINITY)),
-        ("big_int".to_owned(), Value::BigInt(BigInt::from(7u64))),
-        ("bytes".to_owned(), Value::Bytes(vec![1, 2])),
-        ("undef".to_owned(), Value::Undefined),
-        ("__proto__".to_owned(), Value::Number(1.0)),
+        ("zero".into(), Value::Number(-0.0)),
+        ("nan".into(), Value::Number(f64::NAN)),
+        ("inf".into(), Value::Number(f64::INFINITY)),
+        ("big_int".into(), Value::BigInt(BigInt::from(7u64))),
+        ("bytes".into(), Value::Bytes(vec![1, 2])),
+        ("undef".into(), Value::Undefined),
+        ("__proto__".into(), Value::Number(1.0)),
     ]);
     let special = Value::Object(pairs);
     let back = rt
@@ -193,7 +193,7 @@ fn values_round_trip_through_a_call() {
     let Value::Object(pairs) = back else {
         panic!("object expected")
     };
-    let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+    let keys: Vec<&str> = pairs.iter().filter_map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["z", "a", "m"]);
 }
 

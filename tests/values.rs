@@ -1,14 +1,20 @@
 //! Values crossing between isolates, at the edges of the conversion: a value
 //! read while another is being converted (getters that send values), many
 //! and odd object key lists, an app that changed the built-ins, large and
-//! deeply nested values, lone surrogates. Every engine must pass; the V8
-//! backend converts values with JavaScript of its own (`v8/codec.js`), so
-//! most of these guard that.
+//! deeply nested values (the one nesting limit, `pyrosome::MAX_DEPTH`, for
+//! calls and `structuredClone`), lone surrogates, and `structuredClone` as
+//! the HTML standard defines it. Every engine must pass; the V8 backend
+//! converts values with JavaScript of its own (`v8/codec.js`), so most of
+//! these guard that.
 
 mod common;
 
 use common::TempApp;
-use pyrosome::Value;
+use pyrosome::{Key, MAX_DEPTH, Value};
+
+/// The end of every message refusing a value nested past `MAX_DEPTH`.
+const NESTING_RULE: &str = "is nested more than 256 levels deep: values passed between services, \
+                            stored or cloned may nest at most 256 levels of arrays and objects";
 
 fn app() -> TempApp {
     TempApp::new(&[
@@ -177,33 +183,166 @@ export async function sizes() {
       if (!ok) failures.push("large " + k);
     }
   }
-  let deep = "bottom";
-  for (let i = 0; i < 256; i++) deep = i % 2 ? [deep] : { d: deep };
+  return failures;
+}
+
+// Nesting exactly at the limit crosses (as an argument and as a result) and
+// is cloned; one level more is refused everywhere, with one message.
+export async function depths({ rule }) {
+  const failures = [];
+  const nest = (n) => {
+    let v = "bottom";
+    for (let i = 0; i < n; i++) v = i % 2 ? [v] : { d: v };
+    return v;
+  };
+  const deep = nest(256);
   const back = await echo(deep);
-  if (!same(back, deep)) failures.push("256 levels");
+  if (!same(back, deep)) failures.push("256 levels through a call");
+  if (!same(structuredClone(deep), deep)) failures.push("256 levels through structuredClone");
+  const expectRefusal = async (what, f, start, name) => {
+    try {
+      await f();
+      failures.push(what + ": 257 levels accepted");
+    } catch (e) {
+      if (e.name !== name || !e.message.startsWith(start) || !e.message.endsWith(rule)) {
+        failures.push(what + ": " + e.name + ": " + e.message);
+      }
+    }
+  };
+  await expectRefusal("argument", () => echo([deep]), "the argument of b.echo()[0][0].d[0]", "TypeError");
+  await expectRefusal("argument (arrays)", () => echo(nest(257)), "the argument of b.echo()", "TypeError");
+  // deeper(n) is n + 1 arrays.
+  let r = await services.b.deeper(255);
+  let levels = 0;
+  while (Array.isArray(r)) { levels++; r = r[0]; }
+  if (levels !== 256) failures.push("a result of 256 levels came back with " + levels);
+  await expectRefusal("result", () => services.b.deeper(256), "the return value[0][0]", "TypeError");
+  await expectRefusal("structuredClone", () => structuredClone([deep]), "the value[0][0].d[0]", "DataCloneError");
+  // A long path is shown with its middle elided; the message is whole.
+  await expectRefusal("elided path", () => echo([deep]), "the argument of b.echo()[0][0].d[0].d[0].d[0].d[0].d[0]…(", "TypeError");
+  return failures;
+}
+
+// A cycle is refused with a clear error (not a stack overflow), as an
+// argument and as a result.
+export async function cycles() {
+  const c = { a: [1] };
+  c.a.push(c);
+  const results = [];
+  for (const f of [() => echo(c), () => services.b.cyclic()]) {
+    try {
+      await f();
+      results.push("accepted");
+    } catch (e) {
+      results.push(e.name + ": " + e.message);
+    }
+  }
+  return results;
+}
+
+// Lone surrogates cross exactly: as the argument, the result, nested, and
+// as keys; and the same strings come back from Rust.
+export async function lone() {
+  const s = "a\uD800b\uDC00c\uD83D\uDE00";
+  const failures = [];
+  const sent = { [s]: s, list: [s, "\uDFFF", "\uD800"], nested: { ["k\uDBFF"]: { v: "x\uDC00" } }, plain: "é☃" };
+  const back = await echo(sent);
+  if (!same(Object.keys(back), Object.keys(sent))) failures.push("keys: " + JSON.stringify(Object.keys(back)));
+  if (back[s] !== s) failures.push("value under a lone-surrogate key");
+  if (!same(back.list, sent.list)) failures.push("list: " + JSON.stringify(back.list));
+  if (back.nested["k\uDBFF"]?.v !== "x\uDC00") failures.push("nested: " + JSON.stringify(back.nested));
+  if (await echo(s) !== s) failures.push("the top-level string");
+  if (await services.b.lone() !== "r\uD800") failures.push("a result");
+  return failures;
+}
+
+export function loneToRust() { return { s: "x\uDFFFy", ["k\uD800"]: 1, ok: "ok" }; }
+
+export function loneFromRust(v) {
+  return v.s === "a\uD800b" && Object.keys(v).join() === "k\uDC00,s" && v["k\uDC00"] === 2;
+}
+
+// structuredClone as the HTML standard defines it.
+export function cloning() {
+  const failures = [];
+  const check = (ok, what) => { if (!ok) failures.push(what); };
+  const shared = { n: 1 };
+  const c1 = structuredClone({ a: shared, b: shared, list: [shared] });
+  check(c1.a === c1.b && c1.a === c1.list[0] && c1.a !== shared, "shared references stay shared");
+  const cyc = { name: "root", kids: [] };
+  cyc.kids.push({ parent: cyc });
+  cyc.self = cyc;
+  const c2 = structuredClone(cyc);
+  check(c2.self === c2 && c2.kids[0].parent === c2 && c2 !== cyc, "cycles");
+  const holes = structuredClone([0, , 2]);
+  check(holes.length === 3 && !(1 in holes) && holes[2] === 2, "holes stay holes");
+  const extra = [1, 2];
+  extra.note = "x";
+  check(structuredClone(extra).note === "x", "an array's other properties");
+  const buffer = new ArrayBuffer(16);
+  new Uint8Array(buffer).set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  const view = new Uint8Array(buffer, 4, 3);
+  const c3 = structuredClone(view);
+  check(c3.byteOffset === 4 && c3.length === 3 && c3.buffer.byteLength === 16 && c3[0] === 5 && c3.buffer !== buffer,
+    "a view keeps its offset, length and whole buffer");
+  const two = structuredClone({ x: new Uint8Array(buffer, 0, 2), y: new Uint16Array(buffer, 8, 2), b: buffer });
+  check(two.x.buffer === two.y.buffer && two.x.buffer === two.b, "views of one buffer stay views of one buffer");
+  two.x.buffer === two.y.buffer && (new Uint8Array(two.b)[8] = 99);
+  check(new Uint8Array(two.y.buffer)[8] === 99, "... sharing it");
+  const dv = structuredClone(new DataView(buffer, 2, 4));
+  check(dv instanceof DataView && dv.byteOffset === 2 && dv.byteLength === 4 && dv.getUint8(0) === 3, "DataView");
+  const m = new Map([[{ k: 1 }, new Set([1, "a"])]]);
+  const cm = structuredClone(m);
+  const [[ck, cv]] = [...cm];
+  check(cm instanceof Map && ck.k === 1 && cv instanceof Set && cv.has("a"), "Map and Set");
+  const d = structuredClone(new Date(1234));
+  check(d instanceof Date && d.getTime() === 1234, "Date");
+  const re = /ab+c/gi;
+  re.lastIndex = 3;
+  const cre = structuredClone(re);
+  check(cre instanceof RegExp && cre.source === "ab+c" && cre.flags === "gi" && cre.lastIndex === 0, "RegExp");
+  const err = new TypeError("bad", { cause: { why: 1 } });
+  const cerr = structuredClone(err);
+  check(cerr instanceof TypeError && cerr.message === "bad" && cerr.cause.why === 1 && typeof cerr.stack === "string", "Error");
+  class MyError extends Error {}
+  check(Object.getPrototypeOf(structuredClone(new MyError("m"))) === Error.prototype, "an Error subclass becomes Error");
+  check(structuredClone(2n ** 70n) === 2n ** 70n, "BigInt");
+  const boxed = structuredClone([Object(1), Object("s"), Object(true), Object(5n)]);
+  check(boxed[0] instanceof Number && boxed[0].valueOf() === 1 && boxed[1] instanceof String && boxed[1].valueOf() === "s" &&
+    boxed[2] instanceof Boolean && boxed[3].valueOf() === 5n && typeof boxed[3] === "object", "boxed primitives");
+  check(Object.is(structuredClone(-0), -0) && Number.isNaN(structuredClone(NaN)), "-0 and NaN");
+  check(structuredClone("a\uD800") === "a\uD800", "lone surrogates");
+  const proto = structuredClone(JSON.parse('{"__proto__": 1}'));
+  check(Object.getPrototypeOf(proto) === Object.prototype && Object.keys(proto).join() === "__proto__", "__proto__ stays a key");
+  let setterRan = false;
+  Object.defineProperty(Object.prototype, "trap", { set() { setterRan = true; }, configurable: true });
   try {
-    await echo([deep]);
-    failures.push("257 levels accepted");
-  } catch (e) {
-    // (QuickJS cuts long messages; the path here is 256 segments.)
-    if (!(e instanceof TypeError) || !e.message.startsWith("the argument of b.echo()[0][0].d[0]")) {
-      failures.push("257 levels: " + e.message);
+    check(structuredClone({ trap: 1 }).trap === 1 && !setterRan, "properties are defined, not set");
+  } finally {
+    delete Object.prototype.trap;
+  }
+  for (const [what, v] of [["function", () => 1], ["symbol", Symbol("s")], ["nested function", { f() {} }],
+    ["WeakMap", new WeakMap()], ["Promise", Promise.resolve()], ["in a Map", new Map([[1, () => 1]])]]) {
+    try {
+      structuredClone(v);
+      failures.push(what + " cloned");
+    } catch (e) {
+      check(e instanceof DOMException && e.name === "DataCloneError" && e.code === 25, what + ": " + e.name);
     }
   }
   return failures;
 }
-
-export async function lone() {
-  const s = "a\uD800b\uDC00c\uD83D\uDE00";
-  const back = await echo({ [s]: s, list: [s] });
-  const key = Object.keys(back)[0];
-  return { kept: back[key] === s && back.list[0] === s, key, value: back[key] };
-}
-
-export function loneToRust() { return "x\uDFFFy"; }
 "#,
         ),
-        ("b.js", "export function echo(v) { return v; }\n"),
+        (
+            "b.js",
+            r#"
+export function echo(v) { return v; }
+export function lone() { return "r\uD800"; }
+export function deeper(n) { let v = []; for (let i = 0; i < n; i++) v = [v]; return v; }
+export function cyclic() { const o = {}; o.o = o; return o; }
+"#,
+        ),
         (
             "small.js",
             r#"
@@ -277,25 +416,83 @@ fn large_bytes_cross_within_a_small_memory_limit() {
     );
 }
 
-/// A string with lone surrogates crosses between V8 isolates as it is (the
-/// wire's UTF-16 strings); keys, and anything read by Rust, are UTF-8, where
-/// a lone surrogate becomes U+FFFD.
+/// A string with lone surrogates crosses as it is: between isolates (as a
+/// value, nested, as a key) and into and out of Rust, where it is a
+/// `Value::Wtf16` (a key: `Key::Wtf16`).
 #[test]
 fn lone_surrogates() {
     let app = app();
     let rt = app.start(1);
+    failures(&rt, "lone");
     let out = rt
-        .call_blocking("a", "lone", Value::Undefined)
-        .expect("lone");
-    // Read by Rust, the lone surrogates are U+FFFD; the pair stays.
-    let replaced = Value::from("a\u{FFFD}b\u{FFFD}c\u{1F600}");
-    assert_eq!(out.get("key"), Some(&replaced), "keys are UTF-8");
-    assert_eq!(out.get("value"), Some(&replaced), "read by Rust");
-    if std::env::var("PYROSOME_ENGINE").is_ok_and(|e| e.trim() == "v8") {
-        assert_eq!(out.get("kept"), Some(&Value::Bool(true)), "kept V8 to V8");
-    }
+        .call_blocking("a", "loneToRust", Value::Undefined)
+        .expect("loneToRust");
+    let Value::Object(pairs) = &out else {
+        panic!("{out:?}")
+    };
     assert_eq!(
-        rt.call_blocking("a", "loneToRust", Value::Undefined),
-        Ok(Value::from("x\u{FFFD}y"))
+        pairs[0],
+        (
+            Key::String("s".into()),
+            Value::from_utf16(&[0x78, 0xDFFF, 0x79])
+        )
     );
+    assert!(
+        matches!(&pairs[0].1, Value::Wtf16(w) if w.first_lone_surrogate() == Some((1, 0xDFFF)))
+    );
+    assert_eq!(pairs[1].0, Key::from_utf16(&[0x6B, 0xD800]));
+    assert!(matches!(pairs[1].0, Key::Wtf16(_)));
+    assert_eq!(pairs[2], (Key::from("ok"), Value::from("ok")));
+    // Rust code reading text sees U+FFFD.
+    assert_eq!(
+        out.to_well_formed().get("s"),
+        Some(&Value::from("x\u{FFFD}y"))
+    );
+    let from_rust = Value::Object(vec![
+        (Key::from_utf16(&[0x6B, 0xDC00]), Value::Number(2.0)),
+        (Key::from("s"), Value::from_utf16(&[0x61, 0xD800, 0x62])),
+    ]);
+    assert_eq!(
+        rt.call_blocking("a", "loneFromRust", from_rust),
+        Ok(Value::Bool(true))
+    );
+}
+
+#[test]
+fn nesting_is_limited_to_max_depth_in_calls_and_clones() {
+    assert_eq!(MAX_DEPTH, 256);
+    let app = app();
+    let rt = app.start(1);
+    failures_with(
+        &rt,
+        "depths",
+        Value::object([("rule", Value::from(NESTING_RULE))]),
+    );
+}
+
+#[test]
+fn cycles_are_refused_clearly() {
+    let app = app();
+    let rt = app.start(1);
+    let out = rt
+        .call_blocking("a", "cycles", Value::Undefined)
+        .expect("cycles");
+    let Value::Array(results) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(results.len(), 2);
+    for (result, start) in results.iter().zip([
+        "TypeError: the argument of b.echo().a[1] refers back to an object that contains it (a cycle)",
+        "TypeError: the return value.o refers back to an object that contains it (a cycle)",
+    ]) {
+        let text = result.as_str().unwrap_or_default();
+        assert!(text.starts_with(start), "{text}");
+    }
+}
+
+#[test]
+fn structured_clone_follows_the_standard() {
+    let app = app();
+    let rt = app.start(1);
+    failures(&rt, "cloning");
 }

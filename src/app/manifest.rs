@@ -949,7 +949,7 @@ impl<'a> Checker<'a> {
                 let mut out = Vec::with_capacity(entries.len());
                 for (key, v) in entries {
                     let name = key.get_ref().as_ref();
-                    out.push((name.to_owned(), self.var_value(v, &join(field, name))?));
+                    out.push((name.into(), self.var_value(v, &join(field, name))?));
                 }
                 Value::Object(out)
             }

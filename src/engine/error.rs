@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::value::Value;
+use crate::value::{Key, Value};
 
 /// How deep a chain of causes is carried (and read back): an error whose
 /// `cause` is itself, or a chain longer than any real one, stops here.
@@ -56,7 +56,7 @@ pub struct JsError {
 struct Extra {
     origin: Option<Origin>,
     cause: Option<JsError>,
-    props: Vec<(String, Value)>,
+    props: Vec<(Key, Value)>,
     thrown: Option<Value>,
 }
 
@@ -112,7 +112,7 @@ impl JsError {
 
     /// The error's own enumerable data properties that could be cloned
     /// (`code`, `status`, ...), in their order.
-    pub fn props(&self) -> &[(String, Value)] {
+    pub fn props(&self) -> &[(Key, Value)] {
         self.extra.as_ref().map_or(&[], |e| &e.props)
     }
 
@@ -129,7 +129,7 @@ impl JsError {
     }
 
     /// Adds an own property (`code`, `status`, ...).
-    pub fn with_prop(mut self, key: impl Into<String>, value: Value) -> Self {
+    pub fn with_prop(mut self, key: impl Into<Key>, value: Value) -> Self {
         self.extra_mut().props.push((key.into(), value));
         self
     }
@@ -139,12 +139,12 @@ impl JsError {
     /// the type's documentation for its fields.
     pub fn to_value(&self) -> Value {
         let mut pairs = vec![
-            ("name".to_owned(), Value::from(self.name.as_str())),
-            ("message".to_owned(), Value::from(self.message.as_str())),
+            ("name".into(), Value::from(self.name.as_str())),
+            ("message".into(), Value::from(self.message.as_str())),
         ];
         let mut put = |key: &str, value: Option<Value>| {
             if let Some(value) = value {
-                pairs.push((key.to_owned(), value));
+                pairs.push((key.into(), value));
             }
         };
         put("stack", self.stack.as_deref().map(Value::from));
@@ -317,12 +317,12 @@ impl JsError {
 
 fn origin_value(origin: &Origin) -> Value {
     let mut pairs = vec![
-        ("service".to_owned(), Value::from(origin.service.as_str())),
-        ("method".to_owned(), Value::from(origin.method.as_str())),
+        ("service".into(), Value::from(origin.service.as_str())),
+        ("method".into(), Value::from(origin.method.as_str())),
     ];
     if let Some((file, line)) = &origin.location {
-        pairs.push(("file".to_owned(), Value::from(file.as_str())));
-        pairs.push(("line".to_owned(), Value::Number(f64::from(*line))));
+        pairs.push(("file".into(), Value::from(file.as_str())));
+        pairs.push(("line".into(), Value::Number(f64::from(*line))));
     }
     Value::Object(pairs)
 }

@@ -13,6 +13,14 @@ use super::refusal::Refusal;
 /// Largest request for random bytes (the Web Crypto quota).
 pub(crate) const MAX_RANDOM_BYTES: usize = 65_536;
 
+/// Levels of nesting a store operation wraps each value it carries in
+/// (`{op: "write", ops: [{op: "put", key, value}]}`, the bootstrap's
+/// `StoreHandle`): the engines' encoders accept that much more nesting in
+/// `host.store`'s argument, so a stored value may nest exactly as deeply as
+/// a call's argument ([`crate::value::MAX_DEPTH`]). `v8/codec.js` has the
+/// same number.
+pub(crate) const STORE_OP_WRAPPING: usize = 3;
+
 /// An exception a host operation throws.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Thrown {
@@ -367,10 +375,20 @@ pub(crate) fn form_encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)
     out.finish()
 }
 
-/// Reads a store key: a string (as UTF-8) or bytes.
+/// Reads a store key: a string (as UTF-8) or bytes. A string with a lone
+/// surrogate is refused: UTF-8 cannot hold it, and replacing it (by U+FFFD)
+/// would make distinct keys collide.
 pub(crate) fn store_key(value: &Value, what: &str) -> Result<Vec<u8>, String> {
     match value {
         Value::String(s) => Ok(s.clone().into_bytes()),
+        Value::Wtf16(w) => {
+            let (at, unit) = w.first_lone_surrogate().unwrap_or_default();
+            Err(format!(
+                "store keys must be well-formed Unicode strings: {what} has a lone surrogate \
+                 (\\u{unit:04X} at index {at}); use String.prototype.toWellFormed() or a \
+                 Uint8Array key"
+            ))
+        }
         Value::Bytes(b) => Ok(b.clone()),
         other => Err(format!(
             "{what} must be a string or a Uint8Array, got {}",
@@ -623,6 +641,29 @@ mod tests {
         assert_eq!(
             href("foo://h/some/path?q", "pathname", ""),
             Some(Value::from("foo://h?q"))
+        );
+    }
+
+    #[test]
+    fn the_v8_codec_knows_the_store_operation_wrapping() {
+        assert!(
+            include_str!("v8/codec.js")
+                .contains(&format!("const STORE_OP_WRAPPING = {STORE_OP_WRAPPING};"))
+        );
+    }
+
+    #[test]
+    fn store_keys_with_lone_surrogates_are_refused() {
+        let key = Value::from_utf16(&[0x61, 0xDBFF]);
+        let message = store_key(&key, "the key").err().unwrap_or_default();
+        assert_eq!(
+            message,
+            "store keys must be well-formed Unicode strings: the key has a lone surrogate \
+             (\\uDBFF at index 1); use String.prototype.toWellFormed() or a Uint8Array key"
+        );
+        assert_eq!(
+            store_key(&Value::from("a\u{FFFD}"), "k"),
+            Ok("a\u{FFFD}".into())
         );
     }
 

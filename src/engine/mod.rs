@@ -113,7 +113,9 @@ pub struct Env(Arc<crate::Value>);
 impl Env {
     /// An env holding `bindings` (name, value) in this order.
     pub fn new(bindings: Vec<(String, crate::Value)>) -> Env {
-        Env(Arc::new(crate::Value::Object(bindings)))
+        Env(Arc::new(crate::Value::Object(
+            bindings.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+        )))
     }
 
     /// The env as an object value.
@@ -125,7 +127,7 @@ impl Env {
 impl std::fmt::Debug for Env {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = match &*self.0 {
-            crate::Value::Object(pairs) => pairs.iter().map(|(k, _)| k.as_str()).collect(),
+            crate::Value::Object(pairs) => pairs.iter().filter_map(|(k, _)| k.as_str()).collect(),
             _ => Vec::new(),
         };
         f.debug_tuple("Env").field(&names).finish()

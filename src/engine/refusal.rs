@@ -2,10 +2,12 @@
 //! every backend's conversion produces, and the one message format users
 //! see for it (`the argument of user.login().tags[2] is a function, ...`).
 
-/// Deepest nesting accepted when converting a value; deeper values are
-/// almost always cycles or mistakes, and refusing them keeps conversion
-/// from exhausting the stack.
-pub(crate) const MAX_DEPTH: usize = 256;
+/// Deepest nesting accepted when converting a value: the one limit of
+/// every value ([`crate::value::MAX_DEPTH`], which says what counts).
+pub(crate) const MAX_DEPTH: usize = crate::value::MAX_DEPTH;
+
+/// What an encoder reports for a value nested past [`MAX_DEPTH`].
+pub(crate) use crate::value::TOO_DEEP;
 
 /// Why a JavaScript value cannot be converted; the message is complete and
 /// becomes the message of a `TypeError` (or of a `DataCloneError`).
@@ -39,11 +41,14 @@ impl Refusal {
 
     pub(crate) fn into_error(self, what: &str) -> CloneError {
         let mut path = String::from(what);
-        for segment in self.path.iter().rev() {
-            path.push_str(segment);
-        }
+        path.push_str(&crate::value::path_text(
+            self.path.iter().rev().map(String::as_str),
+        ));
         let found = self.found;
-        if found.starts_with("refers back") || found.starts_with("nested more") {
+        if found == TOO_DEEP {
+            return CloneError(crate::value::too_deep_message(&path));
+        }
+        if found.starts_with("refers back") {
             return CloneError(format!(
                 "{path} {found}, which cannot be passed between services or stored"
             ));

@@ -66,9 +66,9 @@ pub fn entries_value(entries: Vec<(Vec<u8>, Value)>) -> Value {
 
 /// `{ok: true}` or `{ok: false, conflict: i}`.
 pub fn outcome_value(outcome: WriteOutcome) -> Value {
-    let mut pairs = vec![("ok".to_owned(), Value::Bool(outcome.applied))];
+    let mut pairs = vec![("ok".into(), Value::Bool(outcome.applied))];
     if let Some(i) = outcome.conflict {
-        pairs.push(("conflict".to_owned(), Value::Number(i as f64)));
+        pairs.push(("conflict".into(), Value::Number(i as f64)));
     }
     Value::Object(pairs)
 }

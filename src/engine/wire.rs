@@ -18,16 +18,23 @@
 //! | 6 | string | len, UTF-8 |
 //! | 7 | `Uint8Array` | len, bytes |
 //! | 8 | array | count, values |
-//! | 9 | plain object | count, (len, key UTF-8, value)* |
+//! | 9 | plain object | count, (key, value)* |
 //! | 10 | refused | count, path segments innermost first, what was found (each len + UTF-8) |
 //! | 11 | JSON | len, JSON text (Rust → engine only) |
 //! | 12 | string | len, Latin-1 bytes (one per UTF-16 code unit below 256) |
 //! | 13 | string | len in code units, UTF-16LE code units (may hold lone surrogates) |
 //!
 //! Engines keep strings as Latin-1 or UTF-16 internally, so tags 12 and 13
-//! are copies on both sides; Rust writes UTF-8 (tag 6). Decoders accept all
-//! three. A string with lone surrogates survives isolate to isolate; read
-//! into a Rust [`Value`] they become U+FFFD.
+//! are copies on both sides; Rust writes UTF-8 (tag 6) for a
+//! [`Value::String`] and UTF-16 for a [`Value::Wtf16`]. Decoders accept all
+//! three. A string with lone surrogates is never written as UTF-8 (which
+//! cannot hold it): it survives isolate to isolate, and Rust reads it as a
+//! [`Value::Wtf16`].
+//!
+//! An object's key is `len, UTF-8` — or, for a key with a lone surrogate,
+//! `KEY_UTF16 | n` (the top bit of the length set) followed by `n` UTF-16LE
+//! code units. No key is 2 GiB long, so the flag costs well-formed keys
+//! nothing.
 //!
 //! Building a JavaScript object through V8's API costs a call per property;
 //! V8's own `JSON.parse` builds the same object several times faster (it
@@ -42,7 +49,7 @@
 //! backend does ([`Refusal`]).
 
 use crate::engine::refusal::Refusal;
-use crate::value::{BigInt, Value};
+use crate::value::{BigInt, Key, Value};
 
 const UNDEFINED: u8 = 0;
 const NULL: u8 = 1;
@@ -58,6 +65,10 @@ const REFUSED: u8 = 10;
 const JSON_TEXT: u8 = 11;
 const LATIN1: u8 = 12;
 const UTF16: u8 = 13;
+
+/// Set in a key's length: the key is UTF-16 code units (it holds a lone
+/// surrogate), and the rest of the length counts them.
+const KEY_UTF16: u32 = 1 << 31;
 
 /// The tag bytes, for backends that encode and decode the format in Rust
 /// (the QuickJS backend, `quickjs/wire.rs`).
@@ -75,6 +86,7 @@ pub(crate) mod tag {
     pub(crate) const JSON_TEXT: u8 = super::JSON_TEXT;
     pub(crate) const LATIN1: u8 = super::LATIN1;
     pub(crate) const UTF16: u8 = super::UTF16;
+    pub(crate) const KEY_UTF16: u32 = super::KEY_UTF16;
 }
 
 /// Containers with at least this many values (all levels) cross as JSON
@@ -117,12 +129,13 @@ fn json_exact(value: &Value, count: &mut usize) -> bool {
     *count += 1;
     match value {
         Value::Null | Value::Bool(_) | Value::String(_) => true,
+        Value::Wtf16(_) => false,
         Value::Number(n) => n.is_finite() && !(*n == 0.0 && n.is_sign_negative()),
         Value::Undefined | Value::BigInt(_) | Value::Bytes(_) => false,
         Value::Array(items) => items.iter().all(|v| json_exact(v, count)),
         Value::Object(pairs) => pairs
             .iter()
-            .all(|(k, v)| k != "__proto__" && json_exact(v, count)),
+            .all(|(k, v)| matches!(k, Key::String(k) if k != "__proto__") && json_exact(v, count)),
     }
 }
 
@@ -154,14 +167,16 @@ fn write_json(value: &Value, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                let _ = serde_json::to_writer(&mut *out, key);
+                let _ = serde_json::to_writer(&mut *out, &key.to_string_lossy());
                 out.push(b':');
                 write_json(item, out);
             }
             out.push(b'}');
         }
         // Excluded by `json_exact`.
-        Value::Undefined | Value::BigInt(_) | Value::Bytes(_) => out.extend_from_slice(b"null"),
+        Value::Undefined | Value::BigInt(_) | Value::Bytes(_) | Value::Wtf16(_) => {
+            out.extend_from_slice(b"null")
+        }
     }
 }
 
@@ -189,6 +204,10 @@ fn encode_tree(value: &Value, out: &mut Vec<u8>) {
             out.push(STRING);
             put_bytes(out, s.as_bytes());
         }
+        Value::Wtf16(w) => {
+            out.push(UTF16);
+            put_units(out, w.units());
+        }
         Value::Bytes(b) => {
             out.push(BYTES);
             put_bytes(out, b);
@@ -204,7 +223,14 @@ fn encode_tree(value: &Value, out: &mut Vec<u8>) {
             out.push(OBJECT);
             put_u32(out, pairs.len());
             for (key, item) in pairs {
-                put_bytes(out, key.as_bytes());
+                match key {
+                    Key::String(key) => put_bytes(out, key.as_bytes()),
+                    Key::Wtf16(w) => {
+                        let n = u32::try_from(w.units().len()).unwrap_or(KEY_UTF16 - 1);
+                        out.extend_from_slice(&(KEY_UTF16 | n).to_le_bytes());
+                        put_raw_units(out, w.units());
+                    }
+                }
                 encode_tree(item, out);
             }
         }
@@ -220,6 +246,19 @@ fn put_u32(out: &mut Vec<u8>, n: usize) {
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     put_u32(out, bytes.len());
     out.extend_from_slice(bytes);
+}
+
+/// A count of code units, then the units (UTF-16LE).
+fn put_units(out: &mut Vec<u8>, units: &[u16]) {
+    put_u32(out, units.len());
+    put_raw_units(out, units);
+}
+
+fn put_raw_units(out: &mut Vec<u8>, units: &[u16]) {
+    out.reserve(2 * units.len());
+    for unit in units {
+        out.extend_from_slice(&unit.to_le_bytes());
+    }
 }
 
 /// Decodes one value that must not be refused.
@@ -414,6 +453,18 @@ impl Reader<'_> {
         self.take(n).map(|_| ())
     }
 
+    #[cfg_attr(not(feature = "v8"), allow(dead_code))]
+    fn skip_key(&mut self) -> Result<(), Malformed> {
+        let b = self.take(4)?;
+        let n = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let len = if n & KEY_UTF16 == 0 {
+            n as usize
+        } else {
+            2 * (n & !KEY_UTF16) as usize
+        };
+        self.take(len).map(|_| ())
+    }
+
     /// Moves past one value (or refusal record) without decoding it.
     #[cfg_attr(not(feature = "v8"), allow(dead_code))]
     fn skip(&mut self, depth: usize) -> Result<(), Malformed> {
@@ -439,7 +490,7 @@ impl Reader<'_> {
             OBJECT => {
                 let n = self.u32()?;
                 for _ in 0..n {
-                    self.skip_bytes()?;
+                    self.skip_key()?;
                     self.skip(depth + 1)?;
                 }
                 Ok(())
@@ -461,6 +512,30 @@ impl Reader<'_> {
         let at = self.at;
         let bytes = self.take(n)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| Malformed(at))
+    }
+
+    /// `n` UTF-16LE code units.
+    fn units(&mut self, n: usize) -> Result<Vec<u16>, Malformed> {
+        let bytes = self.take(n.checked_mul(2).ok_or_else(|| self.malformed())?)?;
+        Ok(bytes
+            .chunks_exact(2)
+            .map(|p| u16::from_le_bytes([p[0], p[1]]))
+            .collect())
+    }
+
+    /// An object's key: UTF-8, or UTF-16 with [`KEY_UTF16`] in its length.
+    fn key(&mut self) -> Result<Key, Malformed> {
+        let at = self.at;
+        let b = self.take(4)?;
+        let n = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        if n & KEY_UTF16 == 0 {
+            let bytes = self.take(n as usize)?;
+            return String::from_utf8(bytes.to_vec())
+                .map(Key::String)
+                .map_err(|_| Malformed(at));
+        }
+        let units = self.units((n & !KEY_UTF16) as usize)?;
+        Ok(Key::from_utf16(&units))
     }
 
     fn arg(&mut self) -> Result<Result<Value, Refusal>, Malformed> {
@@ -509,12 +584,7 @@ impl Reader<'_> {
             }
             UTF16 => {
                 let n = self.u32()?;
-                let units = self.take(n.checked_mul(2).ok_or_else(|| self.malformed())?)?;
-                let units: Vec<u16> = units
-                    .chunks_exact(2)
-                    .map(|p| u16::from_le_bytes([p[0], p[1]]))
-                    .collect();
-                Value::String(String::from_utf16_lossy(&units))
+                Value::from_utf16(&self.units(n)?)
             }
             BYTES => {
                 let n = self.u32()?;
@@ -532,7 +602,7 @@ impl Reader<'_> {
                 let n = self.u32()?;
                 let mut pairs = Vec::with_capacity(n.min(1024));
                 for _ in 0..n {
-                    let key = self.string()?;
+                    let key = self.key()?;
                     pairs.push((key, self.value()?));
                 }
                 Value::Object(pairs)
@@ -615,7 +685,7 @@ mod tests {
         ] {
             let mut with = post.clone();
             if let Value::Object(pairs) = &mut with {
-                pairs.push(("odd".to_owned(), odd));
+                pairs.push(("odd".into(), odd));
             }
             let mut out = Vec::new();
             encode(&with, &mut out);
@@ -641,7 +711,7 @@ mod tests {
             decode(&out).unwrap(),
             Value::Array(vec![
                 Value::from("caf\u{e9}"),
-                Value::from("a\u{FFFD}\u{263A}")
+                Value::from_utf16(&[0x61, 0xD800, 0x263A])
             ])
         );
         // An odd byte count cannot be UTF-16.

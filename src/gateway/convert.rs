@@ -198,6 +198,8 @@ pub(crate) fn response_from_value(value: &Value) -> Result<Response<Full<Bytes>>
     let body = match body {
         Value::Bytes(b) => Bytes::from(b.clone()),
         Value::String(s) => Bytes::from(s.clone()),
+        // Lone surrogates become U+FFFD, as `TextEncoder` encodes them.
+        Value::Wtf16(w) => Bytes::from(w.to_string_lossy()),
         Value::Undefined | Value::Null => Bytes::new(),
         other => return Err(format!("the body is {}", other.type_name())),
     };

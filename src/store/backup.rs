@@ -12,13 +12,22 @@
 //! * `{"$bigint": "<decimal digits>"}` is a BigInt;
 //! * `{"$bytes": "<base64, standard alphabet, padded>"}` is a `Uint8Array`;
 //! * an object that itself has exactly one property whose name starts with `$` is written as
-//!   `{"$object": {...}}`, so it is not mistaken for a tag.
+//!   `{"$object": {...}}`, so it is not mistaken for a tag;
+//! * `{"$utf16": [code units]}` is a string with a lone surrogate (JSON text cannot hold one
+//!   as a string, and JSON parsers refuse `"\ud800"`), e.g. `{"$utf16": [97, 55296, 98]}` for
+//!   `"a\uD800b"`;
+//! * `{"$entries": [[key, value], ...]}` is an object one of whose keys has a lone surrogate;
+//!   each key is a string or `{"$utf16": [...]}`.
 //!
 //! Property order is kept. Import reports the line number of the first bad line; blank lines
-//! are skipped.
+//! are skipped. Every value the store holds survives export and import: a line may nest as
+//! deeply as the tagged JSON of a value of [`MAX_DEPTH`] levels does (JSON parsers' own
+//! limit, 128, is not used), and a value nested more deeply is refused with the line and
+//! the path.
 
+use super::codec::MAX_DEPTH;
 use super::{Namespace, StoreError, WriteBatch, WriteOp, display_key};
-use crate::value::{BigInt, Value};
+use crate::value::{BigInt, Key, Value, Wtf16};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Map, Value as J};
@@ -26,6 +35,78 @@ use std::io::{BufRead, Write};
 
 /// Entries written per batch when importing.
 const IMPORT_BATCH: usize = 1000;
+
+/// The deepest JSON [`parse_tagged_json`] and an import read: a backup line (one level,
+/// `{"key": …, "value": …}`) holding the tagged JSON of a value of [`MAX_DEPTH`] levels whose
+/// every object has a key with a lone surrogate (three JSON levels each: `{"$entries": [[k,
+/// v]]}`) and whose innermost value is `{"$utf16": [...]}` (two more), with room for one
+/// level more, so that a value just past the limit is refused with its path. Deeper text is
+/// refused before it is parsed, so parsing cannot exhaust the stack.
+const JSON_MAX_DEPTH: usize = 1 + 3 * (MAX_DEPTH + 1) + 2;
+
+fn utf16_json(w: &Wtf16) -> J {
+    let mut m = Map::with_capacity(1);
+    m.insert(
+        "$utf16".to_owned(),
+        J::Array(w.units().iter().map(|&u| J::from(u)).collect()),
+    );
+    J::Object(m)
+}
+
+/// Parses one line or argument of tagged JSON, nested at most [`JSON_MAX_DEPTH`] levels.
+pub fn parse_tagged_json(text: &str) -> Result<Value, StoreError> {
+    let json = parse_json(text).map_err(StoreError::TaggedJson)?;
+    let value = value_from_tagged_json(&json)?;
+    check_depth(&value)?;
+    Ok(value)
+}
+
+/// Refuses a value nested more deeply than the store keeps.
+fn check_depth(value: &Value) -> Result<(), StoreError> {
+    value.depth_within(MAX_DEPTH).map(|_| ()).map_err(|path| {
+        let path = crate::value::path_text(path.iter().rev().map(String::as_str));
+        StoreError::TaggedJson(crate::value::too_deep_message(&format!("the value{path}")))
+    })
+}
+
+/// JSON text as a `serde_json` value, with our nesting bound instead of the parser's
+/// recursion limit of 128 (which values of the store's [`MAX_DEPTH`] exceed).
+fn parse_json(text: &str) -> Result<J, String> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text.as_bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > JSON_MAX_DEPTH {
+                    return Err(format!(
+                        "JSON nested more than {JSON_MAX_DEPTH} levels deep: {}",
+                        crate::value::NESTING_RULE
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.disable_recursion_limit();
+    let json =
+        serde::Deserialize::deserialize(&mut de).map_err(|e| format!("invalid JSON: {e}"))?;
+    de.end().map_err(|e| format!("invalid JSON: {e}"))?;
+    Ok(json)
+}
 
 /// The tagged JSON form of a value (see the module documentation).
 pub fn value_to_tagged_json(value: &Value) -> J {
@@ -56,14 +137,28 @@ pub fn value_to_tagged_json(value: &Value) -> J {
         }
         Value::BigInt(b) => tag("$bigint", J::from(b.as_str())),
         Value::String(s) => J::String(s.clone()),
+        Value::Wtf16(w) => utf16_json(w),
         Value::Bytes(b) => tag("$bytes", J::String(B64.encode(b))),
         Value::Array(items) => J::Array(items.iter().map(value_to_tagged_json).collect()),
+        Value::Object(pairs) if pairs.iter().any(|(k, _)| matches!(k, Key::Wtf16(_))) => {
+            let entries = pairs
+                .iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Key::String(s) => J::String(s.clone()),
+                        Key::Wtf16(w) => utf16_json(w),
+                    };
+                    J::Array(vec![key, value_to_tagged_json(v)])
+                })
+                .collect();
+            tag("$entries", J::Array(entries))
+        }
         Value::Object(pairs) => {
             let map: Map<String, J> = pairs
                 .iter()
-                .map(|(k, v)| (k.clone(), value_to_tagged_json(v)))
+                .map(|(k, v)| (k.to_string_lossy().into_owned(), value_to_tagged_json(v)))
                 .collect();
-            if pairs.len() == 1 && pairs[0].0.starts_with('$') {
+            if pairs.len() == 1 && pairs[0].0.as_str().is_some_and(|k| k.starts_with('$')) {
                 tag("$object", J::Object(map))
             } else {
                 J::Object(map)
@@ -107,7 +202,7 @@ pub fn value_from_tagged_json(json: &J) -> Result<Value, StoreError> {
 fn plain_object(map: &Map<String, J>) -> Result<Value, StoreError> {
     Ok(Value::Object(
         map.iter()
-            .map(|(k, v)| Ok((k.clone(), value_from_tagged_json(v)?)))
+            .map(|(k, v)| Ok((Key::String(k.clone()), value_from_tagged_json(v)?)))
             .collect::<Result<_, StoreError>>()?,
     ))
 }
@@ -131,6 +226,30 @@ fn from_tag(tag: &str, inner: &J) -> Result<Value, StoreError> {
             Err(e) => return bad(format!("invalid base64 in $bytes: {e}")),
         },
         ("$object", J::Object(map)) => plain_object(map)?,
+        ("$utf16", J::Array(units)) => Value::from_utf16(&code_units(units)?),
+        ("$entries", J::Array(entries)) => {
+            let mut pairs = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let (key, value) = match entry.as_array().map(Vec::as_slice) {
+                    Some([key, value]) => (key, value),
+                    _ => return bad("each of $entries must be [key, value]"),
+                };
+                let key = match key {
+                    J::String(s) => Key::String(s.clone()),
+                    J::Object(m) if m.len() == 1 => match m.get("$utf16") {
+                        Some(J::Array(units)) => Key::from_utf16(&code_units(units)?),
+                        _ => {
+                            return bad(
+                                "a key in $entries must be a string or {\"$utf16\": [...]}",
+                            );
+                        }
+                    },
+                    _ => return bad("a key in $entries must be a string or {\"$utf16\": [...]}"),
+                };
+                pairs.push((key, value_from_tagged_json(value)?));
+            }
+            Value::Object(pairs)
+        }
         (tag, _) => {
             return bad(format!(
                 "unknown tag {tag:?} or wrong payload type (an object whose only property starts \
@@ -138,6 +257,22 @@ fn from_tag(tag: &str, inner: &J) -> Result<Value, StoreError> {
             ));
         }
     })
+}
+
+/// The code units of `{"$utf16": [...]}`.
+fn code_units(units: &[J]) -> Result<Vec<u16>, StoreError> {
+    units
+        .iter()
+        .map(|u| {
+            u.as_u64()
+                .and_then(|u| u16::try_from(u).ok())
+                .ok_or_else(|| {
+                    StoreError::TaggedJson(format!(
+                        "$utf16 holds UTF-16 code units (integers 0 to 65535), not {u}"
+                    ))
+                })
+        })
+        .collect()
 }
 
 fn key_to_json(key: &[u8]) -> J {
@@ -229,7 +364,7 @@ pub fn import_jsonl(ns: &Namespace, input: &mut dyn BufRead) -> Result<u64, Stor
             line: line_no,
             message,
         };
-        let json: J = serde_json::from_str(&line).map_err(|e| at(format!("invalid JSON: {e}")))?;
+        let json: J = parse_json(&line).map_err(at)?;
         let J::Object(obj) = &json else {
             return Err(at("expected an object {\"key\": …, \"value\": …}".into()));
         };
@@ -242,6 +377,7 @@ pub fn import_jsonl(ns: &Namespace, input: &mut dyn BufRead) -> Result<u64, Stor
             obj.get("value")
                 .ok_or_else(|| at(format!("missing \"value\" for key {}", display_key(&key))))?,
         )
+        .and_then(|v| check_depth(&v).map(|()| v))
         .map_err(|e| at(format!("key {}: {e}", display_key(&key))))?;
         if batch.ops.is_empty() {
             first_line_of_batch = line_no;
@@ -384,6 +520,79 @@ mod tests {
         export_jsonl(&dst, &mut again).expect("export");
         assert_eq!(again, out);
         assert_eq!(dst.count(&KeyRange::All).expect("count"), 4);
+    }
+
+    #[test]
+    fn lone_surrogates_survive_tagged_json() {
+        let lone = Value::from_utf16(&[0x61, 0xD800, 0x62]);
+        let v = Value::Array(vec![
+            lone.clone(),
+            Value::Object(vec![
+                (Key::from_utf16(&[0xDFFF]), lone.clone()),
+                ("$x".into(), Value::Null),
+            ]),
+            Value::object([("$utf16", Value::from("not a tag"))]),
+        ]);
+        let j = value_to_tagged_json(&v);
+        assert_eq!(j[0], json!({"$utf16": [97, 55296, 98]}));
+        assert_eq!(
+            j[1],
+            json!({"$entries": [[{"$utf16": [57343]}, {"$utf16": [97, 55296, 98]}], ["$x", null]]})
+        );
+        assert_eq!(j[2], json!({"$object": {"$utf16": "not a tag"}}));
+        let text = serde_json::to_string(&j).expect("serialise");
+        assert_eq!(parse_tagged_json(&text).expect("parse"), v);
+        for bad in [
+            json!({"$utf16": [65536]}),
+            json!({"$utf16": ["a"]}),
+            json!({"$entries": [[1, 2]]}),
+            json!({"$entries": [["a"]]}),
+        ] {
+            assert!(value_from_tagged_json(&bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn every_depth_the_store_keeps_survives_export_and_import() {
+        // Objects with lone-surrogate keys nest three JSON levels per level.
+        let mut v = Value::from_utf16(&[0xD800]);
+        for _ in 0..MAX_DEPTH {
+            v = Value::Object(vec![(Key::from_utf16(&[0xDC00]), v)]);
+        }
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("open");
+        let src = store.namespace("src", Durability::Relaxed).expect("ns");
+        src.write_blocking(WriteBatch::default().put(b"deep".to_vec(), v.clone()))
+            .expect("write at the limit");
+        let mut out = Vec::new();
+        export_jsonl(&src, &mut out).expect("export");
+        let dst = store.namespace("dst", Durability::Relaxed).expect("ns");
+        assert_eq!(import_jsonl(&dst, &mut out.as_slice()).expect("import"), 1);
+        assert_eq!(dst.get(b"deep").expect("get"), Some(v.clone()));
+        // One level more is refused at its line, with the path.
+        let deeper = Value::Array(vec![v]);
+        let line = format!(
+            "{{\"key\":\"a\",\"value\":1}}\n{{\"key\":\"b\",\"value\":{}}}\n",
+            value_to_tagged_json(&deeper)
+        );
+        let e = import_jsonl(&dst, &mut line.as_bytes()).expect_err("too deep");
+        let msg = e.to_string();
+        assert!(matches!(e, StoreError::BackupLine { line: 2, .. }), "{msg}");
+        assert!(msg.contains("the value[0]"), "{msg}");
+        assert!(msg.contains("is nested more than 256 levels deep"), "{msg}");
+        // JSON nested past any value's tagged form is refused before it
+        // is parsed (no stack overflow).
+        let bomb = format!(
+            "{{\"key\":\"c\",\"value\":{}1{}}}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let e = import_jsonl(&dst, &mut bomb.as_bytes()).expect_err("bomb");
+        assert!(e.to_string().contains("JSON nested more than"), "{e}");
+        assert!(parse_tagged_json(&"[".repeat(1_000_000)).is_err());
+        // Brackets inside strings do not count.
+        let text = format!("[\"{}\"]", "[".repeat(10_000));
+        assert!(parse_tagged_json(&text).is_ok());
     }
 
     #[test]

@@ -52,7 +52,9 @@ pub mod backup;
 pub mod codec;
 mod error;
 
-pub use backup::{export_jsonl, import_jsonl, value_from_tagged_json, value_to_tagged_json};
+pub use backup::{
+    export_jsonl, import_jsonl, parse_tagged_json, value_from_tagged_json, value_to_tagged_json,
+};
 pub use error::{StoreError, display_key};
 
 use crate::value::Value;

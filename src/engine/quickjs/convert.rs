@@ -16,7 +16,7 @@ use super::host::SharedState;
 use super::wire::{self, Codec, DecodeError};
 use crate::engine::refusal::{CloneError, Refusal};
 use crate::engine::{Payload, Wire};
-use crate::value::Value;
+use crate::value::{Key, Value};
 
 /// Lends the isolate's [`Codec`] to `f`. A reentrant use (a getter that
 /// calls a service while its object is being encoded) finds it lent and
@@ -55,25 +55,10 @@ pub(crate) fn to_payload<'js>(
     })
 }
 
-/// Converts a JavaScript value to a [`Value`], or says why it cannot be:
-/// for host operations that read the value in Rust and word the error
-/// themselves.
-pub(crate) fn to_refusable_value<'js>(
-    ctx: &Ctx<'js>,
-    state: &SharedState,
-    value: &JsValue<'js>,
-) -> Result<Value, Refusal> {
-    let raw = Raw::new(ctx);
-    with_codec(&raw, state, |codec, proto| {
-        wire::encode(&raw, proto, codec, value)?;
-        crate::engine::wire::decode(codec.encoded())
-            .map_err(|e| Refusal::new(format!("unreadable ({e})")))
-    })
-}
-
-/// `structuredClone` for the boundary's value types: encodes and decodes
-/// within the isolate. `Err(Ok(_))` is a refusal, `Err(Err(_))` an
-/// exception thrown while building the copy.
+/// A copy of `value` through the boundary's codec (what the callee of a
+/// call would receive), or the refusal: `host.clone`, with which the
+/// bootstrap checks which properties of a failed invocation's error can
+/// cross.
 pub(crate) fn clone_value<'js>(
     ctx: &Ctx<'js>,
     state: &SharedState,
@@ -86,6 +71,25 @@ pub(crate) fn clone_value<'js>(
         wire::decode_encoded(&raw, codec)
             .map(|js| raw.give(js))
             .map_err(|e| Err(decode_error(ctx, e)))
+    })
+}
+
+/// Converts a JavaScript value to a [`Value`], or says why it cannot be:
+/// for host operations that read the value in Rust and word the error
+/// themselves. `wrapping` levels of the value are the operation's own
+/// (`host_ops::STORE_OP_WRAPPING`) and do not count against the nesting
+/// limit.
+pub(crate) fn to_refusable_value<'js>(
+    ctx: &Ctx<'js>,
+    state: &SharedState,
+    value: &JsValue<'js>,
+    wrapping: usize,
+) -> Result<Value, Refusal> {
+    let raw = Raw::new(ctx);
+    with_codec(&raw, state, |codec, proto| {
+        wire::encode_wrapped(&raw, proto, codec, value, wrapping)?;
+        crate::engine::wire::decode(codec.encoded())
+            .map_err(|e| Refusal::new(format!("unreadable ({e})")))
     })
 }
 
@@ -165,6 +169,7 @@ pub(crate) fn from_value<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result
             None => ctx.eval::<JsValue, _>(format!("{}n", b.as_str()))?,
         },
         Value::String(s) => JsString::from_str(ctx.clone(), s)?.into_value(),
+        Value::Wtf16(w) => wtf16_to_js(ctx, w.units())?,
         Value::Bytes(bytes) => TypedArray::<u8>::new_copy(ctx.clone(), bytes)?.into_value(),
         Value::Array(items) => {
             let array = Array::new(ctx.clone())?;
@@ -177,21 +182,33 @@ pub(crate) fn from_value<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result
             let object = Object::new(ctx.clone())?;
             for (key, item) in pairs {
                 let item = from_value(ctx, item)?;
+                let name = match key {
+                    Key::String(k) => JsString::from_str(ctx.clone(), k)?.into_value(),
+                    Key::Wtf16(w) => wtf16_to_js(ctx, w.units())?,
+                };
                 if key == "__proto__" {
                     // A plain assignment would call the `__proto__` setter and
                     // change the prototype; define an own data property instead.
                     object.prop(
-                        key.as_str(),
+                        name,
                         rquickjs::object::Property::from(item)
                             .writable()
                             .enumerable()
                             .configurable(),
                     )?;
                 } else {
-                    object.set(key.as_str(), item)?;
+                    object.set(name, item)?;
                 }
             }
             object.into_value()
         }
     })
+}
+
+/// A string of UTF-16 code units (lone surrogates kept).
+fn wtf16_to_js<'js>(ctx: &Ctx<'js>, units: &[u16]) -> rquickjs::Result<JsValue<'js>> {
+    let raw = Raw::new(ctx);
+    raw.string_utf16(units)
+        .map(|js| raw.give(js))
+        .map_err(|_| rquickjs::Error::Exception)
 }

@@ -499,6 +499,23 @@ impl<'js> Raw<'js> {
         })
     }
 
+    /// An atom for a property name given as UTF-16 code units (lone
+    /// surrogates allowed), one reference owned.
+    pub(crate) fn atom_utf16(&self, units: &[u16]) -> Result<AtomRef<'js>, Thrown> {
+        let string = self.string_utf16(units)?;
+        // Safety: `string` is a live string value; the atom returned is a
+        // new reference (or `JS_ATOM_NULL` with an exception).
+        let atom = unsafe { qjs::JS_ValueToAtom(self.ptr, string.v) };
+        if atom == qjs::JS_ATOM_NULL {
+            return Err(Thrown);
+        }
+        Ok(AtomRef {
+            ctx: self.ptr,
+            atom,
+            _brand: PhantomData,
+        })
+    }
+
     /// The bytes of an atom's name as (possibly ill-formed) UTF-8; `None`
     /// if that failed (exception discarded).
     pub(crate) fn atom_name(&self, atom: Atom<'_>) -> Option<Utf8<'js>> {
@@ -525,6 +542,7 @@ impl<'js> Raw<'js> {
 
 impl<'js> Js<'js> {
     /// What the value is.
+    #[inline]
     pub(crate) fn kind(&self) -> Kind {
         let v = self.v;
         let classes = builtin_classes(self.ctx);
@@ -1041,7 +1059,9 @@ impl KeyCache {
     }
 
     /// The atom for a received key, `None` if `bytes` are not UTF-8.
-    /// (Only UTF-8 is ever cached, so a hit needs no check.)
+    /// (Only UTF-8 is ever cached, so a hit needs no check.) Inlined into
+    /// the decoder, its one caller, where it is the cost of every key.
+    #[inline(always)]
     pub(crate) fn atom<'c, 'js>(
         &'c mut self,
         raw: &Raw<'js>,
@@ -1057,11 +1077,13 @@ impl KeyCache {
         let words = name_words(bytes);
         let start = name_set(bytes.len(), words) * KEY_CACHE_WAYS;
         let set = &mut self.by_name[start..start + KEY_CACHE_WAYS];
-        if let Some(i) = set.iter().position(|s| s.holds(bytes, words)) {
-            return Ok(Some(KeyAtom::Cached(Atom {
-                atom: set[i].atom,
-                _keys: PhantomData,
-            })));
+        for slot in set.iter() {
+            if slot.holds(bytes, words) {
+                return Ok(Some(KeyAtom::Cached(Atom {
+                    atom: slot.atom,
+                    _keys: PhantomData,
+                })));
+            }
         }
         let Ok(name) = std::str::from_utf8(bytes) else {
             return Ok(None);
@@ -1084,6 +1106,7 @@ impl KeyCache {
 
     /// The UTF-8 name of a sent key (`None` if converting it failed,
     /// exception discarded). Only well-formed names are cached.
+    #[inline]
     pub(crate) fn name<'c, 'js>(
         &'c mut self,
         raw: &Raw<'js>,

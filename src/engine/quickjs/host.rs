@@ -109,7 +109,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
         "methods",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, service: String| {
             let Some(directory) = dir.get() else {
-                return Err(Exception::throw_type(&ctx, NOT_READY));
+                return Err(throw_type(&ctx, NOT_READY));
             };
             match directory.methods(&service) {
                 Some(methods) => Ok(Some(methods.to_vec())),
@@ -122,7 +122,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
         "serviceNames",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
             let Some(directory) = dir.get() else {
-                return Err(Exception::throw_type(&ctx, NOT_READY));
+                return Err(throw_type(&ctx, NOT_READY));
             };
             Ok(directory
                 .services()
@@ -145,7 +145,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                     .and_then(|d| d.methods(&service))
                     .is_some_and(|ms| ms.contains(&method));
                 if !known {
-                    return Err(Exception::throw_type(
+                    return Err(throw_type(
                         &ctx,
                         &format!("no such service method: {service}.{method}"),
                     ));
@@ -157,7 +157,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                         &format!("the argument of {service}.{method}()"),
                         1,
                     );
-                    Exception::throw_type(&ctx, &message)
+                    throw_type(&ctx, &message)
                 })?;
                 let call = CallId::fresh();
                 let mut s = st.borrow_mut();
@@ -189,7 +189,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                 }
                 None => {
                     let granted: Vec<&str> = s.stores.iter().map(|g| g.name.as_str()).collect();
-                    Err(Exception::throw_type(
+                    Err(throw_type(
                         &ctx,
                         &format!(
                             "service \"{}\" has no access to store \"{name}\" (granted in pyrosome.toml: {})",
@@ -218,15 +218,15 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                     .find(|g| g.name == name)
                     .and_then(|g| g.local.clone());
                 let Some(ns) = ns else {
-                    return Err(Exception::throw_type(
+                    return Err(throw_type(
                         &ctx,
                         &format!("no local access to store \"{name}\""),
                     ));
                 };
-                let key = to_refusable_value(&ctx, &st, &key)
+                let key = to_refusable_value(&ctx, &st, &key, 0)
                     .map_err(|r| r.into_error("the key").0)
                     .and_then(|k| host_ops::store_key(&k, "the key"))
-                    .map_err(|m| Exception::throw_type(&ctx, &m))?;
+                    .map_err(|m| throw_type(&ctx, &m))?;
                 match store_ops::read(&ns, &name, &StoreRequest::Get(key)) {
                     Some(Ok(value)) => value_to_js(&ctx, &st, &value),
                     Some(Err(e)) => Err(Exception::throw_message(&ctx, &e.message)),
@@ -244,14 +244,12 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
             move |ctx: Ctx<'js>, name: String, op: Object<'js>| {
                 let grant = st.borrow().stores.iter().find(|g| g.name == name).cloned();
                 let Some(grant) = grant else {
-                    return Err(Exception::throw_type(
-                        &ctx,
-                        &format!("no access to store \"{name}\""),
-                    ));
+                    return Err(throw_type(&ctx, &format!("no access to store \"{name}\"")));
                 };
-                let op = to_refusable_value(&ctx, &st, &op.into_value());
+                let op =
+                    to_refusable_value(&ctx, &st, &op.into_value(), host_ops::STORE_OP_WRAPPING);
                 let request = host_ops::store_request(op, grant.writable, &name)
-                    .map_err(|m| Exception::throw_type(&ctx, &m))?;
+                    .map_err(|m| throw_type(&ctx, &m))?;
                 // A local read is answered now, as a one-element array.
                 if let Some(result) = grant
                     .local
@@ -294,7 +292,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                 } else {
                     // The bootstrap's error record; should it not convert
                     // (too large), what can be read of it directly.
-                    Err(to_refusable_value(&ctx, &st, &value)
+                    Err(to_refusable_value(&ctx, &st, &value, 0)
                         .map_or_else(|_| js_error(&value), |r| JsError::from_record(&r)))
                 };
                 let mut s = st.borrow_mut();
@@ -531,9 +529,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
         "clone",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, value: JsValue<'js>| {
             clone_value(&ctx, &st, &value, "the value").map_err(|e| match e {
-                Ok(refused) => {
-                    Exception::throw_type(&ctx, &format!("DataCloneError: {}", refused.0))
-                }
+                Ok(refused) => throw_type(&ctx, &format!("DataCloneError: {}", refused.0)),
                 Err(thrown) => thrown,
             })
         })?,
@@ -556,11 +552,38 @@ fn bytes_of<'js>(ctx: &Ctx<'js>, array: &TypedArray<'js, u8>) -> rquickjs::Resul
     typed_array_bytes(array).ok_or_else(|| Exception::throw_type(ctx, "the buffer is detached"))
 }
 
+/// Throws a `TypeError` with `message`, however long it is.
+pub(crate) fn throw_type(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
+    throw_whole(ctx, message, Exception::throw_type)
+}
+
+/// Throws the error `throw` makes, with `message` whole: rquickjs's
+/// `Exception::throw_type` (and `throw_range`, ...) format the message
+/// into a 256-byte buffer, so a longer one (a refusal with a long path)
+/// would be cut at 255 bytes and lose its reason. A long message is set on
+/// the thrown error afterwards.
+fn throw_whole<'js>(
+    ctx: &Ctx<'js>,
+    message: &str,
+    throw: fn(&Ctx<'js>, &str) -> rquickjs::Error,
+) -> rquickjs::Error {
+    if message.len() < 256 {
+        return throw(ctx, message);
+    }
+    let _ = throw(ctx, "");
+    let error = ctx.catch();
+    if let Some(object) = error.as_object() {
+        // The message is an own writable data property of a new error.
+        let _ = object.set("message", message);
+    }
+    ctx.throw(error)
+}
+
 /// Throws what a shared host operation threw.
 fn throw(ctx: &Ctx<'_>, thrown: Thrown) -> rquickjs::Error {
     match thrown {
-        Thrown::Type(m) => Exception::throw_type(ctx, &m),
-        Thrown::Range(m) => Exception::throw_range(ctx, &m),
+        Thrown::Type(m) => throw_type(ctx, &m),
+        Thrown::Range(m) => throw_whole(ctx, &m, Exception::throw_range),
         Thrown::Error(m) => Exception::throw_message(ctx, &m),
     }
 }

@@ -20,8 +20,8 @@
 //! so they survive isolate to isolate. (QuickJS hands out strings as
 //! UTF-8 with lone surrogates as three-byte sequences, "WTF-8"; checking
 //! that it is well-formed is one fast scan, and only ill-formed strings
-//! pay for the conversion.) Keys are always UTF-8; a key with a lone
-//! surrogate crosses with U+FFFD instead.
+//! pay for the conversion.) Keys likewise: UTF-8, or UTF-16 code units
+//! (with `KEY_UTF16` in the length) for a key with a lone surrogate.
 //!
 //! **Decoding** builds arrays with `JS_NewArrayFrom` (elements moved in,
 //! no per-element property writes) and objects by defining own data
@@ -53,8 +53,8 @@ use std::io::Write as _;
 
 use rquickjs::Value as JsValue;
 
-use super::ffi::{Js, KeyCache, KeyName, Kind, Raw, Stack, Thrown};
-use crate::engine::refusal::{MAX_DEPTH, Refusal};
+use super::ffi::{AtomRef, Js, KeyAtom, KeyCache, KeyName, Kind, Raw, Stack, Thrown};
+use crate::engine::refusal::{MAX_DEPTH, Refusal, TOO_DEEP};
 use crate::engine::wire::tag;
 use crate::value::BigInt;
 
@@ -140,12 +140,26 @@ impl Codec {
 
 /// Encodes `value` into the codec's buffer ([`Codec::encoded`]).
 /// `object_proto` is the identity of the context's intrinsic
-/// `Object.prototype` ([`Js::identity`]).
+/// `Object.prototype` ([`Js::identity`]). Nesting deeper than
+/// [`MAX_DEPTH`] is refused.
 pub(crate) fn encode<'js>(
     raw: &Raw<'js>,
     object_proto: usize,
     codec: &mut Codec,
     value: &JsValue<'js>,
+) -> Result<(), Refusal> {
+    encode_wrapped(raw, object_proto, codec, value, 0)
+}
+
+/// [`encode`] for a value that wraps the values it carries in `wrapping`
+/// levels of its own (a store operation: `{ops: [{value}]}`), which do not
+/// count against [`MAX_DEPTH`].
+pub(crate) fn encode_wrapped<'js>(
+    raw: &Raw<'js>,
+    object_proto: usize,
+    codec: &mut Codec,
+    value: &JsValue<'js>,
+    wrapping: usize,
 ) -> Result<(), Refusal> {
     codec.out.clear();
     codec.ancestors.clear();
@@ -154,6 +168,7 @@ pub(crate) fn encode<'js>(
         raw,
         object_proto,
         codec,
+        max_depth: MAX_DEPTH + wrapping,
     };
     let result = encoder.value(&value);
     if result.is_err() {
@@ -166,6 +181,8 @@ struct Encoder<'c, 'js> {
     raw: &'c Raw<'js>,
     object_proto: usize,
     codec: &'c mut Codec,
+    /// Deepest nesting accepted.
+    max_depth: usize,
 }
 
 impl<'js> Encoder<'_, 'js> {
@@ -226,10 +243,8 @@ impl<'js> Encoder<'_, 'js> {
                 "refers back to an object that contains it (a cycle)",
             ));
         }
-        if self.codec.ancestors.len() >= MAX_DEPTH {
-            return Err(Refusal::new(format!(
-                "nested more than {MAX_DEPTH} levels deep"
-            )));
+        if self.codec.ancestors.len() >= self.max_depth {
+            return Err(Refusal::new(TOO_DEEP));
         }
         self.codec.ancestors.push(id);
         Ok(())
@@ -378,16 +393,32 @@ fn put_string(out: &mut Vec<u8>, text: &[u8]) {
     }
 }
 
-/// Writes a key (length and UTF-8); a key with lone surrogates gets
-/// U+FFFD for each, as a Rust `String` would.
+/// Writes a key QuickJS gave as (W)UTF-8: length and UTF-8 when
+/// well-formed, else the count of UTF-16 code units with `KEY_UTF16` set,
+/// and the units (lone surrogates kept).
 fn put_key(out: &mut Vec<u8>, name: &[u8]) {
     if is_utf8(name) {
         put_bytes(out, name);
     } else {
-        let units: Vec<u16> = wtf8_units(name).collect();
-        let fixed = String::from_utf16_lossy(&units);
-        put_u32(out, fixed.len());
-        out.extend_from_slice(fixed.as_bytes());
+        put_utf16_key(out, name);
+    }
+}
+
+/// [`put_key`] for a key with a lone surrogate: rare, so out of line
+/// (the encoder's hot path stays small enough to inline what it calls).
+#[cold]
+#[inline(never)]
+fn put_utf16_key(out: &mut Vec<u8>, name: &[u8]) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let mut units = 0u32;
+    for unit in wtf8_units(name) {
+        out.extend_from_slice(&unit.to_le_bytes());
+        units += 1;
+    }
+    let flagged = (tag::KEY_UTF16 | units.min(tag::KEY_UTF16 - 1)).to_le_bytes();
+    if let Some(slot) = out.get_mut(at..at + 4) {
+        slot.copy_from_slice(&flagged);
     }
 }
 
@@ -651,13 +682,25 @@ impl<'c, 'js> Decoder<'c, 'js> {
                 let object = raw.object()?;
                 for _ in 0..n {
                     let key_at = self.at + 4;
-                    let key = self.bytes()?;
+                    let len = self.u32()?;
+                    // A key with a lone surrogate (rare) gets its atom now.
+                    let (key, wide) = if len & tag::KEY_UTF16 as usize == 0 {
+                        (self.take(len)?, None)
+                    } else {
+                        (
+                            &[][..],
+                            Some(self.utf16_key(len & !(tag::KEY_UTF16 as usize))?),
+                        )
+                    };
                     let item = self.value()?;
-                    let atom = self
-                        .codec
-                        .keys
-                        .atom(raw, key)?
-                        .ok_or(DecodeError::Malformed(key_at))?;
+                    let atom = match wide {
+                        None => self
+                            .codec
+                            .keys
+                            .atom(raw, key)?
+                            .ok_or(DecodeError::Malformed(key_at))?,
+                        Some(atom) => KeyAtom::Fresh(atom),
+                    };
                     object.define(atom.id(), item)?;
                 }
                 self.depth -= 1;
@@ -680,6 +723,23 @@ impl<'c, 'js> Decoder<'c, 'js> {
             }
             _ => return Err(DecodeError::Malformed(at)),
         })
+    }
+
+    /// The atom of a key of `n` UTF-16 code units (one with a lone
+    /// surrogate: rare, so not cached). Out of line: [`Decoder::value`]
+    /// recurses, and its frame stays small.
+    #[cold]
+    #[inline(never)]
+    fn utf16_key(&mut self, n: usize) -> Result<AtomRef<'js>, DecodeError> {
+        let bytes = self.take(n.checked_mul(2).ok_or_else(|| self.malformed())?)?;
+        let units = &mut self.codec.units;
+        units.clear();
+        units.extend(
+            bytes
+                .chunks_exact(2)
+                .map(|p| u16::from_le_bytes([p[0], p[1]])),
+        );
+        Ok(self.raw.atom_utf16(units)?)
     }
 
     fn descend(&mut self) -> Result<(), DecodeError> {
@@ -856,13 +916,37 @@ mod tests {
         ));
         // Pairs are well-formed: UTF-8.
         assert_eq!(encode_js("'😀'").expect("encodes")[0], tag::STRING);
-        // Read in Rust, they are U+FFFD.
+        // Read in Rust, they are kept.
         assert_eq!(
             crate::engine::wire::decode(&bytes),
-            Ok(Value::from("a\u{FFFD}b\u{FFFD}"))
+            Ok(Value::from_utf16(&[0x61, 0xD800, 0x62, 0xDFFF]))
         );
-        // Keys are UTF-8: a lone surrogate in one becomes U+FFFD.
-        assert!(crosses("({ 'k\\uD800': 1 })", "v => v['k\\uFFFD'] === 1"));
+        // Keys too: UTF-16 with the flag in their length.
+        assert!(crosses(
+            "({ 'k\\uD800': 1, ok: 2 })",
+            "v => v['k\\uD800'] === 1 && !('k\\uFFFD' in v) && Object.keys(v).join() === 'k\\uD800,ok'"
+        ));
+        let keyed = encode_js("({ 'k\\uDC00': 1 })").expect("encodes");
+        assert_eq!(
+            crate::engine::wire::decode(&keyed),
+            Ok(Value::Object(vec![(
+                crate::value::Key::from_utf16(&[0x6B, 0xDC00]),
+                Value::Number(1.0)
+            )]))
+        );
+        // And values and keys made in Rust cross into JavaScript whole.
+        let mut from_rust = Vec::new();
+        crate::engine::wire::encode_tree_into(
+            &Value::Object(vec![(
+                crate::value::Key::from_utf16(&[0xD800]),
+                Value::from_utf16(&[0xDFFF, 0x61]),
+            )]),
+            &mut from_rust,
+        );
+        assert_eq!(
+            decode_js(&from_rust, "v => v['\\uD800'] === '\\uDFFFa'"),
+            Ok(true)
+        );
     }
 
     #[test]
@@ -968,12 +1052,26 @@ mod tests {
         let nest = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
         assert!(encode_js(&nest(MAX_DEPTH)).is_ok());
         let message = refusal(&nest(MAX_DEPTH + 1));
-        assert!(
-            message.ends_with(&format!(
-                "nested more than {MAX_DEPTH} levels deep, which cannot be passed between services or stored"
-            )),
-            "{message}"
+        assert_eq!(
+            message,
+            crate::value::too_deep_message(&format!(
+                "the argument{}",
+                crate::value::path_text(std::iter::repeat_n("[0]", MAX_DEPTH))
+            ))
         );
+        // A wrapping (a store operation's own levels) does not count.
+        isolate(|raw, proto, codec| {
+            let value: JsValue = raw
+                .ctx()
+                .eval(format!("[[[{}]]]", nest(MAX_DEPTH)))
+                .expect("evaluates");
+            assert!(encode_wrapped(raw, proto, codec, &value, 3).is_ok());
+            let value: JsValue = raw
+                .ctx()
+                .eval(format!("[[[{}]]]", nest(MAX_DEPTH + 1)))
+                .expect("evaluates");
+            assert!(encode_wrapped(raw, proto, codec, &value, 3).is_err());
+        });
     }
 
     #[test]

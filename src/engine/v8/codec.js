@@ -18,8 +18,9 @@
 // undefined, null, booleans, numbers (incl. -0), BigInts, strings, arrays,
 // plain objects (prototype Object.prototype or null) and Uint8Arrays; own
 // enumerable string keys only, read with [[Get]] (getters run); at most
-// MAX_DEPTH levels; a cycle, or anything else, is refused with the path to
-// it. The encoder writes the wire format with two differences the shim's
+// MAX_DEPTH levels (src/value.rs says what counts); a cycle, or anything
+// else, is refused with the path to it. Strings and keys keep lone
+// surrogates (the splice writes them as UTF-16). The encoder writes the wire format with two differences the shim's
 // splice (shim.cc) undoes: the characters of strings, keys, BigInt digits
 // and refusal texts are not written but appended to one JavaScript string
 // (`chars`), and each of them is written as a length in UTF-16 code units.
@@ -63,11 +64,16 @@
   // the n values.
   const I_ARRAY = Symbol("array"), I_OBJECT = Symbol("object"), I_SHAPE = Symbol("shape");
 
-  // Deepest nesting accepted (engine/refusal.rs MAX_DEPTH).
+  // Deepest nesting accepted (src/value.rs MAX_DEPTH), and the words for a
+  // value nested deeper (src/value.rs TOO_DEEP).
   const MAX_DEPTH = 256;
+  const TOO_DEEP = "nested more than 256 levels deep";
+  // Levels the store operation wraps its values in, which do not count
+  // (src/engine/host_ops.rs STORE_OP_WRAPPING).
+  const STORE_OP_WRAPPING = 3;
   // Encodings nested in one another (a getter that sends a value while one
   // is being encoded) share the ancestor stack, each above the last.
-  const STACK = 4 * (MAX_DEPTH + 1);
+  const STACK = 4 * (MAX_DEPTH + STORE_OP_WRAPPING + 1);
 
   // ---- encoder state --------------------------------------------------------
   // The bytes; nested encodings continue after the outer one's bytes.
@@ -81,9 +87,11 @@
   let base = 0;
   let depth = 0;
   let high = 0;
+  // Deepest nesting accepted in the current host call's arguments.
+  let limit = MAX_DEPTH;
   // A refusal on its way up: what was found, and the path segments,
   // innermost first.
-  const path = new ArrayCtor(MAX_DEPTH + 2).fill("");
+  const path = new ArrayCtor(MAX_DEPTH + STORE_OP_WRAPPING + 2).fill("");
   let npath = 0;
   let found = "";
 
@@ -120,7 +128,7 @@
     for (let j = base; j < depth; j++) {
       if (stack[j] === o) return refuse("refers back to an object that contains it (a cycle)");
     }
-    if (depth - base >= MAX_DEPTH || depth >= STACK) return refuse("nested more than 256 levels deep");
+    if (depth - base >= limit || depth >= STACK) return refuse(TOO_DEEP);
     stack[depth++] = o;
     if (depth > high) high = depth;
     return true;
@@ -294,13 +302,16 @@
 
   // The host operation `index`: encodes its arguments (an array), calls the
   // shim, and builds what it answers (a primitive as it is, or a list).
-  function call(index, args) {
+  // `wrapping` levels of each argument are the operation's own.
+  function call(index, args, wrapping) {
     const start = pos;
     const outerChars = chars;
     const outerBase = base;
     const outerDepth = depth;
+    const outerLimit = limit;
     let end, strings;
     base = depth;
+    limit = MAX_DEPTH + wrapping;
     chars = "";
     try {
       if (pos + 5 > out.length) grow(5);
@@ -316,6 +327,7 @@
       chars = outerChars;
       base = outerBase;
       depth = outerDepth;
+      limit = outerLimit;
     }
     const answer = hostCall(index, out, start, end, strings);
     if (start === 0 && out.length > 1048576) out = new U8(4096);
@@ -325,12 +337,12 @@
   // The `host` object: one function per operation name, numbered in order.
   function host(names) {
     const h = {};
-    for (let i = 0; i < names.length; i++) h[names[i]] = op(i);
+    for (let i = 0; i < names.length; i++) h[names[i]] = op(i, names[i] === "store" ? STORE_OP_WRAPPING : 0);
     return h;
   }
 
-  function op(index) {
-    return (...args) => call(index, args);
+  function op(index, wrapping) {
+    return (...args) => call(index, args, wrapping);
   }
 
   // ---- decoding ---------------------------------------------------------------

@@ -131,13 +131,19 @@ impl Args<'_> {
         self.0.value(i).map_err(Self::malformed)
     }
 
-    /// Argument `i`, which must not have been refused.
+    /// Argument `i`, which must not have been refused, for an operation
+    /// that reads text: lone surrogates become U+FFFD (as `TextEncoder`
+    /// and the URL parser do).
     fn arg(&self, i: usize) -> Result<Value, Thrown> {
-        self.get(i)?.map_err(|r| {
+        let value = self.get(i)?.map_err(|r| {
             Thrown::Type(format!(
                 "argument {i} cannot be passed to the host ({})",
                 r.found
             ))
+        })?;
+        Ok(match value.to_well_formed() {
+            std::borrow::Cow::Borrowed(_) => value,
+            std::borrow::Cow::Owned(fixed) => fixed,
         })
     }
 
@@ -502,7 +508,8 @@ impl V8Host {
 /// stacks begin with `Name: message`; that header is dropped so stacks read
 /// the same as QuickJS's (frames only).
 pub(super) fn v8_error(record: &Value) -> JsError {
-    let mut error = JsError::from_record(record);
+    // Messages and stacks are text: lone surrogates become U+FFFD.
+    let mut error = JsError::from_record(&record.to_well_formed());
     if let Some(stack) = error.stack.take() {
         let header = if error.message.is_empty() {
             error.name.clone()

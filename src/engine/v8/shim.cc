@@ -390,11 +390,18 @@ enum Instruction : int32_t {
   kInstructions = 3,
 };
 
-// A key of an object being decoded: its UTF-8 bytes.
+// A key of an object being decoded: its UTF-8 bytes, or (`utf16`, a key
+// with a lone surrogate) its UTF-16LE code units, `n` bytes of them.
 struct KeyRef {
   const char* s;
   uint32_t n;
+  bool utf16 = false;
 };
+
+// Set in a key's length in the wire format: the key is UTF-16 code units
+// (it holds a lone surrogate); the rest of the length counts them
+// (src/engine/wire.rs KEY_UTF16).
+constexpr uint32_t kKeyUtf16 = 1u << 31;
 
 // An object being built key by key (codec.js I_OBJECT): the list slot that
 // will hold where its keys are, and where its keys are in `generic_keys`.
@@ -620,8 +627,8 @@ constexpr size_t kMaxWireDepth = 1024;
 // string's characters left out and kept, in order, in one JavaScript string
 // (see codec.js) -- into wire bytes: value strings as Latin-1 (tag 12) when
 // every code unit fits a byte, else UTF-16 (tag 13, lone surrogates kept);
-// keys, BigInt digits and refusal texts as UTF-8 (lone surrogates become
-// U+FFFD). Writes at most bound(len, nchars) bytes to `out`; `run` returns
+// keys as UTF-8, or as UTF-16 (kKeyUtf16) if they hold a lone surrogate;
+// BigInt digits and refusal texts as UTF-8 (lone surrogates become U+FFFD). Writes at most bound(len, nchars) bytes to `out`; `run` returns
 // how many, or -1 if the bytes do not parse (a bug).
 class Splice {
  public:
@@ -745,6 +752,41 @@ class Splice {
     return true;
   }
 
+  // An object's key: UTF-8 as text() writes it, unless it holds a lone
+  // surrogate (only possible when the characters are two-byte): then its
+  // code units, the count with kKeyUtf16 set.
+  bool key() {
+    if (one_ != nullptr) return text();
+    const uint8_t* p = p_;
+    size_t at = at_;
+    uint32_t n;
+    size_t from;
+    if (!u32(n) || !chars(n, from)) return false;
+    const uint16_t* s = two_ + from;
+    bool lone = false;
+    for (uint32_t i = 0; i < n && !lone; i++) {
+      uint16_t c = s[i];
+      if ((c & 0xF800) != 0xD800) continue;
+      if (c <= 0xDBFF && i + 1 < n && s[i + 1] >= 0xDC00 && s[i + 1] <= 0xDFFF) {
+        i++;
+      } else {
+        lone = true;
+      }
+    }
+    if (!lone) {
+      p_ = p;
+      at_ = at;
+      return text();
+    }
+    put32(kKeyUtf16 | n);
+    for (uint32_t i = 0; i < n; i++) {
+      o_[2 * i] = static_cast<uint8_t>(s[i] & 0xFF);
+      o_[2 * i + 1] = static_cast<uint8_t>(s[i] >> 8);
+    }
+    o_ += 2 * static_cast<size_t>(n);
+    return true;
+  }
+
   bool value(size_t depth) {
     if (p_ >= end_ || depth > kMaxWireDepth) return false;
     uint8_t tag = *p_++;
@@ -800,7 +842,7 @@ class Splice {
         put8(kObject);
         put32(n);
         for (uint32_t i = 0; i < n; i++) {
-          if (!text() || !value(depth + 1)) return false;
+          if (!key() || !value(depth + 1)) return false;
         }
         return true;
       case kRefused:
@@ -1128,7 +1170,19 @@ bool Lister::list_generic_keys() {
     for (size_t i = 0; i < g.n; i++) {
       const KeyRef& k = p_isolate_->generic_keys[g.first_key + i];
       Local<String> key;
-      if (!p_isolate_->keys.get(isolate_, k.s, k.n).ToLocal(&key)) return false;
+      if (k.utf16) {
+        // The wire's code units may be unaligned: copy them out.
+        std::vector<uint16_t>& units = p_isolate_->chars2;
+        units.resize(k.n / 2);
+        if (k.n > 0) std::memcpy(units.data(), k.s, k.n);
+        if (!String::NewFromTwoByte(isolate_, units.data(), NewStringType::kInternalized,
+                                    static_cast<int>(units.size()))
+                 .ToLocal(&key)) {
+          return false;
+        }
+      } else if (!p_isolate_->keys.get(isolate_, k.s, k.n).ToLocal(&key)) {
+        return false;
+      }
       items_.push_back(key);
     }
   }
@@ -1212,8 +1266,17 @@ bool Lister::value(size_t depth) {
       items_.push_back(Undefined(isolate_));
       for (uint32_t i = 0; i < n; i++) {
         uint32_t len;
-        if (!bytes(s, len)) return false;
-        keys_.push_back(KeyRef{s, len});
+        if (!u32(len)) return false;
+        bool utf16 = (len & kKeyUtf16) != 0;
+        if (utf16) {
+          len &= ~kKeyUtf16;
+          if (static_cast<size_t>(end_ - p_) / 2 < len) return false;
+          len *= 2;
+        }
+        if (static_cast<size_t>(end_ - p_) < len) return false;
+        s = reinterpret_cast<const char*>(p_);
+        p_ += len;
+        keys_.push_back(KeyRef{s, len, utf16});
         if (!value(depth + 1)) return false;
       }
       return finish_object(op, first_key);
@@ -1237,7 +1300,10 @@ bool Lister::finish_object(size_t op, size_t first_key) {
   const KeyRef* keys = keys_.data() + first_key;
   size_t n = keys_.size() - first_key;
   size_t slot = 0;
-  int32_t ctor = p_isolate_->shapes.lookup(keys, n, &slot);
+  bool any_utf16 = false;
+  for (size_t i = 0; i < n; i++) any_utf16 |= keys[i].utf16;
+  // A key with a lone surrogate (rare): key by key, no constructor.
+  int32_t ctor = any_utf16 ? Shapes::kNone : p_isolate_->shapes.lookup(keys, n, &slot);
   if (ctor == Shapes::kCompile) {
     ctor = p_isolate_->shapes.set(slot, compile_shape(p_isolate_, context_, keys, n));
   }
