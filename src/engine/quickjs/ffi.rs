@@ -1033,7 +1033,12 @@ impl Slot {
 impl KeyCache {
     /// Makes the tables usable for `raw`'s runtime (allocating them on
     /// first use). A cache met with another runtime forgets its entries
-    /// without releasing them (they belong to that runtime).
+    /// without releasing them (they belong to that runtime). Runtimes are
+    /// told apart by address, so a cache must not outlive its runtime: a
+    /// runtime allocated later at the same address would find stale atoms.
+    /// The isolate owns its codec (and so its cache) and drops it with the
+    /// runtime; a codec made for a reentrant use is released before the
+    /// host call returns.
     #[inline]
     fn attach(&mut self, raw: &Raw<'_>) {
         if self.runtime != raw.runtime {

@@ -761,26 +761,41 @@ mod tests {
 
     /// Runs `f` in a fresh isolate with its codec and `Object.prototype`'s
     /// identity; releases the codec before the runtime goes.
-    fn isolate<R>(f: impl for<'js> FnOnce(&Raw<'js>, usize, &mut Codec) -> R) -> R {
+    fn isolate<R: Send>(f: impl for<'js> FnOnce(&Raw<'js>, usize, &mut Codec) -> R + Send) -> R {
         isolate_with_heap(64 << 20, f)
     }
 
-    fn isolate_with_heap<R>(
+    /// Runs `f` in a fresh isolate, on a thread with a worker's stack: the
+    /// codec recurses once per nesting level, and a debug build's frames
+    /// at the deepest levels the tests try do not fit a test thread's 2 MiB.
+    fn isolate_with_heap<R: Send>(
         heap_limit: usize,
-        f: impl for<'js> FnOnce(&Raw<'js>, usize, &mut Codec) -> R,
+        f: impl for<'js> FnOnce(&Raw<'js>, usize, &mut Codec) -> R + Send,
     ) -> R {
-        let runtime = Runtime::new().expect("runtime");
-        let context = Context::full(&runtime).expect("context");
-        context.with(|ctx| {
-            let raw = Raw::new(&ctx);
-            let proto: Object = ctx.eval("Object.prototype").expect("Object.prototype");
-            let proto = raw.js_of(proto.as_value()).identity();
-            let mut codec = Codec::new(heap_limit);
-            let result = f(&raw, proto, &mut codec);
-            codec.release(&raw);
-            result
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .stack_size(TEST_STACK_BYTES)
+                .spawn_scoped(scope, move || {
+                    let runtime = Runtime::new().expect("runtime");
+                    let context = Context::full(&runtime).expect("context");
+                    context.with(|ctx| {
+                        let raw = Raw::new(&ctx);
+                        let proto: Object = ctx.eval("Object.prototype").expect("Object.prototype");
+                        let proto = raw.js_of(proto.as_value()).identity();
+                        let mut codec = Codec::new(heap_limit);
+                        let result = f(&raw, proto, &mut codec);
+                        codec.release(&raw);
+                        result
+                    })
+                })
+                .expect("spawns the isolate's thread")
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
     }
+
+    /// The stack of the thread [`isolate_with_heap`] runs on (a worker's).
+    const TEST_STACK_BYTES: usize = 8 << 20;
 
     /// Encodes the value of the expression `source` in an isolate of its
     /// own: the bytes, or the refusal worded for "the argument".
@@ -1200,8 +1215,12 @@ mod tests {
     #[test]
     fn a_key_cache_moved_to_another_runtime_starts_over() {
         let mut codec = Codec::new(64 << 20);
+        // Both runtimes stay alive: the cache tells runtimes apart by
+        // address, and a freed runtime's address may be the next one's.
+        let mut runtimes = Vec::new();
         for _ in 0..2 {
             let runtime = Runtime::new().expect("runtime");
+            runtimes.push(runtime.clone());
             let context = Context::full(&runtime).expect("context");
             context.with(|ctx| {
                 let raw = Raw::new(&ctx);
