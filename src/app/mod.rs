@@ -20,6 +20,10 @@
 //! idle_timeout_ms = 60000         # keep-alive connections idle this long are closed
 //! max_connections = 10000         # default: from the open-file limit
 //! drain_timeout_ms = 30000        # after SIGTERM; default: the longest timeout_ms
+//! access_log = true               # one log line per request (default: on with --dev)
+//!
+//! [admin]
+//! listen = "127.0.0.1:9090"       # /metrics and /admin/*; "off" for none
 //!
 //! [stores.users]                  # declares a store (the table may be empty)
 //! durability = "durable"          # or "relaxed": acknowledged before fsync
@@ -41,6 +45,7 @@
 //! relative to the folder; isolates never read the filesystem themselves.
 
 mod error;
+mod graph;
 mod manifest;
 mod route;
 
@@ -52,7 +57,11 @@ use std::sync::Arc;
 use crate::engine::{ModuleSource, Modules};
 
 pub use error::{AppError, ManifestError};
-pub use manifest::{Access, Durability, HttpSpec, Limits, ServiceSpec, StoreGrant, StoreSpec};
+pub use graph::ModuleGraph;
+pub use manifest::{
+    Access, AdminListen, AdminSpec, Durability, HttpSpec, Limits, ServiceSpec, StoreGrant,
+    StoreSpec,
+};
 pub use route::matches as route_matches;
 
 /// The manifest's file name inside an app folder.
@@ -83,6 +92,8 @@ pub struct App {
     pub limits: Limits,
     /// HTTP settings (`[http]`).
     pub http: HttpSpec,
+    /// The admin listener (`[admin]`).
+    pub admin: AdminSpec,
     /// Every `.js` / `.mjs` file of the app, keyed by its path relative to
     /// the app folder with `/` separators.
     pub modules: Modules,
@@ -185,6 +196,7 @@ impl App {
             stores: manifest.stores,
             limits: manifest.limits,
             http: manifest.http,
+            admin: manifest.admin,
             modules,
         }
     }
@@ -514,7 +526,7 @@ limits = { max_concurrency = 10 }
         assert_eq!(
             e,
             format!(
-                "{FILE}:2:1: banana: unknown field, expected one of: \"name\", \"engine\", \"limits\", \"http\", \"stores\", \"services\""
+                "{FILE}:2:1: banana: unknown field, expected one of: \"name\", \"engine\", \"limits\", \"http\", \"admin\", \"stores\", \"services\""
             )
         );
 
