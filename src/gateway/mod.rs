@@ -329,13 +329,16 @@ impl Gateway {
             in_flight: AtomicUsize::new(0),
         });
         let connections = Connections::new();
-        let stop = Arc::new(Stop::default());
+        // One `Stop` per acceptor: each holds the waker of one task.
+        let mut stops = Vec::new();
         let mut stopped = Vec::new();
         let listeners = std::iter::once((self.listener, Listener::App))
             .chain(self.admin.map(|l| (l, Listener::Admin)));
         for (listener, kind) in listeners {
             let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-            let acceptor = accept(listener, kind, cx.clone(), connections.clone(), stop.clone());
+            let stop = Arc::new(Stop::default());
+            stops.push(stop.clone());
+            let acceptor = accept(listener, kind, cx.clone(), connections.clone(), stop);
             self.runtime.scheduler().spawn(async move {
                 acceptor.await;
                 let _ = stopped_tx.send(());
@@ -343,7 +346,9 @@ impl Gateway {
             stopped.push(stopped_rx);
         }
         signal.await;
-        stop.stop();
+        for stop in &stops {
+            stop.stop();
+        }
         // Once the acceptors have stopped (and dropped the listeners), no
         // connection is added.
         for stopped_rx in stopped {
