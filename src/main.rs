@@ -427,9 +427,10 @@ fn run(command: Command) -> Result<()> {
                     Ok(json) => return print_json(&json),
                     Err(RemoteError::Threw { report }) => bail!("{target} threw {report}"),
                     // A file left by a server that is gone: run the call here.
-                    Err(e @ (RemoteError::Connect { .. } | RemoteError::Refused { status: 409, .. }))
-                        if !explicit =>
-                    {
+                    Err(
+                        e
+                        @ (RemoteError::Connect { .. } | RemoteError::Refused { status: 409, .. }),
+                    ) if !explicit => {
                         tracing::debug!("no server for this app after all ({e}); calling offline");
                     }
                     Err(e) => return Err(e.into()),

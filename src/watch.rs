@@ -54,8 +54,8 @@ impl Watch {
         };
         let (tx, rx) = mpsc::channel::<PathBuf>();
         let events_root = root.clone();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            match event {
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
                 Ok(event) if relevant_kind(&event.kind) => {
                     for path in event.paths {
                         if relevant_path(&events_root, &path) {
@@ -65,9 +65,8 @@ impl Watch {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!("watching the app folder: {e}"),
-            }
-        })
-        .map_err(failed)?;
+            })
+            .map_err(failed)?;
         watcher
             .watch(&root, RecursiveMode::Recursive)
             .map_err(failed)?;
@@ -145,7 +144,13 @@ mod tests {
     #[test]
     fn only_app_files_outside_hidden_folders_count() {
         let root = Path::new("/srv/app");
-        for yes in ["a.js", "lib/b.mjs", "pyrosome.toml", "x.ts", "node_modules/z/package.json"] {
+        for yes in [
+            "a.js",
+            "lib/b.mjs",
+            "pyrosome.toml",
+            "x.ts",
+            "node_modules/z/package.json",
+        ] {
             assert!(relevant_path(root, &root.join(yes)), "{yes}");
         }
         for no in [

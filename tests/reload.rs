@@ -216,10 +216,13 @@ fn a_reload_adds_removes_and_reconfigures_services_and_refuses_what_cannot_chang
     // A new service with a route: the directory of services changes, so
     // every service gets new instances (each isolate keeps the directory
     // it started with).
-    write(&app, "extra.js", "export default { fetch() { return new Response('extra'); } };\n");
-    let with_extra = format!(
-        "{MANIFEST}\n[services.extra]\nmodule = \"extra.js\"\nroutes = [\"/extra\"]\n"
+    write(
+        &app,
+        "extra.js",
+        "export default { fetch() { return new Response('extra'); } };\n",
     );
+    let with_extra =
+        format!("{MANIFEST}\n[services.extra]\nmodule = \"extra.js\"\nroutes = [\"/extra\"]\n");
     write(&app, "pyrosome.toml", &with_extra);
     let summary = server.runtime.reload().expect("reload");
     assert_eq!(summary.added, ["extra"]);
@@ -248,7 +251,11 @@ fn a_reload_adds_removes_and_reconfigures_services_and_refuses_what_cannot_chang
     let moved = with_extra.replace("routes = [\"/extra\"]", "routes = [\"/moved\"]");
     write(&app, "pyrosome.toml", &moved);
     let summary = server.runtime.reload().expect("reload");
-    assert_eq!(summary.replaced, ["slow"], "its limits were dropped: {summary:?}");
+    assert_eq!(
+        summary.replaced,
+        ["slow"],
+        "its limits were dropped: {summary:?}"
+    );
     assert_eq!(get(addr, "/moved").text(), "extra");
     assert_eq!(get(addr, "/extra").text(), "v1", "now front's");
 
@@ -260,21 +267,35 @@ fn a_reload_adds_removes_and_reconfigures_services_and_refuses_what_cannot_chang
 
     // Refused, and the app runs on as it was:
     // a store cannot be declared live,
-    write(&app, "pyrosome.toml", &format!("{MANIFEST}\n[stores.notes]\n"));
+    write(
+        &app,
+        "pyrosome.toml",
+        &format!("{MANIFEST}\n[stores.notes]\n"),
+    );
     let err = server.runtime.reload().expect_err("stores are not live");
     assert!(matches!(err, ReloadError::NotLive(_)), "{err:?}");
     assert!(err.to_string().contains("[stores]"), "{err}");
     assert!(err.to_string().contains("restart"), "{err}");
     // a manifest typo names file, line and key,
-    write(&app, "pyrosome.toml", &MANIFEST.replace("module = \"other.js\"", "modul = \"other.js\""));
+    write(
+        &app,
+        "pyrosome.toml",
+        &MANIFEST.replace("module = \"other.js\"", "modul = \"other.js\""),
+    );
     let err = server.runtime.reload().expect_err("a typo");
     let e = err.to_string();
-    assert!(e.contains("pyrosome.toml:12:1: services.other.modul"), "{e}");
+    assert!(
+        e.contains("pyrosome.toml:12:1: services.other.modul"),
+        "{e}"
+    );
     // a routed service without a fetch handler.
     write(&app, "pyrosome.toml", MANIFEST);
     write(&app, "slow.js", "export function f() {}\n");
     let err = server.runtime.reload().expect_err("no fetch");
-    assert!(matches!(err, ReloadError::NoFetch(ref s) if s == "slow"), "{err:?}");
+    assert!(
+        matches!(err, ReloadError::NoFetch(ref s) if s == "slow"),
+        "{err:?}"
+    );
     assert_eq!(get(addr, "/slow?ms=1").text(), "slow v1");
     assert_eq!(get(addr, "/").text(), "v1");
     assert_eq!(get(addr, "/other").text(), "pong");
@@ -285,14 +306,20 @@ fn a_reload_adds_removes_and_reconfigures_services_and_refuses_what_cannot_chang
     assert_eq!(r.status, 422, "{}", r.text());
     let json: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
     assert!(
-        json["error"].as_str().is_some_and(|e| e.contains("no fetch handler")),
+        json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no fetch handler")),
         "{json}"
     );
     write(&app, "slow.js", &SLOW.replace("slow v", "slow again v"));
     let r = admin.request("POST", "/admin/reload", &[], b"");
     assert_eq!(r.status, 200, "{}", r.text());
     let json: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
-    assert_eq!(json["reloaded"]["replaced"], serde_json::json!(["slow"]), "{json}");
+    assert_eq!(
+        json["reloaded"]["replaced"],
+        serde_json::json!(["slow"]),
+        "{json}"
+    );
     assert_eq!(get(addr, "/slow?ms=1").text(), "slow again v1");
 }
 
@@ -314,10 +341,22 @@ fn the_admin_listener_serves_metrics_status_and_calls() {
     assert_eq!(get(server.addr, "/api/x").text(), "api");
     assert_eq!(get(server.addr, "/healthz").status, 200);
     for path in ["/metrics", "/admin/status"] {
-        assert_eq!(get(server.addr, path).status, 404, "{path} on the app's port");
-        assert_eq!(get(server.admin, path).status, 200, "{path} on the admin port");
+        assert_eq!(
+            get(server.addr, path).status,
+            404,
+            "{path} on the app's port"
+        );
+        assert_eq!(
+            get(server.admin, path).status,
+            200,
+            "{path} on the admin port"
+        );
     }
-    assert!(get(server.admin, "/metrics").text().contains("pyrosome_workers"));
+    assert!(
+        get(server.admin, "/metrics")
+            .text()
+            .contains("pyrosome_workers")
+    );
 
     let mut admin = Client::connect(server.admin);
     let call = |admin: &mut Client, path: &str, body: &str, headers: &[(&str, &str)]| {
@@ -326,35 +365,57 @@ fn the_admin_listener_serves_metrics_status_and_calls() {
         (r.status, json, r.text())
     };
     let (status, json, _) = call(&mut admin, "/admin/call/other/ping", "", &[]);
-    assert_eq!((status, json), (200, Some(serde_json::json!({"result": "pong"}))));
+    assert_eq!(
+        (status, json),
+        (200, Some(serde_json::json!({"result": "pong"})))
+    );
     let (status, json, _) = call(&mut admin, "/admin/call/other/add", r#"{"a":2,"b":3}"#, &[]);
-    assert_eq!((status, json), (200, Some(serde_json::json!({"result": 5}))));
+    assert_eq!(
+        (status, json),
+        (200, Some(serde_json::json!({"result": 5})))
+    );
     let (status, json, text) = call(&mut admin, "/admin/call/other/fail", "", &[]);
     assert_eq!(status, 500, "{text}");
     let json = json.expect("JSON");
     assert_eq!(json["error"]["name"], "RangeError");
     assert_eq!(json["error"]["message"], "out of range");
     let report = json["error"]["report"].as_str().expect("a report");
-    assert!(report.contains("other.js") && report.contains("because"), "{report}");
+    assert!(
+        report.contains("other.js") && report.contains("because"),
+        "{report}"
+    );
     let (status, _, text) = call(&mut admin, "/admin/call/other/nope", "", &[]);
     assert_eq!(status, 500);
     assert!(text.contains("has no method \\\"nope\\\""), "{text}");
     let (status, _, text) = call(&mut admin, "/admin/call/other/add", "{oops", &[]);
     assert_eq!(status, 400);
     assert!(text.contains("not valid JSON"), "{text}");
-    let (status, _, text) =
-        call(&mut admin, "/admin/call/other/ping", "", &[("x-pyrosome-app-root", "/somewhere/else")]);
+    let (status, _, text) = call(
+        &mut admin,
+        "/admin/call/other/ping",
+        "",
+        &[("x-pyrosome-app-root", "/somewhere/else")],
+    );
     assert_eq!(status, 409, "{text}");
     assert!(text.contains("runs app \"adm\""), "{text}");
 
     // The command line's client.
     let root = server.runtime.app().root.clone();
-    let result = pyrosome::gateway::admin::call_remote(server.admin, &root, "other", "add", Some(r#"{"a":1,"b":1}"#))
-        .expect("call");
+    let result = pyrosome::gateway::admin::call_remote(
+        server.admin,
+        &root,
+        "other",
+        "add",
+        Some(r#"{"a":1,"b":1}"#),
+    )
+    .expect("call");
     assert_eq!(result, serde_json::json!(2));
     let err = pyrosome::gateway::admin::call_remote(server.admin, &root, "other", "fail", None)
         .expect_err("throws");
-    assert!(err.to_string().contains("RangeError: out of range"), "{err}");
+    assert!(
+        err.to_string().contains("RangeError: out of range"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -82,7 +82,9 @@ fn imports(source: &str) -> Vec<Import> {
         if is_import && bytes.get(j) == Some(&b'(') {
             j = skip_blank(bytes, j + 1);
             match string_at(bytes, j) {
-                Some((name, end)) if matches!(bytes.get(skip_blank(bytes, end)), Some(b')' | b',')) => {
+                Some((name, end))
+                    if matches!(bytes.get(skip_blank(bytes, end)), Some(b')' | b',')) =>
+                {
                     found.push(Import::Static(name));
                 }
                 _ => found.push(Import::Computed),
@@ -192,18 +194,23 @@ mod tests {
              const i = import(`./${x}.js`);\n\
              import.meta.url; obj.import('./no.js'); const fromage = 'x';\n",
         );
-        let expected: Vec<Import> = ["./a.js", "./b.js", "./c.js", "./d.js", "./e.js", "./f.js", "./g.js"]
-            .iter()
-            .map(|s| Import::Static((*s).to_owned()))
-            .chain([Import::Computed, Import::Computed])
-            .collect();
+        let expected: Vec<Import> = [
+            "./a.js", "./b.js", "./c.js", "./d.js", "./e.js", "./f.js", "./g.js",
+        ]
+        .iter()
+        .map(|s| Import::Static((*s).to_owned()))
+        .chain([Import::Computed, Import::Computed])
+        .collect();
         assert_eq!(found, expected);
     }
 
     #[test]
     fn the_graph_follows_imports_transitively_and_only_them() {
         let modules = set(&[
-            ("a.js", "import { x } from './lib/x.js'; import { services } from 'pyrosome';"),
+            (
+                "a.js",
+                "import { x } from './lib/x.js'; import { services } from 'pyrosome';",
+            ),
             ("lib/x.js", "export * from '../lib/y.js';"),
             ("lib/y.js", "export const y = 1;"),
             ("b.js", "export const b = 1;"),
@@ -219,7 +226,10 @@ mod tests {
         let modules = set(&[
             ("a.js", "const m = await import(which);"),
             ("b.js", "import z from 'zod';"),
-            ("c.js", "import './a.js'; // a cycle: a imports nothing known\nimport './c.js';"),
+            (
+                "c.js",
+                "import './a.js'; // a cycle: a imports nothing known\nimport './c.js';",
+            ),
         ]);
         assert!(ModuleGraph::of(&modules, "a.js").open);
         assert!(ModuleGraph::of(&modules, "b.js").open);

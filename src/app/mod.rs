@@ -542,6 +542,48 @@ limits = { max_concurrency = 10 }
     }
 
     #[test]
+    fn access_log_and_admin_listen_are_read_and_checked() {
+        let base = "[services.a]\nmodule = \"user.js\"\n";
+        let app = parse(&format!(
+            "name = \"x\"\n[http]\naccess_log = true\n[admin]\nlisten = \"127.0.0.1:9191\"\n{base}"
+        ))
+        .expect("valid");
+        assert_eq!(app.http.access_log, Some(true));
+        assert_eq!(
+            app.admin.listen,
+            Some(AdminListen::At("127.0.0.1:9191".parse().expect("addr")))
+        );
+        let app =
+            parse(&format!("name = \"x\"\n[admin]\nlisten = \"off\"\n{base}")).expect("valid");
+        assert_eq!(app.admin.listen, Some(AdminListen::Off));
+        let app = parse(&format!("name = \"x\"\n{base}")).expect("valid");
+        assert_eq!((app.http.access_log, app.admin.listen), (None, None));
+
+        let e = error(&format!(
+            "name = \"x\"\n[http]\naccess_log = \"yes\"\n{base}"
+        ));
+        assert_eq!(
+            e,
+            format!("{FILE}:3:14: http.access_log: expected true or false, found string \"yes\"")
+        );
+        let e = error(&format!(
+            "name = \"x\"\n[admin]\nlisten = \"localhost\"\n{base}"
+        ));
+        assert_eq!(
+            e,
+            format!(
+                "{FILE}:3:10: admin.listen: \"localhost\" is not an address with a port \
+                 (e.g. \"127.0.0.1:9090\") or \"off\""
+            )
+        );
+        let e = error(&format!("name = \"x\"\n[admin]\nlisen = \"off\"\n{base}"));
+        assert_eq!(
+            e,
+            format!("{FILE}:3:1: admin.lisen: unknown field, did you mean \"listen\"?")
+        );
+    }
+
+    #[test]
     fn engine_key_names_a_known_engine() {
         let base = "[services.a]\nmodule = \"user.js\"\n";
         for name in ["quickjs", "v8"] {

@@ -39,10 +39,8 @@ use crate::value::Value;
 
 /// Where the admin listener listens unless told otherwise. Loopback: the
 /// admin endpoints can call any method of any service.
-pub const DEFAULT_ADMIN: SocketAddr = SocketAddr::new(
-    std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-    9090,
-);
+pub const DEFAULT_ADMIN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9090);
 
 /// The request header with which a client names the app folder (canonical
 /// path) it means to call; a server running another app refuses with 409.
@@ -80,9 +78,10 @@ pub(super) async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Bod
         }
         (&Method::POST, "/admin/reload") => reload(cx).await,
         (&Method::POST, p) if p.starts_with("/admin/call/") => call(cx, req).await,
-        (_, "/metrics" | "/admin/status" | "/admin/reload") => {
-            text(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {path}\n"))
-        }
+        (_, "/metrics" | "/admin/status" | "/admin/reload") => text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not allowed on {path}\n"),
+        ),
         _ => text(
             StatusCode::NOT_FOUND,
             format!(
@@ -329,7 +328,10 @@ pub fn call_remote(
     match (status, parsed) {
         (200, Some(mut json)) => Ok(json["result"].take()),
         (500 | 503, Some(json)) if json["error"]["report"].is_string() => Err(RemoteError::Threw {
-            report: json["error"]["report"].as_str().unwrap_or_default().to_owned(),
+            report: json["error"]["report"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         }),
         _ => Err(RemoteError::Refused {
             addr,

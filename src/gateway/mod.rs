@@ -275,7 +275,8 @@ impl Gateway {
                     tracing::warn!(
                         "the admin address {addr} is in use; the admin listener takes {} instead \
                          (set it with --admin or [admin] listen)",
-                        l.local_addr().map_or_else(|_| "another port".to_owned(), |a| a.to_string())
+                        l.local_addr()
+                            .map_or_else(|_| "another port".to_owned(), |a| a.to_string())
                     );
                     Some(l)
                 }

@@ -78,9 +78,9 @@ use crate::engine::{
     CallId, Directory, Engine, EngineError, FETCH_METHOD, JsError, Payload, SharedDirectory,
     StoreRequest,
 };
-use stats::ServiceStats;
 use crate::store::Namespace;
 use crate::value::Value;
+use stats::ServiceStats;
 
 use crate::io::Reactor;
 
@@ -683,14 +683,7 @@ impl Scheduler {
             if services.contains_key(&name) {
                 return Err(StartError::Duplicate(name));
             }
-            let pool = Service::load(
-                engine.as_ref(),
-                spec,
-                workers,
-                next_id.clone(),
-                epoch,
-                None,
-            )?;
+            let pool = Service::load(engine.as_ref(), spec, workers, next_id.clone(), epoch, None)?;
             dir.insert(name.clone(), pool.info.methods.clone());
             services.insert(name, Arc::new(pool));
         }
@@ -846,7 +839,8 @@ impl Scheduler {
         };
         for config in configs {
             let name = config.name.clone();
-            if services.contains_key(&name) || kept.iter().any(|k: &Arc<Service>| k.spec.name == name)
+            if services.contains_key(&name)
+                || kept.iter().any(|k: &Arc<Service>| k.spec.name == name)
             {
                 return Err(StartError::Duplicate(name));
             }
@@ -916,10 +910,7 @@ impl Scheduler {
             summary,
         } = staged;
         let next = Arc::new(next);
-        let previous = self
-            .shared
-            .generation
-            .compare_and_swap(&base, next.clone());
+        let previous = self.shared.generation.compare_and_swap(&base, next.clone());
         if !Arc::ptr_eq(&previous, &base) {
             return Err(StartError::Raced);
         }
@@ -972,7 +963,12 @@ impl Scheduler {
         let known = match pool.map(|p| (p, &p.info)) {
             None => Err(format!(
                 "unknown service \"{service}\" (services: {})",
-                generation.directory.services().map(|(s, _)| s).collect::<Vec<_>>().join(", ")
+                generation
+                    .directory
+                    .services()
+                    .map(|(s, _)| s)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
             Some((_, info)) if method == FETCH_METHOD && !info.has_fetch => {
                 Err(format!("service \"{service}\" has no fetch handler"))
