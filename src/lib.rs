@@ -24,6 +24,7 @@ pub mod runtime;
 pub mod scheduler;
 pub mod store;
 pub mod value;
+pub mod watch;
 
 pub use app::{App, Secrets};
 pub use engine::{Engine, JsError};

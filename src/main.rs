@@ -10,7 +10,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use pyrosome::app::AdminListen;
 use pyrosome::engine::{Engine, engine_by_name};
+use pyrosome::gateway::admin::{RemoteError, ServerFile, ServerInfo, call_remote};
 use pyrosome::gateway::{self, GatewayOptions};
 use pyrosome::{App, Runtime, RuntimeOptions, Secrets, Value};
 
@@ -75,6 +77,9 @@ enum Command {
     ///
     /// Requests whose path matches a service's `routes` go to that service's
     /// `fetch` handler. `/healthz` answers 200 once the app is loaded.
+    /// `/metrics` and `/admin/*` are on the admin listener (`--admin`).
+    /// SIGHUP reloads the app: only services whose code or configuration
+    /// changed are replaced, without dropping a request.
     Serve {
         /// The app folder (holding pyrosome.toml).
         app: PathBuf,
@@ -105,8 +110,25 @@ enum Command {
         /// secrets the manifest declares; the environment takes precedence.
         #[arg(long, value_name = "FILE")]
         secrets: Option<PathBuf>,
+        /// Address of the admin listener (/metrics, /admin/status,
+        /// /admin/call, /admin/reload), or `off`; overrides the manifest's
+        /// `[admin] listen` (default: 127.0.0.1:9090, or a free port if
+        /// that one is taken).
+        #[arg(long, value_name = "ADDR|off", value_parser = parse_admin)]
+        admin: Option<AdminListen>,
+        /// Reload the app when its files change (see also SIGHUP).
+        #[arg(long)]
+        watch: bool,
+        /// One log line per request; overrides the manifest's
+        /// `[http] access_log` (default: on with --dev, else off).
+        #[arg(long, value_enum)]
+        access_log: Option<Switch>,
     },
     /// Invoke one method of one service and print its result as JSON.
+    ///
+    /// If `pyrosome serve` runs the app (it leaves its admin address in
+    /// the app's data folder), the call goes through it; otherwise the app
+    /// is started here for the call.
     ///
     /// Example: pyrosome call examples/hello greeter.greet '{"name":"Ada"}'
     Call {
@@ -130,6 +152,10 @@ enum Command {
         /// secrets the manifest declares; the environment takes precedence.
         #[arg(long, value_name = "FILE")]
         secrets: Option<PathBuf>,
+        /// Call through the server whose admin listener is at ADDR
+        /// (default: the one recorded in the data folder, if running).
+        #[arg(long, value_name = "ADDR")]
+        admin: Option<SocketAddr>,
     },
     /// Inspect or edit the stores of a stopped app, and back them up.
     ///
@@ -237,6 +263,10 @@ fn init_logging(format: LogFormat, filter: &str) {
     }
 }
 
+fn parse_admin(text: &str) -> Result<AdminListen, String> {
+    text.parse()
+}
+
 fn load(dir: &Path) -> Result<App> {
     App::load(dir).map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -314,12 +344,30 @@ fn run(command: Command) -> Result<()> {
             max_in_flight,
             engine,
             secrets,
+            admin,
+            watch,
+            access_log,
         } => {
             raise_open_file_limit();
             let app = load(&app)?;
+            let data_dir = data
+                .clone()
+                .unwrap_or_else(|| pyrosome::runtime::default_data_dir(&app));
             let mut options = GatewayOptions::for_app(listen, &app);
             options.dev_mode = dev;
             options.max_in_flight = max_in_flight;
+            options.access_log = match access_log {
+                Some(switch) => switch == Switch::On,
+                None => app.http.access_log.unwrap_or(dev),
+            };
+            match admin {
+                Some(AdminListen::Off) => options.admin = None,
+                Some(AdminListen::At(addr)) => {
+                    options.admin = Some(addr);
+                    options.admin_fallback = false;
+                }
+                None => {}
+            }
             let runtime = start_with(
                 app,
                 engine,
@@ -330,7 +378,7 @@ fn run(command: Command) -> Result<()> {
                 secrets.as_deref(),
             )?;
             // The connections are served by the scheduler's workers; this
-            // thread only waits for a signal, then drains.
+            // thread only waits for signals, then drains.
             let tokio = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -340,11 +388,48 @@ fn run(command: Command) -> Result<()> {
                 let server = gateway::Gateway::bind(runtime, options)
                     .await
                     .with_context(|| format!("cannot listen on {listen}"))?;
+                let runtime = server.runtime().clone();
+                let app = runtime.app();
                 tracing::info!(
                     "serving app \"{}\" on http://{}",
-                    server.runtime().app().name,
+                    app.name,
                     server.local_addr()
                 );
+                let _server_file = match server.admin_addr() {
+                    Some(addr) => {
+                        if !addr.ip().is_loopback() {
+                            tracing::warn!(
+                                "the admin listener {addr} is reachable from other hosts: \
+                                 /admin/call runs any method of any service; keep it behind a firewall"
+                            );
+                        }
+                        tracing::info!("admin endpoints (/metrics, /admin/*) at http://{addr}");
+                        let info = ServerInfo {
+                            pid: std::process::id(),
+                            app_root: app.root.clone(),
+                            listen: server.local_addr(),
+                            admin: addr,
+                        };
+                        match ServerFile::write(&data_dir, &info) {
+                            Ok(file) => Some(file),
+                            Err(e) => {
+                                tracing::warn!(
+                                    "cannot record the admin address in {} (pyrosome call will \
+                                     not find this server): {e}",
+                                    data_dir.display()
+                                );
+                                None
+                            }
+                        }
+                    }
+                    None => None,
+                };
+                let _watch = if watch {
+                    Some(pyrosome::watch::Watch::start(runtime.clone())?)
+                } else {
+                    None
+                };
+                tokio::spawn(reload_on_sighup(runtime));
                 server.serve_until(shutdown_signal()).await;
                 Ok(())
             })
@@ -357,36 +442,48 @@ fn run(command: Command) -> Result<()> {
             data,
             engine,
             secrets,
+            admin,
         } => {
             let Some((service, method)) = target.split_once('.') else {
                 bail!("the target must be service.method, got \"{target}\"");
             };
-            let arg = match arg {
+            let arg_value = match &arg {
                 None => Value::Undefined,
                 Some(text) => {
-                    let json: serde_json::Value = serde_json::from_str(&text)
+                    let json: serde_json::Value = serde_json::from_str(text)
                         .with_context(|| format!("the argument is not valid JSON: {text}"))?;
                     Value::from_json(&json)
                 }
             };
-            let runtime = start(
-                load(&app)?,
-                engine,
-                workers,
-                false,
-                data,
-                secrets.as_deref(),
-            )?;
+            let app = load(&app)?;
+            let data_dir = data
+                .clone()
+                .unwrap_or_else(|| pyrosome::runtime::default_data_dir(&app));
+            let server = match admin {
+                Some(addr) => Some((addr, true)),
+                None => ServerFile::read(&data_dir).map(|info| (info.admin, false)),
+            };
+            if let Some((addr, explicit)) = server {
+                tracing::debug!("calling through the server at {addr}");
+                match call_remote(addr, &app.root, service, method, arg.as_deref()) {
+                    Ok(json) => return print_json(&json),
+                    Err(RemoteError::Threw { report }) => bail!("{target} threw {report}"),
+                    // A file left by a server that is gone: run the call here.
+                    Err(
+                        e
+                        @ (RemoteError::Connect { .. } | RemoteError::Refused { status: 409, .. }),
+                    ) if !explicit => {
+                        tracing::debug!("no server for this app after all ({e}); calling offline");
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let arg = arg_value;
+            let runtime = start(app, engine, workers, false, data, secrets.as_deref())?;
             let result = runtime.call_blocking(service, method, arg);
             runtime.shutdown();
             match result {
-                Ok(value) => {
-                    let text = serde_json::to_string_pretty(&value.to_json())
-                        .context("cannot print the result")?;
-                    let mut out = std::io::stdout().lock();
-                    writeln!(out, "{text}").context("cannot write to stdout")?;
-                    Ok(())
-                }
+                Ok(value) => print_json(&value.to_json()),
                 Err(e) => bail!("{target} threw {}", e.report()),
             }
         }
@@ -503,7 +600,36 @@ fn store_command(app: &App, data: Option<PathBuf>, action: StoreAction) -> Resul
     Ok(())
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+fn print_json(json: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(json).context("cannot print the result")?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").context("cannot write to stdout")?;
+    Ok(())
+}
+
+/// Reloads the app at every SIGHUP (on a blocking thread: a reload starts
+/// isolates). A refused reload is logged; the app runs on as it was.
+async fn reload_on_sighup(runtime: Arc<Runtime>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGHUP (no reload on SIGHUP): {e}");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading");
+            let runtime = runtime.clone();
+            let _ = tokio::task::spawn_blocking(move || runtime.reload()).await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = runtime;
+}
+
 /// Raises the soft limit on open files to the hard limit: every connection
 /// is a file descriptor, and the soft limit is often 1024 (or less) while
 /// the hard limit allows far more.

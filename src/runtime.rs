@@ -1,17 +1,25 @@
 //! A running app: the glue between an [`App`] description, an [`Engine`]
 //! and the [`Scheduler`]. The gateway and the CLI drive apps through this.
+//!
+//! [`Runtime::reload`] re-reads the app folder and replaces only the
+//! services whose code or configuration changed (see its docs for what a
+//! reload may change).
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::app::{App, Secrets};
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+
+use crate::app::{App, AppError, ModuleGraph, Secrets, ServiceSpec};
 use crate::engine::{
     ENGINE_ENV, Engine, EngineError, Env, IsolateConfig, JsError, SharedDirectory, StoreGrant,
 };
-use crate::scheduler::{Scheduler, SchedulerConfig, ServiceConfig, StartError};
-use crate::store::{Durability, Store, StoreError};
+use crate::scheduler::{ReloadSummary, Scheduler, SchedulerConfig, ServiceConfig, StartError};
+use crate::store::{Durability, Namespace, Store, StoreError};
 use crate::value::Value;
 
 /// Why an app could not start.
@@ -48,6 +56,31 @@ pub enum RuntimeError {
          (export default {{ fetch(request) {{ ... }} }})"
     )]
     NoFetch(String),
+}
+
+/// Why a reload was refused. The app keeps running as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The app folder no longer loads (a manifest error names its
+    /// `file:line:col`).
+    #[error("{0}")]
+    App(#[from] AppError),
+    /// A service's code does not load (the error names `file:line`), or
+    /// another reload raced this one.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// A service with routes lost its `fetch` handler.
+    #[error(
+        "service \"{0}\" has routes in pyrosome.toml but its module has no fetch handler \
+         (export default {{ fetch(request) {{ ... }} }})"
+    )]
+    NoFetch(String),
+    /// The reload changes something that cannot change while the app runs.
+    #[error("{0} cannot change while the app runs; restart it to apply this change")]
+    NotLive(String),
+    /// A service declares a secret that has no value.
+    #[error("{0}")]
+    Secrets(String),
 }
 
 /// A declared secret that has no value (see [`RuntimeError::MissingSecrets`]).
@@ -153,11 +186,16 @@ impl Default for RuntimeOptions {
 
 /// An app whose services are loaded and whose workers are running.
 pub struct Runtime {
-    app: Arc<App>,
+    /// The app as last (re)loaded.
+    app: ArcSwap<App>,
     engine: Arc<dyn Engine>,
     scheduler: Scheduler,
     options: RuntimeOptions,
     store: Option<Store>,
+    /// The open stores, by name (for the configs of reloaded services).
+    namespaces: HashMap<String, Namespace>,
+    /// One reload at a time.
+    reloading: Mutex<()>,
 }
 
 impl Runtime {
@@ -197,45 +235,13 @@ impl Runtime {
             }
             (Some(store), namespaces)
         };
-        let modules = Arc::new(app.modules.clone());
         let directory: SharedDirectory = Arc::new(OnceLock::new());
-        let configs = app
-            .services
-            .iter()
-            .map(|s| ServiceConfig {
-                name: s.name.clone(),
-                isolate: IsolateConfig {
-                    service: Arc::from(s.name.as_str()),
-                    entry: s.module.clone(),
-                    modules: modules.clone(),
-                    directory: directory.clone(),
-                    memory_limit: usize::try_from(s.limits.memory_mb)
-                        .unwrap_or(usize::MAX)
-                        .saturating_mul(1 << 20),
-                    cpu_budget: Duration::from_millis(s.limits.cpu_ms),
-                    dev_mode: options.dev_mode,
-                    stores: s
-                        .stores
-                        .iter()
-                        .map(|g| StoreGrant {
-                            name: g.store.clone(),
-                            writable: g.access.can_write(),
-                            local: namespaces.get(&g.store).cloned(),
-                        })
-                        .collect(),
-                    env: envs.remove(&s.name).unwrap_or_default(),
-                },
-                min_instances: s.min_instances,
-                max_instances: s.max_instances,
-                max_concurrency: s.limits.max_concurrency,
-                timeout: Duration::from_millis(s.limits.timeout_ms),
-            })
-            .collect();
+        let configs = service_configs(&app, &options, &namespaces, &directory, &mut envs);
         let scheduler = Scheduler::start(
             engine.clone(),
             configs,
             directory,
-            namespaces,
+            namespaces.clone(),
             &SchedulerConfig {
                 workers: options.workers,
                 partitioning: options.partitioning,
@@ -249,17 +255,108 @@ impl Runtime {
             }
         }
         Ok(Runtime {
-            app: Arc::new(app),
+            app: ArcSwap::from_pointee(app),
             engine,
             scheduler,
             options,
             store,
+            namespaces,
+            reloading: Mutex::new(()),
         })
     }
 
-    /// The app.
-    pub fn app(&self) -> &Arc<App> {
-        &self.app
+    /// The app, as last (re)loaded.
+    pub fn app(&self) -> Arc<App> {
+        self.app.load_full()
+    }
+
+    /// The service whose `fetch` handler serves HTTP request path `path`
+    /// (see [`App::route`]).
+    pub fn route(&self, path: &str) -> Option<String> {
+        self.app.load().route(path).map(|s| s.name.clone())
+    }
+
+    /// Reloads the app from its folder, on the calling thread (it starts
+    /// isolates: not on a scheduler worker). Services whose code (any
+    /// module of their import graph) or configuration changed get new
+    /// instances, which take every new invocation at once; the instances
+    /// they replace finish what they have in flight, then stop. Services
+    /// added or removed in the manifest start or stop; routes and limits
+    /// change with them.
+    ///
+    /// Refused, with the app left exactly as it was: a manifest or module
+    /// that does not load, a routed service without `fetch`, and changes
+    /// that cannot apply live (the app's `name`, `engine`, `[stores]`).
+    /// `[http]` and `[admin]` changes apply at the next start (logged).
+    ///
+    /// Logs the outcome (a refusal as an error naming why and where).
+    pub fn reload(&self) -> Result<ReloadSummary, ReloadError> {
+        let result = self.try_reload();
+        if let Err(e) = &result {
+            tracing::error!("reload refused, the app runs on as it was: {e}");
+        }
+        result
+    }
+
+    fn try_reload(&self) -> Result<ReloadSummary, ReloadError> {
+        let _one_at_a_time = self.reloading.lock();
+        let started = Instant::now();
+        let old = self.app.load_full();
+        let app = App::load(&old.root)?;
+        if app.name != old.name {
+            return Err(ReloadError::NotLive(format!(
+                "the app's name (from {:?} to {:?})",
+                old.name, app.name
+            )));
+        }
+        if app.engine != old.engine {
+            return Err(ReloadError::NotLive(format!(
+                "the manifest's engine key (from {} to {})",
+                old.engine.as_deref().unwrap_or("none"),
+                app.engine.as_deref().unwrap_or("none")
+            )));
+        }
+        if app.stores != old.stores {
+            return Err(ReloadError::NotLive(format!(
+                "[stores] (from {} to {})",
+                describe_stores(&old),
+                describe_stores(&app)
+            )));
+        }
+        for (changed, what) in [
+            (app.http != old.http, "[http]"),
+            (app.admin != old.admin, "[admin]"),
+        ] {
+            if changed {
+                tracing::warn!(
+                    "reload: the changes to {what} in {} apply at the next start",
+                    app.manifest_path.display()
+                );
+            }
+        }
+        let directory: SharedDirectory = Arc::new(OnceLock::new());
+        // Secret values are those read at start; a newly declared secret
+        // must have one there too.
+        let mut envs = service_envs(&app, &self.options.secrets)
+            .map_err(|e| ReloadError::Secrets(e.to_string()))?;
+        let configs = service_configs(&app, &self.options, &self.namespaces, &directory, &mut envs);
+        let staged = self.scheduler.stage(configs)?;
+        for s in &app.services {
+            if !s.routes.is_empty() && !staged.service(&s.name).is_some_and(|i| i.has_fetch) {
+                return Err(ReloadError::NoFetch(s.name.clone()));
+            }
+        }
+        let summary = self.scheduler.commit(staged)?;
+        // Routes switch after the services they point at are in place, and
+        // removed services stop after no route points at them.
+        self.app.store(Arc::new(app));
+        self.scheduler.retire_removed(&summary);
+        tracing::info!(
+            "reloaded app \"{}\" in {:.1} ms: {summary}",
+            old.name,
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        Ok(summary)
     }
 
     /// The scheduler.
@@ -311,6 +408,89 @@ impl Runtime {
     pub fn shutdown(&self) {
         self.scheduler.shutdown();
     }
+}
+
+/// The scheduler's configuration of every service of `app`.
+fn service_configs(
+    app: &App,
+    options: &RuntimeOptions,
+    namespaces: &HashMap<String, Namespace>,
+    directory: &SharedDirectory,
+    envs: &mut HashMap<String, Env>,
+) -> Vec<ServiceConfig> {
+    let modules = Arc::new(app.modules.clone());
+    app.services
+        .iter()
+        .map(|s| ServiceConfig {
+            name: s.name.clone(),
+            isolate: IsolateConfig {
+                service: Arc::from(s.name.as_str()),
+                entry: s.module.clone(),
+                modules: modules.clone(),
+                directory: directory.clone(),
+                memory_limit: usize::try_from(s.limits.memory_mb)
+                    .unwrap_or(usize::MAX)
+                    .saturating_mul(1 << 20),
+                cpu_budget: Duration::from_millis(s.limits.cpu_ms),
+                dev_mode: options.dev_mode,
+                stores: s
+                    .stores
+                    .iter()
+                    .map(|g| StoreGrant {
+                        name: g.store.clone(),
+                        writable: g.access.can_write(),
+                        local: namespaces.get(&g.store).cloned(),
+                    })
+                    .collect(),
+                env: envs.remove(&s.name).unwrap_or_default(),
+            },
+            min_instances: s.min_instances,
+            max_instances: s.max_instances,
+            max_concurrency: s.limits.max_concurrency,
+            timeout: Duration::from_millis(s.limits.timeout_ms),
+            fingerprint: fingerprint(app, s),
+        })
+        .collect()
+}
+
+/// What a service's instances are made of, summarised (see
+/// [`ServiceConfig::fingerprint`]): its manifest entry but its routes
+/// (served by the gateway, not the instances) and the path and source of
+/// every module of its import graph (every module of the app when the
+/// graph is open). The entry is hashed through its `Debug` form, so that
+/// settings added to [`ServiceSpec`] count without further code.
+fn fingerprint(app: &App, spec: &ServiceSpec) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let config = ServiceSpec {
+        routes: Vec::new(),
+        ..spec.clone()
+    };
+    format!("{config:?}").hash(&mut hasher);
+    let graph = ModuleGraph::of(&app.modules, &spec.module);
+    graph.open.hash(&mut hasher);
+    let mut add = |specifier: &str| {
+        specifier.hash(&mut hasher);
+        if let Some(module) = app.modules.get(specifier) {
+            module.source.hash(&mut hasher);
+        }
+    };
+    if graph.open {
+        app.modules.specifiers().for_each(&mut add);
+    } else {
+        graph.modules.iter().for_each(|s| add(s));
+    }
+    hasher.finish()
+}
+
+fn describe_stores(app: &App) -> String {
+    if app.stores.is_empty() {
+        return "none".to_owned();
+    }
+    app.stores
+        .iter()
+        .map(|s| format!("{} ({})", s.name, s.durability))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The engine to run `app` on, and what chose it (for the log and errors):

@@ -456,3 +456,194 @@ fn store_flags_are_accepted_before_or_after_the_action() {
         "the default data folder was used"
     );
 }
+
+/// Starts `pyrosome serve APP --listen 127.0.0.1:0 --workers 2 EXTRA...`;
+/// returns the child, its app address and every line of its stderr.
+fn serve_with(
+    app: &TempApp,
+    extra: &[&str],
+) -> (Guard, std::net::SocketAddr, mpsc::Receiver<String>) {
+    let child = pyrosome()
+        .arg("serve")
+        .arg(app.path())
+        .args(["--listen", "127.0.0.1:0", "--workers", "2"])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut guard = Guard(child);
+    let stderr = guard.0.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("the server logs its address");
+        if let Some(addr) = line.split("on http://").nth(1) {
+            return (guard, addr.trim().parse().expect("an address"), rx);
+        }
+    }
+}
+
+/// Waits for a line of `lines` containing every one of `parts`.
+fn wait_for_line(lines: &mpsc::Receiver<String>, parts: &[&str]) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .unwrap_or_else(|_| panic!("no log line with {parts:?}"));
+        if parts.iter().all(|p| line.contains(p)) {
+            return line;
+        }
+    }
+}
+
+/// Polls `GET path` until its body is `expected`.
+fn eventually_serves(addr: std::net::SocketAddr, path: &str, expected: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = get(addr, path).text();
+        if body == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {body:?}, expected {expected:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn counter_app() -> TempApp {
+    TempApp::new(&[
+        (
+            "pyrosome.toml",
+            "name = \"counter\"\n[stores.counts]\n[services.counter]\nmodule = \"counter.js\"\n\
+             routes = [\"/\"]\nstores = [\"counts\"]\n",
+        ),
+        (
+            "counter.js",
+            "import { store } from \"pyrosome\";\n\
+             const counts = store(\"counts\");\n\
+             export async function incr(by) {\n\
+               const n = ((await counts.get(\"n\")) ?? 0) + (by?.by ?? 1);\n\
+               await counts.put(\"n\", n);\n\
+               return { n };\n\
+             }\n\
+             export default { async fetch() { return new Response(String((await counts.get(\"n\")) ?? 0)); } };\n",
+        ),
+    ])
+}
+
+fn call(app: &TempApp, args: &[&str]) -> std::process::Output {
+    pyrosome()
+        .arg("call")
+        .arg(app.path())
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+#[test]
+fn call_goes_through_a_running_server_and_runs_offline_without_one() {
+    let app = counter_app();
+    let (mut guard, addr, lines) = serve_with(&app, &["--admin", "127.0.0.1:0"]);
+    let admin_line = wait_for_line(&lines, &["admin endpoints", "at http://"]);
+    let server_file = app.path().join(".pyrosome/data/server.json");
+    assert!(server_file.exists(), "serve records its admin address");
+
+    // The server holds the store: an offline call could not open it.
+    for (args, expected) in [
+        (&["counter.incr"][..], 1),
+        (&["counter.incr", r#"{"by":2}"#], 3),
+    ] {
+        let out = call(&app, args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(json, serde_json::json!({ "n": expected }));
+    }
+    assert_eq!(get(addr, "/").text(), "3", "the server's own state");
+    // Through an explicit --admin too; errors are reported as offline.
+    let admin = admin_line
+        .rsplit("http://")
+        .next()
+        .expect("address")
+        .trim()
+        .to_owned();
+    let out = call(&app, &["counter.nope", "--admin", &admin]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("counter.nope threw") && err.contains("has no method"),
+        "{err}"
+    );
+
+    signal(&guard, "TERM");
+    assert!(guard.0.wait().expect("exits").success());
+    assert!(!server_file.exists(), "removed at exit");
+    let out = call(&app, &["counter.incr"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json, serde_json::json!({ "n": 4 }), "offline, same store");
+}
+
+fn versioned_app() -> TempApp {
+    TempApp::new(&[
+        (
+            "pyrosome.toml",
+            "name = \"v\"\n[services.a]\nmodule = \"a.js\"\nroutes = [\"/\"]\n",
+        ),
+        (
+            "a.js",
+            "import { V } from \"./v.js\";\nexport default { fetch() { return new Response(`v${V}`); } };\n",
+        ),
+        ("v.js", "export const V = 1;\n"),
+    ])
+}
+
+#[test]
+fn sighup_reloads_the_app_and_a_broken_reload_keeps_the_old_code() {
+    let app = versioned_app();
+    let (guard, addr, lines) = serve_with(&app, &["--admin", "off"]);
+    assert_eq!(get(addr, "/").text(), "v1");
+    std::fs::write(app.path().join("v.js"), "export const V = 2;\n").expect("write");
+    signal(&guard, "HUP");
+    wait_for_line(&lines, &["reloaded app", "replaced a"]);
+    assert_eq!(get(addr, "/").text(), "v2");
+    std::fs::write(app.path().join("v.js"), "export const V = 2 +;\n").expect("write");
+    signal(&guard, "HUP");
+    let line = wait_for_line(&lines, &["reload refused"]);
+    assert!(line.contains("v.js:1"), "{line}");
+    assert_eq!(get(addr, "/").text(), "v2");
+}
+
+#[test]
+fn watch_reloads_when_a_module_changes() {
+    let app = versioned_app();
+    let (_guard, addr, lines) =
+        serve_with(&app, &["--watch", "--admin", "off", "--access-log", "on"]);
+    wait_for_line(&lines, &["watching"]);
+    assert_eq!(get(addr, "/").text(), "v1");
+    let access = wait_for_line(&lines, &["pyrosome::access", "status=200"]);
+    assert!(access.contains("path=\"/\""), "{access}");
+    std::fs::write(app.path().join("v.js"), "export const V = 2;\n").expect("write");
+    eventually_serves(addr, "/", "v2");
+    std::fs::write(app.path().join("v.js"), "export const V = ;\n").expect("write");
+    let line = wait_for_line(&lines, &["reload refused"]);
+    assert!(line.contains("v.js:1"), "{line}");
+    assert_eq!(get(addr, "/").text(), "v2");
+}

@@ -201,7 +201,8 @@ fn secrets_come_from_the_environment_and_a_file_and_are_never_shown() {
         .arg("debug")
         .arg("serve")
         .arg(app.path())
-        .args(["--listen", "127.0.0.1:0", "--workers", "2", "--dev"])
+        .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .args(["--workers", "2", "--dev"])
         .arg("--secrets")
         .arg(&secrets_file)
         .env("API_KEY", "env-value-9923")
@@ -210,7 +211,7 @@ fn secrets_come_from_the_environment_and_a_file_and_are_never_shown() {
         .spawn()
         .expect("serve starts");
     let mut stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();
     let reader = std::thread::spawn(move || {
         let mut all = Vec::new();
         let mut buf = [0u8; 4096];
@@ -221,11 +222,17 @@ fn secrets_come_from_the_environment_and_a_file_and_are_never_shown() {
                 Ok(n) => {
                     all.extend_from_slice(&buf[..n]);
                     let text = String::from_utf8_lossy(&all);
+                    // The app's address, then the admin listener's.
+                    let line_after = |marker: &str| {
+                        let rest = text.split(marker).nth(1)?;
+                        let (addr, _) = rest.split_once('\n')?;
+                        Some(addr.trim().to_owned())
+                    };
                     if !sent
-                        && let Some(rest) = text.split("on http://").nth(1)
-                        && let Some((addr, _)) = rest.split_once('\n')
+                        && let Some(app) = line_after("on http://")
+                        && let Some(admin) = line_after("(/metrics, /admin/*) at http://")
                     {
-                        let _ = tx.send(addr.trim().to_owned());
+                        let _ = tx.send((app, admin));
                         sent = true;
                     }
                 }
@@ -233,14 +240,18 @@ fn secrets_come_from_the_environment_and_a_file_and_are_never_shown() {
         }
         String::from_utf8_lossy(&all).into_owned()
     });
-    let addr: std::net::SocketAddr = match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(addr) => addr.parse().expect("an address"),
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("no address: {}", reader.join().unwrap_or_default());
-        }
-    };
+    let (addr, admin): (std::net::SocketAddr, std::net::SocketAddr) =
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok((app, admin)) => (
+                app.parse().expect("an address"),
+                admin.parse().expect("an address"),
+            ),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no address: {}", reader.join().unwrap_or_default());
+            }
+        };
 
     let body = json(&get(addr, "/").text());
     let front = body.get("env").expect("env");
@@ -254,7 +265,7 @@ fn secrets_come_from_the_environment_and_a_file_and_are_never_shown() {
         back.get("BACK_TOKEN"),
         Some(&Value::String("tok-from-file-7781".into()))
     );
-    let status = get(addr, "/admin/status");
+    let status = get(admin, "/admin/status");
     assert_eq!(status.status, 200);
     let status = status.text();
     for value in [

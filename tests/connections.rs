@@ -90,7 +90,7 @@ fn many_connections_are_served_and_every_worker_takes_part() {
     for c in clients {
         c.join().expect("client thread");
     }
-    let status = status(addr);
+    let status = status(server.admin);
     let busy = status["worker_busy_seconds"]
         .as_array()
         .expect("busy seconds per worker");
@@ -212,7 +212,7 @@ fn connections_left_open_do_not_keep_the_app_alive() {
 /// A server for `app` with short timeouts and `max_connections`.
 fn short_timeouts(app: &TempApp, max_connections: usize) -> TestServer {
     let runtime = app.start(2);
-    let mut options = GatewayOptions::for_app("127.0.0.1:0".parse().expect("addr"), runtime.app());
+    let mut options = GatewayOptions::for_app("127.0.0.1:0".parse().expect("addr"), &runtime.app());
     options.header_timeout = Duration::from_millis(300);
     options.idle_timeout = Duration::from_millis(400);
     options.max_connections = max_connections;
@@ -339,7 +339,7 @@ fn past_the_connection_limit_new_connections_wait_for_a_free_slot() {
 fn shutdown_closes_idle_and_half_sent_connections_at_once() {
     let app = app();
     let runtime = app.start(2);
-    let mut options = GatewayOptions::for_app("127.0.0.1:0".parse().expect("addr"), runtime.app());
+    let mut options = GatewayOptions::for_app("127.0.0.1:0".parse().expect("addr"), &runtime.app());
     options.drain_timeout = Duration::from_secs(20);
     let server = TestServer::start_with(runtime, options);
     let mut idle = Client::connect(server.addr);

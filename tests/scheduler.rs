@@ -244,8 +244,15 @@ fn metrics_and_status_endpoints_report_per_method_numbers() {
     for _ in 0..3 {
         assert_eq!(get(server.addr, "/?ms=1").status, 200);
     }
-    let m = get(server.addr, "/metrics");
+    let m = get(server.admin, "/metrics");
     assert_eq!(m.status, 200);
+    // Not on the app's port: there the app's route "/" answers it.
+    assert!(
+        !get(server.addr, "/metrics")
+            .text()
+            .contains("pyrosome_invocations_total"),
+        "metrics are on the admin listener only"
+    );
     let text = m.text();
     assert!(
         text.contains("pyrosome_invocations_total{service=\"work\",method=\"sleep\"}"),
@@ -263,7 +270,7 @@ fn metrics_and_status_endpoints_report_per_method_numbers() {
         text.contains("pyrosome_instances{service=\"front\"}"),
         "{text}"
     );
-    let s = get(server.addr, "/admin/status");
+    let s = get(server.admin, "/admin/status");
     let json: serde_json::Value = serde_json::from_slice(&s.body).expect("status is JSON");
     assert_eq!(json["engine"], engine);
     assert_eq!(json["workers"], 2);

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::ops::{Range, RangeInclusive};
 use std::path::Path;
 use std::time::Duration;
@@ -59,6 +60,20 @@ impl Default for Limits {
     }
 }
 
+impl std::str::FromStr for AdminListen {
+    type Err = String;
+
+    /// `"off"` or an address with a port (`"127.0.0.1:9090"`, `"[::1]:9090"`).
+    fn from_str(text: &str) -> Result<AdminListen, String> {
+        if text == "off" {
+            return Ok(AdminListen::Off);
+        }
+        text.parse().map(AdminListen::At).map_err(|_| {
+            format!("{text:?} is not an address with a port (e.g. \"127.0.0.1:9090\") or \"off\"")
+        })
+    }
+}
+
 /// HTTP settings of the app (`[http]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HttpSpec {
@@ -79,6 +94,9 @@ pub struct HttpSpec {
     /// (`drain_timeout_ms`). `None`: the longest `timeout_ms` of the app's
     /// services, so a request that is within its own deadline is never cut.
     pub drain_timeout: Option<Duration>,
+    /// One log line per request (`access_log`). `None`: on with `--dev`,
+    /// else off; the command line's `--access-log` overrides it.
+    pub access_log: Option<bool>,
 }
 
 impl HttpSpec {
@@ -101,8 +119,26 @@ impl Default for HttpSpec {
             idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
             max_connections: None,
             drain_timeout: None,
+            access_log: None,
         }
     }
+}
+
+/// Where the admin listener (`/metrics`, `/admin/*`) listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AdminListen {
+    /// Nowhere (`"off"`).
+    Off,
+    /// On this address.
+    At(SocketAddr),
+}
+
+/// The admin listener's settings (`[admin]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct AdminSpec {
+    /// `listen`: an address or `"off"`. `None`: the default (see the
+    /// gateway); the command line's `--admin` overrides it.
+    pub listen: Option<AdminListen>,
 }
 
 /// How a store persists writes.
@@ -231,13 +267,14 @@ pub(crate) struct Manifest {
     pub engine: Option<String>,
     pub limits: Limits,
     pub http: HttpSpec,
+    pub admin: AdminSpec,
     pub stores: Vec<StoreSpec>,
     pub services: Vec<ServiceSpec>,
 }
 
 /// Allowed keys, per table (also the "did you mean" candidates).
 const TOP_KEYS: &[&str] = &[
-    "name", "engine", "limits", "http", "stores", "vars", "secrets", "services",
+    "name", "engine", "limits", "http", "admin", "stores", "vars", "secrets", "services",
 ];
 const LIMIT_KEYS: &[&str] = &["cpu_ms", "memory_mb", "timeout_ms", "max_concurrency"];
 const HTTP_KEYS: &[&str] = &[
@@ -246,7 +283,9 @@ const HTTP_KEYS: &[&str] = &[
     "idle_timeout_ms",
     "max_connections",
     "drain_timeout_ms",
+    "access_log",
 ];
+const ADMIN_KEYS: &[&str] = &["listen"];
 const STORE_KEYS: &[&str] = &["durability"];
 const SERVICE_KEYS: &[&str] = &[
     "module",
@@ -413,6 +452,11 @@ impl<'a> Checker<'a> {
             None => HttpSpec::default(),
         };
 
+        let admin = match doc.get_key_value("admin") {
+            Some((_, v)) => self.admin(v),
+            None => AdminSpec::default(),
+        };
+
         let stores = match doc.get_key_value("stores") {
             Some((_, v)) => self.stores(v),
             None => Vec::new(),
@@ -447,6 +491,7 @@ impl<'a> Checker<'a> {
             engine,
             limits,
             http,
+            admin,
             stores,
             services,
         }
@@ -511,7 +556,34 @@ impl<'a> Checker<'a> {
         if let Some(ms) = self.int_key(table, "http", "drain_timeout_ms", DRAIN_TIMEOUT_MS) {
             http.drain_timeout = Some(Duration::from_millis(ms));
         }
+        if let Some((_, v)) = table.get_key_value("access_log") {
+            match v.get_ref() {
+                DeValue::Boolean(on) => http.access_log = Some(*on),
+                other => self.error(
+                    Some(v.span()),
+                    "http.access_log",
+                    format!("expected true or false, found {}", describe(other)),
+                ),
+            }
+        }
         http
+    }
+
+    fn admin(&mut self, value: &Spanned<DeValue<'_>>) -> AdminSpec {
+        let mut admin = AdminSpec::default();
+        let Some(table) = self.table(value, "admin") else {
+            return admin;
+        };
+        self.unknown_keys(table, "admin", ADMIN_KEYS);
+        if let Some((_, v)) = table.get_key_value("listen")
+            && let Some(text) = self.string(v, "admin.listen")
+        {
+            match text.parse::<AdminListen>() {
+                Ok(listen) => admin.listen = Some(listen),
+                Err(why) => self.error(Some(v.span()), "admin.listen", why),
+            }
+        }
+        admin
     }
 
     fn stores(&mut self, value: &Spanned<DeValue<'_>>) -> Vec<StoreSpec> {

@@ -20,6 +20,10 @@
 //! idle_timeout_ms = 60000         # keep-alive connections idle this long are closed
 //! max_connections = 10000         # default: from the open-file limit
 //! drain_timeout_ms = 30000        # after SIGTERM; default: the longest timeout_ms
+//! access_log = true               # one log line per request (default: on with --dev)
+//!
+//! [admin]
+//! listen = "127.0.0.1:9090"       # /metrics and /admin/*; "off" for none
 //!
 //! [vars]                          # plain values every service sees in `env`
 //! API_URL = "https://example.com" # strings, numbers, booleans, arrays, tables
@@ -52,6 +56,7 @@
 //! themselves.
 
 mod error;
+mod graph;
 mod manifest;
 mod packages;
 mod route;
@@ -67,7 +72,11 @@ use std::sync::Arc;
 use crate::engine::{ModuleSource, Modules};
 
 pub use error::{AppError, ManifestError, SourceError};
-pub use manifest::{Access, Durability, HttpSpec, Limits, ServiceSpec, StoreGrant, StoreSpec};
+pub use graph::ModuleGraph;
+pub use manifest::{
+    Access, AdminListen, AdminSpec, Durability, HttpSpec, Limits, ServiceSpec, StoreGrant,
+    StoreSpec,
+};
 pub use route::matches as route_matches;
 pub use secrets::{Secrets, SecretsError};
 
@@ -99,6 +108,8 @@ pub struct App {
     pub limits: Limits,
     /// HTTP settings (`[http]`).
     pub http: HttpSpec,
+    /// The admin listener (`[admin]`).
+    pub admin: AdminSpec,
     /// Every `.js` / `.mjs` / `.ts` / `.mts` file of the app (TypeScript
     /// with its types stripped) and the package files its services import,
     /// keyed by its path relative to
@@ -206,6 +217,7 @@ impl App {
             stores: manifest.stores,
             limits: manifest.limits,
             http: manifest.http,
+            admin: manifest.admin,
             modules,
         }
     }
@@ -602,7 +614,7 @@ limits = { max_concurrency = 10 }
         assert_eq!(
             e,
             format!(
-                "{FILE}:2:1: banana: unknown field, expected one of: \"name\", \"engine\", \"limits\", \"http\", \"stores\", \"vars\", \"secrets\", \"services\""
+                "{FILE}:2:1: banana: unknown field, expected one of: \"name\", \"engine\", \"limits\", \"http\", \"admin\", \"stores\", \"vars\", \"secrets\", \"services\""
             )
         );
 
@@ -614,6 +626,48 @@ limits = { max_concurrency = 10 }
             format!(
                 "{FILE}:3:1: stores.users.durabilty: unknown field, did you mean \"durability\"?"
             )
+        );
+    }
+
+    #[test]
+    fn access_log_and_admin_listen_are_read_and_checked() {
+        let base = "[services.a]\nmodule = \"user.js\"\n";
+        let app = parse(&format!(
+            "name = \"x\"\n[http]\naccess_log = true\n[admin]\nlisten = \"127.0.0.1:9191\"\n{base}"
+        ))
+        .expect("valid");
+        assert_eq!(app.http.access_log, Some(true));
+        assert_eq!(
+            app.admin.listen,
+            Some(AdminListen::At("127.0.0.1:9191".parse().expect("addr")))
+        );
+        let app =
+            parse(&format!("name = \"x\"\n[admin]\nlisten = \"off\"\n{base}")).expect("valid");
+        assert_eq!(app.admin.listen, Some(AdminListen::Off));
+        let app = parse(&format!("name = \"x\"\n{base}")).expect("valid");
+        assert_eq!((app.http.access_log, app.admin.listen), (None, None));
+
+        let e = error(&format!(
+            "name = \"x\"\n[http]\naccess_log = \"yes\"\n{base}"
+        ));
+        assert_eq!(
+            e,
+            format!("{FILE}:3:14: http.access_log: expected true or false, found string \"yes\"")
+        );
+        let e = error(&format!(
+            "name = \"x\"\n[admin]\nlisten = \"localhost\"\n{base}"
+        ));
+        assert_eq!(
+            e,
+            format!(
+                "{FILE}:3:10: admin.listen: \"localhost\" is not an address with a port \
+                 (e.g. \"127.0.0.1:9090\") or \"off\""
+            )
+        );
+        let e = error(&format!("name = \"x\"\n[admin]\nlisen = \"off\"\n{base}"));
+        assert_eq!(
+            e,
+            format!("{FILE}:3:1: admin.lisen: unknown field, did you mean \"listen\"?")
         );
     }
 

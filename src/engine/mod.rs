@@ -63,7 +63,7 @@ pub const FETCH_METHOD: &str = "@fetch";
 /// What the engine must know about the rest of the application to let a
 /// module call other services: which services exist and which methods each
 /// exports. Built once at startup and shared by every isolate.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Directory {
     services: Vec<(String, Vec<String>)>,
 }

@@ -12,9 +12,11 @@
 //!
 //! What the gateway answers itself:
 //! - `GET /healthz` → 200 `ok`;
-//! - `GET /metrics` → Prometheus text; `GET /admin/status` → the
+//! - on a separate *admin listener* (loopback by default, see `admin.rs`):
+//!   `GET /metrics` → Prometheus text; `GET /admin/status` → the
 //!   JavaScript engine's name and the scheduler's state as JSON (services,
 //!   instances, per-method CPU time, partitions, worker busy time);
+//!   `POST /admin/call/SERVICE/METHOD`; `POST /admin/reload`;
 //! - more than `max_in_flight` requests at once, or an overloaded service →
 //!   503 with `Retry-After`;
 //! - no route for the path → 404;
@@ -24,7 +26,13 @@
 //!   (`JsError::report`: where it was first thrown, the stacks including
 //!   the frames of the services it came through, properties, causes) goes
 //!   to the log, and also to the body in `--dev` mode only.
+//!
+//! The **access log** (`GatewayOptions::access_log`) writes one `tracing`
+//! event per request on the app's listener, target [`ACCESS_LOG_TARGET`]:
+//! method, path (without the query), status, duration, request id and
+//! service. When it is off, nothing of it is computed.
 
+pub mod admin;
 mod conn;
 mod convert;
 mod lifecycle;
@@ -85,6 +93,16 @@ pub struct GatewayOptions {
     pub max_connections: usize,
     /// How long in-flight requests may run after a shutdown signal.
     pub drain_timeout: Duration,
+    /// The admin listener's address (`/metrics`, `/admin/*`); `None` for
+    /// no admin listener.
+    pub admin: Option<SocketAddr>,
+    /// If `admin`'s port is taken, listen on a free port of the same
+    /// address instead (and log it). Set for the default address, so a
+    /// second server on one machine still starts; `serve` records the
+    /// address actually bound in the app's data folder.
+    pub admin_fallback: bool,
+    /// One log line per request (see the module docs).
+    pub access_log: bool,
 }
 
 impl GatewayOptions {
@@ -100,12 +118,18 @@ impl GatewayOptions {
             idle_timeout: http.idle_timeout,
             max_connections: max_connections_for(None),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            admin: Some(admin::DEFAULT_ADMIN),
+            admin_fallback: true,
+            access_log: false,
         }
     }
 
-    /// Options for `listen` from the app's `[http]` settings: the drain
-    /// timeout defaults to the longest `timeout_ms` of its services.
+    /// Options for `listen` from the app's `[http]` and `[admin]`
+    /// settings: the drain timeout defaults to the longest `timeout_ms` of
+    /// its services, the admin listener to [`admin::DEFAULT_ADMIN`], the
+    /// access log to off.
     pub fn for_app(listen: SocketAddr, app: &crate::app::App) -> GatewayOptions {
+        use crate::app::AdminListen;
         let http = app.http;
         let longest = app
             .services
@@ -119,7 +143,19 @@ impl GatewayOptions {
             idle_timeout: http.idle_timeout,
             max_connections: max_connections_for(http.max_connections),
             drain_timeout: http.drain_timeout.unwrap_or(longest),
-            ..GatewayOptions::new(listen)
+            access_log: http.access_log.unwrap_or(false),
+            ..match app.admin.listen {
+                None => GatewayOptions::new(listen),
+                Some(AdminListen::Off) => GatewayOptions {
+                    admin: None,
+                    ..GatewayOptions::new(listen)
+                },
+                Some(AdminListen::At(addr)) => GatewayOptions {
+                    admin: Some(addr),
+                    admin_fallback: false,
+                    ..GatewayOptions::new(listen)
+                },
+            }
         }
     }
 }
@@ -151,6 +187,10 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
 /// Seconds a client is told to wait after a 503.
 const RETRY_AFTER_SECONDS: &str = "1";
 
+/// The `tracing` target of access log lines (filter them with
+/// `--log info,pyrosome::access=off`).
+pub const ACCESS_LOG_TARGET: &str = "pyrosome::access";
+
 /// A bound HTTP server for one running app.
 ///
 /// Its connections are tasks on the app's scheduler: a worker that sees a
@@ -161,6 +201,7 @@ const RETRY_AFTER_SECONDS: &str = "1";
 pub struct Gateway {
     runtime: Arc<Runtime>,
     listener: TcpListener,
+    admin: Option<TcpListener>,
     options: GatewayOptions,
 }
 
@@ -217,12 +258,40 @@ impl Stop {
 }
 
 impl Gateway {
-    /// Binds the listening socket.
+    /// Binds the listening sockets: the app's, and the admin listener's
+    /// (see [`GatewayOptions::admin`]).
     pub async fn bind(runtime: Runtime, options: GatewayOptions) -> std::io::Result<Gateway> {
-        let listener = TcpListener::bind(runtime.scheduler().reactor(), options.listen)?;
+        let reactor = runtime.scheduler().reactor();
+        let listener = TcpListener::bind(reactor, options.listen)?;
+        let admin = match options.admin {
+            None => None,
+            Some(addr) => match TcpListener::bind(reactor, addr) {
+                Ok(l) => Some(l),
+                Err(e) if options.admin_fallback && e.kind() == std::io::ErrorKind::AddrInUse => {
+                    let any = SocketAddr::new(addr.ip(), 0);
+                    let l = TcpListener::bind(reactor, any).map_err(|e| {
+                        std::io::Error::new(e.kind(), format!("admin listener on {any}: {e}"))
+                    })?;
+                    tracing::warn!(
+                        "the admin address {addr} is in use; the admin listener takes {} instead \
+                         (set it with --admin or [admin] listen)",
+                        l.local_addr()
+                            .map_or_else(|_| "another port".to_owned(), |a| a.to_string())
+                    );
+                    Some(l)
+                }
+                Err(e) => {
+                    return Err(std::io::Error::new(
+                        e.kind(),
+                        format!("admin listener on {addr}: {e}"),
+                    ));
+                }
+            },
+        };
         Ok(Gateway {
             runtime: Arc::new(runtime),
             listener,
+            admin,
             options,
         })
     }
@@ -230,6 +299,12 @@ impl Gateway {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().unwrap_or(self.options.listen)
+    }
+
+    /// The admin listener's address, if it has one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        let admin = self.admin.as_ref()?;
+        admin.local_addr().ok().or(self.options.admin)
     }
 
     /// The running app.
@@ -255,18 +330,31 @@ impl Gateway {
             in_flight: AtomicUsize::new(0),
         });
         let connections = Connections::new();
-        let stop = Arc::new(Stop::default());
-        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-        let acceptor = accept(self.listener, cx.clone(), connections.clone(), stop.clone());
-        self.runtime.scheduler().spawn(async move {
-            acceptor.await;
-            let _ = stopped_tx.send(());
-        });
+        // One `Stop` per acceptor: each holds the waker of one task.
+        let mut stops = Vec::new();
+        let mut stopped = Vec::new();
+        let listeners = std::iter::once((self.listener, Listener::App))
+            .chain(self.admin.map(|l| (l, Listener::Admin)));
+        for (listener, kind) in listeners {
+            let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+            let stop = Arc::new(Stop::default());
+            stops.push(stop.clone());
+            let acceptor = accept(listener, kind, cx.clone(), connections.clone(), stop);
+            self.runtime.scheduler().spawn(async move {
+                acceptor.await;
+                let _ = stopped_tx.send(());
+            });
+            stopped.push(stopped_rx);
+        }
         signal.await;
-        stop.stop();
-        // Once the acceptor has stopped (and dropped the listener), no
+        for stop in &stops {
+            stop.stop();
+        }
+        // Once the acceptors have stopped (and dropped the listeners), no
         // connection is added.
-        let _ = stopped_rx.await;
+        for stopped_rx in stopped {
+            let _ = stopped_rx.await;
+        }
         let open = connections.live();
         connections.drain();
         let deadline = self.options.drain_timeout;
@@ -288,6 +376,15 @@ impl Gateway {
     }
 }
 
+/// Which listener a connection came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listener {
+    /// The app's: `/healthz` and the routes.
+    App,
+    /// The admin listener: see `admin.rs`.
+    Admin,
+}
+
 /// What the accepting loop found.
 enum Accepted {
     /// A new connection (or why accepting failed).
@@ -301,6 +398,7 @@ enum Accepted {
 /// Accepts connections until `stop`, each served by its own task.
 async fn accept(
     listener: TcpListener,
+    kind: Listener,
     cx: Arc<Context>,
     connections: Arc<Connections>,
     stop: Arc<Stop>,
@@ -362,7 +460,11 @@ async fn accept(
             let state = conn_state.clone();
             async move {
                 let _request = lifecycle::Request::start(&state);
-                Ok::<_, std::convert::Infallible>(handle(&cx, req).await)
+                let response = match kind {
+                    Listener::App => handle(&cx, req).await,
+                    Listener::Admin => admin::handle(&cx, req).await,
+                };
+                Ok::<_, std::convert::Infallible>(response)
             }
         });
         let conn = builder
@@ -410,38 +512,55 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
     response
 }
 
+/// Answers a request on the app's listener, and logs it if the access log
+/// is on (when it is off, nothing here is computed for it).
 async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Body> {
-    let path = req.uri().path().to_owned();
-    match path.as_str() {
-        "/healthz" => return text(StatusCode::OK, "ok\n"),
-        "/metrics" => {
-            let status = cx.runtime.scheduler().status();
-            let mut response = text(StatusCode::OK, crate::metrics::render(&status));
-            response.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            );
-            return response;
-        }
-        "/admin/status" => {
-            let status = cx.runtime.scheduler().status();
-            let body = serde_json::to_string_pretty(&AdminStatus {
-                engine: cx.runtime.engine_name(),
-                scheduler: &status,
-            })
-            .unwrap_or_default();
-            let mut response = text(StatusCode::OK, body + "\n");
-            response
-                .headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            return response;
-        }
-        _ => {}
+    if !cx.options.access_log {
+        return serve(cx, req).await.0;
     }
-    let Some(service) = cx.runtime.app().route(&path).map(|s| s.name.clone()) else {
-        return text(StatusCode::NOT_FOUND, format!("no route for {path}\n"));
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let (response, served) = serve(cx, req).await;
+    let (service, request_id) = served.unwrap_or_default();
+    tracing::info!(
+        target: ACCESS_LOG_TARGET,
+        method = %method,
+        path,
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        request_id,
+        service,
+        "request"
+    );
+    response
+}
+
+/// Answers a request on the app's listener; for a routed request, also
+/// the service and the request id.
+async fn serve(cx: &Context, req: Request<Incoming>) -> (Response<Body>, Option<(String, String)>) {
+    let path = req.uri().path();
+    if path == "/healthz" {
+        return (text(StatusCode::OK, "ok\n"), None);
+    }
+    let Some(service) = cx.runtime.route(path) else {
+        return (
+            text(StatusCode::NOT_FOUND, format!("no route for {path}\n")),
+            None,
+        );
     };
     let request_id = format!("{:016x}", cx.next_request.fetch_add(1, Ordering::Relaxed));
+    let response = invoke(cx, req, &service, &request_id).await;
+    (response, Some((service, request_id)))
+}
+
+/// Runs a routed request through `service`'s fetch handler.
+async fn invoke(
+    cx: &Context,
+    req: Request<Incoming>,
+    service: &str,
+    request_id: &str,
+) -> Response<Body> {
     let _in_flight = InFlight(&cx.in_flight);
     if cx.in_flight.fetch_add(1, Ordering::Relaxed) >= cx.options.max_in_flight {
         return unavailable(format!(
@@ -486,12 +605,12 @@ async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Body> {
         Ok(v) => v,
         Err(why) => return text(StatusCode::BAD_REQUEST, format!("{why}\n")),
     };
-    let result = cx.runtime.call(&service, FETCH_METHOD, value).await;
+    let result = cx.runtime.call(service, FETCH_METHOD, value).await;
     match result.map(|v| convert::response_from_value(&v)) {
         Ok(Ok(mut response)) => {
             response.headers_mut().insert(
                 "x-request-id",
-                HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-")),
+                HeaderValue::from_str(request_id).unwrap_or(HeaderValue::from_static("-")),
             );
             response
         }
@@ -507,11 +626,11 @@ async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Body> {
                     "\ninvalid response from the fetch handler: {problem}\n"
                 ));
             }
-            with_id(text(StatusCode::INTERNAL_SERVER_ERROR, body), &request_id)
+            with_id(text(StatusCode::INTERNAL_SERVER_ERROR, body), request_id)
         }
         Err(error) if error.name == OVERLOADED => {
             tracing::warn!(service, request_id, "{error}");
-            with_id(unavailable(format!("{}\n", error.message)), &request_id)
+            with_id(unavailable(format!("{}\n", error.message)), request_id)
         }
         Err(error) => {
             // The whole chain: where it was first thrown, the stacks (the
@@ -522,7 +641,7 @@ async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Body> {
             if cx.options.dev_mode {
                 body.push_str(&format!("\n{report}\n"));
             }
-            with_id(text(StatusCode::INTERNAL_SERVER_ERROR, body), &request_id)
+            with_id(text(StatusCode::INTERNAL_SERVER_ERROR, body), request_id)
         }
     }
 }

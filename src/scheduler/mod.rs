@@ -30,6 +30,16 @@
 //! subset, reclaims idle instances and expires invocations past their
 //! deadline in instances nobody is running.
 //!
+//! **Reloading** ([`Scheduler::stage`], [`Scheduler::commit`]): the
+//! services are one immutable *generation*, swapped atomically. A reload
+//! loads the services whose code or configuration changed (their
+//! `ServiceConfig::fingerprint`) into new instances next to the running
+//! ones; nothing changes if any fails to load. The commit swaps the
+//! generation: new invocations go to the new instances at once, while the
+//! replaced instances finish what they have in flight (replies, store
+//! acknowledgements and timers reach them directly, not through the
+//! generation) and are released by the review once idle.
+//!
 //! Files: `mailbox.rs` (the per-instance protocol), `queue.rs` (run queues
 //! and who may push or steal), `idle.rs` (sleeping and waking workers),
 //! `worker.rs` (the loop and effect routing), `instance.rs`, `service.rs`
@@ -51,11 +61,12 @@ mod worker;
 
 use std::collections::HashMap;
 
+use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -69,11 +80,12 @@ use crate::engine::{
 };
 use crate::store::Namespace;
 use crate::value::Value;
+use stats::ServiceStats;
 
 use crate::io::Reactor;
 
 use idle::Idle;
-use instance::{Class, Instance};
+use instance::Instance;
 use mailbox::{Message, ReplyTo};
 use monitor::Monitor;
 use park::Parker;
@@ -95,6 +107,12 @@ pub const MAX_CALL_DEPTH: u32 = 32;
 /// Stack size of worker threads: room for QuickJS's 1 MiB JavaScript stack
 /// limit plus the Rust frames around it.
 const WORKER_STACK_BYTES: usize = 8 * 1024 * 1024;
+
+/// An instance of code a reload replaced is released once it has had
+/// nothing in flight for this long. Its invocations have all been answered
+/// by then; the grace covers `ctx.waitUntil` work that only awaits a timer
+/// (a pending call or store operation holds the instance anyway).
+const RETIRE_GRACE: Duration = Duration::from_secs(1);
 
 /// Scheduler settings.
 #[derive(Clone, Debug)]
@@ -129,6 +147,9 @@ pub enum StartError {
     /// Two services share a name.
     #[error("service \"{0}\" is defined twice")]
     Duplicate(String),
+    /// Another reload was committed between this one's stage and commit.
+    #[error("another reload changed the services while this one was loading; try again")]
+    Raced,
     /// A thread could not be started.
     #[error("cannot start {what} thread: {source}")]
     Thread {
@@ -192,6 +213,9 @@ pub struct ServiceStatus {
     pub in_flight: usize,
     /// Messages waiting in its instances' mailboxes.
     pub queued: usize,
+    /// Instances of code a reload replaced, still finishing the
+    /// invocations they had in flight.
+    pub draining: usize,
     /// Per method, sorted by name.
     pub methods: Vec<MethodStatus>,
 }
@@ -225,8 +249,15 @@ pub(crate) struct Shared {
     tasks: TaskList,
     /// Watches for workers stuck in a long run (see `monitor.rs`).
     monitor: Monitor,
-    services: FxHashMap<String, Arc<Service>>,
+    /// The services taking new invocations (swapped by a reload).
+    generation: ArcSwap<Generation>,
+    /// Services a reload replaced or removed, whose instances still have
+    /// work in flight.
+    retired: Mutex<Vec<Arc<Service>>>,
     engine: Arc<dyn Engine>,
+    /// For services loaded later (reloads).
+    next_id: Arc<AtomicU64>,
+    epoch: Instant,
     timers: OnceLock<Arc<Timers>>,
     stores: HashMap<String, Namespace>,
     shutdown: AtomicBool,
@@ -250,6 +281,71 @@ pub(crate) struct Shared {
 }
 
 static NEXT_SCHEDULER: AtomicUsize = AtomicUsize::new(1);
+
+/// One set of services, with the directory their isolates see. Immutable:
+/// a reload makes a new one.
+pub(crate) struct Generation {
+    services: FxHashMap<String, Arc<Service>>,
+    directory: Directory,
+}
+
+/// What a reload changed (see [`Scheduler::stage`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReloadSummary {
+    /// New services.
+    pub added: Vec<String>,
+    /// Services with new instances (their code or configuration changed,
+    /// or the directory of services and methods every isolate sees did).
+    pub replaced: Vec<String>,
+    /// Services gone.
+    pub removed: Vec<String>,
+    /// Services whose running instances were kept.
+    pub unchanged: Vec<String>,
+}
+
+impl ReloadSummary {
+    /// Whether the reload changed no service.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.replaced.is_empty() && self.removed.is_empty()
+    }
+}
+
+impl std::fmt::Display for ReloadSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        for (what, names) in [
+            ("added", &self.added),
+            ("replaced", &self.replaced),
+            ("removed", &self.removed),
+            ("unchanged", &self.unchanged),
+        ] {
+            if !names.is_empty() {
+                parts.push(format!("{what} {}", names.join(", ")));
+            }
+        }
+        if parts.is_empty() {
+            f.write_str("no services")
+        } else {
+            f.write_str(&parts.join("; "))
+        }
+    }
+}
+
+/// Services loaded by [`Scheduler::stage`], not yet taking invocations.
+pub struct Staged {
+    /// The generation they were loaded against.
+    base: Arc<Generation>,
+    next: Generation,
+    /// What committing changes.
+    pub summary: ReloadSummary,
+}
+
+impl Staged {
+    /// What a staged service offers (`None` for one not in the new set).
+    pub fn service(&self, name: &str) -> Option<&ServiceInfo> {
+        self.next.services.get(name).map(|s| &s.info)
+    }
+}
 
 impl Shared {
     /// Puts a runnable on a run queue, waking a worker if one is needed.
@@ -309,7 +405,8 @@ impl Shared {
         if self.partitioning {
             let mut samples = Vec::new();
             let mut methods = Vec::new();
-            for service in self.services.values() {
+            let generation = self.generation.load();
+            for service in generation.services.values() {
                 for (name, m) in service.stats.methods() {
                     samples.push(policy::MethodSample {
                         cpu: m.cpu.get(),
@@ -349,18 +446,55 @@ impl Shared {
             let k = policy::long_workers(self.worker_count, self.long_share.get());
             self.long_workers.store(k, Ordering::Relaxed);
         }
-        for service in self.services.values() {
+        for service in self.generation.load().services.values() {
             service.reclaim(now);
-            for instance in service.instances() {
-                // Deadlines of instances nobody is running (a running one
-                // checks its own at the end of its turn).
-                if let Some(mut core) = instance.try_core()
-                    && let Some(core) = core.as_mut()
-                {
-                    worker::expire(self, &instance, core, now);
+            self.expire_idle(service, now);
+        }
+        let retired: Vec<Arc<Service>> = self.retired.lock().clone();
+        if !retired.is_empty() {
+            let mut released = Vec::new();
+            for service in &retired {
+                self.expire_idle(service, now);
+                if service.release_idle(now, RETIRE_GRACE) == 0 {
+                    released.push(service.clone());
+                }
+            }
+            if !released.is_empty() {
+                self.retired
+                    .lock()
+                    .retain(|s| !released.iter().any(|r| Arc::ptr_eq(r, s)));
+                for service in released {
+                    tracing::debug!(
+                        service = %service.spec.name,
+                        "the instances of the replaced code finished their work and stopped"
+                    );
                 }
             }
         }
+    }
+
+    /// Fails the overdue invocations of `service`'s instances that nobody
+    /// is running (a running one checks its own at the end of its turn).
+    fn expire_idle(self: &Arc<Self>, service: &Service, now: Instant) {
+        for instance in service.instances() {
+            if let Some(mut core) = instance.try_core()
+                && let Some(core) = core.as_mut()
+            {
+                worker::expire(self, &instance, core, now);
+            }
+        }
+    }
+
+    /// Stops placing invocations on `service` (a reload replaced or
+    /// removed it); its instances finish what they have in flight.
+    fn retire(&self, service: Arc<Service>) {
+        let in_flight: usize = service.instances().iter().map(|i| i.load()).sum();
+        tracing::debug!(
+            service = %service.spec.name,
+            in_flight,
+            "old instances finish the invocations they have in flight, then stop"
+        );
+        self.retired.lock().push(service);
     }
 
     /// Delivers a message, scheduling the instance if it was idle.
@@ -382,11 +516,26 @@ impl Shared {
         depth: u32,
         deadline: Option<Instant>,
     ) {
-        let Some(pool) = self.services.get(service) else {
+        let generation = self.generation.load();
+        let Some(pool) = generation.services.get(service) else {
             let error = JsError::new("TypeError", format!("unknown service \"{service}\""));
             self.reply(reply, Err(error));
             return;
         };
+        self.invoke_on(pool, method, arg, reply, depth, deadline);
+    }
+
+    /// [`Shared::invoke`] on a service already looked up.
+    fn invoke_on(
+        &self,
+        pool: &Arc<Service>,
+        method: String,
+        arg: Payload,
+        reply: ReplyTo,
+        depth: u32,
+        deadline: Option<Instant>,
+    ) {
+        let service = pool.spec.name.as_str();
         let idle = self
             .worker_count
             .saturating_sub(self.running.load(Ordering::Relaxed));
@@ -505,8 +654,6 @@ pub struct Scheduler {
     shared: Arc<Shared>,
     /// Registered with the engine watchdog; dropped with the scheduler.
     _tick: Arc<crate::engine::TickHook>,
-    directory: SharedDirectory,
-    info: HashMap<String, ServiceInfo>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     workers: usize,
 }
@@ -530,46 +677,19 @@ impl Scheduler {
         let next_id = Arc::new(AtomicU64::new(1));
         let epoch = Instant::now();
         let mut services = FxHashMap::default();
-        let mut info = HashMap::new();
         let mut dir = Directory::new();
         for spec in specs {
             let name = spec.name.clone();
             if services.contains_key(&name) {
                 return Err(StartError::Duplicate(name));
             }
-            let mut pool = Service::new(spec, workers, next_id.clone(), epoch);
-            for _ in 0..pool.spec.min_instances.max(1) {
-                let instance = pool
-                    .create(engine.as_ref(), Class::Short)
-                    .map_err(|source| StartError::Load {
-                        service: name.clone(),
-                        source,
-                    })?;
-                if !info.contains_key(&name) {
-                    let core = instance.core();
-                    if let Some(core) = core.as_ref() {
-                        info.insert(
-                            name.clone(),
-                            ServiceInfo {
-                                methods: core.isolate.methods().to_vec(),
-                                has_fetch: core.isolate.has_fetch(),
-                            },
-                        );
-                    }
-                }
-                pool.add(instance);
-            }
-            if let Some(i) = info.get(&name) {
-                dir.insert(name.clone(), i.methods.clone());
-                let mut methods = i.methods.clone();
-                methods.push(FETCH_METHOD.to_owned());
-                pool.set_methods(methods);
-            }
+            let pool = Service::load(engine.as_ref(), spec, workers, next_id.clone(), epoch, None)?;
+            dir.insert(name.clone(), pool.info.methods.clone());
             services.insert(name, Arc::new(pool));
         }
         // A cell already set (a restart with the same configs) keeps its
         // value, which describes the same services.
-        let _ = directory.set(dir);
+        let _ = directory.set(dir.clone());
 
         let reactor = Reactor::new().map_err(|source| StartError::Thread {
             what: "the socket poller for a",
@@ -584,8 +704,14 @@ impl Scheduler {
             reactor,
             tasks: TaskList::default(),
             monitor: Monitor::new(workers),
-            services,
+            generation: ArcSwap::from_pointee(Generation {
+                services,
+                directory: dir,
+            }),
+            retired: Mutex::new(Vec::new()),
             engine,
+            next_id,
+            epoch,
             timers: OnceLock::new(),
             stores,
             shutdown: AtomicBool::new(false),
@@ -634,8 +760,6 @@ impl Scheduler {
         let scheduler = Scheduler {
             shared: shared.clone(),
             _tick: tick,
-            directory,
-            info,
             threads: Mutex::new(Vec::new()),
             workers,
         };
@@ -660,21 +784,167 @@ impl Scheduler {
     }
 
     /// What a service offers, or `None` for an unknown service.
-    pub fn service(&self, name: &str) -> Option<&ServiceInfo> {
-        self.info.get(name)
+    pub fn service(&self, name: &str) -> Option<ServiceInfo> {
+        self.shared
+            .generation
+            .load()
+            .services
+            .get(name)
+            .map(|s| s.info.clone())
     }
 
     /// The directory of services and methods.
-    pub fn directory(&self) -> Option<&Directory> {
-        self.directory.get()
+    pub fn directory(&self) -> Directory {
+        self.shared.generation.load().directory.clone()
     }
 
-    /// Running instances of a service (0 for an unknown one).
+    /// Running instances of a service (0 for an unknown one), not counting
+    /// instances of replaced code that are still finishing their work.
     pub fn instance_count(&self, service: &str) -> usize {
         self.shared
+            .generation
+            .load()
             .services
             .get(service)
             .map_or(0, |s| s.instance_count())
+    }
+
+    /// Loads the services of a reload next to the running ones, without
+    /// changing what runs: `configs` is the whole new set. A service whose
+    /// [`ServiceConfig::fingerprint`] is unchanged keeps its instances;
+    /// the others (and new ones) get new instances, started here (on the
+    /// calling thread). If the reload changes the directory of services
+    /// and methods (a service added or removed, methods changed), every
+    /// service gets new instances: each isolate keeps the directory it
+    /// started with. An error (a module that does not load) leaves
+    /// everything as it was.
+    pub fn stage(&self, configs: Vec<ServiceConfig>) -> Result<Staged, StartError> {
+        let shared = &self.shared;
+        let base = shared.generation.load_full();
+        let cell: SharedDirectory = Arc::new(OnceLock::new());
+        let mut summary = ReloadSummary::default();
+        let mut services: FxHashMap<String, Arc<Service>> = FxHashMap::default();
+        let mut kept = Vec::new();
+        let load = |mut config: ServiceConfig, previous: Option<&ServiceStats>| {
+            config.isolate.directory = cell.clone();
+            Service::load(
+                shared.engine.as_ref(),
+                config,
+                self.workers,
+                shared.next_id.clone(),
+                shared.epoch,
+                previous,
+            )
+            .map(Arc::new)
+        };
+        for config in configs {
+            let name = config.name.clone();
+            if services.contains_key(&name)
+                || kept.iter().any(|k: &Arc<Service>| k.spec.name == name)
+            {
+                return Err(StartError::Duplicate(name));
+            }
+            match base.services.get(&name) {
+                Some(old) if old.spec.fingerprint == config.fingerprint => kept.push(old.clone()),
+                Some(old) => {
+                    services.insert(name.clone(), load(config, Some(&old.stats))?);
+                    summary.replaced.push(name);
+                }
+                None => {
+                    services.insert(name.clone(), load(config, None)?);
+                    summary.added.push(name);
+                }
+            }
+        }
+        let mut directory = Directory::new();
+        for service in services.values().chain(kept.iter()) {
+            directory.insert(service.spec.name.clone(), service.info.methods.clone());
+        }
+        let same_directory = directory == base.directory;
+        for old in kept {
+            let name = old.spec.name.clone();
+            if same_directory {
+                services.insert(name.clone(), old);
+                summary.unchanged.push(name);
+            } else {
+                services.insert(name.clone(), load((*old.spec).clone(), Some(&old.stats))?);
+                summary.replaced.push(name);
+            }
+        }
+        let _ = cell.set(directory.clone());
+        // Removed services stay reachable until `retire_removed`, so a
+        // route the app still points at never finds nothing.
+        for (name, old) in &base.services {
+            if !services.contains_key(name) {
+                services.insert(name.clone(), old.clone());
+                summary.removed.push(name.clone());
+            }
+        }
+        for list in [
+            &mut summary.added,
+            &mut summary.replaced,
+            &mut summary.removed,
+            &mut summary.unchanged,
+        ] {
+            list.sort();
+        }
+        Ok(Staged {
+            base,
+            next: Generation {
+                services,
+                directory,
+            },
+            summary,
+        })
+    }
+
+    /// Puts staged services to work: new invocations go to them from now
+    /// on; the instances they replace finish what they have in flight,
+    /// then stop. Services the reload removes keep taking invocations
+    /// until [`Scheduler::retire_removed`]. Fails if another reload was
+    /// committed since `staged` was loaded.
+    pub fn commit(&self, staged: Staged) -> Result<ReloadSummary, StartError> {
+        let Staged {
+            base,
+            next,
+            summary,
+        } = staged;
+        let next = Arc::new(next);
+        let previous = self.shared.generation.compare_and_swap(&base, next.clone());
+        if !Arc::ptr_eq(&previous, &base) {
+            return Err(StartError::Raced);
+        }
+        for (name, old) in &base.services {
+            match next.services.get(name) {
+                Some(new) if Arc::ptr_eq(new, old) => {}
+                _ => self.shared.retire(old.clone()),
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Stops placing invocations on the services a committed reload
+    /// removed (see [`Scheduler::commit`]); their instances finish what
+    /// they have in flight.
+    pub fn retire_removed(&self, summary: &ReloadSummary) {
+        if summary.removed.is_empty() {
+            return;
+        }
+        let current = self.shared.generation.load_full();
+        let mut services = current.services.clone();
+        services.retain(|name, _| !summary.removed.contains(name));
+        let next = Arc::new(Generation {
+            services,
+            directory: current.directory.clone(),
+        });
+        let previous = self.shared.generation.compare_and_swap(&current, next);
+        if Arc::ptr_eq(&previous, &current) {
+            for name in &summary.removed {
+                if let Some(old) = current.services.get(name) {
+                    self.shared.retire(old.clone());
+                }
+            }
+        }
     }
 
     /// Invokes `service.method(arg)` from outside (a request, the CLI, a
@@ -688,25 +958,34 @@ impl Scheduler {
         arg: Value,
     ) -> oneshot::Receiver<Result<Value, JsError>> {
         let (tx, rx) = oneshot::channel();
-        let known = match self.info.get(service) {
+        let generation = self.shared.generation.load();
+        let pool = generation.services.get(service);
+        let known = match pool.map(|p| (p, &p.info)) {
             None => Err(format!(
                 "unknown service \"{service}\" (services: {})",
-                self.service_names().join(", ")
+                generation
+                    .directory
+                    .services()
+                    .map(|(s, _)| s)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
-            Some(info) if method == FETCH_METHOD && !info.has_fetch => {
+            Some((_, info)) if method == FETCH_METHOD && !info.has_fetch => {
                 Err(format!("service \"{service}\" has no fetch handler"))
             }
-            Some(info) if method != FETCH_METHOD && !info.methods.iter().any(|m| m == method) => {
+            Some((_, info))
+                if method != FETCH_METHOD && !info.methods.iter().any(|m| m == method) =>
+            {
                 Err(format!(
                     "service \"{service}\" has no method \"{method}\" (its methods: {})",
                     info.methods.join(", ")
                 ))
             }
-            Some(_) => Ok(()),
+            Some((pool, _)) => Ok(pool),
         };
         match known {
-            Ok(()) => self.shared.invoke(
-                service,
+            Ok(pool) => self.shared.invoke_on(
+                pool,
                 method.to_owned(),
                 Payload::Value(arg),
                 ReplyTo::External(tx),
@@ -723,7 +1002,12 @@ impl Scheduler {
     /// A snapshot of the scheduler's state and counters.
     pub fn status(&self) -> Status {
         let shared = &self.shared;
-        let mut services: Vec<ServiceStatus> = shared
+        let mut draining: HashMap<String, usize> = HashMap::new();
+        for svc in shared.retired.lock().iter() {
+            *draining.entry(svc.spec.name.clone()).or_default() += svc.instance_count();
+        }
+        let generation = shared.generation.load();
+        let mut services: Vec<ServiceStatus> = generation
             .services
             .values()
             .map(|svc| {
@@ -748,10 +1032,22 @@ impl Scheduler {
                     replications: svc.replications.load(Ordering::Relaxed),
                     in_flight: instances.iter().map(|i| i.load()).sum(),
                     queued: instances.iter().map(|i| i.mailbox.len()).sum(),
+                    draining: draining.remove(&svc.spec.name).unwrap_or(0),
                     methods,
                 }
             })
             .collect();
+        // Removed services whose instances still finish their work.
+        services.extend(draining.into_iter().map(|(name, n)| ServiceStatus {
+            name,
+            instances: 0,
+            long_instances: 0,
+            replications: 0,
+            in_flight: 0,
+            queued: 0,
+            draining: n,
+            methods: Vec::new(),
+        }));
         services.sort_by(|a, b| a.name.cmp(&b.name));
         Status {
             workers: shared.worker_count,
@@ -774,7 +1070,14 @@ impl Scheduler {
 
     /// Names of all services, sorted.
     pub fn service_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.info.keys().cloned().collect();
+        let mut names: Vec<String> = self
+            .shared
+            .generation
+            .load()
+            .services
+            .keys()
+            .cloned()
+            .collect();
         names.sort();
         names
     }

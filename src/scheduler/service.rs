@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::engine::{Engine, EngineError, IsolateConfig};
+use crate::engine::{Engine, EngineError, FETCH_METHOD, IsolateConfig};
 
 use super::instance::{Class, Instance};
 use super::policy::{self, Candidate, Placement};
 use super::stats::ServiceStats;
+use super::{ServiceInfo, StartError};
 
 thread_local! {
     /// Placement's scratch list of candidates (one per thread, so placing
@@ -36,6 +37,13 @@ pub struct ServiceConfig {
     pub max_concurrency: usize,
     /// Wall-clock deadline of one invocation (shortened by a caller's).
     pub timeout: Duration,
+    /// What the service's instances are made of (its code: every module
+    /// its entry imports; its configuration), summarised. A reload keeps
+    /// the running instances of a service whose fingerprint is unchanged
+    /// and replaces the others (see [`Scheduler::stage`]).
+    ///
+    /// [`Scheduler::stage`]: super::Scheduler::stage
+    pub fingerprint: u64,
 }
 
 /// Why a service could not take an invocation.
@@ -51,6 +59,8 @@ pub(crate) enum PlaceError {
 pub(crate) struct Service {
     pub(crate) spec: Arc<ServiceConfig>,
     pub(crate) stats: ServiceStats,
+    /// Its methods, as its module exports them.
+    pub(crate) info: ServiceInfo,
     short: RwLock<Vec<Arc<Instance>>>,
     long: RwLock<Vec<Arc<Instance>>>,
     max_instances: usize,
@@ -76,6 +86,10 @@ impl Service {
         Service {
             spec: Arc::new(spec),
             stats: ServiceStats::default(),
+            info: ServiceInfo {
+                methods: Vec::new(),
+                has_fetch: false,
+            },
             short: RwLock::new(Vec::new()),
             long: RwLock::new(Vec::new()),
             max_instances,
@@ -86,9 +100,41 @@ impl Service {
         }
     }
 
-    /// Installs the per-method stats once the module's methods are known.
-    pub(crate) fn set_methods(&mut self, methods: impl IntoIterator<Item = String>) {
-        self.stats = ServiceStats::new(&self.spec.name, methods);
+    /// Builds a service and starts its first instances (`min_instances`,
+    /// at least one), learning its methods from the first. `previous` is
+    /// the service it replaces in a reload: methods of the same name keep
+    /// their counters (and their long/short class).
+    pub(crate) fn load(
+        engine: &dyn Engine,
+        spec: ServiceConfig,
+        workers: usize,
+        next_id: Arc<AtomicU64>,
+        epoch: Instant,
+        previous: Option<&ServiceStats>,
+    ) -> Result<Service, StartError> {
+        let mut service = Service::new(spec, workers, next_id, epoch);
+        for _ in 0..service.spec.min_instances.max(1) {
+            let instance =
+                service
+                    .create(engine, Class::Short)
+                    .map_err(|source| StartError::Load {
+                        service: service.spec.name.clone(),
+                        source,
+                    })?;
+            if service.instance_count() == 0
+                && let Some(core) = instance.core().as_ref()
+            {
+                service.info = ServiceInfo {
+                    methods: core.isolate.methods().to_vec(),
+                    has_fetch: core.isolate.has_fetch(),
+                };
+            }
+            service.add(instance);
+        }
+        let mut methods = service.info.methods.clone();
+        methods.push(FETCH_METHOD.to_owned());
+        service.stats = ServiceStats::new(&service.spec.name, methods, previous);
+        Ok(service)
     }
 
     fn pool(&self, class: Class) -> &RwLock<Vec<Arc<Instance>>> {
@@ -224,6 +270,20 @@ impl Service {
                 fallback.ok_or(PlaceError::NoInstance(e))
             }
         }
+    }
+
+    /// For a service a reload replaced: drops the instances that have had
+    /// nothing in flight for `grace` (their work is done; timers hold only
+    /// weak references, so whatever they had armed dies with them).
+    /// Returns how many instances remain.
+    pub(crate) fn release_idle(&self, now: Instant, grace: Duration) -> usize {
+        let mut remaining = 0;
+        for class in [Class::Short, Class::Long] {
+            let mut pool = self.pool(class).write();
+            pool.retain(|i| i.idle_for(now) < grace);
+            remaining += pool.len();
+        }
+        remaining
     }
 
     /// Drops instances idle for long enough, down to `min_instances`

@@ -104,8 +104,9 @@ impl MethodStats {
     }
 }
 
-/// The stats of every method of one service, fixed at startup (methods do
-/// not change while an app runs), so lookups take no lock.
+/// The stats of every method of one service, fixed when the service is
+/// loaded (a reload that changes its methods makes a new `ServiceStats`),
+/// so lookups take no lock.
 #[derive(Debug, Default)]
 pub(crate) struct ServiceStats {
     methods: HashMap<String, Arc<MethodStats>>,
@@ -115,11 +116,21 @@ pub(crate) struct ServiceStats {
 }
 
 impl ServiceStats {
-    pub(crate) fn new(service: &str, methods: impl IntoIterator<Item = String>) -> ServiceStats {
+    /// Stats for `methods` of `service`; those `previous` (the stats of the
+    /// code a reload replaces) has too are carried over, so counters keep
+    /// counting across reloads.
+    pub(crate) fn new(
+        service: &str,
+        methods: impl IntoIterator<Item = String>,
+        previous: Option<&ServiceStats>,
+    ) -> ServiceStats {
         ServiceStats {
             methods: methods
                 .into_iter()
                 .map(|m| {
+                    if let Some(old) = previous.and_then(|p| p.methods.get(&m)) {
+                        return (m, old.clone());
+                    }
                     let latency = metrics::histogram!(
                         "pyrosome_invocation_duration_seconds",
                         "service" => service.to_owned(),

@@ -413,7 +413,10 @@ fn recover(
         Err(e) => {
             tracing::error!(service = %service, instance = instance.id, "cannot replace isolate: {e}");
             *guard = None;
-            if let Some(pool) = shared.services.get(service) {
+            if let Some(pool) = shared.generation.load().services.get(service) {
+                pool.remove(instance);
+            }
+            for pool in shared.retired.lock().iter() {
                 pool.remove(instance);
             }
         }

@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -64,9 +64,14 @@ pub fn json(text: &str) -> Value {
     Value::from_json(&serde_json::from_str(text).expect("valid JSON in test"))
 }
 
-/// A gateway serving a runtime on 127.0.0.1:0 in a background thread.
+/// A gateway serving a runtime on 127.0.0.1:0 in a background thread,
+/// with its admin listener on another port of 127.0.0.1.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The admin listener (`/metrics`, `/admin/*`).
+    pub admin: SocketAddr,
+    /// The running app (to reload it, say).
+    pub runtime: Arc<Runtime>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -74,16 +79,17 @@ pub struct TestServer {
 impl TestServer {
     pub fn start(runtime: Runtime, max_body_bytes: usize, dev_mode: bool) -> TestServer {
         let mut options =
-            GatewayOptions::for_app("127.0.0.1:0".parse().expect("addr"), runtime.app());
+            GatewayOptions::for_app("127.0.0.1:0".parse().expect("addr"), &runtime.app());
         options.max_body_bytes = max_body_bytes;
         options.dev_mode = dev_mode;
         TestServer::start_with(runtime, options)
     }
 
-    /// Serves `runtime` with `options` (its `listen` is replaced by
-    /// 127.0.0.1:0).
+    /// Serves `runtime` with `options` (its `listen` and `admin` are
+    /// replaced by 127.0.0.1:0).
     pub fn start_with(runtime: Runtime, mut options: GatewayOptions) -> TestServer {
         options.listen = "127.0.0.1:0".parse().expect("addr");
+        options.admin = Some("127.0.0.1:0".parse().expect("addr"));
         let (addr_tx, addr_rx) = mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -93,7 +99,10 @@ impl TestServer {
                 .expect("tokio runtime");
             rt.block_on(async move {
                 let gateway = Gateway::bind(runtime, options).await.expect("bind");
-                addr_tx.send(gateway.local_addr()).expect("send addr");
+                let admin = gateway.admin_addr().expect("an admin listener");
+                addr_tx
+                    .send((gateway.local_addr(), admin, gateway.runtime().clone()))
+                    .expect("send addr");
                 gateway
                     .serve_until(async {
                         let _ = stop_rx.await;
@@ -101,11 +110,13 @@ impl TestServer {
                     .await;
             });
         });
-        let addr = addr_rx
+        let (addr, admin, runtime) = addr_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("server started");
         TestServer {
             addr,
+            admin,
+            runtime,
             stop: Some(stop_tx),
             thread: Some(thread),
         }
