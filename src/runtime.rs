@@ -10,6 +10,7 @@ use crate::app::App;
 use crate::engine::{
     ENGINE_ENV, Engine, EngineError, IsolateConfig, JsError, SharedDirectory, StoreGrant,
 };
+use crate::outbound::Policy;
 use crate::scheduler::{Scheduler, SchedulerConfig, ServiceConfig, StartError};
 use crate::store::{Durability, Store, StoreError};
 use crate::value::Value;
@@ -162,6 +163,13 @@ impl Runtime {
                 max_instances: s.max_instances,
                 max_concurrency: s.limits.max_concurrency,
                 timeout: Duration::from_millis(s.limits.timeout_ms),
+                fetch: Arc::new(Policy::new(
+                    s.name.as_str(),
+                    s.fetch.clone(),
+                    usize::try_from(s.limits.fetch_body_mb)
+                        .unwrap_or(usize::MAX)
+                        .saturating_mul(1 << 20),
+                )),
             })
             .collect();
         let scheduler = Scheduler::start(

@@ -71,6 +71,7 @@ use crate::store::Namespace;
 use crate::value::Value;
 
 use crate::io::Reactor;
+use crate::outbound::Outbound;
 
 use idle::Idle;
 use instance::{Class, Instance};
@@ -247,6 +248,8 @@ pub(crate) struct Shared {
     partition_changes: AtomicU64,
     /// Invocations refused as overloaded.
     overloads: AtomicU64,
+    /// The HTTP client behind `fetch()`.
+    outbound: Arc<Outbound>,
 }
 
 static NEXT_SCHEDULER: AtomicUsize = AtomicUsize::new(1);
@@ -602,6 +605,7 @@ impl Scheduler {
             faults: AtomicU64::new(0),
             partition_changes: AtomicU64::new(0),
             overloads: AtomicU64::new(0),
+            outbound: Arc::new(Outbound::new()),
         });
         let weak = Arc::downgrade(&shared);
         let weak_review = Arc::downgrade(&shared);
@@ -823,6 +827,7 @@ impl Scheduler {
         if let Some(timers) = self.shared.timers.get() {
             timers.stop();
         }
+        self.shared.outbound.shutdown();
         // Nothing runs any more: break the reference cycles through tasks
         // (their futures hold the runtime; their wakers sit in sockets,
         // queues and invocations the runtime owns).

@@ -36,6 +36,8 @@ pub struct ServiceConfig {
     pub max_concurrency: usize,
     /// Wall-clock deadline of one invocation (shortened by a caller's).
     pub timeout: Duration,
+    /// What its `fetch()` may reach (its grants) and read.
+    pub fetch: Arc<crate::outbound::Policy>,
 }
 
 /// Why a service could not take an invocation.
