@@ -698,7 +698,7 @@ limits = { max_concurrency = 10 }
         assert_eq!(
             e,
             format!(
-                "{FILE}:4:26: services.a.fetch[1]: grant \"https://a.com/v1\" is not an origin: \
+                "{FILE}:4:27: services.a.fetch[1]: grant \"https://a.com/v1\" is not an origin: \
                  remove \"/v1\" (a grant is scheme://host[:port], and allows every path under it)"
             )
         );
