@@ -121,20 +121,21 @@ fn serve(
         };
         let stream = reader.get_mut();
         let head_only = method == "HEAD";
-        let respond = |stream: &mut TcpStream, status: &str, headers: &[(&str, &str)], body: &[u8]| {
-            let mut head = format!("HTTP/1.1 {status}\r\n");
-            if !status.starts_with("204") {
-                head.push_str(&format!("content-length: {}\r\n", body.len()));
-            }
-            for (n, v) in headers {
-                head.push_str(&format!("{n}: {v}\r\n"));
-            }
-            head.push_str("\r\n");
-            let _ = stream.write_all(head.as_bytes());
-            if !head_only {
-                let _ = stream.write_all(body);
-            }
-        };
+        let respond =
+            |stream: &mut TcpStream, status: &str, headers: &[(&str, &str)], body: &[u8]| {
+                let mut head = format!("HTTP/1.1 {status}\r\n");
+                if !status.starts_with("204") {
+                    head.push_str(&format!("content-length: {}\r\n", body.len()));
+                }
+                for (n, v) in headers {
+                    head.push_str(&format!("{n}: {v}\r\n"));
+                }
+                head.push_str("\r\n");
+                let _ = stream.write_all(head.as_bytes());
+                if !head_only {
+                    let _ = stream.write_all(body);
+                }
+            };
         match path {
             "/echo" => {
                 let echo = serde_json::json!({
@@ -157,15 +158,28 @@ fn serve(
             }
             "/bytes" => {
                 let bytes: Vec<u8> = (0..=255).collect();
-                respond(stream, "201 Made Here", &[("content-type", "application/octet-stream")], &bytes);
+                respond(
+                    stream,
+                    "201 Made Here",
+                    &[("content-type", "application/octet-stream")],
+                    &bytes,
+                );
             }
             "/empty" => respond(stream, "204 No Content", &[], b""),
             "/redirect" => {
                 let status = param("status").unwrap_or_else(|| "302".to_owned());
                 // `to` is last: the rest of the query, as is.
-                let to = query.split_once("to=").map_or("/echo", |(_, to)| to).to_owned();
+                let to = query
+                    .split_once("to=")
+                    .map_or("/echo", |(_, to)| to)
+                    .to_owned();
                 let to = to.replace("ORIGIN", &format!("http://{addr}"));
-                respond(stream, &format!("{status} Moved"), &[("location", &to)], b"moved");
+                respond(
+                    stream,
+                    &format!("{status} Moved"),
+                    &[("location", &to)],
+                    b"moved",
+                );
             }
             "/loop" => respond(stream, "302 Found", &[("location", "/loop")], b""),
             "/hang" => {
@@ -272,6 +286,7 @@ export default {
     const base = request.headers.get("x-base");
     const url = new URL(request.url);
     if (url.pathname === "/proxy") return fetch(`${base}/echo?via=proxy`);
+    if (url.pathname === "/proxy-chunked") return fetch(`${base}/chunked?n=70000`);
     if (url.pathname === "/later") {
       ctx.waitUntil((async () => {
         await (await fetch(`${base}/gate`)).text();
@@ -447,18 +462,21 @@ fn requests_and_responses_cross_as_sent() {
     assert_eq!(get(&r, "redirected"), &Value::Bool(false));
     assert_eq!(get(&r, "contentType"), &s("application/json"));
     assert_eq!(get(&r, "origin"), &s("yes"));
-    assert_eq!(
-        get(&r, "cookies"),
-        &Value::Array(vec![s("a=1"), s("b=2")])
-    );
+    assert_eq!(get(&r, "cookies"), &Value::Array(vec![s("a=1"), s("b=2")]));
     assert_eq!(get(&r, "immutable"), &Value::Bool(true));
     assert_eq!(get(&r, "bodyUsed"), &Value::Bool(true));
     assert_eq!(get(&r, "method"), &s("GET"));
-    assert_eq!(get(&r, "target"), &s("/echo?x=1&y=%C3%A9"), "no fragment sent");
+    assert_eq!(
+        get(&r, "target"),
+        &s("/echo?x=1&y=%C3%A9"),
+        "no fragment sent"
+    );
     assert_eq!(get(&r, "test"), &s("yes"));
     assert_eq!(get(&r, "accept"), &s("application/json"));
     assert!(
-        get(&r, "agent").as_str().is_some_and(|a| a.starts_with("Pyrosome/")),
+        get(&r, "agent")
+            .as_str()
+            .is_some_and(|a| a.starts_with("Pyrosome/")),
         "{r:?}"
     );
 
@@ -512,8 +530,10 @@ fn a_fetch_outside_the_grants_is_a_type_error_naming_service_and_grants() {
     let r = call(&rt, "client", "topLevel", Value::Undefined);
     assert_eq!(
         r,
-        s("TypeError: fetch() cannot be called while modules are loading (call it from inside \
-           a handler, not at the top level of a module)")
+        s(
+            "TypeError: fetch() cannot be called while modules are loading (call it from inside \
+           a handler, not at the top level of a module)"
+        )
     );
     assert!(
         !origin.drain().iter().any(|e| e != "connect"),
@@ -655,7 +675,12 @@ fn a_handler_can_return_a_fetched_response() {
     assert_eq!(res.header("x-origin"), Some("yes"));
     let echo: serde_json::Value = serde_json::from_slice(&res.body).expect("json body");
     assert_eq!(echo["target"], "/echo?via=proxy");
-    // The connection stays usable.
+    // A chunked upstream body is sent on whole (its framing is the
+    // gateway's own), and the connection stays usable.
+    let res = client.request("GET", "/proxy-chunked", &[("x-base", &base)], b"");
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.header("transfer-encoding"), None, "{:?}", res.headers);
+    assert_eq!(res.body, vec![b'b'; 70000]);
     let res = client.request("GET", "/proxy", &[("x-base", &base)], b"");
     assert_eq!(res.status, 200);
 }
@@ -710,12 +735,24 @@ fn a_refused_connection_is_fetch_failed_with_a_cause() {
         ("client.js", CLIENT),
     ]);
     let rt = app.start(1);
-    let r = call(&rt, "client", "unreachable", s(&format!("http://{closed}/x")));
+    let r = call(
+        &rt,
+        "client",
+        "unreachable",
+        s(&format!("http://{closed}/x")),
+    );
     assert_eq!(get(&r, "name"), &s("TypeError"));
     assert_eq!(get(&r, "message"), &s("fetch failed"));
-    assert_eq!(get(&r, "cause"), &s(&format!("connect ECONNREFUSED {closed}")));
+    assert_eq!(
+        get(&r, "cause"),
+        &s(&format!("connect ECONNREFUSED {closed}"))
+    );
     assert_eq!(get(&r, "code"), &s("ECONNREFUSED"));
-    assert_eq!(get(&r, "stack"), &Value::Bool(true), "the stack shows the fetch call");
+    assert_eq!(
+        get(&r, "stack"),
+        &Value::Bool(true),
+        "the stack shows the fetch call"
+    );
     rt.shutdown();
 }
 
@@ -727,9 +764,15 @@ fn many_fetches_run_at_once_and_connections_are_reused() {
     let base = origin.base();
     assert_eq!(call(&rt, "client", "many", s(&base)), Value::Bool(true));
     origin.drain();
-    assert_eq!(call(&rt, "client", "sequential", s(&base)), Value::Bool(true));
+    assert_eq!(
+        call(&rt, "client", "sequential", s(&base)),
+        Value::Bool(true)
+    );
     let events = origin.drain();
-    let requests = events.iter().filter(|e| e.starts_with("GET /echo?seq=")).count();
+    let requests = events
+        .iter()
+        .filter(|e| e.starts_with("GET /echo?seq="))
+        .count();
     let connections = events.iter().filter(|e| *e == "connect").count();
     assert_eq!(requests, 10);
     assert!(

@@ -13,6 +13,7 @@
 //! memory_mb = 64                  # heap per isolate (1..=16384)
 //! timeout_ms = 30000              # wall-clock deadline per invocation (1..=3600000)
 //! max_concurrency = 1000          # in-flight invocations per instance (1..=1000000)
+//! fetch_body_mb = 16              # largest fetch() response body read (1..=4096)
 //!
 //! [http]
 //! max_body_kb = 1024              # request body limit, 413 past it (1..=1048576)
@@ -28,6 +29,7 @@
 //! module = "frontend.js"          # required, relative to the app folder
 //! routes = ["/wrk2-api/"]         # HTTP path prefixes served by its fetch handler
 //! stores = ["users"]              # read-write grants, or { users = "read" }
+//! fetch = ["https://api.example.com"]  # origins its fetch() may reach ("https://*.x.com")
 //! min_instances = 1               # 1..=1024
 //! max_instances = 4               # 1..=1024, default: the scheduler decides
 //! [services.frontend.limits]      # per-service overrides of [limits]
@@ -705,16 +707,25 @@ limits = { max_concurrency = 10 }
         let e = error(
             "name = \"x\"\n[services.a]\nmodule = \"user.js\"\nfetch = [\"https://a.com\", \"https://A.com:443\"]\n",
         );
-        assert!(e.contains("services.a.fetch[1]: origin \"https://A.com:443\" is granted twice"), "{e}");
-        let e = error("name = \"x\"\n[services.a]\nmodule = \"user.js\"\nfetch = \"https://a.com\"\n");
+        assert!(
+            e.contains("services.a.fetch[1]: origin \"https://A.com:443\" is granted twice"),
+            "{e}"
+        );
+        let e =
+            error("name = \"x\"\n[services.a]\nmodule = \"user.js\"\nfetch = \"https://a.com\"\n");
         assert!(
             e.contains("services.a.fetch: expected a list of origins (`[\"https://api.example.com\"]`), found string"),
             "{e}"
         );
         let e = error("name = \"x\"\n[services.a]\nmodule = \"user.js\"\nfecth = []\n");
         assert!(e.contains("did you mean \"fetch\"?"), "{e}");
-        let e = error("name = \"x\"\n[limits]\nfetch_body_mb = 0\n[services.a]\nmodule = \"user.js\"\n");
-        assert!(e.contains("limits.fetch_body_mb: must be an integer between 1 and 4096"), "{e}");
+        let e = error(
+            "name = \"x\"\n[limits]\nfetch_body_mb = 0\n[services.a]\nmodule = \"user.js\"\n",
+        );
+        assert!(
+            e.contains("limits.fetch_body_mb: must be an integer between 1 and 4096"),
+            "{e}"
+        );
     }
 
     #[test]

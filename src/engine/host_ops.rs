@@ -7,8 +7,8 @@
 use crate::store::{KeyRange, ListQuery, WriteBatch};
 use crate::value::Value;
 
-use super::{FetchRequest, Redirect, StoreRequest};
 use super::refusal::Refusal;
+use super::{FetchRequest, Redirect, StoreRequest};
 
 /// Largest request for random bytes (the Web Crypto quota).
 pub(crate) const MAX_RANDOM_BYTES: usize = 65_536;
@@ -38,7 +38,7 @@ pub(crate) fn fetch_request(
     redirect: &str,
     body: Option<Vec<u8>>,
 ) -> Result<FetchRequest, Thrown> {
-    if header_list.len() % 2 != 0 {
+    if !header_list.len().is_multiple_of(2) {
         return Err(Thrown::Type(
             "fetch: a header list has a name for every value".to_owned(),
         ));

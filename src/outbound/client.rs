@@ -75,10 +75,14 @@ pub(crate) async fn send(
         .map_err(|_| JsError::new("TypeError", format!("fetch: invalid method {method:?}")))?;
     let mut headers = HeaderMap::with_capacity(header_list.len());
     for (name, value) in header_list {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| JsError::new("TypeError", format!("fetch: invalid header name {name:?}")))?;
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            JsError::new("TypeError", format!("fetch: invalid header name {name:?}"))
+        })?;
         let value = HeaderValue::from_bytes(&byte_string(&value)).map_err(|_| {
-            JsError::new("TypeError", format!("fetch: invalid value of header {name}"))
+            JsError::new(
+                "TypeError",
+                format!("fetch: invalid value of header {name}"),
+            )
         })?;
         headers.append(name, value);
     }
@@ -86,7 +90,10 @@ pub(crate) async fn send(
         headers.insert(hyper::header::ACCEPT, HeaderValue::from_static("*/*"));
     }
     if !headers.contains_key(hyper::header::USER_AGENT) {
-        headers.insert(hyper::header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        headers.insert(
+            hyper::header::USER_AGENT,
+            HeaderValue::from_static(USER_AGENT),
+        );
     }
     let mut body = body.map(Bytes::from);
     let mut redirects = 0;
@@ -137,7 +144,10 @@ pub(crate) async fn send(
         if redirects > MAX_REDIRECTS {
             return Err(fetch_failed(JsError::new(
                 "Error",
-                format!("redirect count exceeded ({MAX_REDIRECTS}) at {}", shown(&url)),
+                format!(
+                    "redirect count exceeded ({MAX_REDIRECTS}) at {}",
+                    shown(&url)
+                ),
             )));
         }
         policy.check(&next, Some(&url))?;
@@ -268,20 +278,22 @@ pub(crate) async fn read_body(
         Err(_) => Err(deadline_passed(url, "reading the response body of")),
         Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Ok(Err(e)) => Err(JsError::new("TypeError", "terminated").with_cause(JsError::new(
-            "Error",
-            format!(
-                "the response body of {} could not be read: {}",
-                shown(url),
-                chain(e.as_ref())
-            ),
-        ))),
+        Ok(Err(e)) => Err(
+            JsError::new("TypeError", "terminated").with_cause(JsError::new(
+                "Error",
+                format!(
+                    "the response body of {} could not be read: {}",
+                    shown(url),
+                    chain(e.as_ref())
+                ),
+            )),
+        ),
     }
 }
 
 /// `16 MiB`, or bytes when not a whole number of MiB.
 fn megabytes(n: usize) -> String {
-    if n % (1 << 20) == 0 {
+    if n.is_multiple_of(1 << 20) {
         format!("{} MiB", n >> 20)
     } else {
         format!("{n} bytes")
@@ -317,11 +329,9 @@ fn network_cause(url: &Url, error: &hyper_util::client::legacy::Error) -> JsErro
         _ => None,
     });
     match code {
-        Some((code, "getaddrinfo")) => {
-            JsError::new("Error", format!("getaddrinfo {code} {host}"))
-                .with_prop("code", Value::from(code))
-                .with_prop("hostname", Value::from(host))
-        }
+        Some((code, "getaddrinfo")) => JsError::new("Error", format!("getaddrinfo {code} {host}"))
+            .with_prop("code", Value::from(code))
+            .with_prop("hostname", Value::from(host)),
         Some((code, syscall)) => JsError::new("Error", format!("{syscall} {code} {address}"))
             .with_prop("code", Value::from(code))
             .with_prop("address", Value::from(address.as_str())),

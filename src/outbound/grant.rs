@@ -69,7 +69,9 @@ impl OriginPattern {
             return Err("has no host".to_owned());
         };
         if wildcard && !matches!(host, url::Host::Domain(_)) {
-            return Err("has a wildcard on an IP address: \"*.\" only goes before a domain name".to_owned());
+            return Err(
+                "has a wildcard on an IP address: \"*.\" only goes before a domain name".to_owned(),
+            );
         }
         if wildcard && !url.host_str().is_some_and(|h| h.contains('.')) {
             return Err(
@@ -215,7 +217,10 @@ mod tests {
         assert!(!local.matches(&url("http://127.0.0.1:9201/")));
         assert!(!local.matches(&url("http://localhost:9200/")));
         assert_eq!(local.to_string(), "http://127.0.0.1:9200");
-        assert_eq!(pattern("HTTPS://Api.Example.com:443").to_string(), "https://api.example.com");
+        assert_eq!(
+            pattern("HTTPS://Api.Example.com:443").to_string(),
+            "https://api.example.com"
+        );
         assert!(pattern("http://[::1]:8080").matches(&url("http://[::1]:8080/")));
     }
 
@@ -252,7 +257,11 @@ mod tests {
     #[test]
     fn refusals_name_the_service_and_its_grants_without_the_query() {
         let policy = Policy::new("x", vec![pattern("https://api.example.com")], 1);
-        assert!(policy.check(&url("https://api.example.com/a"), None).is_ok());
+        assert!(
+            policy
+                .check(&url("https://api.example.com/a"), None)
+                .is_ok()
+        );
         let e = policy
             .check(&url("https://evil.com/?key=secret"), None)
             .expect_err("refused");
@@ -277,8 +286,18 @@ mod tests {
             e.message
         );
         let none = Policy::new("y", Vec::new(), 1);
-        let e = none.check(&url("https://a.com/"), None).expect_err("refused");
-        assert!(e.message.contains("it has no fetch grants"), "{}", e.message);
-        assert!(e.message.contains("fetch = [\"https://a.com\"]"), "{}", e.message);
+        let e = none
+            .check(&url("https://a.com/"), None)
+            .expect_err("refused");
+        assert!(
+            e.message.contains("it has no fetch grants"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains("fetch = [\"https://a.com\"]"),
+            "{}",
+            e.message
+        );
     }
 }

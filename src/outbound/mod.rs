@@ -253,14 +253,16 @@ impl Outbound {
     /// passed, already read).
     pub fn read_body(self: &Arc<Self>, response: CallId, done: Done) {
         let mut entries = self.entries.lock();
-        let body = match entries.get_mut(&response) {
-            Some(entry) if matches!(entry.state, State::Unread(_)) => {
-                match std::mem::replace(&mut entry.state, State::Reading(None)) {
-                    State::Unread(body) => body,
-                    _ => unreachable!("matched above"),
+        let taken = entries
+            .get_mut(&response)
+            .map(|entry| std::mem::replace(&mut entry.state, State::Reading(None)));
+        let body = match taken {
+            Some(State::Unread(body)) => body,
+            other => {
+                // Being sent or read: left as it was.
+                if let (Some(state), Some(entry)) = (other, entries.get_mut(&response)) {
+                    entry.state = state;
                 }
-            }
-            _ => {
                 drop(entries);
                 return done(Err(JsError::new(
                     "TypeError",
