@@ -307,6 +307,18 @@ export async function refused(base) {
   }
 }
 
+export async function validation(base) {
+  const outcome = (p) => p.then(() => "resolved", (e) => `${e.name}: ${e.message}`);
+  return {
+    shape: [typeof fetch, fetch.length, Object.getOwnPropertyDescriptor(globalThis, "fetch").enumerable],
+    none: await outcome(fetch()),
+    badUrl: await outcome(fetch("http://")),
+    getBody: await outcome(fetch(`${base}/echo`, { body: "x" })),
+    scheme: await outcome(fetch("data:text/plain,hi")),
+    badHeader: await outcome(fetch(`${base}/echo`, { headers: { "bad name": "x" } })),
+  };
+}
+
 export async function redirects(base) {
   const followed = await fetch(`${base}/redirect?status=302&to=/echo?a=1`);
   const seeOther = await fetch(`${base}/redirect?status=303&to=/echo`, { method: "POST", body: "x" });
@@ -534,6 +546,47 @@ fn a_fetch_outside_the_grants_is_a_type_error_naming_service_and_grants() {
             "TypeError: fetch() cannot be called while modules are loading (call it from inside \
            a handler, not at the top level of a module)"
         )
+    );
+    assert!(
+        !origin.drain().iter().any(|e| e != "connect"),
+        "nothing reached the origin"
+    );
+    rt.shutdown();
+}
+
+#[test]
+fn bad_requests_reject_before_anything_is_sent() {
+    let origin = Origin::start();
+    let app = app(&origin);
+    let rt = app.start(1);
+    let r = call(&rt, "client", "validation", s(&origin.base()));
+    assert_eq!(
+        get(&r, "shape"),
+        &Value::Array(vec![s("function"), Value::Number(1.0), Value::Bool(true)])
+    );
+    assert_eq!(
+        get(&r, "none"),
+        &s("TypeError: fetch: 1 argument required, but only 0 present")
+    );
+    assert_eq!(
+        get(&r, "badUrl"),
+        &s("TypeError: Failed to parse URL from http://")
+    );
+    assert_eq!(
+        get(&r, "getBody"),
+        &s("TypeError: Request with GET/HEAD method cannot have body.")
+    );
+    assert_eq!(
+        get(&r, "scheme"),
+        &s(
+            "TypeError: fetch: cannot fetch data:text/plain,hi: only http: and https: URLs are supported"
+        )
+    );
+    assert!(
+        get(&r, "badHeader")
+            .as_str()
+            .is_some_and(|m| m.starts_with("TypeError: ")),
+        "{r:?}"
     );
     assert!(
         !origin.drain().iter().any(|e| e != "connect"),

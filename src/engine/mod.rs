@@ -5,7 +5,8 @@
 //! hands it one event at a time through [`Isolate::handle`], the isolate runs
 //! JavaScript until its microtask queue is empty, and it reports what the
 //! JavaScript asked of the outside world as [`Effect`]s (call another service,
-//! an invocation finished, arm a timer). The isolate never blocks, never
+//! use a store, send an HTTP request with `fetch()`, an invocation finished,
+//! arm a timer). The isolate never blocks, never
 //! spawns threads and never talks to other isolates: everything that crosses
 //! an isolate boundary is a [`Value`] in an event or an effect.
 //!

@@ -5,7 +5,7 @@
 //! environment.
 //!
 //! Every operation is synchronous. Those that affect the outside world
-//! (`call`, `complete`, `setTimer`) only record an [`Effect`] in the
+//! (`call`, `store`, `fetch`, `complete`, `setTimer`) only record an [`Effect`] in the
 //! isolate's [`HostState`]; the scheduler acts on it after the JavaScript
 //! has returned.
 
