@@ -424,6 +424,12 @@ routes = ["/"]
 fetch = ["{base}", "https://*.example.com"]
 [services.client.limits]
 fetch_body_mb = 1
+cpu_ms = 1000
+
+[services.budget]
+module = "client.js"
+fetch = ["{base}"]
+[services.budget.limits]
 cpu_ms = 50
 
 [services.nogrant]
@@ -843,7 +849,7 @@ fn waiting_for_a_response_does_not_use_the_cpu_budget() {
     let app = app(&origin);
     let rt = app.start(1);
     assert_eq!(
-        call(&rt, "client", "slow", s(&origin.base())),
+        call(&rt, "budget", "slow", s(&origin.base())),
         s("slowslowslow")
     );
     rt.shutdown();
