@@ -816,6 +816,47 @@ fn a_refused_connection_is_fetch_failed_with_a_cause() {
 }
 
 #[test]
+fn https_goes_through_tls_and_checks_the_certificate() {
+    // A server that is not TLS: it reads the client's first bytes (a TLS
+    // handshake record, 0x16) and answers with plain HTTP.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut first = [0u8; 1];
+            let _ = stream.read_exact(&mut first);
+            let _ = tx.send(first[0]);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let app = TempApp::new(&[
+        (
+            "pyrosome.toml",
+            &format!(
+                "name = \"tls\"\n[services.client]\nmodule = \"client.js\"\nfetch = [\"https://{addr}\"]\n"
+            ),
+        ),
+        ("client.js", CLIENT),
+    ]);
+    let rt = app.start(1);
+    let r = call(&rt, "client", "unreachable", s(&format!("https://{addr}/")));
+    assert_eq!(get(&r, "message"), &s("fetch failed"), "{r:?}");
+    assert!(
+        get(&r, "cause")
+            .as_str()
+            .is_some_and(|c| c.starts_with(&format!("request to https://{addr}/ failed: "))),
+        "{r:?}"
+    );
+    assert_eq!(
+        rx.recv_timeout(WAIT).expect("the server saw the client"),
+        0x16,
+        "a TLS handshake record"
+    );
+    rt.shutdown();
+}
+
+#[test]
 fn many_fetches_run_at_once_and_connections_are_reused() {
     let origin = Origin::start();
     let app = app(&origin);

@@ -206,14 +206,15 @@ impl Outbound {
                 state: State::Sending(None),
             },
         );
-        let this = Arc::downgrade(self);
+        let weak = Arc::downgrade(self);
         let client = started.client.clone();
         let policy = policy.clone();
         let task = started.handle.spawn(async move {
             let result = client::send(&client, &policy, request, url, deadline).await;
-            let Some(this) = this.upgrade() else {
+            let Some(this) = weak.upgrade() else {
                 return;
             };
+            let mut unread = false;
             let result = match result {
                 Ok(head) => {
                     let mut entries = this.entries.lock();
@@ -230,6 +231,7 @@ impl Outbound {
                                 url: head.url,
                                 deadline,
                             });
+                            unread = true;
                         }
                     }
                     Ok(Payload::Value(head.value))
@@ -239,7 +241,23 @@ impl Outbound {
                     Err(e)
                 }
             };
+            drop(this);
             answer.send(result);
+            if unread {
+                // A body nobody reads is let go at the deadline, even if
+                // its invocation never ends (a timer's fetch, a
+                // `waitUntil` that never settles).
+                tokio::time::sleep_until(deadline.into()).await;
+                if let Some(this) = weak.upgrade() {
+                    let mut entries = this.entries.lock();
+                    if entries
+                        .get(&id)
+                        .is_some_and(|e| matches!(e.state, State::Unread(_)))
+                    {
+                        entries.remove(&id);
+                    }
+                }
+            }
         });
         if let Some(entry) = self.entries.lock().get_mut(&id)
             && let State::Sending(handle) = &mut entry.state
@@ -394,4 +412,61 @@ fn start() -> Result<Started, String> {
 
 fn fetch_unavailable(why: &str) -> JsError {
     client::fetch_failed(JsError::new("Error", why.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_starts_with_its_compiled_in_roots() {
+        let started = start().expect("the runtime and the TLS connector start");
+        assert!(started.runtime.is_some());
+    }
+
+    #[test]
+    fn cancelling_unknown_fetches_is_harmless() {
+        let outbound = Outbound::new();
+        outbound.cancel(CallId(1));
+        outbound.end(Owner {
+            instance: 1,
+            invocation: None,
+        });
+        assert_eq!(outbound.in_flight(), 0);
+        assert!(outbound.started.get().is_none(), "nothing started");
+    }
+
+    #[test]
+    fn a_refused_fetch_is_answered_at_once_without_starting_anything() {
+        let outbound = Arc::new(Outbound::new());
+        let policy = Arc::new(Policy::new("x", Vec::new(), 1));
+        let (tx, rx) = std::sync::mpsc::channel();
+        outbound.fetch(
+            Owner {
+                instance: 1,
+                invocation: None,
+            },
+            CallId(7),
+            &policy,
+            FetchRequest {
+                method: "GET".to_owned(),
+                url: "https://example.com/".to_owned(),
+                headers: Vec::new(),
+                body: None,
+                redirect: crate::engine::Redirect::Follow,
+            },
+            Instant::now() + Duration::from_secs(5),
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        );
+        let error = rx
+            .try_recv()
+            .expect("answered at once")
+            .expect_err("refused");
+        assert_eq!(error.name, "TypeError");
+        assert!(error.message.contains("service \"x\""), "{}", error.message);
+        assert!(outbound.started.get().is_none(), "no runtime for a refusal");
+        assert_eq!(outbound.in_flight(), 0);
+    }
 }
