@@ -8,6 +8,7 @@
 //! - [`engine`]: the only code that knows a JavaScript engine;
 //! - [`scheduler`]: worker threads, instances, mailboxes, run queues;
 //! - [`gateway`]: the HTTP server that turns requests into invocations;
+//! - [`outbound`]: the HTTP client behind `fetch()`, sandboxed by grants;
 //! - [`store`]: the persistent ordered key-value store services share;
 //! - [`value`]: the structured values that cross every boundary.
 //!
@@ -20,6 +21,7 @@ pub mod engine;
 pub mod gateway;
 pub mod io;
 pub mod metrics;
+pub mod outbound;
 pub mod runtime;
 pub mod scheduler;
 pub mod store;

@@ -18,6 +18,7 @@ use crate::app::{App, AppError, ModuleGraph, Secrets, ServiceSpec};
 use crate::engine::{
     ENGINE_ENV, Engine, EngineError, Env, IsolateConfig, JsError, SharedDirectory, StoreGrant,
 };
+use crate::outbound::Policy;
 use crate::scheduler::{ReloadSummary, Scheduler, SchedulerConfig, ServiceConfig, StartError};
 use crate::store::{Durability, Namespace, Store, StoreError};
 use crate::value::Value;
@@ -448,6 +449,13 @@ fn service_configs(
             max_instances: s.max_instances,
             max_concurrency: s.limits.max_concurrency,
             timeout: Duration::from_millis(s.limits.timeout_ms),
+            fetch: Arc::new(Policy::new(
+                s.name.as_str(),
+                s.fetch.clone(),
+                usize::try_from(s.limits.fetch_body_mb)
+                    .unwrap_or(usize::MAX)
+                    .saturating_mul(1 << 20),
+            )),
             fingerprint: fingerprint(app, s),
         })
         .collect()

@@ -97,7 +97,7 @@ fn no_host_objects_leak_into_globals() {
             r#"
 export function probe() {
   const names = ["require", "process", "Deno", "Bun", "std", "os", "host", "__host",
-                 "__pyrosome_internal", "__pyrosome_store", "scriptArgs", "print", "fetch",
+                 "__pyrosome_internal", "__pyrosome_store", "scriptArgs", "print",
                  "XMLHttpRequest", "WebSocket", "importScripts", "SharedArrayBuffer", "WebAssembly"];
   const present = names.filter((n) => typeof globalThis[n] !== "undefined");
   let evalHost;

@@ -19,6 +19,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::error::ManifestError;
 use crate::engine::Modules;
+use crate::outbound::OriginPattern;
 use crate::value::Value;
 
 /// Resource limits of one invocation / instance. The app-wide `[limits]`
@@ -36,6 +37,9 @@ pub struct Limits {
     pub timeout_ms: u64,
     /// In-flight invocations per instance. Default 1000, range 1..=1000000.
     pub max_concurrency: usize,
+    /// Largest response body `fetch()` reads, in MiB; a larger one fails
+    /// the read (`text()`, `json()`, ...). Default 16, range 1..=4096.
+    pub fetch_body_mb: u64,
 }
 
 impl Limits {
@@ -47,6 +51,8 @@ impl Limits {
     pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
     /// Default in-flight invocations per instance.
     pub const DEFAULT_MAX_CONCURRENCY: usize = 1000;
+    /// Default largest `fetch()` response body, in MiB.
+    pub const DEFAULT_FETCH_BODY_MB: u64 = 16;
 }
 
 impl Default for Limits {
@@ -56,6 +62,7 @@ impl Default for Limits {
             memory_mb: Self::DEFAULT_MEMORY_MB,
             timeout_ms: Self::DEFAULT_TIMEOUT_MS,
             max_concurrency: Self::DEFAULT_MAX_CONCURRENCY,
+            fetch_body_mb: Self::DEFAULT_FETCH_BODY_MB,
         }
     }
 }
@@ -230,6 +237,8 @@ pub struct ServiceSpec {
     pub routes: Vec<String>,
     /// Stores the service may use, sorted by store name.
     pub stores: Vec<StoreGrant>,
+    /// Origins its `fetch()` may reach (`fetch = [...]`), in manifest order.
+    pub fetch: Vec<OriginPattern>,
     /// The app's `[limits]` with this service's overrides applied.
     pub limits: Limits,
     /// Instances kept running at all times. Default 1.
@@ -276,7 +285,13 @@ pub(crate) struct Manifest {
 const TOP_KEYS: &[&str] = &[
     "name", "engine", "limits", "http", "admin", "stores", "vars", "secrets", "services",
 ];
-const LIMIT_KEYS: &[&str] = &["cpu_ms", "memory_mb", "timeout_ms", "max_concurrency"];
+const LIMIT_KEYS: &[&str] = &[
+    "cpu_ms",
+    "memory_mb",
+    "timeout_ms",
+    "max_concurrency",
+    "fetch_body_mb",
+];
 const HTTP_KEYS: &[&str] = &[
     "max_body_kb",
     "header_timeout_ms",
@@ -291,6 +306,7 @@ const SERVICE_KEYS: &[&str] = &[
     "module",
     "routes",
     "stores",
+    "fetch",
     "min_instances",
     "max_instances",
     "limits",
@@ -302,6 +318,7 @@ const CPU_MS: RangeInclusive<u64> = 1..=600_000;
 const MEMORY_MB: RangeInclusive<u64> = 1..=16_384;
 const TIMEOUT_MS: RangeInclusive<u64> = 1..=3_600_000;
 const MAX_CONCURRENCY: RangeInclusive<u64> = 1..=1_000_000;
+const FETCH_BODY_MB: RangeInclusive<u64> = 1..=4096;
 const MAX_BODY_KB: RangeInclusive<u64> = 1..=1_048_576;
 const HEADER_TIMEOUT_MS: RangeInclusive<u64> = 100..=3_600_000;
 const IDLE_TIMEOUT_MS: RangeInclusive<u64> = 100..=86_400_000;
@@ -532,6 +549,9 @@ impl<'a> Checker<'a> {
         if let Some(n) = self.int_key(table, field, "max_concurrency", MAX_CONCURRENCY) {
             limits.max_concurrency = to_usize(n);
         }
+        if let Some(n) = self.int_key(table, field, "fetch_body_mb", FETCH_BODY_MB) {
+            limits.fetch_body_mb = n;
+        }
         limits
     }
 
@@ -700,6 +720,11 @@ impl<'a> Checker<'a> {
                 None => Vec::new(),
             };
 
+            let fetch = match service.get_key_value("fetch") {
+                Some((_, v)) => self.fetch_grants(v, &join(&field, "fetch")),
+                None => Vec::new(),
+            };
+
             let limits = match service.get_key_value("limits") {
                 Some((_, v)) => self.limits(v, &join(&field, "limits"), *defaults),
                 None => *defaults,
@@ -757,6 +782,7 @@ impl<'a> Checker<'a> {
                     module,
                     routes,
                     stores: grants,
+                    fetch,
                     limits,
                     min_instances,
                     max_instances,
@@ -1107,6 +1133,39 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
+    }
+
+    /// `fetch = ["https://api.example.com", "http://127.0.0.1:9200"]`: the
+    /// origins a service may fetch from.
+    fn fetch_grants(&mut self, value: &Spanned<DeValue<'_>>, field: &str) -> Vec<OriginPattern> {
+        let mut grants: Vec<OriginPattern> = Vec::new();
+        let DeValue::Array(items) = value.get_ref() else {
+            self.error(
+                Some(value.span()),
+                field,
+                format!(
+                    "expected a list of origins (`[\"https://api.example.com\"]`), found {}",
+                    describe(value.get_ref())
+                ),
+            );
+            return grants;
+        };
+        for (i, item) in items.iter().enumerate() {
+            let f = format!("{field}[{i}]");
+            let Some(text) = self.string(item, &f) else {
+                continue;
+            };
+            match OriginPattern::parse(text) {
+                Ok(grant) if grants.contains(&grant) => self.error(
+                    Some(item.span()),
+                    &f,
+                    format!("origin {text:?} is granted twice"),
+                ),
+                Ok(grant) => grants.push(grant),
+                Err(why) => self.error(Some(item.span()), &f, format!("grant {text:?} {why}")),
+            }
+        }
+        grants
     }
 
     /// Reports every key of `table` not in `allowed`.

@@ -13,6 +13,7 @@
 //! memory_mb = 64                  # heap per isolate (1..=16384)
 //! timeout_ms = 30000              # wall-clock deadline per invocation (1..=3600000)
 //! max_concurrency = 1000          # in-flight invocations per instance (1..=1000000)
+//! fetch_body_mb = 16              # largest fetch() response body read (1..=4096)
 //!
 //! [http]
 //! max_body_kb = 1024              # request body limit, 413 past it (1..=1048576)
@@ -37,6 +38,7 @@
 //! module = "frontend.js"          # required, relative to the app folder
 //! routes = ["/wrk2-api/"]         # HTTP path prefixes served by its fetch handler
 //! stores = ["users"]              # read-write grants, or { users = "read" }
+//! fetch = ["https://api.example.com"]  # origins its fetch() may reach ("https://*.x.com")
 //! min_instances = 1               # 1..=1024
 //! max_instances = 4               # 1..=1024, default: the scheduler decides
 //! [services.frontend.limits]      # per-service overrides of [limits]
@@ -476,6 +478,7 @@ limits = { max_concurrency = 10 }
             memory_mb: 128,
             timeout_ms: 30_000,
             max_concurrency: 1000,
+            fetch_body_mb: 16,
         };
         assert_eq!(app.limits, app_limits);
 
@@ -522,6 +525,7 @@ limits = { max_concurrency = 10 }
                     timeout_ms: 1000,
                     ..app_limits
                 },
+                fetch: Vec::new(),
                 min_instances: 2,
                 max_instances: Some(4),
                 vars: Vec::new(),
@@ -568,7 +572,8 @@ limits = { max_concurrency = 10 }
                 cpu_ms: 100,
                 memory_mb: 64,
                 timeout_ms: 30_000,
-                max_concurrency: 1000
+                max_concurrency: 1000,
+                fetch_body_mb: 16,
             }
         );
         assert_eq!(app.http.max_body_bytes, 1024 * 1024);
@@ -810,6 +815,60 @@ limits = { max_concurrency = 10 }
             format!(
                 "{FILE}:7:21: services.alpha.routes[1]: route \"/api/\" is claimed by two services: \"zeta\" (line 4) and \"alpha\"; each route prefix must belong to one service"
             )
+        );
+    }
+
+    #[test]
+    fn fetch_grants_are_origins() {
+        let app = parse(
+            "name = \"x\"\n[limits]\nfetch_body_mb = 2\n[services.a]\nmodule = \"user.js\"\n\
+             fetch = [\"https://api.example.com\", \"http://127.0.0.1:9200/\", \"https://*.example.org\"]\n\
+             [services.a.limits]\nfetch_body_mb = 1\n",
+        )
+        .expect("valid");
+        let a = app.service("a").expect("a");
+        let grants: Vec<String> = a.fetch.iter().map(|g| g.to_string()).collect();
+        assert_eq!(
+            grants,
+            [
+                "https://api.example.com",
+                "http://127.0.0.1:9200",
+                "https://*.example.org"
+            ]
+        );
+        assert_eq!((app.limits.fetch_body_mb, a.limits.fetch_body_mb), (2, 1));
+
+        let e = error(
+            "name = \"x\"\n[services.a]\nmodule = \"user.js\"\nfetch = [\"https://a.com\", \"https://a.com/v1\"]\n",
+        );
+        assert_eq!(
+            e,
+            format!(
+                "{FILE}:4:27: services.a.fetch[1]: grant \"https://a.com/v1\" is not an origin: \
+                 remove \"/v1\" (a grant is scheme://host[:port], and allows every path under it)"
+            )
+        );
+        let e = error(
+            "name = \"x\"\n[services.a]\nmodule = \"user.js\"\nfetch = [\"https://a.com\", \"https://A.com:443\"]\n",
+        );
+        assert!(
+            e.contains("services.a.fetch[1]: origin \"https://A.com:443\" is granted twice"),
+            "{e}"
+        );
+        let e =
+            error("name = \"x\"\n[services.a]\nmodule = \"user.js\"\nfetch = \"https://a.com\"\n");
+        assert!(
+            e.contains("services.a.fetch: expected a list of origins (`[\"https://api.example.com\"]`), found string"),
+            "{e}"
+        );
+        let e = error("name = \"x\"\n[services.a]\nmodule = \"user.js\"\nfecth = []\n");
+        assert!(e.contains("did you mean \"fetch\"?"), "{e}");
+        let e = error(
+            "name = \"x\"\n[limits]\nfetch_body_mb = 0\n[services.a]\nmodule = \"user.js\"\n",
+        );
+        assert!(
+            e.contains("limits.fetch_body_mb: must be an integer between 1 and 4096"),
+            "{e}"
         );
     }
 

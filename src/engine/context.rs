@@ -51,6 +51,9 @@ struct Life {
     answered: bool,
     /// `waitUntil` promises not yet settled.
     holds: usize,
+    /// It made outbound fetches (whatever of them is in flight when it
+    /// ends is abandoned: see [`AsyncContext::answered`]).
+    fetched: bool,
 }
 
 /// What to do with a timer that came due.
@@ -77,13 +80,16 @@ impl AsyncContext {
     }
 
     /// An invocation answered; it ends now unless `waitUntil` holds it.
-    pub(crate) fn answered(&mut self, id: InvocationId) {
+    /// `true` when it ended having made outbound fetches (the host then
+    /// reports `Effect::Ended`).
+    pub(crate) fn answered(&mut self, id: InvocationId) -> bool {
         if let Some(life) = self.live.get_mut(&id) {
             life.answered = true;
             if life.holds == 0 {
-                self.live.remove(&id);
+                return self.live.remove(&id).is_some_and(|l| l.fetched);
             }
         }
+        false
     }
 
     /// `waitUntil`: keeps the current invocation live until [`Self::release`]
@@ -94,19 +100,30 @@ impl AsyncContext {
         Some(id)
     }
 
-    /// A `waitUntil` promise settled.
-    pub(crate) fn release(&mut self, id: InvocationId) {
+    /// A `waitUntil` promise settled. `true` as for [`Self::answered`].
+    pub(crate) fn release(&mut self, id: InvocationId) -> bool {
         if let Some(life) = self.live.get_mut(&id) {
             life.holds = life.holds.saturating_sub(1);
             if life.holds == 0 && life.answered {
-                self.live.remove(&id);
+                return self.live.remove(&id).is_some_and(|l| l.fetched);
             }
         }
+        false
     }
 
     /// Records an outgoing call made by the current invocation.
     pub(crate) fn record_call(&mut self, call: CallId) {
         self.calls.insert(call, self.current);
+    }
+
+    /// Records an outbound fetch (or a read of its body) made by the current
+    /// invocation: answered like a call, and abandoned when the invocation
+    /// ends.
+    pub(crate) fn record_fetch(&mut self, call: CallId) {
+        self.calls.insert(call, self.current);
+        if let Some(life) = self.current.and_then(|id| self.live.get_mut(&id)) {
+            life.fetched = true;
+        }
     }
 
     /// Records a timer armed by the current invocation.
@@ -195,6 +212,20 @@ mod tests {
         cx.record_timer(TimerId(4));
         assert_eq!(cx.enter_timer(TimerId(4)), TimerFate::Run);
         assert_eq!(cx.hold(), None);
+    }
+
+    #[test]
+    fn an_invocation_that_fetched_reports_its_end() {
+        let mut cx = AsyncContext::default();
+        cx.enter_invocation(InvocationId(1));
+        assert!(!cx.answered(InvocationId(1)), "no fetch: nothing to report");
+        cx.enter_invocation(InvocationId(2));
+        cx.record_fetch(CallId::fresh());
+        let held = cx.hold();
+        assert!(!cx.answered(InvocationId(2)), "still held by waitUntil");
+        assert!(cx.release(InvocationId(2)), "ended now, having fetched");
+        assert!(held.is_some());
+        assert!(!cx.release(InvocationId(2)), "reported once");
     }
 
     #[test]

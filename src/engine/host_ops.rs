@@ -7,8 +7,8 @@
 use crate::store::{KeyRange, ListQuery, WriteBatch};
 use crate::value::Value;
 
-use super::StoreRequest;
 use super::refusal::Refusal;
+use super::{FetchRequest, Redirect, StoreRequest};
 
 /// Largest request for random bytes (the Web Crypto quota).
 pub(crate) const MAX_RANDOM_BYTES: usize = 65_536;
@@ -30,6 +30,49 @@ pub(crate) enum Thrown {
     Range(String),
     /// A plain `Error`.
     Error(String),
+}
+
+/// Why `fetch()` cannot be called at a module's top level (as in Workers:
+/// no I/O outside a handler).
+pub(crate) const FETCH_NOT_READY: &str = "fetch() cannot be called while modules are loading \
+    (call it from inside a handler, not at the top level of a module)";
+
+/// `host.fetch(method, url, [name0, value0, ...], redirect, body?)`: the
+/// request as the bootstrap's `fetch()` built it from a `Request`.
+pub(crate) fn fetch_request(
+    method: String,
+    url: String,
+    header_list: Vec<String>,
+    redirect: &str,
+    body: Option<Vec<u8>>,
+) -> Result<FetchRequest, Thrown> {
+    if !header_list.len().is_multiple_of(2) {
+        return Err(Thrown::Type(
+            "fetch: a header list has a name for every value".to_owned(),
+        ));
+    }
+    let mut headers = Vec::with_capacity(header_list.len() / 2);
+    let mut list = header_list.into_iter();
+    while let (Some(name), Some(value)) = (list.next(), list.next()) {
+        headers.push((name, value));
+    }
+    let redirect = match redirect {
+        "follow" => Redirect::Follow,
+        "manual" => Redirect::Manual,
+        "error" => Redirect::Error,
+        other => {
+            return Err(Thrown::Type(format!(
+                "fetch: unknown redirect mode {other:?} (expected follow, manual or error)"
+            )));
+        }
+    };
+    Ok(FetchRequest {
+        method,
+        url,
+        headers,
+        body,
+        redirect,
+    })
 }
 
 /// `host.randomBytes(n)`.

@@ -5,7 +5,8 @@
 //! hands it one event at a time through [`Isolate::handle`], the isolate runs
 //! JavaScript until its microtask queue is empty, and it reports what the
 //! JavaScript asked of the outside world as [`Effect`]s (call another service,
-//! an invocation finished, arm a timer). The isolate never blocks, never
+//! use a store, send an HTTP request with `fetch()`, an invocation finished,
+//! arm a timer). The isolate never blocks, never
 //! spawns threads and never talks to other isolates: everything that crosses
 //! an isolate boundary is a [`Value`] in an event or an effect.
 //!
@@ -180,6 +181,36 @@ pub enum StoreRequest {
     Write(WriteBatch),
 }
 
+/// What `fetch()` does with a redirect response (the Request's `redirect`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Redirect {
+    /// Follow it (at most 20 in a row).
+    Follow,
+    /// Hand the redirect response itself to JavaScript.
+    Manual,
+    /// Fail the fetch.
+    Error,
+}
+
+/// An outbound HTTP request made with `fetch()`, as the JavaScript built it:
+/// the URL parsed and serialized, the method normalized, the headers
+/// validated. The engine neither checks nor performs it: the scheduler hands
+/// it to the outbound HTTP client, which checks the service's grants.
+#[derive(Clone, Debug)]
+pub struct FetchRequest {
+    /// The method (`GET`, `POST`, ...).
+    pub method: String,
+    /// The absolute URL, as `URL.href` serializes it.
+    pub url: String,
+    /// Header names (lower case) and values, in order. Values are
+    /// ByteStrings: every character is one byte (U+0000..=U+00FF).
+    pub headers: Vec<(String, String)>,
+    /// The body, if any.
+    pub body: Option<Vec<u8>>,
+    /// The redirect mode.
+    pub redirect: Redirect,
+}
+
 /// Something that happened outside an isolate that it must react to.
 #[derive(Debug)]
 pub enum Event {
@@ -232,6 +263,43 @@ pub enum Effect {
         store: String,
         /// What to do.
         request: StoreRequest,
+    },
+    /// Send an outbound HTTP request (`fetch()`); answer with
+    /// [`Event::Reply`]: the response head `[status, statusText, [name0,
+    /// value0, ...], url, redirected, body]`, where `body` is `null` (no
+    /// body), a `Uint8Array` (the whole body, known already) or `true` (to
+    /// be read with [`Effect::FetchBody`] under this `call`), or the error.
+    Fetch {
+        /// Unique for the life of the process (shared with calls); also
+        /// names the response's body afterwards.
+        call: CallId,
+        /// The invocation on whose behalf it is made, if known.
+        parent: Option<InvocationId>,
+        /// The request.
+        request: FetchRequest,
+    },
+    /// Read the body of the response to [`Effect::Fetch`] `response`;
+    /// answer with [`Event::Reply`]: its bytes, or the error.
+    FetchBody {
+        /// This read's own id.
+        call: CallId,
+        /// The invocation on whose behalf it is made, if known.
+        parent: Option<InvocationId>,
+        /// The `call` of the fetch.
+        response: CallId,
+    },
+    /// JavaScript no longer wants fetch `response` (its signal aborted):
+    /// stop the request or drop the unread body. Replies still due for it
+    /// are sent (with an error) and ignored.
+    CancelFetch {
+        /// The `call` of the fetch.
+        response: CallId,
+    },
+    /// An invocation that made outbound fetches has ended (answered, and no
+    /// `ctx.waitUntil` holds it): what it still has in flight is abandoned.
+    Ended {
+        /// The invocation.
+        id: InvocationId,
     },
     /// An invocation finished.
     Complete {

@@ -8,7 +8,9 @@
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::ext::ReasonPhrase;
-use hyper::header::{CONTENT_LENGTH, HeaderName, HeaderValue, SET_COOKIE};
+use hyper::header::{
+    CONNECTION, CONTENT_LENGTH, HeaderName, HeaderValue, SET_COOKIE, TRANSFER_ENCODING,
+};
 use hyper::http::request::Parts;
 use hyper::{Response, StatusCode};
 
@@ -169,8 +171,11 @@ fn isomorphic_encode(s: &str) -> Option<Vec<u8>> {
 /// The headers are sent as Fetch's "sort and combine" gives them (what
 /// iterating the Response's `Headers` shows): sorted by name, the values
 /// of a repeated name joined with ", " in order, except `set-cookie`,
-/// which keeps one field per value. `content-length` is dropped (hyper
-/// sets it from the body). `Err` says what was wrong.
+/// which keeps one field per value. The framing headers are dropped:
+/// hyper frames the body itself (`content-length` from the body), and a
+/// `transfer-encoding`, `connection` or `keep-alive` of a response that
+/// came from `fetch()` describes that other connection, not this one.
+/// `Err` says what was wrong.
 pub(crate) fn response_from_value(value: &Value) -> Result<Response<Full<Bytes>>, String> {
     let Value::Array(items) = value else {
         return Err(format!(
@@ -228,6 +233,15 @@ pub(crate) fn response_from_value(value: &Value) -> Result<Response<Full<Bytes>>
     Ok(response)
 }
 
+/// Response headers about the connection and the body's framing, which the
+/// gateway sets itself (see [`response_from_value`]).
+const FRAMING: [HeaderName; 4] = [
+    CONTENT_LENGTH,
+    TRANSFER_ENCODING,
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+];
+
 /// Validates the header list `[name0, value0, ...]` and appends it to
 /// `out`, sorted and combined (see [`response_from_value`]).
 fn sort_and_combine(list: &[Value], out: &mut hyper::HeaderMap) -> Result<(), String> {
@@ -251,7 +265,7 @@ fn sort_and_combine(list: &[Value], out: &mut hyper::HeaderMap) -> Result<(), St
         let val = isomorphic_encode(val)
             .and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
             .ok_or_else(|| format!("invalid value for header {name}: {val:?}"))?;
-        if name != CONTENT_LENGTH {
+        if !FRAMING.contains(&name) {
             fields.push((name, val));
         }
     }
@@ -621,6 +635,12 @@ mod tests {
                 "z",
                 "content-length",
                 "999",
+                "transfer-encoding",
+                "chunked",
+                "connection",
+                "keep-alive",
+                "keep-alive",
+                "timeout=5",
                 "x-b",
                 "2",
                 "set-cookie",
@@ -644,7 +664,7 @@ mod tests {
                 ("x-a", b"z"),
                 ("x-b", b"1, 2"),
             ],
-            "sorted, combined, set-cookie apart, content-length dropped"
+            "sorted, combined, set-cookie apart, framing headers dropped"
         );
     }
 }

@@ -83,6 +83,7 @@ use crate::value::Value;
 use stats::ServiceStats;
 
 use crate::io::Reactor;
+use crate::outbound::Outbound;
 
 use idle::Idle;
 use instance::Instance;
@@ -278,6 +279,8 @@ pub(crate) struct Shared {
     partition_changes: AtomicU64,
     /// Invocations refused as overloaded.
     overloads: AtomicU64,
+    /// The HTTP client behind `fetch()`.
+    outbound: Arc<Outbound>,
 }
 
 static NEXT_SCHEDULER: AtomicUsize = AtomicUsize::new(1);
@@ -728,6 +731,7 @@ impl Scheduler {
             faults: AtomicU64::new(0),
             partition_changes: AtomicU64::new(0),
             overloads: AtomicU64::new(0),
+            outbound: Arc::new(Outbound::new()),
         });
         let weak = Arc::downgrade(&shared);
         let weak_review = Arc::downgrade(&shared);
@@ -1126,6 +1130,7 @@ impl Scheduler {
         if let Some(timers) = self.shared.timers.get() {
             timers.stop();
         }
+        self.shared.outbound.shutdown();
         // Nothing runs any more: break the reference cycles through tasks
         // (their futures hold the runtime; their wakers sit in sockets,
         // queues and invocations the runtime owns).

@@ -44,6 +44,8 @@ pub struct ServiceConfig {
     ///
     /// [`Scheduler::stage`]: super::Scheduler::stage
     pub fingerprint: u64,
+    /// What its `fetch()` may reach (its grants) and read.
+    pub fetch: Arc<crate::outbound::Policy>,
 }
 
 /// Why a service could not take an invocation.

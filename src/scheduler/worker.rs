@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::engine::{Effect, Event, Fault, InvocationId, JsError, Payload, StoreRequest};
+use crate::engine::{CallId, Effect, Event, Fault, InvocationId, JsError, Payload, StoreRequest};
+use crate::outbound::{self, Owner};
 
 use super::instance::{Class, Core, Inflight, Instance};
 use super::mailbox::{Message, ReplyTo};
@@ -216,6 +217,17 @@ fn prepare(
                 answer(shared, instance, inflight, held);
             }
             let owner = core.owner_of(call);
+            // A reply that comes at the deadline (an outbound fetch aborted
+            // by it) must not answer first: the invocation timed out.
+            if let Some(id) = owner
+                && core
+                    .inflight
+                    .get(&id)
+                    .is_some_and(|i| i.deadline <= Instant::now())
+                && let Some(inflight) = core.inflight.remove(&id)
+            {
+                timed_out(shared, instance, inflight);
+            }
             Some((Event::Reply { call, result }, owner))
         }
         Message::Timer(id) => Some((Event::Timer { id }, None)),
@@ -283,8 +295,59 @@ fn route(
                 }
             }
             Effect::ClearTimer { .. } => {}
+            Effect::Fetch {
+                call,
+                parent,
+                request,
+            } => {
+                core.track_call(call, parent);
+                // The invocation's deadline; a fetch made outside any (a
+                // timer armed at top level) gets the service's timeout.
+                let deadline = parent
+                    .and_then(|p| core.inflight.get(&p))
+                    .map_or_else(|| Instant::now() + instance.spec.timeout, |i| i.deadline);
+                let owner = Owner {
+                    instance: instance.id,
+                    invocation: parent,
+                };
+                shared.outbound.fetch(
+                    owner,
+                    call,
+                    &instance.spec.fetch,
+                    request,
+                    deadline,
+                    replier(shared, instance, call),
+                );
+            }
+            Effect::FetchBody {
+                call,
+                parent,
+                response,
+            } => {
+                core.track_call(call, parent);
+                shared
+                    .outbound
+                    .read_body(response, replier(shared, instance, call));
+            }
+            Effect::CancelFetch { response } => shared.outbound.cancel(response),
+            Effect::Ended { id } => shared.outbound.end(Owner {
+                instance: instance.id,
+                invocation: Some(id),
+            }),
         }
     }
+}
+
+/// Delivers the completion of an outbound request to `instance` as the
+/// reply to `call` (from the outbound client's threads, or at once).
+fn replier(shared: &Arc<Shared>, instance: &Arc<Instance>, call: CallId) -> outbound::Done {
+    let shared = Arc::downgrade(shared);
+    let instance = instance.clone();
+    Box::new(move |result| {
+        if let Some(shared) = shared.upgrade() {
+            shared.deliver(&instance, Message::Reply { call, result });
+        }
+    })
 }
 
 /// Sends a finished invocation's result to whoever waits for it.
@@ -350,6 +413,13 @@ fn stopped(
         other => other,
     };
     shared.faults.fetch_add(1, Ordering::Relaxed);
+    if let Some(id) = owner {
+        // Its fetches go with it.
+        shared.outbound.end(Owner {
+            instance: instance.id,
+            invocation: Some(id),
+        });
+    }
     match owner.and_then(|id| core.inflight.remove(&id)) {
         Some(inflight) => {
             tracing::error!(
@@ -388,6 +458,7 @@ fn recover(
     };
     tracing::error!(service = %service, instance = instance.id, "discarding isolate: {fault}");
     shared.faults.fetch_add(1, Ordering::Relaxed);
+    shared.outbound.end_instance(instance.id);
     if let Some(core) = guard.as_mut() {
         // The invocation that faulted says what happened; the others, that
         // they were collateral, and why.

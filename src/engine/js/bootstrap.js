@@ -13,7 +13,8 @@
 //
 // Host operations used here: call, complete, setTimer, clearTimer, hold,
 // release, log, methods, serviceNames, service, store, storeOpen, storeGet,
-// clone (only when an invocation fails: which error properties can cross).
+// clone (only when an invocation fails: which error properties can cross),
+// fetch, fetchBody, fetchCancel, encodeUtf8.
 // No reference to `host` escapes to user code.
 (function (host, global) {
   "use strict";
@@ -475,6 +476,115 @@
     return handle;
   }
 
+  // ---- outbound fetch() -----------------------------------------------------
+  //
+  // fetch(input, init) makes a Request (as the standard says), hands what it
+  // holds to host.fetch and resolves when the response head arrives; the
+  // body stays on the host until it is first read (a Deferred of body.js:
+  // host.fetchBody). The host checks the service's grants, follows
+  // redirects and bounds the body. An abort rejects at once with the
+  // signal's reason and tells the host (host.fetchCancel); what the host
+  // answers later for it is ignored (no pending entry any more).
+
+  const RequestCtor = global.Request;
+  const requestInt = web.request;
+  const responseInt = web.response;
+  const bodyInt = web.body;
+  const onAbort = web.onAbort;
+  const encodeUtf8 = host.encodeUtf8;
+  const hostFetch = host.fetch;
+  const hostFetchBody = host.fetchBody;
+  const hostFetchCancel = host.fetchCancel;
+
+  // A host error rebuilt by remoteError has no frames of its own: give it
+  // those of the fetch() call.
+  function atCallSite(e, site) {
+    const frames = framesOf(site.stack);
+    if (frames !== undefined && e instanceof BaseError) {
+      const header = e.message === "" ? e.name : `${e.name}: ${e.message}`;
+      define(e, "stack", STACK_HEADER ? `${header}\n${frames}` : `${frames}\n`);
+    }
+    return e;
+  }
+
+  function readBody(id, signal) {
+    return new Promise((resolve, reject) => {
+      if (signal !== null && signal.aborted) {
+        hostFetchCancel(id);
+        reject(signal.reason);
+        return;
+      }
+      const call = hostFetchBody(id);
+      pending.set(call, { resolve, reject });
+      if (signal !== null) {
+        onAbort(signal, () => {
+          if (!pending.delete(call)) return;
+          hostFetchCancel(id);
+          reject(signal.reason);
+        });
+      }
+    });
+  }
+
+  // The Response of fetch `id` from the head the host answered with.
+  function networkResponse(id, head, signal) {
+    let src = head[5];
+    if (src === true) {
+      src = bodyInt.deferred(() => readBody(id, signal), () => hostFetchCancel(id));
+      // Aborted before the body is read: the host lets it go.
+      if (signal !== null) onAbort(signal, () => hostFetchCancel(id));
+    }
+    return responseInt.fromNetwork(head[0], head[1], head[2], head[3], head[4], src);
+  }
+
+  function fetch(input, init = undefined) {
+    if (arguments.length < 1) {
+      return Promise.reject(new TypeError("fetch: 1 argument required, but only 0 present"));
+    }
+    const site = new BaseError();
+    let request;
+    try {
+      request = requestInt.outbound(new RequestCtor(input, init));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const signal = request[5];
+    if (signal !== null && signal.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const send = (src) => {
+        if (signal !== null && signal.aborted) {
+          reject(signal.reason);
+          return;
+        }
+        let id;
+        try {
+          id = src === null
+            ? hostFetch(request[0], request[1], request[2], request[4])
+            : hostFetch(request[0], request[1], request[2], request[4], typeof src === "string" ? encodeUtf8(src) : src);
+        } catch (e) {
+          reject(e);
+          return;
+        }
+        pending.set(id, {
+          resolve: (head) => resolve(networkResponse(id, head, signal)),
+          reject: (e) => reject(atCallSite(e, site)),
+        });
+        if (signal !== null) {
+          onAbort(signal, () => {
+            if (!pending.delete(id)) return;
+            hostFetchCancel(id);
+            reject(signal.reason);
+          });
+        }
+      };
+      const src = request[3];
+      if (bodyInt.isDeferred(src)) then.call(bodyInt.load(src), send, reject);
+      else send(src);
+    });
+  }
+  define(global, "fetch", fetch);
+  Object.defineProperty(global, "fetch", { enumerable: true });
+
   // ---- the "pyrosome" module ----------------------------------------------
 
   // Read (and deleted) once by the builtin module's source; see quickjs/loader.rs.
@@ -546,6 +656,7 @@
   const complete = host.complete;
   const fromHost = web.request.fromHost;
   const toHost = web.response.toHost;
+  const settled = web.response.settled;
 
   function fetchHandler() {
     const handler = mod.default;
@@ -565,7 +676,11 @@
   }
 
   async function awaitResponse(result) {
-    return responseToHost(await result);
+    const response = await result;
+    // The body of a fetch() response passed on, still on the network.
+    const arriving = settled(response);
+    if (arriving !== null) await arriving;
+    return responseToHost(response);
   }
 
   // Completes invocation `id` one tick from now.
@@ -587,6 +702,14 @@
     if (result !== null && (typeof result === "object" || typeof result === "function") &&
         typeof result.then === "function") {
       // A promise (an async handler) or another thenable: awaited as such.
+      then.call(
+        awaitResponse(result),
+        (v) => complete(id, true, v),
+        (e) => complete(id, false, errorRecord(e)),
+      );
+      return;
+    }
+    if (settled(result) !== null) {
       then.call(
         awaitResponse(result),
         (v) => complete(id, true, v),

@@ -5,7 +5,7 @@
 //! environment.
 //!
 //! Every operation is synchronous. Those that affect the outside world
-//! (`call`, `complete`, `setTimer`) only record an [`Effect`] in the
+//! (`call`, `store`, `fetch`, `complete`, `setTimer`) only record an [`Effect`] in the
 //! isolate's [`HostState`]; the scheduler acts on it after the JavaScript
 //! has returned.
 
@@ -296,8 +296,11 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
                         .map_or_else(|_| js_error(&value), |r| JsError::from_record(&r)))
                 };
                 let mut s = st.borrow_mut();
-                s.cx.answered(id);
+                let ended = s.cx.answered(id);
                 s.effects.push(Effect::Complete { id, result });
+                if ended {
+                    s.effects.push(Effect::Ended { id });
+                }
                 Ok::<(), rquickjs::Error>(())
             },
         )?,
@@ -329,8 +332,73 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, state: &SharedState) -> rquickjs::Res
         "release",
         Function::new(ctx.clone(), move |id: f64| {
             if id > 0.0 {
-                st.borrow_mut().cx.release(InvocationId(id as u64));
+                let id = InvocationId(id as u64);
+                let mut s = st.borrow_mut();
+                if s.cx.release(id) {
+                    s.effects.push(Effect::Ended { id });
+                }
             }
+        })?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "fetch",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  method: String,
+                  url: String,
+                  headers: Vec<String>,
+                  redirect: String,
+                  body: Opt<TypedArray<'js, u8>>| {
+                if st.borrow().directory.get().is_none() {
+                    return Err(Exception::throw_type(&ctx, host_ops::FETCH_NOT_READY));
+                }
+                let body = match &body.0 {
+                    Some(b) => Some(bytes_of(&ctx, b)?),
+                    None => None,
+                };
+                let request = host_ops::fetch_request(method, url, headers, &redirect, body)
+                    .map_err(|t| throw(&ctx, t))?;
+                let call = CallId::fresh();
+                let mut s = st.borrow_mut();
+                s.cx.record_fetch(call);
+                let parent = s.cx.current();
+                s.effects.push(Effect::Fetch {
+                    call,
+                    parent,
+                    request,
+                });
+                Ok(call.0 as f64)
+            },
+        )?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "fetchBody",
+        Function::new(ctx.clone(), move |response: f64| {
+            let call = CallId::fresh();
+            let mut s = st.borrow_mut();
+            s.cx.record_fetch(call);
+            let parent = s.cx.current();
+            s.effects.push(Effect::FetchBody {
+                call,
+                parent,
+                response: CallId(response as u64),
+            });
+            call.0 as f64
+        })?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "fetchCancel",
+        Function::new(ctx.clone(), move |response: f64| {
+            st.borrow_mut().effects.push(Effect::CancelFetch {
+                response: CallId(response as u64),
+            });
         })?,
     )?;
 

@@ -58,6 +58,9 @@ enum Op {
     Digest,
     Hmac,
     Env,
+    Fetch,
+    FetchBody,
+    FetchCancel,
 }
 
 /// The host operations and their names, in the order the shim numbers them.
@@ -88,6 +91,9 @@ const OPS: &[(&str, Op)] = &[
     ("digest", Op::Digest),
     ("hmac", Op::Hmac),
     ("env", Op::Env),
+    ("fetch", Op::Fetch),
+    ("fetchBody", Op::FetchBody),
+    ("fetchCancel", Op::FetchCancel),
 ];
 
 /// The operation names as the shim takes them: `\0`-separated.
@@ -261,15 +267,22 @@ impl V8Host {
                     })
                 };
                 let mut st = self.state.lock();
-                st.cx.answered(id);
+                let ended = st.cx.answered(id);
                 st.effects.push(Effect::Complete { id, result });
+                if ended {
+                    st.effects.push(Effect::Ended { id });
+                }
                 Value::Undefined
             }
             Op::Hold => Value::Number(self.state.lock().cx.hold().map_or(0.0, |id| id.0 as f64)),
             Op::Release => {
                 let id = args.number(0)?;
                 if id > 0.0 {
-                    self.state.lock().cx.release(InvocationId(id as u64));
+                    let id = InvocationId(id as u64);
+                    let mut st = self.state.lock();
+                    if st.cx.release(id) {
+                        st.effects.push(Effect::Ended { id });
+                    }
                 }
                 Value::Undefined
             }
@@ -383,6 +396,28 @@ impl V8Host {
                 };
             }
             Op::Now => Value::Number(self.state.lock().started.elapsed().as_secs_f64() * 1000.0),
+            Op::Fetch => self.fetch(args)?,
+            Op::FetchBody => {
+                let response = CallId(args.number(0)? as u64);
+                let call = CallId::fresh();
+                let mut st = self.state.lock();
+                st.cx.record_fetch(call);
+                let parent = st.cx.current();
+                st.effects.push(Effect::FetchBody {
+                    call,
+                    parent,
+                    response,
+                });
+                Value::Number(call.0 as f64)
+            }
+            Op::FetchCancel => {
+                let response = CallId(args.number(0)? as u64);
+                self.state
+                    .lock()
+                    .effects
+                    .push(Effect::CancelFetch { response });
+                Value::Undefined
+            }
         };
         wire::encode_without_json(&value, out);
         Ok(())
@@ -421,6 +456,48 @@ impl V8Host {
             service,
             method,
             arg,
+        });
+        Ok(Value::Number(call.0 as f64))
+    }
+
+    fn fetch(&self, args: &Args) -> Result<Value, Thrown> {
+        if self.state.lock().directory.get().is_none() {
+            return Err(Thrown::Type(host_ops::FETCH_NOT_READY.to_owned()));
+        }
+        let Value::Array(list) = args.arg(2)? else {
+            return Err(Thrown::Type(
+                "fetch: argument 2 must be a header list".to_owned(),
+            ));
+        };
+        let headers = list
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                other => Err(Thrown::Type(format!(
+                    "fetch: a header list holds strings, not {}",
+                    other.type_name()
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let body = match args.arg(4)? {
+            Value::Undefined => None,
+            _ => Some(args.bytes(4, "fetch")?),
+        };
+        let request = host_ops::fetch_request(
+            args.string(0)?,
+            args.string(1)?,
+            headers,
+            &args.string(3)?,
+            body,
+        )?;
+        let call = CallId::fresh();
+        let mut st = self.state.lock();
+        st.cx.record_fetch(call);
+        let parent = st.cx.current();
+        st.effects.push(Effect::Fetch {
+            call,
+            parent,
+            request,
         });
         Ok(Value::Number(call.0 as f64))
     }

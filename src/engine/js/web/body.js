@@ -4,7 +4,8 @@
 //
 // A body's source is kept as it was given (string, or an owned Uint8Array
 // copy) and converted only when read, so text() of a string body costs no
-// encode/decode round trip.
+// encode/decode round trip. The body of a fetch() response is a Deferred:
+// still on the network until it is first read.
 //
 // A Request or Response keeps all its internal state in one array under
 // the symbol B, indexed by the slot constants below: its kind (REQUEST or
@@ -41,6 +42,35 @@
   const TEXT = "text/plain;charset=UTF-8";
   const FORM = "application/x-www-form-urlencoded;charset=UTF-8";
 
+  // ---- bodies still on the network (fetch() responses) -------------------
+  // `start()` asks for the bytes (a promise of a Uint8Array), at most once;
+  // `cancel()` says they are not wanted. Clones share one Deferred; each of
+  // them then reads its own copy.
+  const then = Promise.prototype.then;
+  class Deferred {
+    constructor(start, cancel) {
+      this.start = start;
+      this.cancel = cancel;
+      this.promise = null;
+      this.shares = 1;
+    }
+  }
+  function isDeferred(src) {
+    return src instanceof Deferred;
+  }
+  function load(d) {
+    if (d.promise === null) {
+      const start = d.start;
+      d.start = null;
+      d.promise = start();
+    }
+    return d.shares > 1 ? then.call(d.promise, (b) => b.slice()) : d.promise;
+  }
+  // Drops a Deferred that will not be read.
+  function discard(src) {
+    if (isDeferred(src) && src.promise === null && --src.shares === 0) src.cancel();
+  }
+
   function isArrayBuffer(v) {
     try { abByteLength.call(v); return true; } catch (e) { return false; }
   }
@@ -59,7 +89,7 @@
     }
     cancel() {
       const body = this[S].body;
-      if (!body[USED]) { body[USED] = true; body[SRC] = ""; }
+      if (!body[USED]) { discard(body[SRC]); body[USED] = true; body[SRC] = ""; }
       return Promise.resolve();
     }
     [Symbol.asyncIterator]() {
@@ -82,10 +112,10 @@
         r.done = true;
         return Promise.resolve({ value: undefined, done: true });
       }
-      const bytes = takeBytes(body);
+      const src = take(body);
       r.done = true;
-      if (bytes.length === 0) return Promise.resolve({ value: undefined, done: true });
-      return Promise.resolve({ value: bytes, done: false });
+      if (isDeferred(src)) return then.call(load(src), chunk);
+      return Promise.resolve(chunk(toBytes(src)));
     }
     releaseLock() {
       const r = this[S];
@@ -97,6 +127,9 @@
       return Promise.resolve();
     }
     get closed() { return Promise.resolve(undefined); }
+  }
+  function chunk(bytes) {
+    return bytes.length === 0 ? { value: undefined, done: true } : { value: bytes, done: false };
   }
 
   // ---- body state --------------------------------------------------------
@@ -122,7 +155,8 @@
       if (st !== undefined && st.body !== undefined) {
         // Our own `body` object passed on, e.g. new Response(other.body, other).
         if (st.locked || st.body[USED]) throw new TypeError("Response body object should not be disturbed or locked");
-        return { src: takeBytes(st.body), type: null };
+        const src = take(st.body);
+        return { src: isDeferred(src) ? src : toBytes(src), type: null };
       }
     }
     return { src: usv(String(body)), type: TEXT };
@@ -142,11 +176,14 @@
     s[SRC] = "";
     return src;
   }
-  function takeBytes(s) {
-    const src = take(s);
+  function toBytes(src) {
     return typeof src === "string" ? encodeUtf8(src) : src;
   }
   function cloneSrc(src) {
+    if (isDeferred(src)) {
+      src.shares++;
+      return src;
+    }
     return src === null || typeof src === "string" ? src : src.slice();
   }
   function toText(src) {
@@ -156,27 +193,36 @@
 
   const methods = {
     async arrayBuffer() {
-      const bytes = takeBytes(state(this));
+      let src = take(state(this));
+      if (isDeferred(src)) src = await load(src);
+      const bytes = toBytes(src);
       if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer;
       return bytes.slice().buffer;
     },
     async bytes() {
-      return takeBytes(state(this));
+      const src = take(state(this));
+      return isDeferred(src) ? await load(src) : toBytes(src);
     },
     async blob() {
       const s = state(this);
       const type = lookup(s, "content-type");
-      return blobInt.create(takeBytes(s), type === null ? "" : type);
+      let src = take(s);
+      if (isDeferred(src)) src = await load(src);
+      return blobInt.create(toBytes(src), type === null ? "" : type);
     },
     async text() {
-      return toText(take(state(this)));
+      const src = take(state(this));
+      return toText(isDeferred(src) ? await load(src) : src);
     },
     async json() {
-      return JSONparse(toText(take(state(this))));
+      const src = take(state(this));
+      return JSONparse(toText(isDeferred(src) ? await load(src) : src));
     },
     async formData() {
       const s = state(this);
-      const text = toText(take(s));
+      let src = take(s);
+      if (isDeferred(src)) src = await load(src);
+      const text = toText(src);
       const ct = lookup(s, "content-type");
       const essence = ct === null ? "" : ct.split(";")[0].replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "").toLowerCase();
       if (essence === "application/x-www-form-urlencoded") {
@@ -246,6 +292,19 @@
     state: state,
     // The source of a body for a new Request/Response that takes it over.
     take: function (s) { return s[SRC] === null ? null : take(s); },
+    // A body still on the network: see Deferred.
+    deferred: function (start, cancel) { return new Deferred(start, cancel); },
+    isDeferred: isDeferred,
+    load: load,
+    // null, or a promise that settles once a body still on the network
+    // has arrived and replaced it (then the state is read synchronously).
+    settle: function (s) {
+      const src = s[SRC];
+      if (s[USED] || !isDeferred(src)) return null;
+      return then.call(load(src), (bytes) => {
+        if (s[SRC] === src && !s[USED]) s[SRC] = bytes;
+      });
+    },
     cloneSrc: cloneSrc,
     install: install,
   };

@@ -189,6 +189,12 @@
   // skipping the parsing and validation the public constructor does on
   // untrusted input. Its Headers is made only if it is read.
   web.request = {
+    // What fetch() sends of a Request (taking its body): [method, url,
+    // header list, body source or null, redirect mode, signal or null].
+    outbound: function (req) {
+      const r = slot(req);
+      return [r[METHOD], r[URL_], body.listFrom(r), body.take(r), r[OPTS].redirect, r[SIGNAL]];
+    },
     fromHost: function (method, url, hlist, bytes) {
       const req = create(Request.prototype);
       req[B] = state(bytes === undefined || bytes === null ? null : bytes, hlist, method, url, DEFAULTS, null);

@@ -1,4 +1,4 @@
-// response.js — Fetch Response (no streams).
+// response.js — Fetch Response (no streams), and the responses fetch() makes.
 (function (host, global) {
   "use strict";
   const urlParse = host.urlParse;
@@ -15,6 +15,7 @@
   const TYPE = body.CLASS;
   const STATUS = body.CLASS + 1;
   const STATUS_TEXT = body.CLASS + 2;
+  const NET = body.CLASS + 3; // null, or [url, redirected] of a fetch() response
   const TEXT = body.TEXT;
   const headerList = H.list;
   const listHas = H.listHas;
@@ -27,10 +28,10 @@
   const REDIRECTS = { 301: 1, 302: 1, 303: 1, 307: 1, 308: 1 };
 
   // Internal state (this[B], see body.js): the body and header slots, then
-  // TYPE, STATUS, STATUS_TEXT. `url` is always "" and `redirected` false:
-  // no Response here comes from a network fetch.
-  function state(src, headers, hlist, type, status, statusText) {
-    return [RESPONSE, src, false, null, headers, hlist, type, status, statusText];
+  // TYPE, STATUS, STATUS_TEXT and NET. `url` is "" and `redirected` false
+  // except for the responses fetch() makes.
+  function state(src, headers, hlist, type, status, statusText, net) {
+    return [RESPONSE, src, false, null, headers, hlist, type, status, statusText, net];
   }
   function slot(self) {
     const s = self !== null && typeof self === "object" ? self[B] : undefined;
@@ -82,7 +83,7 @@
         hlist[n + 1] = type;
       }
     }
-    return [RESPONSE, src, false, null, null, hlist, "default", status, statusText]; // state()
+    return [RESPONSE, src, false, null, null, hlist, "default", status, statusText, null]; // state()
   }
 
   class Response {
@@ -111,17 +112,17 @@
       const headers = H.create(undefined);
       H.set(headers, "location", c.href);
       H.setGuard(headers, "immutable");
-      res[B] = state(null, headers, null, "default", code, "");
+      res[B] = state(null, headers, null, "default", code, "", null);
       return res;
     }
     static error() {
       const res = create(Response.prototype);
-      res[B] = state(null, H.create(undefined, "immutable"), null, "error", 0, "");
+      res[B] = state(null, H.create(undefined, "immutable"), null, "error", 0, "", null);
       return res;
     }
     get type() { return slot(this)[TYPE]; }
-    get url() { slot(this); return ""; }
-    get redirected() { slot(this); return false; }
+    get url() { const n = slot(this)[NET]; return n === null ? "" : n[0]; }
+    get redirected() { const n = slot(this)[NET]; return n !== null && n[1]; }
     get status() { return slot(this)[STATUS]; }
     get ok() { const s = slot(this)[STATUS]; return s >= 200 && s <= 299; }
     get statusText() { return slot(this)[STATUS_TEXT]; }
@@ -132,9 +133,9 @@
       const copy = create(Response.prototype);
       const src = body.cloneSrc(r[SRC]);
       if (r[HEADERS] !== null && H.isImmutable(r[HEADERS])) {
-        copy[B] = state(src, H.create(r[HEADERS], "immutable"), null, r[TYPE], r[STATUS], r[STATUS_TEXT]);
+        copy[B] = state(src, H.create(r[HEADERS], "immutable"), null, r[TYPE], r[STATUS], r[STATUS_TEXT], r[NET]);
       } else {
-        copy[B] = state(src, null, body.listFrom(r), r[TYPE], r[STATUS], r[STATUS_TEXT]);
+        copy[B] = state(src, null, body.listFrom(r), r[TYPE], r[STATUS], r[STATUS_TEXT], r[NET]);
       }
       return copy;
     }
@@ -142,7 +143,7 @@
       const r = slot(this);
       return "Response { status: " + r[STATUS] + ", statusText: " + inspect(r[STATUS_TEXT]) + ", headers: " +
         inspect(body.headersOf(r)) + ", bodyUsed: " + this.bodyUsed + ", ok: " + this.ok + ", redirected: " +
-        "false, type: " + inspect(r[TYPE]) + ", url: " + inspect("") + " }";
+        this.redirected + ", type: " + inspect(r[TYPE]) + ", url: " + inspect(this.url) + " }";
     }
   }
   body.install(Response.prototype);
@@ -155,6 +156,22 @@
   // headers as a header list in append order (the gateway sorts and
   // combines them, as iterating a Headers would).
   web.response = {
+    // A response fetch() received: immutable headers from the network's
+    // header list (lower-case names, ByteString values), the final URL and
+    // whether redirects led there, a body (null, bytes, or a Deferred).
+    fromNetwork: function (status, statusText, hlist, url, redirected, src) {
+      const res = create(Response.prototype);
+      const headers = H.fromList(hlist);
+      H.setGuard(headers, "immutable");
+      res[B] = state(src, headers, null, "basic", status, statusText, [url, redirected]);
+      return res;
+    },
+    // null, or a promise that settles when the body of `res` (any value) is
+    // no longer on the network, so that toHost can take it.
+    settled: function (res) {
+      const s = res !== null && typeof res === "object" ? res[B] : undefined;
+      return s === undefined || s[KIND] !== RESPONSE ? null : body.settle(s);
+    },
     toHost: function (res) {
       const r = slot(res);
       if (r[SRC] !== null && r[USED]) throw new TypeError("the Response body was already read");
