@@ -403,14 +403,15 @@ fn run(command: Command) -> Result<()> {
                                  /admin/call runs any method of any service; keep it behind a firewall"
                             );
                         }
-                        tracing::info!("admin endpoints (/metrics, /admin/*) at http://{addr}");
                         let info = ServerInfo {
                             pid: std::process::id(),
                             app_root: app.root.clone(),
                             listen: server.local_addr(),
                             admin: addr,
                         };
-                        match ServerFile::write(&data_dir, &info) {
+                        // Recorded before it is announced: whoever reads the
+                        // log line finds the file.
+                        let file = match ServerFile::write(&data_dir, &info) {
                             Ok(file) => Some(file),
                             Err(e) => {
                                 tracing::warn!(
@@ -420,7 +421,9 @@ fn run(command: Command) -> Result<()> {
                                 );
                                 None
                             }
-                        }
+                        };
+                        tracing::info!("admin endpoints (/metrics, /admin/*) at http://{addr}");
+                        file
                     }
                     None => None,
                 };
