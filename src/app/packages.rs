@@ -145,18 +145,7 @@ impl Resolver<'_> {
         if !base.split('/').any(|p| p == "node_modules") {
             return None;
         }
-        let mut parts: Vec<&str> = base.split('/').collect();
-        parts.pop();
-        for segment in name.split('/') {
-            match segment {
-                "" | "." => {}
-                ".." => {
-                    parts.pop()?;
-                }
-                other => parts.push(other),
-            }
-        }
-        let specifier = parts.join("/");
+        let specifier = crate::engine::join_relative(base, name)?;
         self.canonical_root
             .join(&specifier)
             .is_file()

@@ -49,7 +49,7 @@ use std::time::Duration;
 
 pub use context::{CallId, InvocationId, TimerId};
 pub use error::{EngineError, Fault, JsError};
-pub use modules::{BUILTIN_MODULE, ModuleSource, Modules, is_node_builtin};
+pub use modules::{BUILTIN_MODULE, ModuleSource, Modules, is_node_builtin, join_relative};
 pub use payload::{Payload, Wire};
 pub use store_ops::StoreGrant;
 pub use watchdog::{TickHook, on_tick};

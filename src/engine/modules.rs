@@ -179,18 +179,7 @@ impl Modules {
         if !(name.starts_with("./") || name.starts_with("../")) {
             return self.links.get(&(base.to_owned(), name.to_owned())).cloned();
         }
-        let mut parts: Vec<&str> = base.split('/').collect();
-        parts.pop(); // the base file itself
-        for segment in name.split('/') {
-            match segment {
-                "" | "." => {}
-                ".." => {
-                    parts.pop()?;
-                }
-                other => parts.push(other),
-            }
-        }
-        let specifier = parts.join("/");
+        let specifier = join_relative(base, name)?;
         if self.by_specifier.contains_key(&specifier) {
             return Some(specifier);
         }
@@ -205,6 +194,24 @@ impl Modules {
             .contains_key(&typescript)
             .then_some(typescript)
     }
+}
+
+/// The specifier that the relative import `name` (`./x.js`, `../y.js`) of
+/// the module `base` names: `base`'s folder joined with `name`, with `.`
+/// and `..` resolved; `None` when `..` climbs above the app folder.
+pub fn join_relative(base: &str, name: &str) -> Option<String> {
+    let mut parts: Vec<&str> = base.split('/').collect();
+    parts.pop(); // the base file itself
+    for segment in name.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            other => parts.push(other),
+        }
+    }
+    Some(parts.join("/"))
 }
 
 #[cfg(test)]
