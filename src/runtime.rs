@@ -20,7 +20,8 @@ use crate::engine::{
 };
 use crate::outbound::Policy;
 use crate::scheduler::{ReloadSummary, Scheduler, SchedulerConfig, ServiceConfig, StartError};
-use crate::store::{Durability, Namespace, Store, StoreError};
+use crate::store::postgres::PgStore;
+use crate::store::{AnyNamespace, Durability, Store, StoreError};
 use crate::value::Value;
 
 /// Why an app could not start.
@@ -34,6 +35,23 @@ pub enum RuntimeError {
         /// Why.
         #[source]
         source: StoreError,
+    },
+    /// A store on a database server could not be opened (the error names the
+    /// store and the host).
+    #[error("cannot open the app's stores: {0}")]
+    RemoteStore(#[source] StoreError),
+    /// A `backend = "postgres"` store's connection URL was not supplied.
+    #[error(
+        "store \"{store}\" has backend = \"postgres\" but no connection URL: the secret {secret} \
+         is missing (looked for {looked_for})"
+    )]
+    MissingStoreUrl {
+        /// The store.
+        store: String,
+        /// The secret that should hold the URL.
+        secret: String,
+        /// Where it was looked for.
+        looked_for: String,
     },
     /// A service could not start.
     #[error(transparent)]
@@ -141,6 +159,93 @@ fn service_envs(app: &App, secrets: &Secrets) -> Result<HashMap<String, Env>, Ru
         .collect())
 }
 
+/// An app's stores, opened: the embedded ones in one [`Store`] in the data
+/// folder (if the app has any), the others on their database servers.
+pub struct OpenStores {
+    /// The embedded store, if any store uses it.
+    pub embedded: Option<Store>,
+    /// The databases (one connection pool per connection URL).
+    pub databases: Vec<PgStore>,
+    /// Every store, by name.
+    pub namespaces: HashMap<String, AnyNamespace>,
+}
+
+/// Opens the stores `app` declares: embedded ones in `data_dir`, `backend =
+/// "postgres"` ones on the database whose URL is the value of their
+/// `url_secret` in `secrets` (stores naming the same URL share one
+/// connection pool). Connecting blocks the thread (up to
+/// [`crate::store::postgres::CONNECT_TIMEOUT`]); an unreachable database is
+/// an error naming the store and the host.
+pub fn open_stores(
+    app: &App,
+    data_dir: &std::path::Path,
+    secrets: &Secrets,
+) -> Result<OpenStores, RuntimeError> {
+    let durability = |d: crate::app::Durability| match d {
+        crate::app::Durability::Durable => Durability::Durable,
+        crate::app::Durability::Relaxed => Durability::Relaxed,
+    };
+    let mut open = OpenStores {
+        embedded: None,
+        databases: Vec::new(),
+        namespaces: HashMap::new(),
+    };
+    let mut by_url: HashMap<String, PgStore> = HashMap::new();
+    for spec in &app.stores {
+        let ns = match &spec.backend {
+            crate::app::Backend::Embedded => {
+                let failed = |source| RuntimeError::Store {
+                    dir: data_dir.to_path_buf(),
+                    source,
+                };
+                let store = match &open.embedded {
+                    Some(store) => store.clone(),
+                    None => {
+                        let store = Store::open(data_dir).map_err(failed)?;
+                        open.embedded = Some(store.clone());
+                        store
+                    }
+                };
+                AnyNamespace::Embedded(
+                    store
+                        .namespace(&spec.name, durability(spec.durability))
+                        .map_err(failed)?,
+                )
+            }
+            crate::app::Backend::Postgres { url_secret } => {
+                let url = secrets
+                    .get(url_secret)
+                    .ok_or_else(|| RuntimeError::MissingStoreUrl {
+                        store: spec.name.clone(),
+                        secret: url_secret.clone(),
+                        looked_for: secrets.looked_for(url_secret),
+                    })?;
+                let db = match by_url.get(&url) {
+                    Some(db) => db.clone(),
+                    None => {
+                        let db =
+                            PgStore::connect(&spec.name, &url).map_err(RuntimeError::RemoteStore)?;
+                        tracing::info!(
+                            "store \"{}\" is on PostgreSQL at {}",
+                            spec.name,
+                            db.host()
+                        );
+                        by_url.insert(url, db.clone());
+                        open.databases.push(db.clone());
+                        db
+                    }
+                };
+                AnyNamespace::Postgres(
+                    db.namespace(&spec.name, durability(spec.durability))
+                        .map_err(RuntimeError::RemoteStore)?,
+                )
+            }
+        };
+        open.namespaces.insert(spec.name.clone(), ns);
+    }
+    Ok(open)
+}
+
 /// The data folder used when none is given: `.pyrosome/data` inside the
 /// app folder (hidden folders are never loaded as modules).
 pub fn default_data_dir(app: &App) -> PathBuf {
@@ -194,7 +299,7 @@ pub struct Runtime {
     options: RuntimeOptions,
     store: Option<Store>,
     /// The open stores, by name (for the configs of reloaded services).
-    namespaces: HashMap<String, Namespace>,
+    namespaces: HashMap<String, AnyNamespace>,
     /// One reload at a time.
     reloading: Mutex<()>,
 }
@@ -213,29 +318,15 @@ impl Runtime {
         options.engine = Some(engine.clone());
         let mut envs = service_envs(&app, &options.secrets)?;
         crate::metrics::install();
-        let (store, namespaces) = if app.stores.is_empty() {
-            (None, HashMap::new())
-        } else {
-            let dir = options
-                .data_dir
-                .clone()
-                .unwrap_or_else(|| default_data_dir(&app));
-            let failed = |source| RuntimeError::Store {
-                dir: dir.clone(),
-                source,
-            };
-            let store = Store::open(&dir).map_err(failed)?;
-            let mut namespaces = HashMap::new();
-            for spec in &app.stores {
-                let durability = match spec.durability {
-                    crate::app::Durability::Durable => Durability::Durable,
-                    crate::app::Durability::Relaxed => Durability::Relaxed,
-                };
-                let ns = store.namespace(&spec.name, durability).map_err(failed)?;
-                namespaces.insert(spec.name.clone(), ns);
-            }
-            (Some(store), namespaces)
-        };
+        let data_dir = options
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| default_data_dir(&app));
+        let OpenStores {
+            embedded: store,
+            namespaces,
+            ..
+        } = open_stores(&app, &data_dir, &options.secrets)?;
         let directory: SharedDirectory = Arc::new(OnceLock::new());
         let configs = service_configs(&app, &options, &namespaces, &directory, &mut envs);
         let scheduler = Scheduler::start(
@@ -415,7 +506,7 @@ impl Runtime {
 fn service_configs(
     app: &App,
     options: &RuntimeOptions,
-    namespaces: &HashMap<String, Namespace>,
+    namespaces: &HashMap<String, AnyNamespace>,
     directory: &SharedDirectory,
     envs: &mut HashMap<String, Env>,
 ) -> Vec<ServiceConfig> {
@@ -440,7 +531,10 @@ fn service_configs(
                     .map(|g| StoreGrant {
                         name: g.store.clone(),
                         writable: g.access.can_write(),
-                        local: namespaces.get(&g.store).cloned(),
+                        local: namespaces
+                            .get(&g.store)
+                            .and_then(AnyNamespace::embedded)
+                            .cloned(),
                     })
                     .collect(),
                 env: envs.remove(&s.name).unwrap_or_default(),

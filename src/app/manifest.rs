@@ -175,6 +175,24 @@ impl fmt::Display for Durability {
     }
 }
 
+/// Where a store keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum Backend {
+    /// The embedded store in the node's data folder (the default): local to one node.
+    #[default]
+    Embedded,
+    /// A PostgreSQL database (or CockroachDB, YugabyteDB), shared by every node that names it.
+    /// Its connection URL is the value of the secret `url_secret` (from the environment or the
+    /// secrets file, like every secret; never in the manifest, never shown to services).
+    Postgres {
+        /// The name of the secret holding the connection URL.
+        url_secret: String,
+    },
+}
+
+/// The secret a `backend = "postgres"` store reads its URL from when `url_secret` is not set.
+pub const DEFAULT_URL_SECRET: &str = "DATABASE_URL";
+
 /// A store declared under `[stores.NAME]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StoreSpec {
@@ -182,6 +200,8 @@ pub struct StoreSpec {
     pub name: String,
     /// How writes are persisted.
     pub durability: Durability,
+    /// Where the data is kept.
+    pub backend: Backend,
 }
 
 /// What a service may do with a store it was granted.
@@ -301,7 +321,7 @@ const HTTP_KEYS: &[&str] = &[
     "access_log",
 ];
 const ADMIN_KEYS: &[&str] = &["listen"];
-const STORE_KEYS: &[&str] = &["durability"];
+const STORE_KEYS: &[&str] = &["durability", "backend", "url_secret"];
 const SERVICE_KEYS: &[&str] = &[
     "module",
     "routes",
@@ -643,9 +663,48 @@ impl<'a> Checker<'a> {
                     None => {}
                 }
             }
+            let mut postgres = false;
+            if let Some((_, v)) = store.get_key_value("backend") {
+                let f = join(&field, "backend");
+                match self.string(v, &f) {
+                    Some("embedded") => {}
+                    Some("postgres") => postgres = true,
+                    Some(other) => self.error(
+                        Some(v.span()),
+                        &f,
+                        format!(
+                            "unknown backend {other:?}: expected \"embedded\" (the node's own data folder) or \"postgres\" (a PostgreSQL database the nodes share){}",
+                            did_you_mean(other, &["embedded", "postgres"])
+                        ),
+                    ),
+                    None => {}
+                }
+            }
+            let mut url_secret = DEFAULT_URL_SECRET.to_owned();
+            if let Some((_, v)) = store.get_key_value("url_secret") {
+                let f = join(&field, "url_secret");
+                if let Some(secret) = self.string(v, &f) {
+                    if !postgres {
+                        self.error(
+                            Some(v.span()),
+                            &f,
+                            "url_secret is only for backend = \"postgres\"".to_owned(),
+                        );
+                    } else if let Err(why) = check_env_name(secret) {
+                        self.error(Some(v.span()), &f, format!("secret name {secret:?} {why}"));
+                    } else {
+                        secret.clone_into(&mut url_secret);
+                    }
+                }
+            }
             stores.push(StoreSpec {
                 name: name.to_owned(),
                 durability,
+                backend: if postgres {
+                    Backend::Postgres { url_secret }
+                } else {
+                    Backend::Embedded
+                },
             });
         }
         stores.sort_by(|a, b| a.name.cmp(&b.name));

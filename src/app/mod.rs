@@ -76,8 +76,8 @@ use crate::engine::{ModuleSource, Modules};
 pub use error::{AppError, ManifestError, SourceError};
 pub use graph::ModuleGraph;
 pub use manifest::{
-    Access, AdminListen, AdminSpec, Durability, HttpSpec, Limits, ServiceSpec, StoreGrant,
-    StoreSpec,
+    Access, AdminListen, AdminSpec, Backend, DEFAULT_URL_SECRET, Durability, HttpSpec, Limits,
+    ServiceSpec, StoreGrant, StoreSpec,
 };
 pub use route::matches as route_matches;
 pub use secrets::{Secrets, SecretsError};
@@ -487,15 +487,18 @@ limits = { max_concurrency = 10 }
             vec![
                 StoreSpec {
                     name: "cache".into(),
-                    durability: Durability::Relaxed
+                    durability: Durability::Relaxed,
+                    backend: Backend::Embedded,
                 },
                 StoreSpec {
                     name: "posts".into(),
-                    durability: Durability::Durable
+                    durability: Durability::Durable,
+                    backend: Backend::Embedded,
                 },
                 StoreSpec {
                     name: "users".into(),
-                    durability: Durability::Durable
+                    durability: Durability::Durable,
+                    backend: Backend::Embedded,
                 },
             ]
         );

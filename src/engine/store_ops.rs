@@ -4,7 +4,9 @@
 //! trip through the scheduler) and the scheduler (which performs writes
 //! and any read not answered inline).
 
-use crate::store::{Namespace, WriteOutcome};
+use crate::store::postgres::PgNamespace;
+use crate::store::{Namespace, StoreError, WriteOutcome};
+use std::time::Instant;
 use crate::value::Value;
 
 use super::{JsError, StoreRequest};
@@ -46,6 +48,47 @@ pub fn read(ns: &Namespace, store: &str, request: &StoreRequest) -> Option<Resul
             .map_err(failed),
         StoreRequest::Write(_) => return None,
     })
+}
+
+/// Performs any operation on a store kept by a database server, handing
+/// the result (the same shapes as [`read`] and [`outcome_value`]) to `done`
+/// on the store's client thread, by `deadline` at the latest.
+pub fn remote(
+    ns: &PgNamespace,
+    store: &str,
+    request: StoreRequest,
+    deadline: Instant,
+    done: Box<dyn FnOnce(Result<Value, JsError>) + Send>,
+) {
+    let store = store.to_owned();
+    // A remote error names the store (and the database) itself.
+    let failed = move |e: StoreError| match e {
+        StoreError::Remote { .. } => JsError::new("Error", e.to_string()),
+        e => JsError::new("Error", format!("store \"{store}\": {e}")),
+    };
+    let deadline = Some(deadline);
+    match request {
+        StoreRequest::Get(key) => ns.get_with(
+            key,
+            deadline,
+            Box::new(move |r| done(r.map(|v| v.unwrap_or(Value::Undefined)).map_err(failed))),
+        ),
+        StoreRequest::List(query) => ns.list_with(
+            query,
+            deadline,
+            Box::new(move |r| done(r.map(entries_value).map_err(failed))),
+        ),
+        StoreRequest::Count(range) => ns.count_with(
+            range,
+            deadline,
+            Box::new(move |r| done(r.map(|n| Value::Number(n as f64)).map_err(failed))),
+        ),
+        StoreRequest::Write(batch) => ns.write_with(
+            batch,
+            deadline,
+            Box::new(move |r| done(r.map(outcome_value).map_err(failed))),
+        ),
+    }
 }
 
 /// `[{key, value}, ...]`, keys as strings when they are UTF-8.

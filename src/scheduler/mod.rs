@@ -78,7 +78,7 @@ use crate::engine::{
     CallId, Directory, Engine, EngineError, FETCH_METHOD, JsError, Payload, SharedDirectory,
     StoreRequest,
 };
-use crate::store::Namespace;
+use crate::store::AnyNamespace;
 use crate::value::Value;
 use stats::ServiceStats;
 
@@ -260,7 +260,7 @@ pub(crate) struct Shared {
     next_id: Arc<AtomicU64>,
     epoch: Instant,
     timers: OnceLock<Arc<Timers>>,
-    stores: HashMap<String, Namespace>,
+    stores: HashMap<String, AnyNamespace>,
     shutdown: AtomicBool,
     /// Worker count.
     worker_count: usize,
@@ -593,25 +593,48 @@ impl Shared {
     }
 
     /// Performs a store operation for `instance`, answering with a reply to
-    /// `call`. Reads are answered at once; writes when the store
-    /// acknowledges them (after the fsync for durable stores).
+    /// `call`. On the embedded store, reads are answered at once and writes
+    /// when the store acknowledges them (after the fsync for durable
+    /// stores); on a database server (PostgreSQL), every operation is
+    /// answered from its client thread, by `deadline` at the latest.
     fn store(
         self: &Arc<Self>,
         instance: &Arc<Instance>,
         call: CallId,
         name: &str,
         request: StoreRequest,
+        deadline: Instant,
     ) {
-        let Some(ns) = self.stores.get(name) else {
-            let error = JsError::new("Error", format!("store \"{name}\" is not open"));
-            self.deliver(
-                instance,
-                Message::Reply {
-                    call,
-                    result: Err(error),
-                },
-            );
-            return;
+        let ns = match self.stores.get(name) {
+            None => {
+                let error = JsError::new("Error", format!("store \"{name}\" is not open"));
+                self.deliver(
+                    instance,
+                    Message::Reply {
+                        call,
+                        result: Err(error),
+                    },
+                );
+                return;
+            }
+            Some(AnyNamespace::Postgres(ns)) => {
+                let shared = Arc::downgrade(self);
+                let instance = instance.clone();
+                crate::engine::store_ops::remote(
+                    ns,
+                    name,
+                    request,
+                    deadline,
+                    Box::new(move |result| {
+                        if let Some(shared) = shared.upgrade() {
+                            let result = result.map(Payload::Value);
+                            shared.deliver(&instance, Message::Reply { call, result });
+                        }
+                    }),
+                );
+                return;
+            }
+            Some(AnyNamespace::Embedded(ns)) => ns,
         };
         if let Some(result) = crate::engine::store_ops::read(ns, name, &request) {
             let result = result.map(Payload::Value);
@@ -670,7 +693,7 @@ impl Scheduler {
         engine: Arc<dyn Engine>,
         specs: Vec<ServiceConfig>,
         directory: SharedDirectory,
-        stores: HashMap<String, Namespace>,
+        stores: HashMap<String, AnyNamespace>,
         config: &SchedulerConfig,
     ) -> Result<Scheduler, StartError> {
         let workers = match config.workers {

@@ -287,7 +287,12 @@ fn route(
                 if matches!(request, StoreRequest::Write(_)) {
                     core.track_write(call, parent);
                 }
-                shared.store(instance, call, &store, request);
+                // The invocation's deadline bounds a store on a database
+                // server (as a fetch); outside any, the service's timeout.
+                let deadline = parent
+                    .and_then(|p| core.inflight.get(&p))
+                    .map_or_else(|| Instant::now() + instance.spec.timeout, |i| i.deadline);
+                shared.store(instance, call, &store, request, deadline);
             }
             Effect::SetTimer { id, delay, .. } => {
                 if let Some(timers) = shared.timers.get() {

@@ -17,6 +17,16 @@ pub enum StoreError {
     /// The storage engine failed at run time (I/O error, full disk, …).
     #[error("store {}: {message}", path.display())]
     Engine { path: PathBuf, message: String },
+    /// A store on a database server (PostgreSQL) that failed: unreachable at start, gone away,
+    /// too slow for the deadline, or refusing a statement.
+    #[error("store {store:?} on PostgreSQL at {host}: {message}")]
+    Remote {
+        /// The store's name.
+        store: String,
+        /// `host:port/dbname` (never the user or password).
+        host: String,
+        message: String,
+    },
     /// The store has been closed.
     #[error("store {} is closed", path.display())]
     Closed { path: PathBuf },

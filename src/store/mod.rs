@@ -51,6 +51,7 @@
 pub mod backup;
 pub mod codec;
 mod error;
+pub mod postgres;
 
 pub use backup::{
     export_jsonl, import_jsonl, parse_tagged_json, value_from_tagged_json, value_to_tagged_json,
@@ -182,6 +183,33 @@ pub struct WriteOutcome {
     pub applied: bool,
     /// The index of the [`WriteOp::PutIfAbsent`] whose key existed, if that aborted the batch.
     pub conflict: Option<usize>,
+}
+
+/// A store's namespace on either backend: what the scheduler routes store operations to.
+#[derive(Clone)]
+pub enum AnyNamespace {
+    /// In the embedded store (reads answered on the calling thread).
+    Embedded(Namespace),
+    /// In a PostgreSQL database (every operation answered on the client thread).
+    Postgres(postgres::PgNamespace),
+}
+
+impl AnyNamespace {
+    /// The embedded namespace, if it is one (its reads are answered inline).
+    pub fn embedded(&self) -> Option<&Namespace> {
+        match self {
+            AnyNamespace::Embedded(ns) => Some(ns),
+            AnyNamespace::Postgres(_) => None,
+        }
+    }
+
+    /// The durability of the writes made through this handle.
+    pub fn durability(&self) -> Durability {
+        match self {
+            AnyNamespace::Embedded(ns) => ns.durability(),
+            AnyNamespace::Postgres(ns) => ns.durability(),
+        }
+    }
 }
 
 /// A store: one engine file in an app's data folder. Cheap to clone; `Send + Sync`.
@@ -443,10 +471,10 @@ fn check_format(path: &Path, db: &redb::Database) -> Result<(), StoreError> {
 }
 
 /// The inclusive-or-unbounded start and the owned end of a key range.
-type Bounds<'a> = (Bound<&'a [u8]>, Bound<Vec<u8>>);
+pub(crate) type Bounds<'a> = (Bound<&'a [u8]>, Bound<Vec<u8>>);
 
 /// `(start, end)` bounds of a range, or `None` when it is empty.
-fn bounds(range: &KeyRange) -> Option<Bounds<'_>> {
+pub(crate) fn bounds(range: &KeyRange) -> Option<Bounds<'_>> {
     match range {
         KeyRange::All => Some((Bound::Unbounded, Bound::Unbounded)),
         KeyRange::Prefix(p) => {
