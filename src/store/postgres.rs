@@ -50,7 +50,7 @@
 
 use super::codec;
 use super::{
-    Durability, KeyRange, ListQuery, MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_VALUE_LEN, StoreError,
+    Durability, KeyRange, ListQuery, MAX_NAMESPACE_LEN, MAX_VALUE_LEN, StoreError,
     WriteBatch, WriteOp, WriteOutcome, display_key,
 };
 use crate::value::Value;
@@ -71,6 +71,11 @@ pub const TABLE: &str = "pyrosome_store";
 /// PostgreSQL connection is a process), so a few nodes fit under the default
 /// `max_connections = 100`.
 pub const POOL_SIZE: usize = 16;
+/// Longest key, in bytes: less than the embedded store's 64 KiB, because a key is a primary-key
+/// index entry, and PostgreSQL refuses index entries over 2704 bytes (an 8 KiB page holds at
+/// least three); 2048 leaves room for the namespace and the entry's header. Longer keys are
+/// refused before anything is sent, with [`StoreError::KeyTooLarge`].
+pub const MAX_KEY_LEN: usize = 2048;
 /// The deadline of an operation made outside any invocation (CLI, tests, startup).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long opening a store waits for the database before the node refuses to start.

@@ -1,11 +1,114 @@
 use super::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+#[path = "../../tests/common/postgres.rs"]
+mod pg_server;
+
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tmp");
     let store = Store::open(dir.path()).expect("open");
     (dir, store)
 }
+
+/// What the conformance tests need of a backend: both run the same tests (`conformance!`).
+trait Backend {
+    type Ns: Kv;
+    /// The longest key it takes.
+    const MAX_KEY: usize;
+    fn ns(&self, name: &str, durability: Durability) -> Self::Ns;
+}
+
+/// A namespace of either backend, blocking.
+trait Kv: Clone + Send + Sync + 'static {
+    fn get(&self, key: &[u8]) -> Result<Option<Value>, StoreError>;
+    fn list(&self, query: &ListQuery) -> Result<Vec<(Vec<u8>, Value)>, StoreError>;
+    fn count(&self, range: &KeyRange) -> Result<u64, StoreError>;
+    fn write_blocking(&self, batch: WriteBatch) -> Result<WriteOutcome, StoreError>;
+    fn name(&self) -> &str;
+    fn durability(&self) -> Durability;
+}
+
+macro_rules! kv_impl {
+    ($t:ty) => {
+        impl Kv for $t {
+            fn get(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
+                <$t>::get(self, key)
+            }
+            fn list(&self, query: &ListQuery) -> Result<Vec<(Vec<u8>, Value)>, StoreError> {
+                <$t>::list(self, query)
+            }
+            fn count(&self, range: &KeyRange) -> Result<u64, StoreError> {
+                <$t>::count(self, range)
+            }
+            fn write_blocking(&self, batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
+                <$t>::write_blocking(self, batch)
+            }
+            fn name(&self) -> &str {
+                <$t>::name(self)
+            }
+            fn durability(&self) -> Durability {
+                <$t>::durability(self)
+            }
+        }
+    };
+}
+kv_impl!(Namespace);
+kv_impl!(postgres::PgNamespace);
+
+struct Embedded(#[allow(dead_code)] tempfile::TempDir, Store);
+
+impl Backend for Embedded {
+    type Ns = Namespace;
+    const MAX_KEY: usize = MAX_KEY_LEN;
+    fn ns(&self, name: &str, durability: Durability) -> Namespace {
+        self.1.namespace(name, durability).expect("ns")
+    }
+}
+
+/// A fresh database on the test process's PostgreSQL server.
+struct Postgres(postgres::PgStore);
+
+impl Backend for Postgres {
+    type Ns = postgres::PgNamespace;
+    const MAX_KEY: usize = postgres::MAX_KEY_LEN;
+    fn ns(&self, name: &str, durability: Durability) -> postgres::PgNamespace {
+        self.0.namespace(name, durability).expect("ns")
+    }
+}
+
+fn embedded() -> Embedded {
+    let (dir, store) = open();
+    Embedded(dir, store)
+}
+
+fn postgres() -> Postgres {
+    let url = pg_server::PgServer::shared().database("store");
+    Postgres(postgres::PgStore::connect("test", &url).expect("connect"))
+}
+
+/// Runs each generic conformance test on both backends: `embedded::NAME` and
+/// `on_postgres::NAME`.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod embedded_backend {
+            $(#[test] fn $name() { super::$name(&super::embedded()); })*
+        }
+        mod on_postgres {
+            $(#[test] fn $name() { super::$name(&super::postgres()); })*
+        }
+    };
+}
+
+conformance!(
+    get_put_delete_and_ordering,
+    prefix_edges,
+    ranges_limits_and_reverse,
+    put_if_absent_conflict_leaves_batch_unapplied,
+    concurrent_put_if_absent_has_one_winner,
+    sizes_and_unicode,
+    namespaces_are_separate,
+    relaxed_writes_read_back,
+);
 
 fn s(v: &str) -> Value {
     Value::from(v)
@@ -15,7 +118,7 @@ fn keys(entries: &[(Vec<u8>, Value)]) -> Vec<Vec<u8>> {
     entries.iter().map(|(k, _)| k.clone()).collect()
 }
 
-fn list(ns: &Namespace, range: KeyRange, limit: Option<usize>, reverse: bool) -> Vec<Vec<u8>> {
+fn list(ns: &impl Kv, range: KeyRange, limit: Option<usize>, reverse: bool) -> Vec<Vec<u8>> {
     keys(
         &ns.list(&ListQuery {
             range,
@@ -37,10 +140,8 @@ fn k(v: &[u8]) -> Vec<u8> {
     v.to_vec()
 }
 
-#[test]
-fn get_put_delete_and_ordering() {
-    let (_dir, store) = open();
-    let ns = store.namespace("posts", Durability::Durable).expect("ns");
+fn get_put_delete_and_ordering(store: &impl Backend) {
+    let ns = store.ns("posts", Durability::Durable);
     assert_eq!(ns.name(), "posts");
     assert_eq!(ns.get(b"a").expect("get"), None);
     let out = ns
@@ -127,10 +228,8 @@ fn namespaces_are_separate_and_listed() {
     );
 }
 
-#[test]
-fn prefix_edges() {
-    let (_dir, store) = open();
-    let ns = store.namespace("p", Durability::Relaxed).expect("ns");
+fn prefix_edges(store: &impl Backend) {
+    let ns = store.ns("p", Durability::Relaxed);
     let all: Vec<Vec<u8>> = vec![
         k(b""),
         k(b"a"),
@@ -170,10 +269,8 @@ fn prefix_edges() {
     assert_eq!(ns.count(&KeyRange::Prefix(k(b"\xFF"))).expect("count"), 3);
 }
 
-#[test]
-fn ranges_limits_and_reverse() {
-    let (_dir, store) = open();
-    let ns = store.namespace("r", Durability::Durable).expect("ns");
+fn ranges_limits_and_reverse(store: &impl Backend) {
+    let ns = store.ns("r", Durability::Durable);
     let mut batch = WriteBatch::new();
     for i in 0..20u32 {
         batch = batch.put(format!("t/{i:03}"), Value::Number(f64::from(i)));
@@ -236,10 +333,8 @@ fn ranges_limits_and_reverse() {
     assert_eq!(ns.count(&range(Some(b""), None)).expect("count"), 22);
 }
 
-#[test]
-fn put_if_absent_conflict_leaves_batch_unapplied() {
-    let (_dir, store) = open();
-    let ns = store.namespace("c", Durability::Durable).expect("ns");
+fn put_if_absent_conflict_leaves_batch_unapplied(store: &impl Backend) {
+    let ns = store.ns("c", Durability::Durable);
     ns.write_blocking(WriteBatch::new().put("taken", s("old")))
         .expect("write");
     let out = ns
@@ -283,10 +378,8 @@ fn put_if_absent_conflict_leaves_batch_unapplied() {
     assert_eq!(ns.get(b"n").expect("get"), None);
 }
 
-#[test]
-fn concurrent_put_if_absent_has_one_winner() {
-    let (_dir, store) = open();
-    let ns = store.namespace("lock", Durability::Durable).expect("ns");
+fn concurrent_put_if_absent_has_one_winner(store: &impl Backend) {
+    let ns = store.ns("lock", Durability::Durable);
     let winners = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> =
         (0..8)
@@ -315,10 +408,8 @@ fn concurrent_put_if_absent_has_one_winner() {
     assert_eq!(ns.count(&KeyRange::Prefix(k(b"user/"))).expect("count"), 20);
 }
 
-#[test]
-fn sizes_and_unicode() {
-    let (_dir, store) = open();
-    let ns = store.namespace("big", Durability::Durable).expect("ns");
+fn sizes_and_unicode<B: Backend>(store: &B) {
+    let ns = store.ns("big", Durability::Durable);
     let mib = Value::Bytes((0..1024 * 1024).map(|i| (i % 251) as u8).collect());
     let text = Value::String("ü".repeat(512 * 1024));
     let key = "ключ/键/🔑".as_bytes().to_vec();
@@ -328,7 +419,7 @@ fn sizes_and_unicode() {
             .put("text", text.clone())
             .put("emptyv", Value::String(String::new()))
             .put("emptyb", Value::Bytes(vec![]))
-            .put(vec![b'k'; MAX_KEY_LEN], Value::Null),
+            .put(vec![b'k'; B::MAX_KEY], Value::Null),
     )
     .expect("write");
     assert_eq!(ns.get(&key).expect("get"), Some(mib));
@@ -339,7 +430,7 @@ fn sizes_and_unicode() {
     );
     assert_eq!(ns.get(b"emptyb").expect("get"), Some(Value::Bytes(vec![])));
     assert_eq!(
-        ns.get(&vec![b'k'; MAX_KEY_LEN]).expect("get"),
+        ns.get(&vec![b'k'; B::MAX_KEY]).expect("get"),
         Some(Value::Null)
     );
     assert_eq!(
@@ -351,12 +442,45 @@ fn sizes_and_unicode() {
         .write_blocking(
             WriteBatch::new()
                 .put("ok", Value::Null)
-                .put(vec![b'k'; MAX_KEY_LEN + 1], Value::Null),
+                .put(vec![b'k'; B::MAX_KEY + 1], Value::Null),
         )
         .expect_err("too long");
     assert!(matches!(e, StoreError::KeyTooLarge { .. }), "{e}");
     assert!(e.to_string().contains("\"big\""), "{e}");
     assert_eq!(ns.get(b"ok").expect("get"), None);
+}
+
+fn namespaces_are_separate(store: &impl Backend) {
+    let a = store.ns("a", Durability::Durable);
+    let b = store.ns("b/with spaces ✓", Durability::Relaxed);
+    a.write_blocking(WriteBatch::new().put("k", s("in a")))
+        .expect("w");
+    b.write_blocking(WriteBatch::new().put("k", s("in b")))
+        .expect("w");
+    assert_eq!(a.get(b"k").expect("get"), Some(s("in a")));
+    assert_eq!(b.get(b"k").expect("get"), Some(s("in b")));
+    assert_eq!(a.name(), "a");
+    assert_eq!(b.durability(), Durability::Relaxed);
+    assert_eq!(a.count(&KeyRange::All).expect("count"), 1);
+    a.write_blocking(WriteBatch::new().delete("k")).expect("w");
+    assert_eq!(b.get(b"k").expect("get"), Some(s("in b")));
+}
+
+fn relaxed_writes_read_back(store: &impl Backend) {
+    let ns = store.ns("cache", Durability::Relaxed);
+    for i in 0..20u32 {
+        let out = ns
+            .write_blocking(WriteBatch::new().put(format!("c/{i:02}"), Value::Number(f64::from(i))))
+            .expect("w");
+        assert!(out.applied);
+    }
+    // One operation, and a conditional batch, on a relaxed namespace.
+    let out = ns
+        .write_blocking(WriteBatch::new().put_if_absent("c/05", Value::Null))
+        .expect("w");
+    assert_eq!(out.conflict, Some(0));
+    assert_eq!(ns.get(b"c/19").expect("get"), Some(Value::Number(19.0)));
+    assert_eq!(ns.count(&KeyRange::Prefix(k(b"c/"))).expect("count"), 20);
 }
 
 #[test]
