@@ -223,13 +223,9 @@ pub fn open_stores(
                 let db = match by_url.get(&url) {
                     Some(db) => db.clone(),
                     None => {
-                        let db =
-                            PgStore::connect(&spec.name, &url).map_err(RuntimeError::RemoteStore)?;
-                        tracing::info!(
-                            "store \"{}\" is on PostgreSQL at {}",
-                            spec.name,
-                            db.host()
-                        );
+                        let db = PgStore::connect(&spec.name, &url)
+                            .map_err(RuntimeError::RemoteStore)?;
+                        tracing::info!("store \"{}\" is on PostgreSQL at {}", spec.name, db.host());
                         by_url.insert(url, db.clone());
                         open.databases.push(db.clone());
                         db

@@ -6,8 +6,8 @@
 
 use crate::store::postgres::PgNamespace;
 use crate::store::{Namespace, StoreError, WriteOutcome};
-use std::time::Instant;
 use crate::value::Value;
+use std::time::Instant;
 
 use super::{JsError, StoreRequest};
 

@@ -50,8 +50,8 @@
 
 use super::codec;
 use super::{
-    Durability, KeyRange, ListQuery, MAX_NAMESPACE_LEN, MAX_VALUE_LEN, StoreError,
-    WriteBatch, WriteOp, WriteOutcome, display_key,
+    Durability, KeyRange, ListQuery, MAX_NAMESPACE_LEN, MAX_VALUE_LEN, StoreError, WriteBatch,
+    WriteOp, WriteOutcome, display_key,
 };
 use crate::value::Value;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -338,7 +338,9 @@ impl Lease {
     }
 
     fn client(&mut self) -> &mut Object {
-        self.client.as_mut().expect("a lease holds its client until dropped")
+        self.client
+            .as_mut()
+            .expect("a lease holds its client until dropped")
     }
 }
 
@@ -431,8 +433,13 @@ impl PgNamespace {
 
     /// Runs `op` with a pooled connection on the client thread, bounded by `deadline`, and
     /// hands its result to `done` there.
-    fn run<T, F, Fut>(&self, deadline: Option<Instant>, what: &'static str, op: F, done: Callback<T>)
-    where
+    fn run<T, F, Fut>(
+        &self,
+        deadline: Option<Instant>,
+        what: &'static str,
+        op: F,
+        done: Callback<T>,
+    ) where
         T: Send + 'static,
         F: FnOnce(PgNamespace, Lease) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
@@ -518,7 +525,9 @@ impl PgNamespace {
         deadline: Option<Instant>,
         done: Callback<Vec<(Vec<u8>, Value)>>,
     ) {
-        let limit = query.limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let limit = query
+            .limit
+            .map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
         let Some((start, end)) = bounds(&query.range) else {
             return done(Ok(Vec::new()));
         };
@@ -741,7 +750,8 @@ impl PgNamespace {
         &self,
         page: &mut dyn FnMut(Vec<(Vec<u8>, Value)>) -> Result<(), StoreError>,
     ) -> Result<u64, StoreError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<(Vec<u8>, Value)>, StoreError>>(2);
+        let (tx, rx) =
+            std::sync::mpsc::sync_channel::<Result<Vec<(Vec<u8>, Value)>, StoreError>>(2);
         let ns = self.clone();
         self.db.handle.spawn(async move {
             let sender = tx.clone();
@@ -752,7 +762,8 @@ impl PgNamespace {
                     .get()
                     .await
                     .map_err(|e| ns.error(format!("cannot connect: {e}")))?;
-                let fail = |e: tokio_postgres::Error| ns.error(format!("export failed: {}", describe(&e)));
+                let fail =
+                    |e: tokio_postgres::Error| ns.error(format!("export failed: {}", describe(&e)));
                 let snapshot = client
                     .build_transaction()
                     .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
@@ -760,9 +771,8 @@ impl PgNamespace {
                     .start()
                     .await
                     .map_err(fail)?;
-                let sql = format!(
-                    "SELECT key, value FROM {TABLE} WHERE namespace = $1 ORDER BY key"
-                );
+                let sql =
+                    format!("SELECT key, value FROM {TABLE} WHERE namespace = $1 ORDER BY key");
                 let name: &str = &ns.name;
                 let portal = snapshot.bind(&sql, &[&name]).await.map_err(fail)?;
                 loop {
@@ -837,7 +847,9 @@ impl PgNamespace {
     }
 }
 
-fn sender<T: Send + 'static>(tx: std::sync::mpsc::SyncSender<Result<T, StoreError>>) -> Callback<T> {
+fn sender<T: Send + 'static>(
+    tx: std::sync::mpsc::SyncSender<Result<T, StoreError>>,
+) -> Callback<T> {
     Box::new(move |r| {
         let _ = tx.send(r);
     })

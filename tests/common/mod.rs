@@ -11,6 +11,8 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+pub mod postgres;
+
 use pyrosome::gateway::{Gateway, GatewayOptions};
 use pyrosome::{App, Runtime, RuntimeOptions, Value};
 
