@@ -543,6 +543,9 @@ fn store_command(app: &App, data: Option<PathBuf>, action: StoreAction) -> Resul
             }
         );
     };
+    if let pyrosome::app::Backend::Postgres { .. } = &spec.backend {
+        return postgres_store_command(app, &name, action);
+    }
     let dir = data.unwrap_or_else(|| pyrosome::runtime::default_data_dir(app));
     let db = Store::open(&dir).with_context(|| {
         format!(
@@ -600,6 +603,73 @@ fn store_command(app: &App, data: Option<PathBuf>, action: StoreAction) -> Resul
     }
     drop(ns);
     db.close()?;
+    Ok(())
+}
+
+/// `pyrosome store` on a store kept by PostgreSQL (its URL from the
+/// environment, as `serve` reads it).
+fn postgres_store_command(app: &App, name: &str, action: StoreAction) -> Result<()> {
+    use pyrosome::store::{self, KeyRange, ListQuery, WriteBatch};
+    let secrets = pyrosome::app::Secrets::from_environment();
+    let open = pyrosome::runtime::open_stores(
+        &App {
+            stores: app
+                .stores
+                .iter()
+                .filter(|s| s.name == name)
+                .cloned()
+                .collect(),
+            ..app.clone()
+        },
+        &pyrosome::runtime::default_data_dir(app),
+        &secrets,
+    )?;
+    let Some(store::AnyNamespace::Postgres(ns)) = open.namespaces.get(name) else {
+        bail!("store \"{name}\" is not on PostgreSQL");
+    };
+    let mut out = std::io::stdout().lock();
+    match action {
+        StoreAction::Get { key, .. } => match ns.get(key.as_bytes())? {
+            Some(v) => writeln!(out, "{}", store::value_to_tagged_json(&v))?,
+            None => bail!("no key {key:?} in store \"{name}\""),
+        },
+        StoreAction::Put { key, value, .. } => {
+            let value = store::parse_tagged_json(&value)
+                .with_context(|| format!("the value is not valid tagged JSON: {value}"))?;
+            ns.write_blocking(WriteBatch::new().put(key.into_bytes(), value))?;
+        }
+        StoreAction::Delete { key, .. } => {
+            ns.write_blocking(WriteBatch::new().delete(key.into_bytes()))?;
+        }
+        StoreAction::List {
+            prefix,
+            limit,
+            reverse,
+            ..
+        } => {
+            let query = ListQuery {
+                range: prefix.map_or(KeyRange::All, |p| KeyRange::Prefix(p.into_bytes())),
+                limit,
+                reverse,
+            };
+            for (key, value) in ns.list(&query)? {
+                let line = serde_json::json!({
+                    "key": String::from_utf8_lossy(&key),
+                    "value": store::value_to_tagged_json(&value),
+                });
+                writeln!(out, "{line}")?;
+            }
+        }
+        StoreAction::Export { .. } => {
+            let n = store::backup::export_jsonl_postgres(ns, &mut out)?;
+            eprintln!("exported {n} entries from \"{name}\"");
+        }
+        StoreAction::Import { .. } => {
+            let mut input = std::io::stdin().lock();
+            let n = store::backup::import_jsonl_postgres(ns, &mut input)?;
+            eprintln!("imported {n} entries into \"{name}\"");
+        }
+    }
     Ok(())
 }
 

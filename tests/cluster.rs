@@ -508,3 +508,49 @@ fn a_rolling_restart_behind_haproxy_fails_no_request() {
     );
     assert!(done.load(Ordering::Relaxed) > 100);
 }
+
+#[test]
+fn store_cli_and_backups_work_on_a_postgres_store() {
+    let server = PgServer::shared();
+    let (from, to) = (server.database("cli"), server.database("cli"));
+    let app = app();
+    let cli = |url: &str, args: &[&str], input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pyrosome"))
+            .arg("store")
+            .arg(app.path())
+            .args(args)
+            .env("DATABASE_URL", url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run pyrosome store");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "pyrosome store {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    cli(&from, &["put", "kv", "a", r#"{"n": 1}"#], "");
+    cli(
+        &from,
+        &["put", "kv", "b", r#"{"$bigint": "12345678901234567890"}"#],
+        "",
+    );
+    let backup = cli(&from, &["export", "kv"], "");
+    assert_eq!(backup.lines().count(), 2, "{backup}");
+    cli(&to, &["import", "kv"], &backup);
+    assert_eq!(
+        cli(&to, &["get", "kv", "b"], "").trim(),
+        r#"{"$bigint":"12345678901234567890"}"#
+    );
+    assert_eq!(cli(&to, &["export", "kv"], ""), backup);
+}

@@ -310,12 +310,7 @@ pub fn export_jsonl(ns: &Namespace, out: &mut dyn Write) -> Result<u64, StoreErr
             let (k, v) = entry.map_err(eng)?;
             let key = k.value();
             let value = ns.decode(key, v.value())?;
-            let mut line = Map::with_capacity(2);
-            line.insert("key".into(), key_to_json(key));
-            line.insert("value".into(), value_to_tagged_json(&value));
-            serde_json::to_writer(&mut *out, &J::Object(line))
-                .map_err(|e| StoreError::BackupIo(e.into()))?;
-            out.write_all(b"\n")?;
+            write_entry(out, key, &value)?;
             n += 1;
         }
         out.flush()?;
@@ -323,22 +318,64 @@ pub fn export_jsonl(ns: &Namespace, out: &mut dyn Write) -> Result<u64, StoreErr
     })
 }
 
+/// [`export_jsonl`] for a store on PostgreSQL (one `REPEATABLE READ` snapshot).
+pub fn export_jsonl_postgres(
+    ns: &super::postgres::PgNamespace,
+    out: &mut dyn Write,
+) -> Result<u64, StoreError> {
+    let n = ns.export_pages(&mut |entries| {
+        for (key, value) in &entries {
+            write_entry(out, key, value)?;
+        }
+        Ok(())
+    })?;
+    out.flush()?;
+    Ok(n)
+}
+
+/// One backup line.
+fn write_entry(out: &mut dyn Write, key: &[u8], value: &Value) -> Result<(), StoreError> {
+    let mut line = Map::with_capacity(2);
+    line.insert("key".into(), key_to_json(key));
+    line.insert("value".into(), value_to_tagged_json(value));
+    serde_json::to_writer(&mut *out, &J::Object(line))
+        .map_err(|e| StoreError::BackupIo(e.into()))?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
 /// Puts every entry of a JSON Lines backup into the namespace (existing keys are overwritten,
 /// others are kept), in batches of 1000 entries acknowledged with the namespace's durability.
 /// Returns the number of entries imported. A bad line fails the import with an error naming
 /// the line; entries of the batches completed before it stay written, the rest are not.
 pub fn import_jsonl(ns: &Namespace, input: &mut dyn BufRead) -> Result<u64, StoreError> {
+    import_jsonl_with(&mut |batch| ns.write_blocking(batch), input)
+}
+
+/// [`import_jsonl`] into a store on PostgreSQL.
+pub fn import_jsonl_postgres(
+    ns: &super::postgres::PgNamespace,
+    input: &mut dyn BufRead,
+) -> Result<u64, StoreError> {
+    import_jsonl_with(&mut |batch| ns.write_blocking(batch), input)
+}
+
+/// [`import_jsonl`], writing each batch with `write`.
+fn import_jsonl_with(
+    write: &mut dyn FnMut(WriteBatch) -> Result<super::WriteOutcome, StoreError>,
+    input: &mut dyn BufRead,
+) -> Result<u64, StoreError> {
     let mut batch = WriteBatch::default();
     let mut first_line_of_batch = 1u64;
     let mut n = 0u64;
     let mut line_no = 0u64;
     let mut line = String::new();
-    let flush = |batch: &mut WriteBatch, first: u64| -> Result<(), StoreError> {
+    let mut flush = |batch: &mut WriteBatch, first: u64| -> Result<(), StoreError> {
         let ops = std::mem::take(&mut batch.ops);
         if ops.is_empty() {
             return Ok(());
         }
-        ns.write_blocking(WriteBatch { ops })
+        write(WriteBatch { ops })
             .map(|_| ())
             .map_err(|e| StoreError::BackupLine {
                 line: first,
