@@ -249,16 +249,16 @@ fn kill_9_loses_no_acknowledged_write_and_no_half_batch() {
             .map(|w| {
                 let (acked, stop, addr) = (acked.clone(), stop.clone(), node.addr);
                 std::thread::spawn(move || {
-                    let mut i = 0;
+                    let mut i: u64 = 0;
                     while !stop.load(Ordering::Relaxed) {
                         let key = format!("r{round}w{w}i{i}");
-                        let path = if i % 2 == 0 {
+                        let path = if i.is_multiple_of(2) {
                             format!("/put?k={key}&v=x")
                         } else {
                             format!("/batch?n={key}")
                         };
                         if let Ok((200, _)) = request(addr, "POST", &path) {
-                            acked.lock().expect("lock").push((i % 2 == 0, key));
+                            acked.lock().expect("lock").push((i.is_multiple_of(2), key));
                         }
                         i += 1;
                     }
@@ -452,12 +452,12 @@ fn a_rolling_restart_behind_haproxy_fails_no_request() {
             std::thread::spawn(move || {
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let path = if i % 2 == 0 {
+                    let path = if i.is_multiple_of(2) {
                         format!("/put?k=c{c}/{i}&v={i}")
                     } else {
                         format!("/get?k=c{c}/{}", i - 1)
                     };
-                    let method = if i % 2 == 0 { "POST" } else { "GET" };
+                    let method = if i.is_multiple_of(2) { "POST" } else { "GET" };
                     match request(lb, method, &path) {
                         Ok((200, body))
                             if i % 2 == 1 && body != format!("{{\"v\":\"{}\"}}", i - 1) =>
@@ -479,14 +479,14 @@ fn a_rolling_restart_behind_haproxy_fails_no_request() {
             })
         })
         .collect();
-    for n in 0..2 {
+    for (n, node) in nodes.iter_mut().enumerate() {
         std::thread::sleep(Duration::from_millis(700));
         let before = done.load(Ordering::Relaxed);
-        let (addr, dir) = (nodes[n].addr, data.path().join(format!("n{}", n + 1)));
-        nodes[n].terminate();
+        let (addr, dir) = (node.addr, data.path().join(format!("n{}", n + 1)));
+        node.terminate();
         // Down for a moment: the other node takes everything.
         std::thread::sleep(Duration::from_millis(1500));
-        nodes[n] = Node::start(app.path(), &dir, &db, Some(addr));
+        *node = Node::start(app.path(), &dir, &db, Some(addr));
         // Back in rotation before the next node goes.
         std::thread::sleep(Duration::from_millis(1500));
         assert!(

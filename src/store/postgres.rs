@@ -86,6 +86,9 @@ const RETRIES: usize = 5;
 /// Entries per page of an export (one snapshot, read through a cursor).
 const EXPORT_PAGE: i32 = 1000;
 
+/// Entries of a range, in order.
+pub type Entries = Vec<(Vec<u8>, Value)>;
+
 /// What an operation answers with, on the store's client thread.
 pub type Callback<T> = Box<dyn FnOnce(Result<T, StoreError>) + Send>;
 
@@ -748,10 +751,9 @@ impl PgNamespace {
     /// thread (for the CLI's export).
     pub fn export_pages(
         &self,
-        page: &mut dyn FnMut(Vec<(Vec<u8>, Value)>) -> Result<(), StoreError>,
+        page: &mut dyn FnMut(Entries) -> Result<(), StoreError>,
     ) -> Result<u64, StoreError> {
-        let (tx, rx) =
-            std::sync::mpsc::sync_channel::<Result<Vec<(Vec<u8>, Value)>, StoreError>>(2);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Entries, StoreError>>(2);
         let ns = self.clone();
         self.db.handle.spawn(async move {
             let sender = tx.clone();
