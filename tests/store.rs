@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{Client, TempApp, TestServer, json};
+use pyrosome::app::Secrets;
 use pyrosome::store::{Durability, FILE_NAME};
 use pyrosome::value::BigInt;
 use pyrosome::{App, Runtime, RuntimeError, RuntimeOptions, Value};
@@ -238,10 +239,70 @@ fn big(text: &str) -> Value {
     Value::BigInt(BigInt::parse(text).expect("BigInt digits"))
 }
 
-#[test]
-fn get_of_an_absent_key_is_undefined_and_put_get_delete_work() {
+/// The store tests that hold on both backends run on each: `embedded::NAME` and
+/// `on_postgres::NAME` (a fresh database on a PostgreSQL server of the test's own, the stores
+/// `kv`, `cache` and `shared` on it; `secret` stays embedded).
+#[derive(Clone, Copy)]
+enum Backend {
+    Embedded,
+    Postgres,
+}
+
+impl Backend {
+    fn start(self, app: &TempApp, workers: usize) -> Runtime {
+        match self {
+            Backend::Embedded => app.start(workers),
+            Backend::Postgres => {
+                let manifest = app.path().join("pyrosome.toml");
+                let text = std::fs::read_to_string(&manifest).expect("manifest");
+                let text = ["kv", "cache", "shared"].iter().fold(text, |t, name| {
+                    t.replace(
+                        &format!("[stores.{name}]\n"),
+                        &format!("[stores.{name}]\nbackend = \"postgres\"\n"),
+                    )
+                });
+                std::fs::write(&manifest, text).expect("manifest");
+                let url = common::postgres::PgServer::shared().database("js");
+                Runtime::start(
+                    app.load(),
+                    RuntimeOptions {
+                        workers,
+                        secrets: Secrets::new().with("DATABASE_URL", url),
+                        ..RuntimeOptions::default()
+                    },
+                )
+                .unwrap_or_else(|e| panic!("app should start: {e}"))
+            }
+        }
+    }
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(#[test] fn $name() { super::$name(super::Backend::Embedded); })*
+        }
+        mod on_postgres {
+            $(#[test] fn $name() { super::$name(super::Backend::Postgres); })*
+        }
+    };
+}
+
+on_both_backends!(
+    get_of_an_absent_key_is_undefined_and_put_get_delete_work,
+    every_value_type_round_trips,
+    keys_order_bytewise_by_code_point_including_empty_and_binary_keys,
+    list_ranges_limits_reverse_and_count,
+    put_if_absent_and_atomic_batches,
+    concurrent_put_if_absent_has_exactly_one_winner,
+    errors_are_clear_and_typed,
+    a_read_grant_sees_another_services_writes,
+    an_http_response_waits_for_writes_the_handler_did_not_await,
+);
+
+fn get_of_an_absent_key_is_undefined_and_put_get_delete_work(backend: Backend) {
     let app = app();
-    let rt = app.start(1);
+    let rt = backend.start(&app, 1);
     assert_eq!(call(&rt, "get", key(s("nothing"))), Value::Undefined);
     assert_eq!(
         call(&rt, "put", kv(s("a"), s("one"))),
@@ -277,10 +338,9 @@ fn get_of_an_absent_key_is_undefined_and_put_get_delete_work() {
     );
 }
 
-#[test]
-fn every_value_type_round_trips() {
+fn every_value_type_round_trips(backend: Backend) {
     let app = app();
-    let rt = app.start(1);
+    let rt = backend.start(&app, 1);
     let out = call(&rt, "valueTypes", Value::Undefined);
     assert_eq!(
         out.get("failures"),
@@ -354,20 +414,25 @@ fn every_value_type_round_trips() {
         }
         assert_eq!(value, want, "{name}");
     }
-    // The 1 MiB string stored by JavaScript, read from Rust through the raw namespace.
-    let ns = rt
-        .store()
-        .expect("the app has stores")
-        .namespace("kv", Durability::Durable)
-        .expect("namespace");
-    let meg = ns.get(b"vt/meg").expect("get").expect("present");
+    // The 1 MiB string stored by JavaScript, read from Rust through the raw namespace (on
+    // PostgreSQL, through JavaScript again).
+    let meg = match backend {
+        Backend::Embedded => rt
+            .store()
+            .expect("the app has stores")
+            .namespace("kv", Durability::Durable)
+            .expect("namespace")
+            .get(b"vt/meg")
+            .expect("get")
+            .expect("present"),
+        Backend::Postgres => call(&rt, "get", key(s("vt/meg"))),
+    };
     assert_eq!(meg.as_str().map(str::len), Some(1 << 20));
 }
 
-#[test]
-fn keys_order_bytewise_by_code_point_including_empty_and_binary_keys() {
+fn keys_order_bytewise_by_code_point_including_empty_and_binary_keys(backend: Backend) {
     let app = app();
-    let rt = app.start(1);
+    let rt = backend.start(&app, 1);
     // Inserted out of order. In UTF-16 "😀" (D83D..) sorts before "\u{FFFD}"; by code point
     // (UTF-8 bytes) it sorts after.
     let text_keys = [
@@ -446,10 +511,9 @@ fn items(v: &Value) -> Vec<Value> {
     }
 }
 
-#[test]
-fn list_ranges_limits_reverse_and_count() {
+fn list_ranges_limits_reverse_and_count(backend: Backend) {
     let app = app();
-    let rt = app.start(1);
+    let rt = backend.start(&app, 1);
     // Timelines: tl/<user>/<zero-padded timestamp>.
     let ts = |t: u64| format!("{t:013}");
     let mut entries = Vec::new();
@@ -611,10 +675,9 @@ fn list_ranges_limits_reverse_and_count() {
     assert_eq!(items(&all_bob).len(), 25);
 }
 
-#[test]
-fn put_if_absent_and_atomic_batches() {
+fn put_if_absent_and_atomic_batches(backend: Backend) {
     let app = app();
-    let rt = app.start(1);
+    let rt = backend.start(&app, 1);
     let pia = |k: &str, v: &str| call(&rt, "putIfAbsent", kv(s(k), s(v)));
     assert_eq!(pia("once", "first"), Value::Bool(true));
     assert_eq!(pia("once", "second"), Value::Bool(false));
@@ -694,10 +757,9 @@ fn put_if_absent_and_atomic_batches() {
     );
 }
 
-#[test]
-fn concurrent_put_if_absent_has_exactly_one_winner() {
+fn concurrent_put_if_absent_has_exactly_one_winner(backend: Backend) {
     let app = app();
-    let rt = app.start(2);
+    let rt = backend.start(&app, 2);
     let rt = &rt;
     let wins: usize = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
@@ -729,10 +791,9 @@ fn error_of<'a>(out: &'a Value, case: &str) -> (&'a str, &'a str) {
     }
 }
 
-#[test]
-fn errors_are_clear_and_typed() {
+fn errors_are_clear_and_typed(backend: Backend) {
     let app = app();
-    let rt = app.start(1);
+    let rt = backend.start(&app, 1);
     let out = call(&rt, "errors", Value::Undefined);
 
     assert_eq!(
@@ -829,7 +890,10 @@ fn errors_are_clear_and_typed() {
     assert!(
         message.contains("store \"kv\"")
             && message.contains("65537 bytes")
-            && message.contains("65536"),
+            && message.contains(match backend {
+                Backend::Embedded => "65536",
+                Backend::Postgres => "the limit is 2048",
+            }),
         "{message}"
     );
     // Nothing of a refused batch was written.
@@ -842,10 +906,9 @@ fn errors_are_clear_and_typed() {
     );
 }
 
-#[test]
-fn a_read_grant_sees_another_services_writes() {
+fn a_read_grant_sees_another_services_writes(backend: Backend) {
     let app = app();
-    let rt = app.start(1);
+    let rt = backend.start(&app, 1);
     rt.call_blocking("other", "put", kv(s("note"), s("hello")))
         .expect("other.put");
     assert_eq!(
@@ -981,10 +1044,9 @@ fn the_answer_waits_for_writes_the_handler_did_not_await() {
     );
 }
 
-#[test]
-fn an_http_response_waits_for_writes_the_handler_did_not_await() {
+fn an_http_response_waits_for_writes_the_handler_did_not_await(backend: Backend) {
     let app = app();
-    let rt = app.start(1);
+    let rt = backend.start(&app, 1);
     let server = TestServer::start(rt, 1 << 20, false);
     let mut client = Client::connect(server.addr);
     for i in 0..20 {
