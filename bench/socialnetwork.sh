@@ -43,7 +43,16 @@
 # SN_ENGINES ("quickjs"; "quickjs v8" runs Pyrosome once per engine,
 # `serve --engine E`, as deployments pyrosome-quickjs and pyrosome-v8, built
 # with `--features v8`; all Pyrosome deployments start from one snapshot),
-# SN_OUT (bench/results/socialnetwork.md: where the report is written).
+# SN_OUT (bench/results/socialnetwork.md: where the report is written),
+# SN_STORES ("embedded"; e.g. "embedded postgres postgres2" runs Pyrosome once
+# per store setup: `pyrosome` on the embedded store, `pyrosome-pg` with the
+# app's stores on a PostgreSQL 15 server the script starts (initdb in the work
+# folder, fsync on, pinned with the system under test), and `pyrosome-pg2`:
+# two nodes on that database behind HAProxy with deploy/haproxy.cfg, each
+# node --workers half the SUT's; the `*-cache` stores stay embedded, local to
+# each node; every other store moves to PostgreSQL with its durability; the
+# database is restored from a template copy of the loaded one before each
+# step), SN_PORT_PG (18478).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -82,6 +91,14 @@ fi
 GRAPH=${SN_GRAPH:-}
 
 RELAXED=${SN_RELAXED:-0}
+STORES=${SN_STORES:-embedded}
+for st in $STORES; do
+  case "$st" in
+    embedded|postgres|postgres2) ;;
+    *) echo "SN_STORES: unknown store setup $st (embedded, postgres or postgres2)" >&2; exit 2 ;;
+  esac
+done
+PORT_PG=${SN_PORT_PG:-18478}
 ENGINES=${SN_ENGINES:-quickjs}
 OUT=${SN_OUT:-bench/results/socialnetwork.md}
 FEATURES=()
@@ -132,6 +149,18 @@ command -v node >/dev/null || { echo "Node.js 20+ is required (node not found)" 
 NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]')
 [ "$NODE_MAJOR" -ge 20 ] || { echo "Node.js 20+ is required (found $(node --version))" >&2; exit 1; }
 command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
+USES_PG=0
+case " $STORES " in *" postgres"*) USES_PG=1 ;; esac
+if [ "$USES_PG" = 1 ]; then
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+  if [ -z "$PG_BIN" ] || [ ! -x "$HAPROXY" ]; then
+    log "installing postgresql and haproxy"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql haproxy) >&2
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+    HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+  fi
+fi
 
 log "building pyrosome and the load generator"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -155,7 +184,23 @@ if [ "$RELAXED" = 1 ]; then
     fs.writeFileSync(p, s);' "$APP_P"
   STORAGE_NOTE="every Pyrosome store relaxed (SN_RELAXED=1: acknowledged when applied, fsynced within ~1 s, like the baseline's Redis without persistence); the app ships with its primary stores durable"
 fi
+APP_PG=$WORK/app-pg
+if [ "$USES_PG" = 1 ]; then
+  cp -r "$APP_P" "$APP_PG"
+  rm -rf "$APP_PG/.pyrosome"
+  node -e '
+    const fs = require("fs"); const p = process.argv[1] + "/pyrosome.toml";
+    let s = fs.readFileSync(p, "utf8");
+    s = s.replace(/^\[stores\.([a-z0-9_-]+)\]$/gm, (line, name) =>
+      name.endsWith("-cache") ? line : `${line}\nbackend = "postgres"`);
+    fs.writeFileSync(p, s);' "$APP_PG"
+fi
+PG_AS=""
+[ "$(id -u)" = 0 ] && PG_AS="runuser -u postgres --"
 cleanup() {
+  if [ -f "$WORK/pg/data/postmaster.pid" ]; then
+    $PG_AS "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -m fast stop >/dev/null 2>&1 || true
+  fi
   for pid in "${PIDS[@]:-}"; do
     [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
   done
@@ -207,7 +252,7 @@ stop_pid() { # pid
 P_PID=""
 # The engine of a Pyrosome deployment: pyrosome-E runs on E, plain pyrosome
 # on the only engine of SN_ENGINES.
-engine_of() { case "$1" in pyrosome-*) echo "${1#pyrosome-}" ;; *) echo "$ENGINES" ;; esac; }
+engine_of() { case "$1" in pyrosome-pg*) echo "$ENGINES" ;; pyrosome-*) echo "${1#pyrosome-}" ;; *) echo "$ENGINES" ;; esac; }
 start_pyrosome() { # data-dir pinned(1|0) engine
   local wrap="" workers=$CPUS
   if [ "$2" = 1 ]; then wrap=$SUT; workers=$SUT_WORKERS; fi
@@ -217,7 +262,64 @@ start_pyrosome() { # data-dir pinned(1|0) engine
   PIDS+=("$P_PID")
   wait_http "http://127.0.0.1:$PORT_P/healthz" 60
 }
-stop_pyrosome() { stop_pid "$P_PID"; P_PID=""; }
+stop_pyrosome() {
+  stop_pid "$P_PID"; P_PID=""
+  stop_pid "${P2_PID:-}"; P2_PID=""
+  stop_pid "${H_PID:-}"; H_PID=""
+}
+
+# ---- PostgreSQL (SN_STORES) ---------------------------------------------------
+PG_PID=""
+pg_sql() { # database sql
+  "$PG_BIN/psql" -h 127.0.0.1 -p "$PORT_PG" -U postgres -d "$1" -v ON_ERROR_STOP=1 -qAt -c "$2"
+}
+start_postgres() {
+  mkdir -p "$WORK/pg"
+  [ -z "$PG_AS" ] || chown -R postgres: "$WORK/pg"
+  $PG_AS "$PG_BIN/initdb" -D "$WORK/pg/data" -U postgres -A trust -E UTF8 --locale=C >"$WORK/pg/initdb.log" 2>&1
+  $SUT $PG_AS "$PG_BIN/postgres" -D "$WORK/pg/data" -p "$PORT_PG" -k "$WORK/pg" \
+    -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB >"$WORK/pg/server.log" 2>&1 &
+  PG_PID=$!
+  PIDS+=("$PG_PID")
+  local deadline=$((SECONDS + 60))
+  until "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT_PG"; do
+    [ $SECONDS -lt "$deadline" ] || { log "postgres did not start"; return 1; }
+    sleep 0.2
+  done
+}
+pg_url() { echo "postgresql://postgres@127.0.0.1:$PORT_PG/$1"; }
+# pyrosome-pg: one node; pyrosome-pg2: two nodes behind HAProxy on PORT_P.
+start_pyrosome_pg() { # deployment data-dir pinned(1|0) database
+  local wrap="" workers=$CPUS engine
+  engine=$(engine_of "$1")
+  if [ "$3" = 1 ]; then wrap=$SUT; workers=$SUT_WORKERS; fi
+  if [ "$1" != pyrosome-pg2 ]; then
+    DATABASE_URL=$(pg_url "$4") $wrap "$PYROSOME" serve "$APP_PG" --listen "127.0.0.1:$PORT_P" --data "$2" \
+      --workers "$workers" --engine "$engine" --log warn $PYROSOME_ARGS >>"$WORK/$1.log" 2>&1 &
+    P_PID=$!
+    PIDS+=("$P_PID")
+    wait_http "http://127.0.0.1:$PORT_P/healthz" 60
+    return
+  fi
+  local half=$(( (workers + 1) / 2 ))
+  DATABASE_URL=$(pg_url "$4") $wrap "$PYROSOME" serve "$APP_PG" --listen "127.0.0.1:$((PORT_P + 1))" --data "$2/n1" \
+    --workers "$half" --engine "$engine" --admin off --log warn $PYROSOME_ARGS >>"$WORK/$1.log" 2>&1 &
+  P_PID=$!
+  PIDS+=("$P_PID")
+  DATABASE_URL=$(pg_url "$4") $wrap "$PYROSOME" serve "$APP_PG" --listen "127.0.0.1:$((PORT_P + 2))" --data "$2/n2" \
+    --workers "$half" --engine "$engine" --admin off --log warn $PYROSOME_ARGS >>"$WORK/$1.log" 2>&1 &
+  P2_PID=$!
+  PIDS+=("$P2_PID")
+  wait_http "http://127.0.0.1:$((PORT_P + 1))/healthz" 60
+  wait_http "http://127.0.0.1:$((PORT_P + 2))/healthz" 60
+  PYROSOME_LB_BIND=127.0.0.1:$PORT_P PYROSOME_NODE1=127.0.0.1:$((PORT_P + 1)) PYROSOME_NODE2=127.0.0.1:$((PORT_P + 2)) \
+    $wrap "$HAPROXY" -f deploy/haproxy.cfg >>"$WORK/haproxy.log" 2>&1 &
+  H_PID=$!
+  PIDS+=("$H_PID")
+  wait_http "http://127.0.0.1:$PORT_P/healthz" 30
+  # Both nodes in rotation (rise 2 x inter 500ms).
+  sleep 1.5
+}
 
 # ---- Node.js + Redis ------------------------------------------------------
 N_PID=""
@@ -250,6 +352,21 @@ stop_node() {
 prepare() { # deployment: fresh storage, load, snapshot
   local d=$1 graph_args=()
   [ -n "$GRAPH" ] && graph_args=(--graph "$GRAPH")
+  if [[ "$d" == pyrosome-pg* ]]; then
+    if [ -d "$WORK/pg-snap" ]; then
+      log "$d: starts from the PostgreSQL snapshot already loaded"
+      return
+    fi
+    pg_sql postgres "CREATE DATABASE load"
+    start_pyrosome_pg pyrosome-pg "$WORK/pg-load" 0 load
+    run node bench/socialnetwork/load.mjs --target "http://127.0.0.1:$PORT_P" "${graph_args[@]}" >"$WORK/load-$d.json" 2>>"$WORK/load-$d.log"
+    stop_pyrosome
+    pg_sql postgres "CREATE DATABASE snap TEMPLATE load"
+    pg_sql postgres "DROP DATABASE load"
+    mv "$WORK/pg-load" "$WORK/pg-snap"
+    sed 's/^/    /' "$WORK/load-$d.log" >&2
+    return
+  fi
   if [ "$d" != node ] && [ -d "$WORK/p-snap" ]; then
     log "$d: starts from the snapshot already loaded (the store does not depend on the engine)"
     return
@@ -273,7 +390,22 @@ prepare() { # deployment: fresh storage, load, snapshot
 }
 
 restore() { # deployment: restart from the snapshot, pinned
-  if [ "$1" != node ]; then
+  if [[ "$1" == pyrosome-pg* ]]; then
+    stop_pyrosome
+    pg_sql postgres "DROP DATABASE IF EXISTS run"
+    pg_sql postgres "CREATE DATABASE run TEMPLATE snap"
+    pg_sql run "CHECKPOINT"
+    rm -rf "$WORK/pg-run"
+    mkdir -p "$WORK/pg-run"
+    # The embedded caches: one copy per node.
+    if [ "$1" = pyrosome-pg2 ]; then
+      cp -a "$WORK/pg-snap" "$WORK/pg-run/n1"; cp -a "$WORK/pg-snap" "$WORK/pg-run/n2"
+    else
+      rmdir "$WORK/pg-run"; cp -a "$WORK/pg-snap" "$WORK/pg-run"
+    fi
+    sync
+    start_pyrosome_pg "$1" "$WORK/pg-run" 1 run
+  elif [ "$1" != node ]; then
     stop_pyrosome
     rm -rf "$WORK/p-run"
     cp -a "$WORK/p-snap" "$WORK/p-run"
@@ -399,6 +531,17 @@ if [ "$(wc -w <<<"$ENGINES")" -gt 1 ]; then
   PYROSOMES=()
   for e in $ENGINES; do PYROSOMES+=("pyrosome-$e"); done
 fi
+if [ "$STORES" != embedded ]; then
+  PYROSOMES=()
+  for st in $STORES; do
+    case "$st" in
+      embedded) PYROSOMES+=(pyrosome) ;;
+      postgres) PYROSOMES+=(pyrosome-pg) ;;
+      postgres2) PYROSOMES+=(pyrosome-pg2) ;;
+    esac
+  done
+fi
+[ "$USES_PG" = 1 ] && start_postgres
 case "$ONLY" in
   both) DEPLOYMENTS=("${PYROSOMES[@]}" node) ;;
   pyrosome) DEPLOYMENTS=("${PYROSOMES[@]}") ;;
@@ -451,6 +594,8 @@ title() {
     pyrosome) echo "Pyrosome" ;;
     pyrosome-quickjs) echo "Pyrosome, QuickJS" ;;
     pyrosome-v8) echo "Pyrosome, V8" ;;
+    pyrosome-pg) echo "Pyrosome, PostgreSQL" ;;
+    pyrosome-pg2) echo "2 x Pyrosome, PostgreSQL, HAProxy" ;;
     *) echo "$1" ;;
   esac
 }
