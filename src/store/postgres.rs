@@ -32,9 +32,9 @@
 //! them), and a put-if-absent that inserted nothing makes the whole transaction roll back
 //! (`applied: false`, `conflict: index`). Because the statements run in order inside the
 //! transaction, a condition sees the batch's earlier operations, as in the embedded store. A
-//! batch of one unconditional operation on a durable store is one statement without
-//! `BEGIN`/`COMMIT`. Transactions that the server aborts as serialization failures or
-//! deadlocks (CockroachDB's `40001` under its default `SERIALIZABLE`) are retried.
+//! batch of one operation on a durable store is one statement without `BEGIN`/`COMMIT`.
+//! Transactions that the server aborts as serialization failures or deadlocks (CockroachDB's
+//! `40001` under its default `SERIALIZABLE`) are retried.
 //!
 //! # Threads, deadlines, failures
 //!
@@ -699,15 +699,22 @@ impl PgNamespace {
         let put = client.prepare_cached(&put_sql()).await?;
         let put_if_absent = client.prepare_cached(&put_if_absent_sql()).await?;
         let delete = client.prepare_cached(&delete_sql()).await?;
-        // One unconditional statement is atomic on its own.
+        // One statement is atomic on its own: no transaction around it.
         if let [op] = ops
             && !relax
-            && !matches!(op, Op::PutIfAbsent(..))
         {
             match op {
                 Op::Put(k, v) => client.execute(&put, &[&name, k, v]).await?,
                 Op::Delete(k) => client.execute(&delete, &[&name, k]).await?,
-                Op::PutIfAbsent(..) => unreachable!("excluded above"),
+                Op::PutIfAbsent(k, v) => {
+                    if client.execute(&put_if_absent, &[&name, k, v]).await? == 0 {
+                        return Ok(WriteOutcome {
+                            applied: false,
+                            conflict: Some(0),
+                        });
+                    }
+                    1
+                }
             };
             return Ok(applied);
         }
