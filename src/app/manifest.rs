@@ -690,6 +690,15 @@ impl<'a> Checker<'a> {
                             &f,
                             "url_secret is only for backend = \"postgres\"".to_owned(),
                         );
+                    } else if secret.contains("://") || secret.contains('@') {
+                        // Not repeated: it may hold a password.
+                        self.error(
+                            Some(v.span()),
+                            &f,
+                            "url_secret is the name of the secret that holds the connection URL \
+                             (e.g. DATABASE_URL), not the URL: the URL must not be in the manifest"
+                                .to_owned(),
+                        );
                     } else if let Err(why) = check_env_name(secret) {
                         self.error(Some(v.span()), &f, format!("secret name {secret:?} {why}"));
                     } else {

@@ -930,6 +930,59 @@ limits = { max_concurrency = 10 }
     }
 
     #[test]
+    fn a_store_backend_is_embedded_or_postgres_with_its_url_secret() {
+        let app = parse(
+            "name = \"x\"\n[stores.a]\nbackend = \"postgres\"\n[stores.b]\nbackend = \"postgres\"\nurl_secret = \"OTHER_DB\"\ndurability = \"relaxed\"\n[stores.c]\nbackend = \"embedded\"\n[stores.d]\n[services.a]\nmodule = \"user.js\"\n",
+        )
+        .expect("valid");
+        let backends: Vec<&Backend> = app.stores.iter().map(|s| &s.backend).collect();
+        assert_eq!(
+            backends,
+            [
+                &Backend::Postgres {
+                    url_secret: DEFAULT_URL_SECRET.into()
+                },
+                &Backend::Postgres {
+                    url_secret: "OTHER_DB".into()
+                },
+                &Backend::Embedded,
+                &Backend::Embedded,
+            ]
+        );
+        assert_eq!(app.stores[1].durability, Durability::Relaxed);
+        let e = error(
+            "name = \"x\"\n[stores.a]\nbackend = \"postgre\"\n[services.a]\nmodule = \"user.js\"\n",
+        );
+        assert!(
+            e.contains("stores.a.backend: unknown backend \"postgre\"")
+                && e.contains("did you mean \"postgres\"?"),
+            "{e}"
+        );
+        let e = error(
+            "name = \"x\"\n[stores.a]\nurl_secret = \"DB\"\n[services.a]\nmodule = \"user.js\"\n",
+        );
+        assert!(
+            e.contains("url_secret is only for backend = \"postgres\""),
+            "{e}"
+        );
+        let e = error(
+            "name = \"x\"\n[stores.a]\nbackend = \"postgres\"\nurl_secret = \"postgres://u:p@h/db\"\n[services.a]\nmodule = \"user.js\"\n",
+        );
+        assert!(
+            e.contains("stores.a.url_secret: url_secret is the name of the secret")
+                && !e.contains("u:p@"),
+            "{e}"
+        );
+        let e = error(
+            "name = \"x\"\n[stores.a]\nbackend = \"postgres\"\nurl_secret = \"1DB\"\n[services.a]\nmodule = \"user.js\"\n",
+        );
+        assert!(
+            e.contains("stores.a.url_secret: secret name \"1DB\""),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn durability_must_be_durable_or_relaxed() {
         let e = error(
             "name = \"x\"\n[stores.cache]\ndurability = \"relax\"\n[services.a]\nmodule = \"user.js\"\n",
