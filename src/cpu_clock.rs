@@ -139,4 +139,3 @@ mod tests {
         spinner.join().unwrap();
     }
 }
-

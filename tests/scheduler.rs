@@ -441,7 +441,11 @@ fn a_turn_is_bounded_by_time_not_by_a_message_count() {
         .collect();
     let fast = rt.scheduler().invoke("other", "fast", Value::Undefined);
     assert!(fast.blocking_recv().expect("answered").is_ok());
-    let done = backlog.iter_mut().map(|p| p.try_recv().is_ok()).filter(|d| *d).count();
+    let done = backlog
+        .iter_mut()
+        .map(|p| p.try_recv().is_ok())
+        .filter(|d| *d)
+        .count();
     assert!(
         done < 20,
         "the fast invocation waited for the whole backlog ({done} of 20 done)"

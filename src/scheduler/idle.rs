@@ -88,7 +88,11 @@ impl Idle {
         if self.sleeping.load(Ordering::Relaxed) == 0 {
             return 0;
         }
-        self.sleepers.lock().iter().filter(|&&i| i < workers).count()
+        self.sleepers
+            .lock()
+            .iter()
+            .filter(|&&i| i < workers)
+            .count()
     }
 
     /// Wakes every worker (shutdown).
@@ -166,13 +170,25 @@ mod tests {
         idle.notify_one();
         assert_eq!(*idle.sleepers.lock(), [2], "the worker was woken");
         idle.notify_one();
-        assert_eq!(*idle.sleepers.lock(), [2], "nobody else may take short work");
+        assert_eq!(
+            *idle.sleepers.lock(),
+            [2],
+            "nobody else may take short work"
+        );
         idle.sleepers.lock().push(0);
         idle.sleeping.fetch_add(1, Ordering::SeqCst);
         idle.notify_long(1);
-        assert_eq!(*idle.sleepers.lock(), [0], "long work wakes the backfill first");
+        assert_eq!(
+            *idle.sleepers.lock(),
+            [0],
+            "long work wakes the backfill first"
+        );
         idle.notify_long(0);
-        assert_eq!(*idle.sleepers.lock(), [0], "worker 0 is not in an empty subset");
+        assert_eq!(
+            *idle.sleepers.lock(),
+            [0],
+            "worker 0 is not in an empty subset"
+        );
         idle.notify_long(1);
         assert!(idle.sleepers.lock().is_empty());
     }

@@ -490,8 +490,7 @@ impl Shared {
             }
             if !elapsed.is_zero() {
                 let secs = elapsed.as_secs_f64() * 1e9;
-                self.short_cores
-                    .record((total_ns - long_ns) as f64 / secs);
+                self.short_cores.record((total_ns - long_ns) as f64 / secs);
                 self.long_cores.record(long_ns as f64 / secs);
             }
             let demand = policy::Demand {
@@ -869,7 +868,8 @@ impl Scheduler {
         // With partitioning, one backfill thread per worker: long work may
         // use every core (see `worker.rs`).
         let backfills = if config.partitioning { workers } else { 0 };
-        let backfill_parkers: Vec<Parker> = (0..backfills).map(|_| Parker::without_reactor()).collect();
+        let backfill_parkers: Vec<Parker> =
+            (0..backfills).map(|_| Parker::without_reactor()).collect();
         let all_parkers: Vec<Parker> = parkers
             .iter()
             .chain(backfill_parkers.iter())

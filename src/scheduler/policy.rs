@@ -392,8 +392,16 @@ mod tests {
         // Short work leaves too little.
         assert_eq!(long_workers(2, demand(1.5, 0.6, 0.3, false)), 1);
         assert_eq!(long_workers(8, demand(6.0, 2.0, 0.3, false)), 3);
-        assert_eq!(long_workers(8, demand(7.9, 2.0, 1.0, false)), 7, "never every worker");
-        assert_eq!(long_workers(2, demand(1.9, 1.9, 0.95, false)), 1, "never every worker");
+        assert_eq!(
+            long_workers(8, demand(7.9, 2.0, 1.0, false)),
+            7,
+            "never every worker"
+        );
+        assert_eq!(
+            long_workers(2, demand(1.9, 1.9, 0.95, false)),
+            1,
+            "never every worker"
+        );
         // Starving although it seemed to fit (other processes take the CPU).
         assert_eq!(long_workers(2, demand(0.2, 0.2, 0.05, true)), 1);
         assert_eq!(long_workers(8, demand(0.5, 0.5, 0.0, true)), 1);

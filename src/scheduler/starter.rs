@@ -30,7 +30,9 @@ pub(crate) struct Starter {
 
 impl Starter {
     /// Starts the thread; `start` makes one instance (called on it).
-    pub(crate) fn start(start: impl Fn(Arc<Service>, Class) + Send + 'static) -> std::io::Result<Starter> {
+    pub(crate) fn start(
+        start: impl Fn(Arc<Service>, Class) + Send + 'static,
+    ) -> std::io::Result<Starter> {
         let (tx, rx) = channel::<Request>();
         let thread = std::thread::Builder::new()
             .name("pyrosome-starter".into())
