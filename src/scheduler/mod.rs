@@ -19,16 +19,22 @@
 //!
 //! Above this mechanism sit the policies (all in `policy.rs`, as pure
 //! functions): **replication** (a service whose least-loaded instance is
-//! busy while a worker idles gets another instance, on the placement path,
-//! in microseconds), **reclaiming** idle instances, **execution-time-aware
-//! partitioning** (methods much slower than the typical invocation run on
-//! their own instances, on a subset of workers sized to their share of CPU
-//! time, so short work never waits behind them; `partitioning: false` turns
-//! it off), and **overload** (past `max_concurrency` per instance, with no
-//! room to grow, invocations are refused with [`OVERLOADED`]). A review
-//! every `policy::REVIEW_INTERVAL` reclassifies methods, resizes the long
-//! subset, reclaims idle instances and expires invocations past their
-//! deadline in instances nobody is running.
+//! busy while a worker idles gets another instance; placement decides in
+//! microseconds and the isolate is started off the placement path by the
+//! starter thread, `starter.rs`; the new instance takes over half of the
+//! not-yet-started backlog of its busiest sibling), **reclaiming** idle
+//! instances, **execution-time-aware partitioning** (methods much slower
+//! than the typical invocation run on their own instances, on backfill
+//! threads at idle priority that use every core short work leaves, plus a
+//! subset of workers reserved for them only when they starve, so short work
+//! never waits behind them; `partitioning: false` turns it off), and
+//! **overload** (past `max_concurrency` per instance, with no room to grow
+//! and the service's queue full, invocations are refused with
+//! [`OVERLOADED`]; partitioning itself never refuses). A review every
+//! `policy::REVIEW_INTERVAL` reclassifies methods, resizes the reserved
+//! long subset, reclaims idle instances and expires invocations past their
+//! deadline in instances nobody is running. Turns are bounded by time
+//! (`worker::TURN_SLICE`), and busy time is counted as it accrues.
 //!
 //! **Reloading** ([`Scheduler::stage`], [`Scheduler::commit`]): the
 //! services are one immutable *generation*, swapped atomically. A reload
@@ -42,9 +48,10 @@
 //!
 //! Files: `mailbox.rs` (the per-instance protocol), `queue.rs` (run queues
 //! and who may push or steal), `idle.rs` (sleeping and waking workers),
-//! `worker.rs` (the loop and effect routing), `instance.rs`, `service.rs`
-//! (placement of invocations on instances), `policy.rs` (the decisions),
-//! `stats.rs` (what is measured), `timer.rs`.
+//! `worker.rs` (the loop, the backfill threads and effect routing),
+//! `instance.rs`, `service.rs` (placement of invocations on instances),
+//! `starter.rs` (starting instances off the placement path), `policy.rs`
+//! (the decisions), `stats.rs` (what is measured), `timer.rs`.
 
 mod idle;
 mod instance;
