@@ -1214,8 +1214,10 @@ fn mix_once(per_us: f64, mix: &Mix, partitioning: bool, cap: f64) -> MixRun {
             } else {
                 (0, "short", ns)
             };
+            let before = t0.elapsed().as_nanos() as u64;
             let rx = rt.scheduler().invoke("m", method, n_arg(n));
             let issued = t0.elapsed().as_nanos() as u64;
+            let placing = issued - before;
             col.pending.fetch_add(1, Ordering::AcqRel);
             let samples = col.samples.clone();
             let pending = col.pending.clone();
@@ -1228,6 +1230,7 @@ fn mix_once(per_us: f64, mix: &Mix, partitioning: bool, cap: f64) -> MixRun {
                     issued,
                     done,
                     ok,
+                    placing,
                 });
                 pending.fetch_sub(1, Ordering::AcqRel);
             });
