@@ -1975,7 +1975,12 @@ fn backlog_once(per_us: f64, second: bool) -> BacklogRun {
     answers.sort_by_key(|a| a.0);
     let failed = answers.iter().filter(|a| !a.1).count();
     let second_at = answers.iter().find(|a| a.2).map(|a| a.0);
-    let count = |from: u64, to: u64| answers.iter().filter(|a| a.1 && a.0 >= from && a.0 < to).count();
+    let count = |from: u64, to: u64| {
+        answers
+            .iter()
+            .filter(|a| a.1 && a.0 >= from && a.0 < to)
+            .count()
+    };
     let (rate_before, rate_after, rate_first5) = match second_at {
         Some(t) => (
             count(t.saturating_sub(10_000_000), t) as f64 / 10.0,
@@ -1995,7 +2000,7 @@ fn backlog_once(per_us: f64, second: bool) -> BacklogRun {
     };
     BacklogRun {
         second,
-        second_at: second_at.map(|t| ms(t)),
+        second_at: second_at.map(ms),
         rate_before,
         rate_after,
         rate_first5,
@@ -2022,7 +2027,11 @@ fn backlog(per_us: f64, out: &mut String) {
     );
     let mut runs: Vec<BacklogRun> = Vec::new();
     for rep in 0..REPS {
-        let order = if rep % 2 == 0 { [true, false] } else { [false, true] };
+        let order = if rep % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
         let pair = clean(
             || order.map(|second| backlog_once(per_us, second)),
             |p| p.iter().map(|r| r.other).fold(0.0, f64::max),
@@ -2030,7 +2039,16 @@ fn backlog(per_us: f64, out: &mut String) {
         for r in pair {
             eprintln!(
                 "  backlog rep {rep} second={}: second_at={:?} ms rate {:.1} -> {:.1} (first 5 ms {:.1}) /ms moved={} drained={:.1} ms place_max={:.3} ms other={:.2} failed={}",
-                r.second, r.second_at, r.rate_before, r.rate_after, r.rate_first5, r.moved, r.drained_ms, r.place_max, r.other, r.failed
+                r.second,
+                r.second_at,
+                r.rate_before,
+                r.rate_after,
+                r.rate_first5,
+                r.moved,
+                r.drained_ms,
+                r.place_max,
+                r.other,
+                r.failed
             );
             runs.push(r);
         }
@@ -2043,15 +2061,44 @@ fn backlog(per_us: f64, out: &mut String) {
         let v: Vec<f64> = runs.iter().filter(|r| r.second == second).map(f).collect();
         format!("{:.d$} ({})", median_f(v.clone()), reps_str(&v, d))
     };
-    let rows: Vec<(&str, &dyn Fn(&BacklogRun) -> f64, usize)> = vec![
-        ("second instance's first answer, ms after the burst", &|r| r.second_at.unwrap_or(f64::NAN), 1),
-        ("answers/ms, 10 ms before it (control: 30–40 ms)", &|r| r.rate_before, 1),
-        ("answers/ms, its first 5 ms (control: 40–45 ms)", &|r| r.rate_first5, 1),
-        ("answers/ms, 5–15 ms after it (control: 45–55 ms)", &|r| r.rate_after, 1),
-        ("**rate after / before**", &|r| r.rate_after / r.rate_before.max(1e-9), 2),
-        ("invocations the second instance ran (moved from the first)", &|r| r.moved as f64, 0),
+    type Row<'a> = (&'a str, &'a dyn Fn(&BacklogRun) -> f64, usize);
+    let rows: Vec<Row> = vec![
+        (
+            "second instance's first answer, ms after the burst",
+            &|r| r.second_at.unwrap_or(f64::NAN),
+            1,
+        ),
+        (
+            "answers/ms, 10 ms before it (control: 30–40 ms)",
+            &|r| r.rate_before,
+            1,
+        ),
+        (
+            "answers/ms, its first 5 ms (control: 40–45 ms)",
+            &|r| r.rate_first5,
+            1,
+        ),
+        (
+            "answers/ms, 5–15 ms after it (control: 45–55 ms)",
+            &|r| r.rate_after,
+            1,
+        ),
+        (
+            "**rate after / before**",
+            &|r| r.rate_after / r.rate_before.max(1e-9),
+            2,
+        ),
+        (
+            "invocations the second instance ran (moved from the first)",
+            &|r| r.moved as f64,
+            0,
+        ),
         ("whole backlog answered after, ms", &|r| r.drained_ms, 1),
-        ("longest `invoke` call while placing the burst, ms", &|r| r.place_max, 3),
+        (
+            "longest `invoke` call while placing the burst, ms",
+            &|r| r.place_max,
+            3,
+        ),
         ("other processes' CPU, cores", &|r| r.other, 2),
         ("failed", &|r| r.failed as f64, 0),
     ];
