@@ -17,6 +17,14 @@
 //!    worker throughput ceiling.
 //! 4. `overhead`: throughput of trivial invocations from Rust with 1 and
 //!    with 256 in flight, 1 and 2 workers, with the CPU each side spends.
+//! 5. `backlog` (issue 16): 1000 invocations queued on one instance when a
+//!    second starts; the drain rate before and after (the new instance
+//!    takes over half of the queued backlog).
+//!
+//! Issue 16 added to 1: the longest `invoke` call (placement stall; the
+//! new instance now starts off the placement path) and `b`'s p99 5–10 ms
+//! after the shift. Every experiment runs with partitioning at its default
+//! (on), except the "off" side of the mixed comparison.
 //!
 //! Load is **open loop** (experiments 1 and 2): the driver (this thread)
 //! issues invocations on a fixed schedule of intended send times and never
@@ -38,7 +46,7 @@
 //! they disturbed (bounded). Every app raises `cpu_ms` (see `calibrate`).
 //!
 //! Run: `cargo bench --bench scheduler` (all, ~4–5 minutes), or
-//! `cargo bench --bench scheduler -- rebalance|mixed|fanout|overhead`
+//! `cargo bench --bench scheduler -- rebalance|mixed|fanout|overhead|backlog`
 //! (several allowed). Exploring: `BENCH_MIX=A|B` runs one mix,
 //! `BENCH_MIX_LOAD=0.5` overrides the mixes' load, `BENCH_MIX_RATE=9000`
 //! fixes their rate, `BENCH_DUMP=/tmp/x` writes raw samples of the mixed
@@ -323,7 +331,7 @@ fn calibrate() -> f64 {
             format!("{WORK_FN}\nexport function work({{ n }}) {{ return burn(n); }}\n"),
         ),
     ]);
-    let rt = start(&app, 1, false);
+    let rt = start(&app, 1, true);
     let time = |n: u64| {
         let t = Instant::now();
         rt.call_blocking("w", "work", n_arg(n)).expect("work");
@@ -361,7 +369,7 @@ fn capacity(per_us: f64, micros: f64, workers: usize, d: Duration) -> (f64, f64)
             format!("{WORK_FN}\nexport function work({{ n }}) {{ return burn(n); }}\n"),
         ),
     ]);
-    let rt = Arc::new(start(&app, workers, false));
+    let rt = Arc::new(start(&app, workers, true));
     let n = iters(per_us, micros);
     let run = |d: Duration| {
         let tokio_rt = tokio::runtime::Builder::new_current_thread()
@@ -417,6 +425,9 @@ struct Sample {
     issued: u64,
     done: u64,
     ok: bool,
+    /// How long the `invoke` call itself took (placement on the driver's
+    /// thread), ns.
+    placing: u64,
 }
 
 impl Sample {
@@ -513,8 +524,10 @@ fn drive(
             continue;
         }
         let (kind, service, method, n) = job(i, intended);
+        let before = t0.elapsed().as_nanos() as u64;
         let rx = rt.scheduler().invoke(service, method, n_arg(n));
         let issued = t0.elapsed().as_nanos() as u64;
+        let placing = issued - before;
         col.pending.fetch_add(1, Ordering::AcqRel);
         let samples = col.samples.clone();
         let pending = col.pending.clone();
@@ -527,6 +540,7 @@ fn drive(
                 issued,
                 done,
                 ok,
+                placing,
             });
             pending.fetch_sub(1, Ordering::AcqRel);
         });
@@ -628,8 +642,14 @@ struct RebalRun {
     /// (window start ms after the shift, window length ms, p99 ns).
     late_p99: Vec<(u64, u64, u64)>,
     /// Longest issue delay of the driver in the first 5 ms after the
-    /// shift (the second instance is started on the invoking thread).
+    /// shift.
     shift_stall: u64,
+    /// Longest `invoke` call (placement) in the first 5 ms after the
+    /// shift, and over all of `b`'s phase.
+    place_max_shift: u64,
+    place_max_b: u64,
+    /// `b` p99 of invocations intended 5–10 ms after the shift.
+    b_5_10_p99: u64,
     lost: usize,
     failed: usize,
     other: f64,
@@ -819,6 +839,17 @@ fn rebal_once(per_us: f64, replicate: bool, cap: f64) -> RebalRun {
         .map(|s| s.issued.saturating_sub(s.intended))
         .max()
         .unwrap_or(0);
+    let place_max = |from: u64, to: u64| {
+        samples
+            .iter()
+            .filter(|s| s.kind == 1 && s.intended >= from && s.intended < to)
+            .map(|s| s.placing)
+            .max()
+            .unwrap_or(0)
+    };
+    let place_max_shift = place_max(shift, shift + 5_000_000);
+    let place_max_b = place_max(shift, end);
+    let b_5_10_p99 = pct(&lat(1, shift + 5_000_000, shift + 10_000_000), 0.99);
     let lag = sorted(
         samples
             .iter()
@@ -826,6 +857,9 @@ fn rebal_once(per_us: f64, replicate: bool, cap: f64) -> RebalRun {
             .collect(),
     );
     RebalRun {
+        place_max_shift,
+        place_max_b,
+        b_5_10_p99,
         replicate,
         a_p99,
         b_p99_ss,
@@ -950,6 +984,10 @@ fn rebalance(per_us: f64, out: &mut String) {
                 ),
             ),
             (
+                "`b` p99 of invocations intended 5–10 ms after the shift, ms",
+                col(&|r| ms(r.b_5_10_p99), 2),
+            ),
+            (
                 "`b` p99 of invocations intended 10–20 ms after the shift, ms",
                 col(&|r| ms(r.b_10_20_p99), 2),
             ),
@@ -981,6 +1019,10 @@ fn rebalance(per_us: f64, out: &mut String) {
             (
                 "driver stall at the shift (max issue − intended, first 5 ms), ms",
                 cols(&|r| format!("{:.2}", ms(r.shift_stall))),
+            ),
+            (
+                "**placement stall**: longest `invoke` call, first 5 ms after the shift / all of `b`'s phase, ms",
+                cols(&|r| format!("{:.3} / {:.3}", ms(r.place_max_shift), ms(r.place_max_b))),
             ),
             (
                 "worker utilisation over the run (busy / wall / 2)",
@@ -1024,15 +1066,23 @@ fn rebalance(per_us: f64, out: &mut String) {
     }
     let rep: Vec<&RebalRun> = runs.iter().filter(|r| r.replicate).collect();
     let back = rep.iter().filter(|r| r.b_10_20_p99 <= r.b_p99_ss).count();
+    let back5 = rep.iter().filter(|r| r.b_5_10_p99 <= r.b_p99_ss).count();
     let grow: Vec<f64> = rep.iter().filter_map(|r| r.grow_at.map(us)).collect();
+    let stall = rep.iter().map(|r| r.place_max_shift).max().unwrap_or(0);
+    let stall_b = rep.iter().map(|r| r.place_max_b).max().unwrap_or(0);
     let _ = writeln!(
         out,
         "\nSummary: `b` got its second instance a median **{:.0} µs** after the shift; the p99 of \
-         `b`'s invocations intended 10–20 ms after the shift was at or under `b`'s steady-state \
-         p99 in **{back} of {}** repetitions (target: back under it within 10 ms). Without \
-         replication `b`'s latency grows with time instead.",
+         `b`'s invocations intended 5–10 ms after the shift was at or under `b`'s steady-state \
+         p99 in **{back5} of {}** repetitions (target: within 5 ms), 10–20 ms after in {back} of {}. \
+         Longest placement (`invoke` call on the driver's thread) in the first 5 ms after the \
+         shift: **{:.3} ms** (all of `b`'s phase: {:.3} ms; target: no stall above 0.1 ms). \
+         Without replication `b`'s latency grows with time instead.",
         median_f(grow),
         rep.len(),
+        rep.len(),
+        ms(stall),
+        ms(stall_b),
     );
 }
 
@@ -1164,8 +1214,10 @@ fn mix_once(per_us: f64, mix: &Mix, partitioning: bool, cap: f64) -> MixRun {
             } else {
                 (0, "short", ns)
             };
+            let before = t0.elapsed().as_nanos() as u64;
             let rx = rt.scheduler().invoke("m", method, n_arg(n));
             let issued = t0.elapsed().as_nanos() as u64;
+            let placing = issued - before;
             col.pending.fetch_add(1, Ordering::AcqRel);
             let samples = col.samples.clone();
             let pending = col.pending.clone();
@@ -1178,6 +1230,7 @@ fn mix_once(per_us: f64, mix: &Mix, partitioning: bool, cap: f64) -> MixRun {
                     issued,
                     done,
                     ok,
+                    placing,
                 });
                 pending.fetch_sub(1, Ordering::AcqRel);
             });
@@ -1839,13 +1892,248 @@ fn overhead(out: &mut String) {
 }
 
 // ---------------------------------------------------------------------------
+// 5. A backlog drains onto a second instance
+
+const BACKLOG: usize = 1000;
+const BACKLOG_JOB_US: f64 = 100.0;
+/// How long an instance of the backlog app takes to start (its module's
+/// top level waits): long enough that the whole backlog is placed on the
+/// first instance before the second is up.
+const BACKLOG_START_MS: u64 = 30;
+
+struct BacklogRun {
+    second: bool,
+    /// When the second instance first answered, ms after the burst began.
+    second_at: Option<f64>,
+    /// Answers per ms in the 10 ms before that, and from 5 to 15 ms after.
+    rate_before: f64,
+    rate_after: f64,
+    /// Answers per ms from 0 to 5 ms after (the first 5 ms).
+    rate_first5: f64,
+    /// Invocations the second instance ran (all moved from the first).
+    moved: usize,
+    /// Time until the whole backlog was answered, ms.
+    drained_ms: f64,
+    /// Longest `invoke` call while placing the burst, ms.
+    place_max: f64,
+    other: f64,
+    failed: usize,
+}
+
+fn backlog_app(second: bool) -> TempApp {
+    let max = if second { 2 } else { 1 };
+    let module = format!(
+        "{WORK_FN}\nconst end = Date.now() + {BACKLOG_START_MS}; while (Date.now() < end) {{}}\n\
+         const me = String(Math.random());\nexport function work({{ n }}) {{ burn(n); return me; }}\n"
+    );
+    write_app(&[
+        (
+            "pyrosome.toml",
+            format!(
+                "name = \"backlog\"\n[limits]\ncpu_ms = 10000\ntimeout_ms = 60000\n[services.q]\nmodule = \"q.js\"\nmax_instances = {max}\n"
+            ),
+        ),
+        ("q.js", module),
+    ])
+}
+
+fn backlog_once(per_us: f64, second: bool) -> BacklogRun {
+    let app = backlog_app(second);
+    let rt = start(&app, 2, true);
+    let n = iters(per_us, BACKLOG_JOB_US);
+    let first = match rt.call_blocking("q", "work", n_arg(1)) {
+        Ok(Value::String(s)) => s.to_string(),
+        other => panic!("backlog app: {other:?}"),
+    };
+    let col = Collector::new();
+    let answers: Arc<Mutex<Vec<(u64, bool, bool)>>> = Arc::default();
+    let bg = Background::start();
+    let t0 = Instant::now();
+    let mut place_max = 0u64;
+    for _ in 0..BACKLOG {
+        let before = Instant::now();
+        let rx = rt.scheduler().invoke("q", "work", n_arg(n));
+        place_max = place_max.max(before.elapsed().as_nanos() as u64);
+        col.pending.fetch_add(1, Ordering::AcqRel);
+        let answers = answers.clone();
+        let pending = col.pending.clone();
+        let first = first.clone();
+        col.handle.spawn(async move {
+            let r = rx.await;
+            let done = t0.elapsed().as_nanos() as u64;
+            let (ok, other) = match r {
+                Ok(Ok(Value::String(s))) => (true, *s != *first),
+                _ => (false, false),
+            };
+            answers.lock().expect("answers").push((done, ok, other));
+            pending.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+    let _ = col.drain(Duration::from_secs(30));
+    let (_, other_cores) = bg.cores();
+    let mut answers = std::mem::take(&mut *answers.lock().expect("answers"));
+    answers.sort_by_key(|a| a.0);
+    let failed = answers.iter().filter(|a| !a.1).count();
+    let second_at = answers.iter().find(|a| a.2).map(|a| a.0);
+    let count = |from: u64, to: u64| {
+        answers
+            .iter()
+            .filter(|a| a.1 && a.0 >= from && a.0 < to)
+            .count()
+    };
+    let (rate_before, rate_after, rate_first5) = match second_at {
+        Some(t) => (
+            count(t.saturating_sub(10_000_000), t) as f64 / 10.0,
+            count(t + 5_000_000, t + 15_000_000) as f64 / 10.0,
+            count(t, t + 5_000_000) as f64 / 5.0,
+        ),
+        None => {
+            // No second instance: the same windows at the median start time
+            // of the runs that had one are not known here; use 30–40 ms
+            // and 45–55 ms after the burst (the backlog is still draining).
+            (
+                count(30_000_000, 40_000_000) as f64 / 10.0,
+                count(45_000_000, 55_000_000) as f64 / 10.0,
+                count(40_000_000, 45_000_000) as f64 / 5.0,
+            )
+        }
+    };
+    BacklogRun {
+        second,
+        second_at: second_at.map(ms),
+        rate_before,
+        rate_after,
+        rate_first5,
+        moved: answers.iter().filter(|a| a.2).count(),
+        drained_ms: answers.last().map_or(0.0, |a| ms(a.0)),
+        place_max: ms(place_max),
+        other: other_cores,
+        failed,
+    }
+}
+
+fn backlog(per_us: f64, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "\n## 5. A backlog drains onto a second instance\n\n\
+         Service `q` (~{BACKLOG_JOB_US} µs of CPU per invocation; an instance takes \
+         {BACKLOG_START_MS} ms to start: its module's top level waits), 2 workers. {BACKLOG} \
+         invocations are placed at once from the driver: the first instance is busy and a worker \
+         idles, so a second instance is asked for, and the whole burst is queued on the first \
+         while it starts. When it is up it takes over half of what is still queued. Rates are \
+         answers per ms, from the answers' arrival times: the 10 ms before the second instance's \
+         first answer vs 5–15 ms after it. Control: `max_instances = 1`. Per repetition values \
+         `r1 / r2 / r3`.\n"
+    );
+    let mut runs: Vec<BacklogRun> = Vec::new();
+    for rep in 0..REPS {
+        let order = if rep % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        let pair = clean(
+            || order.map(|second| backlog_once(per_us, second)),
+            |p| p.iter().map(|r| r.other).fold(0.0, f64::max),
+        );
+        for r in pair {
+            eprintln!(
+                "  backlog rep {rep} second={}: second_at={:?} ms rate {:.1} -> {:.1} (first 5 ms {:.1}) /ms moved={} drained={:.1} ms place_max={:.3} ms other={:.2} failed={}",
+                r.second,
+                r.second_at,
+                r.rate_before,
+                r.rate_after,
+                r.rate_first5,
+                r.moved,
+                r.drained_ms,
+                r.place_max,
+                r.other,
+                r.failed
+            );
+            runs.push(r);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "| metric | second instance allowed: median (r1 / r2 / r3) | control, one instance |\n| --- | --- | --- |"
+    );
+    let col = |second: bool, f: &dyn Fn(&BacklogRun) -> f64, d: usize| {
+        let v: Vec<f64> = runs.iter().filter(|r| r.second == second).map(f).collect();
+        format!("{:.d$} ({})", median_f(v.clone()), reps_str(&v, d))
+    };
+    type Row<'a> = (&'a str, &'a dyn Fn(&BacklogRun) -> f64, usize);
+    let rows: Vec<Row> = vec![
+        (
+            "second instance's first answer, ms after the burst",
+            &|r| r.second_at.unwrap_or(f64::NAN),
+            1,
+        ),
+        (
+            "answers/ms, 10 ms before it (control: 30–40 ms)",
+            &|r| r.rate_before,
+            1,
+        ),
+        (
+            "answers/ms, its first 5 ms (control: 40–45 ms)",
+            &|r| r.rate_first5,
+            1,
+        ),
+        (
+            "answers/ms, 5–15 ms after it (control: 45–55 ms)",
+            &|r| r.rate_after,
+            1,
+        ),
+        (
+            "**rate after / before**",
+            &|r| r.rate_after / r.rate_before.max(1e-9),
+            2,
+        ),
+        (
+            "invocations the second instance ran (moved from the first)",
+            &|r| r.moved as f64,
+            0,
+        ),
+        ("whole backlog answered after, ms", &|r| r.drained_ms, 1),
+        (
+            "longest `invoke` call while placing the burst, ms",
+            &|r| r.place_max,
+            3,
+        ),
+        ("other processes' CPU, cores", &|r| r.other, 2),
+        ("failed", &|r| r.failed as f64, 0),
+    ];
+    for (k, f, d) in rows {
+        let _ = writeln!(out, "| {k} | {} | {} |", col(true, f, d), col(false, f, d));
+    }
+    let ratio: Vec<f64> = runs
+        .iter()
+        .filter(|r| r.second)
+        .map(|r| r.rate_after / r.rate_before.max(1e-9))
+        .collect();
+    let ctl: Vec<f64> = runs
+        .iter()
+        .filter(|r| !r.second)
+        .map(|r| r.rate_after / r.rate_before.max(1e-9))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nSummary: 5–15 ms after the second instance's first answer the backlog drained at \
+         **{:.2}x** the rate of the 10 ms before (per repetition {}; target 2x; the same windows \
+         with one instance: {:.2}x).",
+        median_f(ratio.clone()),
+        reps_str(&ratio, 2),
+        median_f(ctl),
+    );
+}
+
+// ---------------------------------------------------------------------------
 
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let all = ["rebalance", "mixed", "fanout", "overhead"];
+    let all = ["rebalance", "mixed", "fanout", "overhead", "backlog"];
     let selected: Vec<&str> = if args.is_empty() {
         all.to_vec()
     } else {
@@ -1884,6 +2172,7 @@ fn main() {
             "mixed" => mixed(per_us, &mut out),
             "fanout" => fanout(per_us, &mut out),
             "overhead" => overhead(&mut out),
+            "backlog" => backlog(per_us, &mut out),
             "probe" => {
                 for us in [50.0, 200.0, 1000.0, 20000.0] {
                     for w in [1, 2] {

@@ -6,8 +6,9 @@
 //! move between worker threads, so a budget is charged per run segment:
 //! read the clock before and after, on the thread that ran the segment.
 //!
-//! This module holds the crate's only direct FFI outside the engine
-//! backends.
+//! It also lowers a thread to the kernel's idle priority (the scheduler's
+//! backfill threads). This module holds the crate's only direct FFI
+//! outside the engine backends.
 
 use std::time::Duration;
 
@@ -71,6 +72,27 @@ pub fn thread_cpu_time() -> Duration {
         return Duration::ZERO;
     }
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Why a thread's priority could not be changed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set the idle scheduling policy (SCHED_IDLE) of this thread: {0}")]
+pub struct PriorityError(std::io::Error);
+
+/// Puts the calling thread in the kernel's idle scheduling class
+/// (`SCHED_IDLE`): it runs only on CPU time no normal thread wants, and a
+/// normal thread that wakes up on its core preempts it at once. Needs no
+/// privilege (a thread may always lower its own priority).
+pub fn lower_to_idle_priority() -> Result<(), PriorityError> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // Safety: pid 0 is the calling thread (Linux applies the policy per
+    // thread); `param` is a valid sched_param that outlives the call.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(PriorityError(std::io::Error::last_os_error()))
+    }
 }
 
 #[cfg(test)]

@@ -24,41 +24,57 @@ const MAX_SLEEP: Duration = Duration::from_millis(100);
 /// poll is a few atomic loads; a few hundred cover tens of microseconds.
 pub(crate) const SPIN_POLLS: u32 = 200;
 
-/// The sleeping workers of one scheduler.
+/// The sleeping workers of one scheduler, and its backfill threads
+/// (indices from `workers` on; they take only long-class work).
 pub(crate) struct Idle {
     sleeping: AtomicUsize,
     sleepers: Mutex<Vec<usize>>,
     unparkers: Vec<Unparker>,
+    workers: usize,
 }
 
 impl Idle {
-    /// For workers whose parkers are given, in worker order.
-    pub(crate) fn new(parkers: &[Parker]) -> Idle {
+    /// For the threads whose parkers are given: `workers` workers first,
+    /// then the backfill threads.
+    pub(crate) fn new(parkers: &[Parker], workers: usize) -> Idle {
         Idle {
             sleeping: AtomicUsize::new(0),
             sleepers: Mutex::new(Vec::with_capacity(parkers.len())),
             unparkers: parkers.iter().map(Parker::unparker).collect(),
+            workers,
         }
     }
 
     /// Wakes one sleeping worker, if any. Call after publishing work.
     pub(crate) fn notify_one(&self) {
-        self.notify_below(usize::MAX);
+        let workers = self.workers;
+        self.notify_where(|i| i < workers);
     }
 
-    /// Wakes one sleeping worker whose index is below `limit` (the long
-    /// subset), if any. Call after publishing work only they may take.
-    pub(crate) fn notify_below(&self, limit: usize) {
+    /// Wakes one sleeping thread that may run long-class work: a backfill
+    /// thread if one sleeps (it runs at idle priority, leaving the workers
+    /// to short work), else a worker whose index is below `limit` (the long
+    /// subset). Call after publishing work only they may take.
+    pub(crate) fn notify_long(&self, limit: usize) {
+        let workers = self.workers;
+        self.notify_where(|i| i < limit || i >= workers);
+    }
+
+    /// Wakes the sleeper with the highest index that `eligible` accepts.
+    fn notify_where(&self, eligible: impl Fn(usize) -> bool) {
         fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::SeqCst) == 0 {
             return;
         }
         let woken = {
             let mut sleepers = self.sleepers.lock();
-            sleepers
+            let best = sleepers
                 .iter()
-                .rposition(|&i| i < limit)
-                .map(|pos| sleepers.swap_remove(pos))
+                .enumerate()
+                .filter(|(_, i)| eligible(**i))
+                .max_by_key(|(_, i)| **i)
+                .map(|(pos, _)| pos);
+            best.map(|pos| sleepers.swap_remove(pos))
         };
         if let Some(index) = woken {
             self.sleeping.fetch_sub(1, Ordering::SeqCst);
@@ -66,9 +82,17 @@ impl Idle {
         }
     }
 
-    /// Workers asleep now.
+    /// Workers asleep now (backfill threads not counted).
     pub(crate) fn sleeping(&self) -> usize {
-        self.sleeping.load(Ordering::Relaxed)
+        let workers = self.workers;
+        if self.sleeping.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        self.sleepers
+            .lock()
+            .iter()
+            .filter(|&&i| i < workers)
+            .count()
     }
 
     /// Wakes every worker (shutdown).
@@ -108,7 +132,7 @@ mod tests {
     #[test]
     fn a_sleeper_is_woken_by_notify() {
         let parker = parker();
-        let idle = Arc::new(Idle::new(std::slice::from_ref(&parker)));
+        let idle = Arc::new(Idle::new(std::slice::from_ref(&parker), 1));
         let flag = Arc::new(AtomicBool::new(false));
         let (i2, f2) = (idle.clone(), flag.clone());
         let t = std::thread::spawn(move || {
@@ -127,9 +151,45 @@ mod tests {
     #[test]
     fn sleep_returns_at_once_when_work_is_visible() {
         let parker = parker();
-        let idle = Idle::new(std::slice::from_ref(&parker));
+        let idle = Idle::new(std::slice::from_ref(&parker), 1);
         idle.sleep(0, &parker, || true);
         assert_eq!(idle.sleeping.load(Ordering::SeqCst), 0);
+        assert!(idle.sleepers.lock().is_empty());
+    }
+
+    #[test]
+    fn short_work_never_wakes_a_backfill_thread() {
+        let parkers: Vec<Parker> = (0..3).map(|_| parker()).collect();
+        let idle = Idle::new(&parkers, 2);
+        // Backfill thread 2 and worker 0 asleep.
+        for i in [2, 0] {
+            idle.sleepers.lock().push(i);
+            idle.sleeping.fetch_add(1, Ordering::SeqCst);
+        }
+        assert_eq!(idle.sleeping(), 1, "only workers count as sleeping");
+        idle.notify_one();
+        assert_eq!(*idle.sleepers.lock(), [2], "the worker was woken");
+        idle.notify_one();
+        assert_eq!(
+            *idle.sleepers.lock(),
+            [2],
+            "nobody else may take short work"
+        );
+        idle.sleepers.lock().push(0);
+        idle.sleeping.fetch_add(1, Ordering::SeqCst);
+        idle.notify_long(1);
+        assert_eq!(
+            *idle.sleepers.lock(),
+            [0],
+            "long work wakes the backfill first"
+        );
+        idle.notify_long(0);
+        assert_eq!(
+            *idle.sleepers.lock(),
+            [0],
+            "worker 0 is not in an empty subset"
+        );
+        idle.notify_long(1);
         assert!(idle.sleepers.lock().is_empty());
     }
 }

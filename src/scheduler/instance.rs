@@ -18,10 +18,10 @@ use super::stats::MethodStats;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Class {
     /// Ordinary invocations; any worker runs it.
-    Short,
+    Short = 0,
     /// Invocations of methods classified long; only the long subset of
-    /// workers runs it.
-    Long,
+    /// workers and the backfill threads run it.
+    Long = 1,
 }
 
 /// An invocation placed on an instance and not yet answered.
@@ -40,6 +40,23 @@ pub(crate) struct Inflight {
     pub(crate) placed: Instant,
     /// CPU time of its run segments so far.
     pub(crate) cpu: Duration,
+}
+
+#[cfg(test)]
+impl Inflight {
+    /// A record for unit tests, answered nowhere.
+    pub(crate) fn for_test(method: &str) -> Inflight {
+        let now = Instant::now();
+        Inflight {
+            reply: ReplyTo::External(tokio::sync::oneshot::channel().0),
+            depth: 1,
+            method: method.to_owned(),
+            stats: Arc::default(),
+            deadline: now + Duration::from_secs(60),
+            placed: now,
+            cpu: Duration::ZERO,
+        }
+    }
 }
 
 /// What only the worker running an instance touches.

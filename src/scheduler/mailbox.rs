@@ -7,6 +7,11 @@
 //! the mailbox and clears the flag under the same lock when it finds it
 //! empty, so an instance is on at most one run queue, run by at most one
 //! worker, and a message is never left behind in an idle mailbox.
+//!
+//! The runner takes one message at a time ([`Mailbox::pop`]), so what it has
+//! not started stays in the mailbox: a turn can end at any message (turns
+//! are bounded by time), and invocations not yet started can move to
+//! another instance of the service ([`Mailbox::steal_invokes`]).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,6 +56,8 @@ pub(crate) enum Message {
 struct Inner {
     messages: VecDeque<Message>,
     scheduled: bool,
+    /// How many of `messages` are `Invoke`s (not yet started).
+    invokes: usize,
 }
 
 /// See the module documentation.
@@ -67,6 +74,9 @@ impl Mailbox {
     /// instance (it was idle).
     pub(crate) fn push(&self, message: Message) -> bool {
         let mut inner = self.inner.lock();
+        if matches!(message, Message::Invoke { .. }) {
+            inner.invokes += 1;
+        }
         inner.messages.push_back(message);
         let was = std::mem::replace(&mut inner.scheduled, true);
         if !was {
@@ -75,17 +85,64 @@ impl Mailbox {
         !was
     }
 
-    /// Takes every waiting message. When there are none, clears the
+    /// Takes the oldest waiting message. When there is none, clears the
     /// scheduled flag and returns `None`: the instance is idle again.
-    pub(crate) fn take(&self) -> Option<VecDeque<Message>> {
+    pub(crate) fn pop(&self) -> Option<Message> {
         let mut inner = self.inner.lock();
-        if inner.messages.is_empty() {
-            inner.scheduled = false;
-            self.scheduled.store(false, Ordering::Relaxed);
-            None
-        } else {
-            Some(std::mem::take(&mut inner.messages))
+        match inner.messages.pop_front() {
+            Some(message) => {
+                if matches!(message, Message::Invoke { .. }) {
+                    inner.invokes -= 1;
+                }
+                Some(message)
+            }
+            None => {
+                inner.scheduled = false;
+                self.scheduled.store(false, Ordering::Relaxed);
+                None
+            }
         }
+    }
+
+    /// Removes up to `max` of the newest waiting invocations (not yet
+    /// started), oldest first, to run them elsewhere. Replies and timers
+    /// stay: they belong to this isolate. The scheduled flag is left as
+    /// it is (the runner clears it when it finds the mailbox empty).
+    pub(crate) fn steal_invokes(&self, max: usize) -> Vec<Message> {
+        let mut inner = self.inner.lock();
+        if max == 0 || inner.invokes == 0 {
+            return Vec::new();
+        }
+        let mut taken = Vec::new();
+        let mut i = inner.messages.len();
+        while i > 0 && taken.len() < max {
+            i -= 1;
+            if matches!(inner.messages[i], Message::Invoke { .. })
+                && let Some(m) = inner.messages.remove(i)
+            {
+                taken.push(m);
+            }
+        }
+        inner.invokes -= taken.len();
+        taken.reverse();
+        taken
+    }
+
+    /// When the oldest invocation waiting to start was placed.
+    pub(crate) fn oldest_invoke(&self) -> Option<std::time::Instant> {
+        let inner = self.inner.lock();
+        if inner.invokes == 0 {
+            return None;
+        }
+        inner.messages.iter().find_map(|m| match m {
+            Message::Invoke { inflight, .. } => Some(inflight.placed),
+            _ => None,
+        })
+    }
+
+    /// Invocations waiting to start (for rebalancing).
+    pub(crate) fn queued_invokes(&self) -> usize {
+        self.inner.lock().invokes
     }
 
     /// Number of waiting messages (for metrics and placement).
@@ -109,12 +166,50 @@ mod tests {
         let mb = Mailbox::default();
         assert!(mb.push(Message::Timer(TimerId(1))));
         assert!(!mb.push(Message::Timer(TimerId(2))));
-        assert_eq!(mb.take().map(|m| m.len()), Some(2));
+        assert!(mb.pop().is_some());
         // Still scheduled while the runner works: pushes only append.
         assert!(!mb.push(Message::Timer(TimerId(3))));
-        assert_eq!(mb.take().map(|m| m.len()), Some(1));
+        assert!(mb.pop().is_some());
+        assert!(mb.pop().is_some());
         // Empty: the runner puts it down, and the next push schedules again.
-        assert!(mb.take().is_none());
+        assert!(mb.pop().is_none());
+        assert!(!mb.is_scheduled());
         assert!(mb.push(Message::Timer(TimerId(4))));
+    }
+
+    fn invoke(method: &str) -> Message {
+        Message::Invoke {
+            arg: Payload::Value(Value::Undefined),
+            inflight: Inflight::for_test(method),
+        }
+    }
+
+    fn method(m: &Message) -> &str {
+        match m {
+            Message::Invoke { inflight, .. } => &inflight.method,
+            _ => "(not an invocation)",
+        }
+    }
+
+    #[test]
+    fn only_invocations_not_yet_started_move() {
+        let mb = Mailbox::default();
+        mb.push(invoke("a"));
+        mb.push(Message::Timer(TimerId(1)));
+        mb.push(invoke("b"));
+        mb.push(invoke("c"));
+        mb.push(Message::Timer(TimerId(2)));
+        assert_eq!(mb.queued_invokes(), 3);
+        // The newest two, in their order; timers stay.
+        let moved = mb.steal_invokes(2);
+        assert_eq!(moved.iter().map(method).collect::<Vec<_>>(), ["b", "c"]);
+        assert_eq!(mb.queued_invokes(), 1);
+        assert_eq!(mb.len(), 3);
+        assert!(mb.is_scheduled(), "the runner still owns it");
+        // The one started by the runner cannot move.
+        assert_eq!(mb.pop().as_ref().map(method), Some("a"));
+        assert!(mb.steal_invokes(5).is_empty());
+        assert_eq!(mb.queued_invokes(), 0);
+        assert!(matches!(mb.pop(), Some(Message::Timer(TimerId(1)))));
     }
 }

@@ -19,16 +19,22 @@
 //!
 //! Above this mechanism sit the policies (all in `policy.rs`, as pure
 //! functions): **replication** (a service whose least-loaded instance is
-//! busy while a worker idles gets another instance, on the placement path,
-//! in microseconds), **reclaiming** idle instances, **execution-time-aware
-//! partitioning** (methods much slower than the typical invocation run on
-//! their own instances, on a subset of workers sized to their share of CPU
-//! time, so short work never waits behind them; `partitioning: false` turns
-//! it off), and **overload** (past `max_concurrency` per instance, with no
-//! room to grow, invocations are refused with [`OVERLOADED`]). A review
-//! every `policy::REVIEW_INTERVAL` reclassifies methods, resizes the long
-//! subset, reclaims idle instances and expires invocations past their
-//! deadline in instances nobody is running.
+//! busy while a worker idles gets another instance; placement decides in
+//! microseconds and the isolate is started off the placement path by the
+//! starter thread, `starter.rs`; the new instance takes over half of the
+//! not-yet-started backlog of its busiest sibling), **reclaiming** idle
+//! instances, **execution-time-aware partitioning** (methods much slower
+//! than the typical invocation run on their own instances, on backfill
+//! threads at idle priority that use every core short work leaves, plus a
+//! subset of workers reserved for them only when they starve, so short work
+//! never waits behind them; `partitioning: false` turns it off), and
+//! **overload** (past `max_concurrency` per instance, with no room to grow
+//! and the service's queue full, invocations are refused with
+//! [`OVERLOADED`]; partitioning itself never refuses). A review every
+//! `policy::REVIEW_INTERVAL` reclassifies methods, resizes the reserved
+//! long subset, reclaims idle instances and expires invocations past their
+//! deadline in instances nobody is running. Turns are bounded by time
+//! (`worker::TURN_SLICE`), and busy time is counted as it accrues.
 //!
 //! **Reloading** ([`Scheduler::stage`], [`Scheduler::commit`]): the
 //! services are one immutable *generation*, swapped atomically. A reload
@@ -42,9 +48,10 @@
 //!
 //! Files: `mailbox.rs` (the per-instance protocol), `queue.rs` (run queues
 //! and who may push or steal), `idle.rs` (sleeping and waking workers),
-//! `worker.rs` (the loop and effect routing), `instance.rs`, `service.rs`
-//! (placement of invocations on instances), `policy.rs` (the decisions),
-//! `stats.rs` (what is measured), `timer.rs`.
+//! `worker.rs` (the loop, the backfill threads and effect routing),
+//! `instance.rs`, `service.rs` (placement of invocations on instances),
+//! `starter.rs` (starting instances off the placement path), `policy.rs`
+//! (the decisions), `stats.rs` (what is measured), `timer.rs`.
 
 mod idle;
 mod instance;
@@ -54,6 +61,7 @@ mod park;
 mod policy;
 mod queue;
 mod service;
+mod starter;
 mod stats;
 mod task;
 mod timer;
@@ -91,7 +99,8 @@ use mailbox::{Message, ReplyTo};
 use monitor::Monitor;
 use park::Parker;
 use queue::{RunQueue, Runnable};
-use service::{PlaceError, Service};
+use service::{PlaceError, Service, Target};
+use starter::Starter;
 use stats::{Ewma, WorkerStats};
 use task::TaskList;
 use timer::Timers;
@@ -177,7 +186,9 @@ pub struct ServiceInfo {
 pub struct Status {
     /// Worker threads.
     pub workers: usize,
-    /// Workers that may run long-class instances.
+    /// Workers reserved for long-class instances (they take them before
+    /// other work); 0 while long work fits in the CPU short work leaves,
+    /// which the backfill threads give it. Without partitioning, all.
     pub long_workers: usize,
     /// Whether partitioning is on.
     pub partitioning: bool,
@@ -185,8 +196,21 @@ pub struct Status {
     pub queue_depth: usize,
     /// Workers asleep.
     pub sleeping_workers: usize,
-    /// Seconds each worker spent running instances.
+    /// Seconds each worker spent running instances and tasks, counted up to
+    /// now (a run in progress included).
     pub worker_busy_seconds: Vec<f64>,
+    /// Backfill threads: they run long-class instances at idle priority on
+    /// CPU time the workers leave (one per worker with partitioning, else
+    /// none).
+    pub backfill_threads: usize,
+    /// Seconds each backfill thread spent running instances, counted up
+    /// to now.
+    pub backfill_busy_seconds: Vec<f64>,
+    /// Smoothed CPU time of short methods per second (cores' worth), as the
+    /// long/short split sees it.
+    pub short_cores: f64,
+    /// Smoothed CPU time of long methods per second (cores' worth).
+    pub long_cores: f64,
     /// Smoothed share of CPU time taken by long methods.
     pub long_cpu_share: f64,
     /// Isolates discarded for exceeding a limit.
@@ -214,6 +238,9 @@ pub struct ServiceStatus {
     pub in_flight: usize,
     /// Messages waiting in its instances' mailboxes.
     pub queued: usize,
+    /// Invocations waiting in the service's own queue for an instance
+    /// being started.
+    pub waiting: usize,
     /// Instances of code a reload replaced, still finishing the
     /// invocations they had in flight.
     pub draining: usize,
@@ -266,13 +293,24 @@ pub(crate) struct Shared {
     worker_count: usize,
     /// Workers running an instance now.
     running: AtomicUsize,
+    /// Long-class instances running now (on any thread).
+    running_long: AtomicUsize,
     /// Workers with index below this take long-class instances.
     long_workers: AtomicUsize,
     partitioning: bool,
     /// Smoothed share of CPU time that long methods take.
     long_share: Ewma,
+    /// Smoothed CPU time per second of short and of long methods.
+    short_cores: Ewma,
+    long_cores: Ewma,
+    /// When the review last measured them.
+    last_review: Mutex<Instant>,
     /// Per-worker counters.
     workers: Vec<WorkerStats>,
+    /// Per-backfill-thread counters.
+    backfill: Vec<WorkerStats>,
+    /// Starts instances off the placement path (see `starter.rs`).
+    starter: OnceLock<Starter>,
     /// Isolates discarded for a fault (CPU budget, heap limit).
     faults: AtomicU64,
     /// Methods that changed class (short/long).
@@ -365,7 +403,7 @@ impl Shared {
         {
             self.queue.inject_long(instance.clone());
             self.idle
-                .notify_below(self.long_workers.load(Ordering::Relaxed));
+                .notify_long(self.long_workers.load(Ordering::Relaxed));
             return;
         }
         match worker::push_local(self.id, runnable) {
@@ -385,13 +423,18 @@ impl Shared {
             Runnable::Instance(instance) if worker::is_long(&instance) => {
                 self.queue.inject_long(instance);
                 self.idle
-                    .notify_below(self.long_workers.load(Ordering::Relaxed));
+                    .notify_long(self.long_workers.load(Ordering::Relaxed));
             }
             other => {
                 self.queue.inject(other);
                 self.idle.notify_one();
             }
         }
+    }
+
+    /// Nanoseconds since the scheduler started (for busy-time accounting).
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
     }
 
     /// Records a finished invocation's latency.
@@ -421,6 +464,12 @@ impl Shared {
             }
             let classes = policy::classify(&samples);
             let (mut long_ns, mut total_ns) = (0u64, 0u64);
+            let elapsed = {
+                let mut last = self.last_review.lock();
+                let elapsed = now.saturating_duration_since(*last);
+                *last = now;
+                elapsed
+            };
             for ((service, name, m), long) in methods.iter().zip(classes) {
                 if m.long.swap(long, Ordering::Relaxed) != long {
                     self.partition_changes.fetch_add(1, Ordering::Relaxed);
@@ -446,8 +495,21 @@ impl Shared {
             if total_ns > 0 {
                 self.long_share.record(long_ns as f64 / total_ns as f64);
             }
-            let k = policy::long_workers(self.worker_count, self.long_share.get());
-            self.long_workers.store(k, Ordering::Relaxed);
+            if !elapsed.is_zero() {
+                let secs = elapsed.as_secs_f64() * 1e9;
+                self.short_cores.record((total_ns - long_ns) as f64 / secs);
+                self.long_cores.record(long_ns as f64 / secs);
+            }
+            let demand = policy::Demand {
+                short_cores: self.short_cores.get(),
+                long_cores: self.long_cores.get(),
+                long_share: self.long_share.get(),
+                long_starved: self.long_starved(&generation, now),
+            };
+            let k = policy::long_workers(self.worker_count, demand);
+            if self.long_workers.swap(k, Ordering::Relaxed) != k {
+                tracing::debug!(?demand, "workers reserved for long work: {k}");
+            }
         }
         for service in self.generation.load().services.values() {
             service.reclaim(now);
@@ -474,6 +536,18 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// Whether an invocation of a long method has waited to start longer
+    /// than `policy::LONG_STARVATION`.
+    fn long_starved(&self, generation: &Generation, now: Instant) -> bool {
+        generation.services.values().any(|service| {
+            service
+                .instances_of(instance::Class::Long)
+                .iter()
+                .filter_map(|i| i.mailbox.oldest_invoke())
+                .any(|placed| now.saturating_duration_since(placed) > policy::LONG_STARVATION)
+        })
     }
 
     /// Fails the overdue invocations of `service`'s instances that nobody
@@ -539,12 +613,15 @@ impl Shared {
         deadline: Option<Instant>,
     ) {
         let service = pool.spec.name.as_str();
-        let idle = self
+        let idle_short = self
             .worker_count
             .saturating_sub(self.running.load(Ordering::Relaxed));
-        let placed = pool.place(self.engine.as_ref(), &method, self.partitioning, idle);
-        let instance = match placed {
-            Ok(instance) => instance,
+        // Long work may use every core (the backfill threads).
+        let idle_long = self
+            .worker_count
+            .saturating_sub(self.running_long.load(Ordering::Relaxed));
+        let decision = match pool.place(&method, self.partitioning, [idle_short, idle_long]) {
+            Ok(decision) => decision,
             Err(PlaceError::Overloaded { instances }) => {
                 self.overloads.fetch_add(1, Ordering::Relaxed);
                 let why = if instances == 0 {
@@ -565,20 +642,10 @@ impl Shared {
                 self.reply(reply, Err(error));
                 return;
             }
-            Err(PlaceError::NoInstance(e)) => {
-                let error = JsError::new(
-                    "Error",
-                    format!("{service}.{method}: the service has no running instance: {e}"),
-                )
-                .at(service, &method);
-                self.reply(reply, Err(error));
-                return;
-            }
         };
         let placed = Instant::now();
         let own = placed + pool.spec.timeout;
         let deadline = deadline.map_or(own, |d| d.min(own));
-        instance.add_load();
         let stats = pool.stats.method(&method).clone();
         let inflight = instance::Inflight {
             reply,
@@ -589,7 +656,113 @@ impl Shared {
             placed,
             cpu: std::time::Duration::ZERO,
         };
-        self.deliver(&instance, Message::Invoke { arg, inflight });
+        let message = Message::Invoke { arg, inflight };
+        if let Some(class) = decision.start
+            && let Some(starter) = self.starter.get()
+        {
+            starter.request(pool.clone(), class);
+        }
+        match decision.target {
+            Target::Instance(instance) => self.deliver_invoke(&instance, message),
+            Target::Wait(class) => {
+                if let Some((instance, message)) = pool.enqueue(class, message) {
+                    self.deliver_invoke(&instance, message);
+                }
+            }
+        }
+    }
+
+    /// Delivers an invocation to the instance that will run it.
+    fn deliver_invoke(&self, instance: &Arc<Instance>, message: Message) {
+        instance.add_load();
+        self.deliver(instance, message);
+    }
+
+    /// On the starter thread: starts an instance of `class` for `service`
+    /// (asked for by placement), gives it the invocations that waited for
+    /// it, and moves half of its busiest sibling's backlog to it.
+    fn start_instance(&self, service: &Arc<Service>, class: instance::Class) {
+        let created = service
+            .has_room(class)
+            .then(|| service.create(self.engine.as_ref(), class));
+        let instance = match created {
+            Some(Ok(instance)) => {
+                tracing::debug!(service = %service.spec.name, instance = instance.id, ?class, "started another instance");
+                service.replications.fetch_add(1, Ordering::Relaxed);
+                service.add(instance.clone());
+                Some(instance)
+            }
+            Some(Err(e)) => {
+                tracing::error!(service = %service.spec.name, "cannot start another instance: {e}");
+                None
+            }
+            None => None,
+        };
+        let waited = service.started(class);
+        match &instance {
+            Some(instance) => {
+                for message in waited {
+                    self.deliver_invoke(instance, message);
+                }
+                self.rebalance(service, instance);
+            }
+            None => {
+                // No new instance: the waiting invocations go to a running
+                // one (a long method's to a short instance), or fail.
+                for message in waited {
+                    let target = service
+                        .least_loaded(class)
+                        .or_else(|| service.least_loaded(instance::Class::Short));
+                    match target {
+                        Some(instance) => self.deliver_invoke(&instance, message),
+                        None => {
+                            if let Message::Invoke { inflight, .. } = message {
+                                let name = &service.spec.name;
+                                let error = JsError::new(
+                                    "Error",
+                                    format!(
+                                        "{name}.{}: the service has no running instance and \
+                                         none could be started",
+                                        inflight.method
+                                    ),
+                                )
+                                .at(name, &inflight.method);
+                                self.reply(inflight.reply, Err(error));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves not-yet-started invocations from the sibling of `new` with the
+    /// most of them queued to `new` (`policy::rebalance` says how many).
+    fn rebalance(&self, service: &Service, new: &Arc<Instance>) {
+        let victim = service
+            .instances_of(new.class)
+            .into_iter()
+            .filter(|i| !Arc::ptr_eq(i, new))
+            .map(|i| (i.mailbox.queued_invokes(), i))
+            .max_by_key(|(queued, _)| *queued);
+        let Some((queued, victim)) = victim else {
+            return;
+        };
+        let moved = victim.mailbox.steal_invokes(policy::rebalance(queued));
+        if moved.is_empty() {
+            return;
+        }
+        victim.sub_load(moved.len());
+        tracing::debug!(
+            service = %service.spec.name,
+            from = victim.id,
+            to = new.id,
+            moved = moved.len(),
+            "moved queued invocations to a new instance"
+        );
+        for message in moved {
+            self.deliver_invoke(new, message);
+        }
     }
 
     /// Performs a store operation for `instance`, answering with a reply to
@@ -722,11 +895,21 @@ impl Scheduler {
             source,
         })?;
         let parkers: Vec<Parker> = (0..workers).map(|_| Parker::new(reactor.clone())).collect();
+        // With partitioning, one backfill thread per worker: long work may
+        // use every core (see `worker.rs`).
+        let backfills = if config.partitioning { workers } else { 0 };
+        let backfill_parkers: Vec<Parker> =
+            (0..backfills).map(|_| Parker::without_reactor()).collect();
+        let all_parkers: Vec<Parker> = parkers
+            .iter()
+            .chain(backfill_parkers.iter())
+            .map(Parker::share)
+            .collect();
         let (queue, locals) = RunQueue::new(workers);
         let shared = Arc::new(Shared {
             id: NEXT_SCHEDULER.fetch_add(1, Ordering::Relaxed),
             queue,
-            idle: Idle::new(&parkers),
+            idle: Idle::new(&all_parkers, workers),
             reactor,
             tasks: TaskList::default(),
             monitor: Monitor::new(workers),
@@ -743,14 +926,20 @@ impl Scheduler {
             shutdown: AtomicBool::new(false),
             worker_count: workers,
             running: AtomicUsize::new(0),
+            running_long: AtomicUsize::new(0),
             long_workers: AtomicUsize::new(if config.partitioning {
-                policy::long_workers(workers, 0.0)
+                policy::long_workers(workers, policy::Demand::default())
             } else {
                 workers
             }),
             partitioning: config.partitioning,
             long_share: Ewma::default(),
+            short_cores: Ewma::default(),
+            long_cores: Ewma::default(),
+            last_review: Mutex::new(Instant::now()),
             workers: (0..workers).map(|_| WorkerStats::default()).collect(),
+            backfill: (0..backfills).map(|_| WorkerStats::default()).collect(),
+            starter: OnceLock::new(),
             faults: AtomicU64::new(0),
             partition_changes: AtomicU64::new(0),
             overloads: AtomicU64::new(0),
@@ -776,6 +965,17 @@ impl Scheduler {
             source,
         })?;
         let _ = shared.timers.set(Arc::new(timers));
+        let weak = Arc::downgrade(&shared);
+        let starter = Starter::start(move |service, class| {
+            if let Some(shared) = weak.upgrade() {
+                shared.start_instance(&service, class);
+            }
+        })
+        .map_err(|source| StartError::Thread {
+            what: "instance starter",
+            source,
+        })?;
+        let _ = shared.starter.set(starter);
 
         let weak = Arc::downgrade(&shared);
         let tick: Arc<crate::engine::TickHook> = Arc::new(move || {
@@ -798,6 +998,18 @@ impl Scheduler {
                 .spawn(move || worker::run(shared, local, parker))
                 .map_err(|source| StartError::Thread {
                     what: "worker",
+                    source,
+                })?;
+            scheduler.threads.lock().push(thread);
+        }
+        for (slot, parker) in backfill_parkers.into_iter().enumerate() {
+            let shared = shared.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("pyrosome-backfill-{slot}"))
+                .stack_size(WORKER_STACK_BYTES)
+                .spawn(move || worker::backfill(shared, slot, workers + slot, parker))
+                .map_err(|source| StartError::Thread {
+                    what: "backfill",
                     source,
                 })?;
             scheduler.threads.lock().push(thread);
@@ -1029,6 +1241,7 @@ impl Scheduler {
     /// A snapshot of the scheduler's state and counters.
     pub fn status(&self) -> Status {
         let shared = &self.shared;
+        let now = shared.now_ns();
         let mut draining: HashMap<String, usize> = HashMap::new();
         for svc in shared.retired.lock().iter() {
             *draining.entry(svc.spec.name.clone()).or_default() += svc.instance_count();
@@ -1059,6 +1272,7 @@ impl Scheduler {
                     replications: svc.replications.load(Ordering::Relaxed),
                     in_flight: instances.iter().map(|i| i.load()).sum(),
                     queued: instances.iter().map(|i| i.mailbox.len()).sum(),
+                    waiting: svc.waiting(),
                     draining: draining.remove(&svc.spec.name).unwrap_or(0),
                     methods,
                 }
@@ -1072,6 +1286,7 @@ impl Scheduler {
             replications: 0,
             in_flight: 0,
             queued: 0,
+            waiting: 0,
             draining: n,
             methods: Vec::new(),
         }));
@@ -1085,8 +1300,16 @@ impl Scheduler {
             worker_busy_seconds: shared
                 .workers
                 .iter()
-                .map(|w| w.busy_ns.load(Ordering::Relaxed) as f64 / 1e9)
+                .map(|w| w.busy_ns_at(now) as f64 / 1e9)
                 .collect(),
+            backfill_threads: shared.backfill.len(),
+            backfill_busy_seconds: shared
+                .backfill
+                .iter()
+                .map(|w| w.busy_ns_at(now) as f64 / 1e9)
+                .collect(),
+            short_cores: shared.short_cores.get(),
+            long_cores: shared.long_cores.get(),
             long_cpu_share: shared.long_share.get(),
             faults: shared.faults.load(Ordering::Relaxed),
             overloads: shared.overloads.load(Ordering::Relaxed),
@@ -1152,6 +1375,9 @@ impl Scheduler {
         }
         if let Some(timers) = self.shared.timers.get() {
             timers.stop();
+        }
+        if let Some(starter) = self.shared.starter.get() {
+            starter.stop();
         }
         self.shared.outbound.shutdown();
         // Nothing runs any more: break the reference cycles through tasks

@@ -27,7 +27,9 @@ struct Inner {
     state: AtomicUsize,
     mutex: Mutex<()>,
     condvar: Condvar,
-    reactor: Arc<Reactor>,
+    /// `None` for a thread that must never poll the sockets (a backfill
+    /// thread, at idle priority).
+    reactor: Option<Arc<Reactor>>,
 }
 
 /// The parking side, owned by one worker.
@@ -43,6 +45,15 @@ pub(crate) struct Unparker {
 
 impl Parker {
     pub(crate) fn new(reactor: Arc<Reactor>) -> Parker {
+        Parker::with(Some(reactor))
+    }
+
+    /// A parker that only ever waits on its condition variable.
+    pub(crate) fn without_reactor() -> Parker {
+        Parker::with(None)
+    }
+
+    fn with(reactor: Option<Arc<Reactor>>) -> Parker {
         Parker {
             inner: Arc::new(Inner {
                 state: AtomicUsize::new(EMPTY),
@@ -50,6 +61,14 @@ impl Parker {
                 condvar: Condvar::new(),
                 reactor,
             }),
+        }
+    }
+
+    /// Another handle on the same parker (for the table of unparkers;
+    /// only the owning thread parks).
+    pub(crate) fn share(&self) -> Parker {
+        Parker {
+            inner: self.inner.clone(),
         }
     }
 
@@ -70,7 +89,9 @@ impl Parker {
         {
             return;
         }
-        if let Some(mut driver) = inner.reactor.try_driver() {
+        if let Some(reactor) = &inner.reactor
+            && let Some(mut driver) = reactor.try_driver()
+        {
             match inner.state.compare_exchange(
                 EMPTY,
                 PARKED_DRIVER,
@@ -84,7 +105,7 @@ impl Parker {
                     return;
                 }
             }
-            inner.reactor.poll(&mut driver, Some(timeout));
+            reactor.poll(&mut driver, Some(timeout));
             inner.state.store(EMPTY, Ordering::Release);
             return;
         }
@@ -118,7 +139,11 @@ impl Unparker {
                 drop(inner.mutex.lock());
                 inner.condvar.notify_one();
             }
-            PARKED_DRIVER => inner.reactor.wake(),
+            PARKED_DRIVER => {
+                if let Some(reactor) = &inner.reactor {
+                    reactor.wake();
+                }
+            }
             _ => {}
         }
     }

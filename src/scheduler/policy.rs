@@ -4,9 +4,13 @@
 //! - **Replication**: a new invocation goes to the least-loaded instance of
 //!   its service. If even that instance is busy — queued or running, so the
 //!   invocation would wait for a worker — while some worker is idle, the
-//!   service gets another instance at once (an isolate starts in well under
-//!   a millisecond). Decisions are taken on the placement path, per
-//!   invocation, in microseconds.
+//!   service gets another instance. Decisions are taken on the placement
+//!   path, per invocation, in microseconds; the isolate itself is started
+//!   off that path (`starter.rs`): meanwhile the invocation goes to the
+//!   busy instance, or, when the service has no instance it can use,
+//!   waits in the service's queue. Once the new instance is up it takes
+//!   over half of the not-yet-started invocations queued on its busiest
+//!   sibling ([`rebalance`]).
 //! - **Reclaiming**: an instance that has had nothing in flight for
 //!   [`IDLE_RECLAIM`] is dropped, down to the service's `min_instances`.
 //! - **Partitioning**: a method whose invocations take much longer than the
@@ -42,6 +46,15 @@ pub(crate) const MIN_SAMPLES: u64 = 8;
 /// How often partitions and reclaiming are reviewed.
 pub(crate) const REVIEW_INTERVAL: Duration = Duration::from_millis(50);
 
+/// Long work runs on leftover CPU alone (no worker reserved for it) while
+/// it needs at most this fraction of what short work leaves: the rest is
+/// slack for other processes and bursts.
+pub(crate) const BACKFILL_HEADROOM: f64 = 0.8;
+
+/// Long work is starving when an invocation of a long method has waited
+/// this long to start: then workers are reserved for long work again.
+pub(crate) const LONG_STARVATION: Duration = Duration::from_millis(250);
+
 /// What placement knows about one candidate instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Candidate {
@@ -56,36 +69,64 @@ pub(crate) struct Candidate {
 pub(crate) enum Placement {
     /// Use the candidate at this index.
     Use(usize),
-    /// Start another instance and use it.
-    Grow,
-    /// Refuse: every instance is at its concurrency limit and the service
-    /// cannot grow.
+    /// Start another instance (off the placement path); meanwhile put the
+    /// invocation on the candidate at this index, or, with `None`, let it
+    /// wait in the service's queue for the new one.
+    Grow { meanwhile: Option<usize> },
+    /// Wait in the service's queue for the instance being started.
+    Wait,
+    /// Refuse: every instance is at its concurrency limit, the service
+    /// cannot grow, and its queue is full.
     Overloaded,
 }
 
+/// What placement knows about a service's instances of one class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Room {
+    /// Most instances of the class.
+    pub(crate) max_instances: usize,
+    /// Most invocations in flight per instance.
+    pub(crate) max_concurrency: usize,
+    /// Threads with nothing to run that could run the class.
+    pub(crate) idle_workers: usize,
+    /// Whether an instance of the class is being started.
+    pub(crate) starting: bool,
+    /// Invocations waiting in the service's queue for it.
+    pub(crate) waiting: usize,
+}
+
 /// Chooses where a new invocation goes. `candidates` are the running
-/// instances of the right class; `max_instances` bounds them;
-/// `idle_workers` counts workers with nothing to run.
-pub(crate) fn place(
-    candidates: &[Candidate],
-    max_instances: usize,
-    max_concurrency: usize,
-    idle_workers: usize,
-) -> Placement {
+/// instances of the right class. Never blocks on a start: a new instance is
+/// asked for, and the invocation goes to a running one meanwhile, or waits
+/// (bounded by one instance's `max_concurrency`) for the one starting.
+pub(crate) fn place(candidates: &[Candidate], room: Room) -> Placement {
     let best = candidates
         .iter()
         .enumerate()
         .min_by_key(|(_, c)| (c.busy, c.load))
         .map(|(i, c)| (i, *c));
-    let can_grow = candidates.len() < max_instances;
+    let can_grow = !room.starting && candidates.len() < room.max_instances;
+    let can_wait = (room.starting || can_grow) && room.waiting < room.max_concurrency;
     match best {
-        None if can_grow => Placement::Grow,
-        None => Placement::Overloaded,
-        Some((_, c)) if c.busy && idle_workers > 0 && can_grow => Placement::Grow,
-        Some((_, c)) if c.load >= max_concurrency && can_grow => Placement::Grow,
-        Some((_, c)) if c.load >= max_concurrency => Placement::Overloaded,
-        Some((i, _)) => Placement::Use(i),
+        Some((i, c)) if c.load < room.max_concurrency => {
+            if c.busy && room.idle_workers > 0 && can_grow {
+                Placement::Grow { meanwhile: Some(i) }
+            } else {
+                Placement::Use(i)
+            }
+        }
+        // No instance, or the best is full.
+        _ if can_grow && can_wait => Placement::Grow { meanwhile: None },
+        _ if can_wait => Placement::Wait,
+        _ => Placement::Overloaded,
     }
+}
+
+/// Rebalancing a backlog onto a new instance: how many of the `queued`
+/// not-yet-started invocations of the busiest sibling move to it. Half
+/// (rounded down), so both drain at the same pace; nothing below 2.
+pub(crate) fn rebalance(queued: usize) -> usize {
+    queued / 2
 }
 
 /// Whether an instance idle for `idle_for` may be dropped from a service
@@ -143,14 +184,36 @@ pub(crate) fn classify(methods: &[MethodSample]) -> Vec<bool> {
         .collect()
 }
 
-/// How many workers may run long instances: enough for the long methods'
-/// share of CPU time, but never all of them, so short work always has a
-/// worker. With one worker there is nothing to partition.
-pub(crate) fn long_workers(workers: usize, long_share: f64) -> usize {
+/// What the review measured for the long/short split.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Demand {
+    /// Short work's CPU time per wall second (cores' worth), smoothed.
+    pub(crate) short_cores: f64,
+    /// Long work's CPU time per wall second, smoothed.
+    pub(crate) long_cores: f64,
+    /// Long work's share of all CPU time, smoothed.
+    pub(crate) long_share: f64,
+    /// Whether a long invocation has waited past [`LONG_STARVATION`].
+    pub(crate) long_starved: bool,
+}
+
+/// How many workers are *reserved* for long instances (workers `0..k` take
+/// them before anything else). Long work also always runs on the backfill
+/// threads, at idle priority, on whatever CPU the workers leave: so while
+/// it fits in [`BACKFILL_HEADROOM`] of what short work leaves (and does
+/// not starve), no worker is reserved and short work has every core, each
+/// reclaimed from long work as soon as a worker wakes. Otherwise the
+/// reservation follows long work's share of CPU time, never every worker
+/// (with one worker, that worker).
+pub(crate) fn long_workers(workers: usize, demand: Demand) -> usize {
+    let left = (workers as f64 - demand.short_cores).max(0.0);
+    if !demand.long_starved && demand.long_cores <= BACKFILL_HEADROOM * left {
+        return 0;
+    }
     if workers < 2 {
         return workers;
     }
-    let wanted = (workers as f64 * long_share.clamp(0.0, 1.0)).ceil() as usize;
+    let wanted = (workers as f64 * demand.long_share.clamp(0.0, 1.0)).ceil() as usize;
     wanted.clamp(1, workers - 1)
 }
 
@@ -162,42 +225,87 @@ mod tests {
         Candidate { load, busy }
     }
 
+    fn room(max_instances: usize, max_concurrency: usize, idle_workers: usize) -> Room {
+        Room {
+            max_instances,
+            max_concurrency,
+            idle_workers,
+            starting: false,
+            waiting: 0,
+        }
+    }
+
+    fn p(candidates: &[Candidate], max: usize, conc: usize, idle: usize) -> Placement {
+        place(candidates, room(max, conc, idle))
+    }
+
     #[test]
     fn placement_prefers_an_idle_instance_then_the_least_loaded() {
         // An instance waiting on I/O (not busy) takes more work: it
         // interleaves at its awaits.
-        assert_eq!(
-            place(&[c(3, true), c(5, false)], 4, 100, 1),
-            Placement::Use(1)
-        );
-        assert_eq!(
-            place(&[c(3, false), c(1, false)], 4, 100, 1),
-            Placement::Use(1)
-        );
+        assert_eq!(p(&[c(3, true), c(5, false)], 4, 100, 1), Placement::Use(1));
+        assert_eq!(p(&[c(3, false), c(1, false)], 4, 100, 1), Placement::Use(1));
     }
 
     #[test]
     fn replicates_under_backlog_only_when_a_worker_is_idle() {
-        assert_eq!(place(&[c(1, true)], 4, 100, 1), Placement::Grow);
         assert_eq!(
-            place(&[c(1, true)], 4, 100, 0),
+            p(&[c(1, true)], 4, 100, 1),
+            Placement::Grow { meanwhile: Some(0) },
+            "the new instance starts off the placement path; the busy one takes it meanwhile"
+        );
+        assert_eq!(
+            p(&[c(1, true)], 4, 100, 0),
             Placement::Use(0),
             "no idle worker: queue"
         );
         assert_eq!(
-            place(&[c(1, true), c(2, true)], 2, 100, 1),
+            p(&[c(1, true), c(2, true)], 2, 100, 1),
             Placement::Use(0),
             "at max"
         );
-        assert_eq!(place(&[], 2, 100, 0), Placement::Grow, "no instance at all");
+        assert_eq!(
+            p(&[], 2, 100, 0),
+            Placement::Grow { meanwhile: None },
+            "no instance at all: start one, wait for it"
+        );
+    }
+
+    #[test]
+    fn one_start_at_a_time_and_meanwhile_nothing_is_refused() {
+        let starting = |waiting| Room {
+            starting: true,
+            waiting,
+            ..room(4, 10, 1)
+        };
+        // A start in flight: use the busy instance rather than a second start.
+        assert_eq!(place(&[c(1, true)], starting(0)), Placement::Use(0));
+        // No instance yet (the first long instance is starting): wait for it.
+        assert_eq!(place(&[], starting(0)), Placement::Wait);
+        assert_eq!(place(&[], starting(9)), Placement::Wait);
+        // The queue holds one instance's worth; past that, it is overload.
+        assert_eq!(place(&[], starting(10)), Placement::Overloaded);
+        // A full instance with another on its way: wait for that one.
+        assert_eq!(place(&[c(10, true)], starting(3)), Placement::Wait);
     }
 
     #[test]
     fn refuses_past_the_concurrency_limit() {
-        assert_eq!(place(&[c(10, false)], 1, 10, 0), Placement::Overloaded);
-        assert_eq!(place(&[c(10, false)], 2, 10, 0), Placement::Grow);
-        assert_eq!(place(&[c(9, false)], 1, 10, 0), Placement::Use(0));
-        assert_eq!(place(&[], 0, 10, 0), Placement::Overloaded);
+        assert_eq!(p(&[c(10, false)], 1, 10, 0), Placement::Overloaded);
+        assert_eq!(
+            p(&[c(10, false)], 2, 10, 0),
+            Placement::Grow { meanwhile: None }
+        );
+        assert_eq!(p(&[c(9, false)], 1, 10, 0), Placement::Use(0));
+        assert_eq!(p(&[], 0, 10, 0), Placement::Overloaded);
+    }
+
+    #[test]
+    fn a_backlog_is_split_evenly() {
+        assert_eq!(rebalance(1000), 500);
+        assert_eq!(rebalance(3), 1);
+        assert_eq!(rebalance(1), 0, "one queued invocation stays put");
+        assert_eq!(rebalance(0), 0);
     }
 
     #[test]
@@ -259,13 +367,44 @@ mod tests {
         );
     }
 
+    fn demand(short_cores: f64, long_cores: f64, long_share: f64, starved: bool) -> Demand {
+        Demand {
+            short_cores,
+            long_cores,
+            long_share,
+            long_starved: starved,
+        }
+    }
+
     #[test]
-    fn long_work_gets_a_bounded_share_of_workers() {
-        assert_eq!(long_workers(1, 0.9), 1);
-        assert_eq!(long_workers(2, 0.05), 1);
-        assert_eq!(long_workers(2, 0.95), 1, "never every worker");
-        assert_eq!(long_workers(8, 0.3), 3);
-        assert_eq!(long_workers(8, 0.0), 1);
-        assert_eq!(long_workers(8, 1.0), 7);
+    fn long_work_that_fits_in_what_short_work_leaves_reserves_no_worker() {
+        // Mix B at 70 %: short 0.7 cores, long 0.7 cores on 2 workers.
+        assert_eq!(long_workers(2, demand(0.7, 0.7, 0.5, false)), 0);
+        // Mix A: long is nearly everything, short almost nothing.
+        assert_eq!(long_workers(2, demand(0.07, 1.3, 0.95, false)), 0);
+        // One worker: long work backfills what short work leaves.
+        assert_eq!(long_workers(1, demand(0.2, 0.5, 0.7, false)), 0);
+        assert_eq!(long_workers(8, demand(0.0, 0.0, 0.0, false)), 0);
+    }
+
+    #[test]
+    fn long_work_that_does_not_fit_or_starves_gets_a_bounded_share_of_workers() {
+        // Short work leaves too little.
+        assert_eq!(long_workers(2, demand(1.5, 0.6, 0.3, false)), 1);
+        assert_eq!(long_workers(8, demand(6.0, 2.0, 0.3, false)), 3);
+        assert_eq!(
+            long_workers(8, demand(7.9, 2.0, 1.0, false)),
+            7,
+            "never every worker"
+        );
+        assert_eq!(
+            long_workers(2, demand(1.9, 1.9, 0.95, false)),
+            1,
+            "never every worker"
+        );
+        // Starving although it seemed to fit (other processes take the CPU).
+        assert_eq!(long_workers(2, demand(0.2, 0.2, 0.05, true)), 1);
+        assert_eq!(long_workers(8, demand(0.5, 0.5, 0.0, true)), 1);
+        assert_eq!(long_workers(1, demand(0.9, 0.5, 0.4, false)), 1);
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! Instances of the *long* class (see `policy.rs`) never enter a worker's
 //! deque: they wait in a separate injector that only the workers of the
-//! long subset take from, so short work is never stuck behind them.
+//! long subset and the backfill threads take from, so short work is never
+//! stuck behind them.
 //!
 //! The handle types say who may do what: only the owning worker can pop
 //! from a `LocalQueue`; anyone can push into or steal through a
@@ -83,6 +84,11 @@ impl RunQueue {
                 Steal::Retry => {}
             }
         }
+    }
+
+    /// Whether long-class instances are waiting (for backfill threads).
+    pub(crate) fn has_long(&self) -> bool {
+        !self.long.is_empty()
     }
 
     /// Whether any queue a worker may take from holds work (for the sleep

@@ -1,8 +1,15 @@
 //! A service's instances and the placement of new invocations on them
 //! (the decisions themselves are in `policy.rs`).
+//!
+//! Placement never starts an isolate: it asks for one (`starter.rs` starts
+//! it on its own thread) and meanwhile uses a running instance, or, when
+//! the service has none it can use (the first long instance, a service whose
+//! instances are all full), parks the invocation in the service's queue
+//! for the instance being started ([`Service::enqueue`]).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
@@ -10,7 +17,8 @@ use parking_lot::{Mutex, RwLock};
 use crate::engine::{Engine, EngineError, FETCH_METHOD, IsolateConfig};
 
 use super::instance::{Class, Instance};
-use super::policy::{self, Candidate, Placement};
+use super::mailbox::Message;
+use super::policy::{self, Candidate, Placement, Room};
 use super::stats::ServiceStats;
 use super::{ServiceInfo, StartError};
 
@@ -51,10 +59,32 @@ pub struct ServiceConfig {
 /// Why a service could not take an invocation.
 #[derive(Debug)]
 pub(crate) enum PlaceError {
-    /// Every instance is at its concurrency limit and it cannot grow.
+    /// Every instance is at its concurrency limit, it cannot grow, and its
+    /// queue is full.
     Overloaded { instances: usize },
-    /// It has no instance and none could be started.
-    NoInstance(EngineError),
+}
+
+/// Where a placed invocation goes.
+pub(crate) enum Target {
+    /// This instance's mailbox.
+    Instance(Arc<Instance>),
+    /// The service's queue, for the instance of this class being started.
+    Wait(Class),
+}
+
+/// A placement: where the invocation goes, and whether to start another
+/// instance of a class (the caller asks the starter).
+pub(crate) struct Decision {
+    pub(crate) target: Target,
+    pub(crate) start: Option<Class>,
+}
+
+/// Invocations waiting for an instance of one class to start.
+#[derive(Default)]
+struct Waiting {
+    messages: Mutex<VecDeque<Message>>,
+    /// `messages.len()`, readable without the lock by placement.
+    len: AtomicUsize,
 }
 
 /// The running instances of one service.
@@ -65,8 +95,11 @@ pub(crate) struct Service {
     pub(crate) info: ServiceInfo,
     short: RwLock<Vec<Arc<Instance>>>,
     long: RwLock<Vec<Arc<Instance>>>,
-    max_instances: usize,
-    spawning: Mutex<()>,
+    pub(crate) max_instances: usize,
+    /// Per class (short, long): whether an instance is being started.
+    starting: [AtomicBool; 2],
+    /// Per class: invocations waiting for that instance.
+    waiting: [Waiting; 2],
     next_id: Arc<AtomicU64>,
     epoch: Instant,
     /// Instances started beyond the first ones, for metrics.
@@ -95,7 +128,8 @@ impl Service {
             short: RwLock::new(Vec::new()),
             long: RwLock::new(Vec::new()),
             max_instances,
-            spawning: Mutex::new(()),
+            starting: [AtomicBool::new(false), AtomicBool::new(false)],
+            waiting: [Waiting::default(), Waiting::default()],
             next_id,
             epoch,
             replications: AtomicU64::new(0),
@@ -187,32 +221,40 @@ impl Service {
         all
     }
 
-    /// Chooses the instance for a new invocation of `method`.
-    pub(crate) fn place(
-        &self,
-        engine: &dyn Engine,
-        method: &str,
-        partitioning: bool,
-        idle_workers: usize,
-    ) -> Result<Arc<Instance>, PlaceError> {
-        if partitioning && self.stats.method(method).is_long() {
-            // A long method with no long instance yet (another thread is
-            // starting the first one, or starting failed) runs on a short
-            // instance rather than being refused.
-            if let Ok(instance) = self.place_in(engine, Class::Long, idle_workers) {
-                return Ok(instance);
-            }
-        }
-        self.place_in(engine, Class::Short, idle_workers)
+    /// Instances of one class.
+    pub(crate) fn instances_of(&self, class: Class) -> Vec<Arc<Instance>> {
+        self.pool(class).read().clone()
     }
 
-    fn place_in(
+    /// Chooses where a new invocation of `method` goes. `idle` is the
+    /// number of threads with nothing to run that could run each class
+    /// (short, long). Never blocks: an instance to start is only named in
+    /// the decision.
+    pub(crate) fn place(
         &self,
-        engine: &dyn Engine,
-        class: Class,
-        idle_workers: usize,
-    ) -> Result<Arc<Instance>, PlaceError> {
-        let (decision, best) = CANDIDATES.with_borrow_mut(|candidates| {
+        method: &str,
+        partitioning: bool,
+        idle: [usize; 2],
+    ) -> Result<Decision, PlaceError> {
+        if partitioning && self.stats.method(method).is_long() {
+            // Long instances full and their queue too: a short instance
+            // takes it rather than anything being refused.
+            if let Ok(decision) = self.place_in(Class::Long, idle[1]) {
+                return Ok(decision);
+            }
+        }
+        self.place_in(Class::Short, idle[0])
+    }
+
+    fn place_in(&self, class: Class, idle_workers: usize) -> Result<Decision, PlaceError> {
+        let room = Room {
+            max_instances: self.max_instances,
+            max_concurrency: self.spec.max_concurrency,
+            idle_workers,
+            starting: self.starting[class as usize].load(Ordering::Acquire),
+            waiting: self.waiting[class as usize].len.load(Ordering::Relaxed),
+        };
+        let (decision, chosen) = CANDIDATES.with_borrow_mut(|candidates| {
             let pool = self.pool(class).read();
             candidates.clear();
             candidates.extend(pool.iter().map(|i| Candidate {
@@ -221,57 +263,89 @@ impl Service {
             }));
             // Each class may have up to `max_instances`: long methods get
             // instances of their own even when short work filled the quota.
-            let decision = policy::place(
-                candidates,
-                self.max_instances,
-                self.spec.max_concurrency,
-                idle_workers,
-            );
-            let best = candidates
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, c)| (c.busy, c.load))
-                .map(|(i, _)| pool[i].clone());
+            let decision = policy::place(candidates, room);
             let chosen = match decision {
-                Placement::Use(i) => Some(pool[i].clone()),
+                Placement::Use(i) | Placement::Grow { meanwhile: Some(i) } => pool.get(i).cloned(),
                 _ => None,
             };
-            (decision, chosen.or(best))
+            (decision, chosen)
         });
+        let target = match chosen {
+            Some(instance) => Target::Instance(instance),
+            None => Target::Wait(class),
+        };
         match decision {
-            Placement::Use(_) => best.ok_or(PlaceError::Overloaded { instances: 0 }),
+            Placement::Use(_) | Placement::Wait => Ok(Decision {
+                target,
+                start: None,
+            }),
+            Placement::Grow { .. } => {
+                // One start at a time per class; if another placement
+                // claimed it first, that start serves this one too.
+                let claimed = self.starting[class as usize]
+                    .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok();
+                Ok(Decision {
+                    target,
+                    start: claimed.then_some(class),
+                })
+            }
             Placement::Overloaded => Err(PlaceError::Overloaded {
                 instances: self.instance_count(),
             }),
-            Placement::Grow => self.grow(engine, class, best),
         }
     }
 
-    fn grow(
+    /// Parks an invocation until an instance of `class` is started; if
+    /// one is running by now, gives it back with that instance instead.
+    pub(crate) fn enqueue(
         &self,
-        engine: &dyn Engine,
         class: Class,
-        fallback: Option<Arc<Instance>>,
-    ) -> Result<Arc<Instance>, PlaceError> {
-        // One spawn at a time per service; others use the fallback.
-        let Some(_guard) = self.spawning.try_lock() else {
-            return fallback.ok_or(PlaceError::Overloaded { instances: 0 });
-        };
-        if self.pool(class).read().len() >= self.max_instances {
-            return fallback.ok_or(PlaceError::Overloaded { instances: 0 });
+        message: Message,
+    ) -> Option<(Arc<Instance>, Message)> {
+        let waiting = &self.waiting[class as usize];
+        let mut queue = waiting.messages.lock();
+        // Checked under the queue's lock: the starter registers the new
+        // instance before it empties the queue (`started`).
+        if let Some(instance) = self.least_loaded(class) {
+            return Some((instance, message));
         }
-        match self.create(engine, class) {
-            Ok(instance) => {
-                tracing::debug!(service = %self.spec.name, instance = instance.id, ?class, "started another instance");
-                self.replications.fetch_add(1, Ordering::Relaxed);
-                self.add(instance.clone());
-                Ok(instance)
-            }
-            Err(e) => {
-                tracing::error!(service = %self.spec.name, "cannot start another instance: {e}");
-                fallback.ok_or(PlaceError::NoInstance(e))
-            }
-        }
+        queue.push_back(message);
+        waiting.len.store(queue.len(), Ordering::Relaxed);
+        None
+    }
+
+    /// The least-loaded running instance of a class.
+    pub(crate) fn least_loaded(&self, class: Class) -> Option<Arc<Instance>> {
+        self.pool(class)
+            .read()
+            .iter()
+            .min_by_key(|i| (i.mailbox.is_scheduled(), i.load()))
+            .cloned()
+    }
+
+    /// Whether a start of `class` may create an instance (room left).
+    pub(crate) fn has_room(&self, class: Class) -> bool {
+        self.pool(class).read().len() < self.max_instances
+    }
+
+    /// A start of `class` is over (the instance, if any, registered with
+    /// [`Service::add`] before): returns the invocations that waited for
+    /// it.
+    pub(crate) fn started(&self, class: Class) -> VecDeque<Message> {
+        self.starting[class as usize].store(false, Ordering::Release);
+        let waiting = &self.waiting[class as usize];
+        let mut queue = waiting.messages.lock();
+        waiting.len.store(0, Ordering::Relaxed);
+        std::mem::take(&mut *queue)
+    }
+
+    /// Invocations waiting in the service's queue (both classes).
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting
+            .iter()
+            .map(|w| w.len.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// For a service a reload replaced: drops the instances that have had

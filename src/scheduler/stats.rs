@@ -156,13 +156,47 @@ impl ServiceStats {
     }
 }
 
-/// Busy time of one worker.
+/// Busy time of one worker (or backfill thread), accounted as it accrues:
+/// a run in progress counts up to now (`busy_ns_at`), not only once it
+/// ends, so a worker inside a 20 ms segment reads as busy.
 #[derive(Debug, Default)]
 pub(crate) struct WorkerStats {
-    /// Nanoseconds spent running instances and tasks.
+    /// Nanoseconds spent in finished runs of instances and tasks.
     pub(crate) busy_ns: AtomicU64,
+    /// When the run in progress started (nanoseconds since the scheduler's
+    /// epoch, plus one), or 0 between runs.
+    since: AtomicU64,
     /// Runnables started so far; odd while one runs (see `monitor.rs`).
     pub(crate) runs: AtomicU64,
+}
+
+impl WorkerStats {
+    /// A run starts at `now` (nanoseconds since the epoch).
+    pub(crate) fn begin(&self, now: u64) {
+        self.since.store(now + 1, Ordering::Release);
+    }
+
+    /// The run in progress ends at `now`.
+    pub(crate) fn end(&self, now: u64) {
+        let since = self.since.swap(0, Ordering::AcqRel);
+        if since > 0 {
+            // Cleared before it is added: a reader never counts it twice
+            // (see `busy_ns_at`).
+            self.busy_ns
+                .fetch_add(now.saturating_sub(since - 1), Ordering::Release);
+        }
+    }
+
+    /// Busy nanoseconds up to `now`, the run in progress included.
+    pub(crate) fn busy_ns_at(&self, now: u64) -> u64 {
+        let done = self.busy_ns.load(Ordering::Acquire);
+        let since = self.since.load(Ordering::Acquire);
+        done + if since > 0 {
+            now.saturating_sub(since - 1)
+        } else {
+            0
+        }
+    }
 }
 
 #[cfg(test)]
@@ -179,5 +213,19 @@ mod tests {
             e.record(2.0);
         }
         assert!((e.get() - 2.0).abs() < 0.01, "{}", e.get());
+    }
+
+    #[test]
+    fn busy_time_accrues_during_a_run() {
+        let w = WorkerStats::default();
+        assert_eq!(w.busy_ns_at(100), 0);
+        w.begin(1_000);
+        assert_eq!(w.busy_ns_at(1_500), 500, "counted while it runs");
+        assert_eq!(w.busy_ns_at(4_000), 3_000);
+        w.end(5_000);
+        assert_eq!(w.busy_ns_at(9_000), 4_000, "idle time is not counted");
+        w.begin(10_000);
+        w.end(10_250);
+        assert_eq!(w.busy_ns_at(20_000), 4_250);
     }
 }

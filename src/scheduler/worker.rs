@@ -1,5 +1,11 @@
 //! Worker threads: take runnable instances, run them until their mailbox is
 //! empty (or their turn is up), route what their JavaScript asked for.
+//!
+//! Beside the workers run the *backfill* threads (one per worker, with
+//! partitioning): they take only long-class instances and run at the
+//! kernel's idle priority (`SCHED_IDLE`), so long work uses every core no
+//! short work needs, and a worker woken for short work takes its core back
+//! at once (the kernel preempts an idle-priority thread on the wake-up).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -16,9 +22,13 @@ use super::park::Parker;
 use super::queue::{LocalQueue, Runnable};
 use super::{MAX_CALL_DEPTH, Shared, idle::SPIN_POLLS};
 
-/// Messages an instance handles per turn before it goes to the back of the
-/// queue, so one flooded instance cannot starve the others on its worker.
-const TURN_BUDGET: usize = 128;
+/// How long an instance runs per turn before it goes to the back of the
+/// queue (if it has more messages), so one flooded instance cannot starve
+/// the others on its worker. A turn ends at the first message boundary
+/// past it: a long invocation (one segment of 20 ms) is one turn, and
+/// short work (tens of µs per message) takes a worker for about this long.
+/// About the 128 messages of a trivial method the turn was once counted in.
+pub(crate) const TURN_SLICE: Duration = Duration::from_millis(1);
 
 /// A worker checks the global injector before its own deque once every
 /// this many instances, so injected work is not starved by local work.
@@ -95,7 +105,7 @@ pub(crate) fn run(shared: Arc<Shared>, local: LocalQueue, parker: Parker) {
                 let stats = &shared.workers[index];
                 // Odd while running: see `monitor.rs`.
                 stats.runs.fetch_add(1, Ordering::Release);
-                let start = Instant::now();
+                stats.begin(shared.now_ns());
                 match runnable {
                     Runnable::Instance(instance) => {
                         shared.running.fetch_add(1, Ordering::Relaxed);
@@ -104,9 +114,7 @@ pub(crate) fn run(shared: Arc<Shared>, local: LocalQueue, parker: Parker) {
                     }
                     Runnable::Task(task) => task.run(&shared),
                 }
-                stats
-                    .busy_ns
-                    .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                stats.end(shared.now_ns());
                 stats.runs.fetch_add(1, Ordering::Release);
             }
             None if polls < SPIN_POLLS => {
@@ -128,67 +136,135 @@ pub(crate) fn run(shared: Arc<Shared>, local: LocalQueue, parker: Parker) {
     local.clear();
 }
 
-/// Runs one instance for one turn.
+/// The body of a backfill thread (see the module docs): long-class
+/// instances only, at idle priority.
+pub(crate) fn backfill(shared: Arc<Shared>, slot: usize, index: usize, parker: Parker) {
+    if let Err(e) = crate::cpu_clock::lower_to_idle_priority() {
+        // Still correct, only without the kernel's preference for short
+        // work on a shared core.
+        tracing::warn!("backfill thread keeps normal priority: {e}");
+    }
+    let mut polls: u32 = 0;
+    while !shared.shutdown.load(Ordering::Acquire) {
+        match shared.queue.pop_long() {
+            Some(runnable) => {
+                polls = 0;
+                let stats = &shared.backfill[slot];
+                stats.begin(shared.now_ns());
+                match runnable {
+                    Runnable::Instance(instance) => run_instance(&shared, instance),
+                    Runnable::Task(task) => task.run(&shared),
+                }
+                stats.end(shared.now_ns());
+            }
+            None if polls < SPIN_POLLS / 4 => {
+                polls += 1;
+                std::hint::spin_loop();
+            }
+            None => {
+                polls = 0;
+                shared.idle.sleep(index, &parker, || {
+                    shared.queue.has_long() || shared.shutdown.load(Ordering::Acquire)
+                });
+            }
+        }
+    }
+}
+
+/// Runs one instance for one turn: its messages one at a time until the
+/// mailbox is empty or the turn has lasted [`TURN_SLICE`].
 fn run_instance(shared: &Arc<Shared>, instance: Arc<Instance>) {
     let mut guard = instance.core();
-    let mut handled = 0;
+    let long = is_long(&instance);
+    if long {
+        shared.running_long.fetch_add(1, Ordering::Relaxed);
+    }
     let mut effects = Vec::new();
-    while let Some(batch) = instance.mailbox.take() {
-        for message in batch {
-            handled += 1;
-            let Some(core) = guard.as_mut() else {
-                // Dead instance: fail what arrives.
-                refuse(shared, &instance, message);
-                continue;
-            };
-            let Some((event, owner)) = prepare(shared, &instance, core, message) else {
-                continue;
-            };
-            let budget = owner
-                .and_then(|id| core.inflight.get(&id))
-                .map_or(instance.spec.isolate.cpu_budget, |i| {
-                    instance.spec.isolate.cpu_budget.saturating_sub(i.cpu)
-                })
-                .max(MIN_SEGMENT_BUDGET);
-            // Timed on the monotonic clock (a vDSO read); the thread CPU
-            // clock is a system call and is read only by the watchdog
-            // that enforces the budget (see `engine/watchdog.rs`).
-            let start = Instant::now();
-            let outcome = core.isolate.handle(event, budget, &mut effects);
-            let cpu = start.elapsed();
-            if let Some(i) = owner.and_then(|id| core.inflight.get_mut(&id)) {
-                i.cpu += cpu;
-                i.stats.charge(cpu);
+    let turn = Instant::now();
+    if let Some(core) = guard.as_mut() {
+        expire(shared, &instance, core, turn);
+    }
+    loop {
+        let Some(message) = instance.mailbox.pop() else {
+            break;
+        };
+        run_message(shared, &instance, &mut guard, message, &mut effects);
+        let now = Instant::now();
+        if now.duration_since(turn) >= TURN_SLICE {
+            if let Some(core) = guard.as_mut() {
+                expire(shared, &instance, core, now);
             }
-            match outcome {
-                Ok(()) => route(shared, &instance, core, &mut effects),
-                Err(fault) if fault.keeps_isolate() => {
-                    // Only this segment's invocation overran: fail it, keep
-                    // the isolate and everything else in flight in it.
-                    route(shared, &instance, core, &mut effects);
-                    stopped(shared, &instance, core, owner, fault);
-                }
-                Err(fault) => {
-                    // What JavaScript did in a faulted segment is suspect
-                    // (it may have caught its own out-of-memory error):
-                    // drop it, and fail everything in flight.
-                    effects.clear();
-                    recover(shared, &instance, &mut guard, owner, fault);
-                }
-            }
-        }
-        if let Some(core) = guard.as_mut() {
-            expire(shared, &instance, core, Instant::now());
-        }
-        if handled >= TURN_BUDGET {
             if instance.mailbox.len() > 0 {
                 // Keep the schedule token; requeue at the back of the
                 // global queue, so any worker may continue it.
                 drop(guard);
+                if long {
+                    shared.running_long.fetch_sub(1, Ordering::Relaxed);
+                }
                 shared.requeue(Runnable::Instance(instance));
                 return;
             }
-            handled = 0;
+        }
+    }
+    if long {
+        shared.running_long.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Hands one message to the instance's isolate and routes what it did.
+fn run_message(
+    shared: &Arc<Shared>,
+    instance: &Arc<Instance>,
+    guard: &mut Option<Core>,
+    message: Message,
+    effects: &mut Vec<Effect>,
+) {
+    let Some(core) = guard.as_mut() else {
+        // Dead instance: fail what arrives.
+        refuse(shared, instance, message);
+        return;
+    };
+    let Some((event, owner)) = prepare(shared, instance, core, message) else {
+        return;
+    };
+    let budget = owner
+        .and_then(|id| core.inflight.get(&id))
+        .map_or(instance.spec.isolate.cpu_budget, |i| {
+            instance.spec.isolate.cpu_budget.saturating_sub(i.cpu)
+        })
+        .max(MIN_SEGMENT_BUDGET);
+    // Timed on the monotonic clock (a vDSO read); the thread CPU
+    // clock is a system call and is read only by the watchdog
+    // that enforces the budget (see `engine/watchdog.rs`). Except for
+    // long-class instances: their segments are long (two system calls
+    // are nothing), and they run at idle priority on backfill threads,
+    // preempted by short work, which wall time would charge them for.
+    let long = is_long(instance);
+    let start = Instant::now();
+    let cpu_start = long.then(crate::cpu_clock::thread_cpu_time);
+    let outcome = core.isolate.handle(event, budget, effects);
+    let cpu = match cpu_start {
+        Some(s) => crate::cpu_clock::thread_cpu_time().saturating_sub(s),
+        None => start.elapsed(),
+    };
+    if let Some(i) = owner.and_then(|id| core.inflight.get_mut(&id)) {
+        i.cpu += cpu;
+        i.stats.charge(cpu);
+    }
+    match outcome {
+        Ok(()) => route(shared, instance, core, effects),
+        Err(fault) if fault.keeps_isolate() => {
+            // Only this segment's invocation overran: fail it, keep
+            // the isolate and everything else in flight in it.
+            route(shared, instance, core, effects);
+            stopped(shared, instance, core, owner, fault);
+        }
+        Err(fault) => {
+            // What JavaScript did in a faulted segment is suspect
+            // (it may have caught its own out-of-memory error):
+            // drop it, and fail everything in flight.
+            effects.clear();
+            recover(shared, instance, guard, owner, fault);
         }
     }
 }
