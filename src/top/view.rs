@@ -418,8 +418,10 @@ mod tests {
     #[test]
     fn sort_and_focus_change_what_is_drawn() {
         let stats = derive(None, &snapshot(1.0, 10, LatencyCounts::default()));
-        let mut ui = Ui::default();
-        ui.sort = Sort::Name;
+        let mut ui = Ui {
+            sort: Sort::Name,
+            ..Ui::default()
+        };
         let lines = render(Some(&stats), None, &mut ui);
         let pos = |needle: &str| lines.iter().position(|l| l.contains(needle));
         assert!(pos("back.slow") < pos("front.@fetch"));
