@@ -20,7 +20,8 @@
 //! `pyrosome serve` writes a [`ServerFile`] into the app's data folder
 //! naming its admin address, and removes it at exit; `pyrosome call` reads
 //! it to call through the running server ([`call_remote`]) instead of
-//! opening the app's stores itself.
+//! opening the app's stores itself, and `pyrosome top` to poll
+//! `/admin/status` ([`get_remote`]).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
