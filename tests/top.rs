@@ -46,7 +46,10 @@ fn shop_app() -> TempApp {
 
 /// The text of the methods-table row of `name`'s calls/s column.
 fn rate_in(lines: &[String], name: &str) -> Option<f64> {
-    let line = lines.iter().find(|l| l.contains(name))?;
+    // The row starts with the name (the partition log names methods too).
+    let line = lines
+        .iter()
+        .find(|l| l.trim_start_matches('│').starts_with(&format!("{name} ")))?;
     let after = line.split(name).nth(1)?;
     // `front.@fetch   short   123.4   0.0 ...`: class, then calls/s.
     after
@@ -132,7 +135,8 @@ fn real_snapshots_give_rates_placement_and_store_commits_on_screen() {
         screen.contains("worker 0") && screen.contains("worker 1"),
         "{screen}"
     );
-    let shown = rate_in(&lines, "front.@fetch").expect("a rate on front.@fetch's row");
+    let shown = rate_in(&lines, "front.@fetch")
+        .unwrap_or_else(|| panic!("no rate on front.@fetch's row:\n{screen}"));
     assert!(
         (shown - fetch.rate).abs() <= 0.05 + 1e-9,
         "{shown} vs {}\n{screen}",
