@@ -427,10 +427,12 @@ fn rebalance(t: &Table, out: &Path, title: Option<&str>) -> Result<(), Error> {
     if runs.is_empty() {
         return Err(format!("{}: no rows", t.path).into());
     }
-    let end = runs
-        .values()
-        .flat_map(|r| r.iter().map(|p| p.0))
-        .fold(0.0, f64::max);
+    let end_of = |config: &str| {
+        runs.iter()
+            .filter(|((c, _), _)| c == config)
+            .flat_map(|(_, r)| r.iter().map(|p| p.0))
+            .fold(shift + 40.0, f64::max)
+    };
     let most = runs
         .values()
         .flat_map(|r| r.iter().map(|p| p.1.max(p.2)))
@@ -449,7 +451,7 @@ fn rebalance(t: &Table, out: &Path, title: Option<&str>) -> Result<(), Error> {
             "control: b max_instances = 1"
         };
         for (row, (from, to, what)) in [
-            (0.0, end, "whole run"),
+            (0.0, end_of(config), "whole run"),
             (shift - 10.0, shift + 40.0, "around the shift"),
         ]
         .into_iter()
@@ -463,7 +465,7 @@ fn rebalance(t: &Table, out: &Path, title: Option<&str>) -> Result<(), Error> {
                 .build_cartesian_2d(from..to, 0f64..most + 1.0)?;
             chart
                 .configure_mesh()
-                .x_desc("ms since the start (traffic moves to b at the dashed line)")
+                .x_desc("ms since the start (traffic moves to b at the gray line)")
                 .y_desc("instances")
                 .y_labels(most as usize + 2)
                 .y_label_formatter(&|v| format!("{v:.0}"))
