@@ -416,7 +416,8 @@ fn rebalance(t: &Table, out: &Path, title: Option<&str>) -> Result<(), Error> {
         t.column("b")?,
     );
     // (config, rep) -> [(t, a, b)].
-    let mut runs: BTreeMap<(String, String), Vec<(f64, f64, f64)>> = BTreeMap::new();
+    type Runs = BTreeMap<(String, String), Vec<(f64, f64, f64)>>;
+    let mut runs = Runs::new();
     let mut shift = 0.0;
     for row in &t.rows {
         shift = t.number(row, shift_col)?;
@@ -525,14 +526,11 @@ fn steps(changes: &[(f64, f64)], from: f64, to: f64) -> Vec<(f64, f64)> {
         if t > to {
             break;
         }
-        match current {
-            Some(c) => {
-                if out.is_empty() {
-                    out.push((from, c));
-                }
-                out.push((t, c));
+        if let Some(c) = current {
+            if out.is_empty() {
+                out.push((from, c));
             }
-            None => {}
+            out.push((t, c));
         }
         out.push((t, v));
         current = Some(v);
