@@ -32,7 +32,9 @@
 # In each configuration the servers alternate (P,N / N,P / P,N ...; with two
 # engines: Q,V,N / N,V,Q / Q,V,N ...); each
 # measured run gets a fresh server process and a warm-up run first. The
-# script prints a markdown report and writes it to $OUT.
+# script prints a markdown report and writes it to $OUT, every closed-loop
+# run to ${OUT%.md}.csv, and a chart of req/s and CPU per request per
+# configuration (bench/charts) to ${OUT%.md}.svg.
 #
 # Environment knobs (defaults in brackets):
 #   WORKLOAD [hello | two]
@@ -237,6 +239,8 @@ server_ticks() {
 
 lg_prefix() { if [ "$1" = pinned ]; then echo "taskset -c $LG_CPU"; fi; }
 
+RUNS_CSV="$TMP/runs.csv"
+echo "config,server,round,rps,p50_ms,p99_ms,cpu_us" >"$RUNS_CSV"
 declare -A VALS   # "cfg|server|metric" -> space-separated values, one per round
 add() { VALS["$1|$2|$3"]="${VALS["$1|$2|$3"]:-} $4"; }
 med() { median ${VALS["$1|$2|$3"]:-}; }
@@ -265,6 +269,7 @@ closed_round() {
   fi
   add "$cfg" "$srv" rps "$rps"; add "$cfg" "$srv" p50 "$p50"; add "$cfg" "$srv" p99 "$p99"
   add "$cfg" "$srv" cpu "$cpu_us"
+  echo "$cfg,$srv,$round,$rps,$p50,$p99,$cpu_us" >>"$RUNS_CSV"
   local cores
   cores=$(awk -v c="$cpu_us" -v r="$rps" 'BEGIN {printf "%.2f", c * r / 1e6}')
   add "$cfg" "$srv" cores "$cores"
@@ -472,5 +477,13 @@ REPORT="$TMP/report.md"
 
 mkdir -p "$(dirname "$OUT")"
 cp "$REPORT" "$OUT"
+cp "$RUNS_CSV" "${OUT%.md}.csv"
 cat "$REPORT"
-log "report written to $OUT"
+log "report written to $OUT, every run to ${OUT%.md}.csv"
+if cargo build --release --quiet --manifest-path bench/charts/Cargo.toml --target-dir "$TARGET_DIR/charts" >&2 &&
+  "$TARGET_DIR/charts/release/charts" http "${OUT%.md}.csv" "${OUT%.md}.svg" \
+    --title "$TITLE: throughput and server CPU per request"; then
+  log "chart written to ${OUT%.md}.svg"
+else
+  log "warning: the chart could not be drawn"
+fi

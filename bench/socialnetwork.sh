@@ -21,7 +21,9 @@
 #   4. latency (p50/p99/p99.9) at a common rate both sustain
 #      (SN_COMMON_FRACTION of the lower maximum), again from the snapshot;
 #   5. prints one markdown table and writes it, with the machine, versions and
-#      command, to bench/results/socialnetwork.md.
+#      command, to bench/results/socialnetwork.md; every step also goes to
+#      socialnetwork.csv beside it, drawn by bench/charts as socialnetwork.svg
+#      (latency against offered load per deployment).
 #
 # Pinning: with 2+ cores the load generator runs on CPU 0 and the system under
 # test (all its processes and threads: the Pyrosome process with --workers 1, or
@@ -166,8 +168,10 @@ log "building pyrosome and the load generator"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 cargo build --release --quiet "${FEATURES[@]}"
 cargo build --release --quiet --manifest-path bench/socialnetwork/loadgen/Cargo.toml --target-dir "$TARGET_DIR/loadgen"
+cargo build --release --quiet --manifest-path bench/charts/Cargo.toml --target-dir "$TARGET_DIR/charts"
 PYROSOME=$TARGET_DIR/release/pyrosome
 LOADGEN=$TARGET_DIR/loadgen/release/sn-loadgen
+CHARTS=$TARGET_DIR/charts/release/charts
 
 WORK=$(mktemp -d "${SN_WORKDIR:-/tmp}/sn-bench.XXXXXX")
 PIDS=()
@@ -448,12 +452,16 @@ sustained() { # json
 }
 
 STEPS_MD="$WORK/steps.md"
+STEPS_CSV="$WORK/steps.csv"
 : >"$STEPS_MD"
+echo "deployment,workload,target_rate,achieved_rate,p50_ms,p99_ms,p999_ms,errors,sustained" >"$STEPS_CSV"
 record_step() { # deployment workload json verdict
   node -e '
     const r = JSON.parse(process.argv[3]);
-    console.log(`| ${process.argv[1]} | ${process.argv[2]} | ${r.target_rate} | ${r.achieved_rate} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.p999_ms.toFixed(2)} | ${r.errors} | ${process.argv[4]} |`);' \
-    "$1" "$2" "$3" "$4" >>"$STEPS_MD"
+    const cells = [process.argv[1], process.argv[2], r.target_rate, r.achieved_rate, r.p50_ms.toFixed(2), r.p99_ms.toFixed(2), r.p999_ms.toFixed(2), r.errors, process.argv[4]];
+    console.log(`| ${cells.join(" | ")} |`);
+    require("fs").appendFileSync(process.argv[5], cells.join(",") + "\n");' \
+    "$1" "$2" "$3" "$4" "$STEPS_CSV" >>"$STEPS_MD"
 }
 
 # One measured step, retried once when it fails (a burst of other work on a
@@ -664,7 +672,12 @@ CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
   echo
   echo "</details>"
 } >"$OUT"
+cp "$STEPS_CSV" "${OUT%.md}.csv"
+title="Social network, mixed workload: latency against offered load"
+[ "$RELAXED" = 1 ] && title="$title (every store relaxed)"
+"$CHARTS" socialnetwork "${OUT%.md}.csv" "${OUT%.md}.svg" --p99-target "$P99_MS" --title "$title" ||
+  log "warning: the chart could not be drawn"
 echo
 echo "$TABLE"
 echo
-log "written to $OUT (${ELAPSED}s)"
+log "written to $OUT, ${OUT%.md}.csv and ${OUT%.md}.svg (${ELAPSED}s)"

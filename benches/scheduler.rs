@@ -656,6 +656,10 @@ struct RebalRun {
     cap: f64,
     rate: f64,
     avg_cpu_us: f64,
+    /// Instances of `a` and `b` over the run: `(ns since start, a, b)`
+    /// whenever either count changed (seen at each issued invocation), and
+    /// at the end.
+    timeline: Vec<(u64, usize, usize)>,
 }
 
 fn rebal_app(replicate: bool) -> TempApp {
@@ -690,6 +694,7 @@ fn rebal_once(per_us: f64, replicate: bool, cap: f64) -> RebalRun {
     let b_before = rt.scheduler().instance_count("b");
     let mut grow_at = None;
     let mut a_instances = 0;
+    let mut timeline: Vec<(u64, usize, usize)> = Vec::new();
     let t0 = Instant::now();
     let bg = Background::start();
     let busy0 = busy_seconds(&rt.scheduler().status());
@@ -707,6 +712,13 @@ fn rebal_once(per_us: f64, replicate: bool, cap: f64) -> RebalRun {
             }
         },
         |intended, issued| {
+            let counts = (
+                rt.scheduler().instance_count("a"),
+                rt.scheduler().instance_count("b"),
+            );
+            if timeline.last().map(|&(_, a, b)| (a, b)) != Some(counts) {
+                timeline.push((issued, counts.0, counts.1));
+            }
             if intended < shift {
                 return;
             }
@@ -719,6 +731,11 @@ fn rebal_once(per_us: f64, replicate: bool, cap: f64) -> RebalRun {
         },
     );
     let wall = t0.elapsed().as_secs_f64();
+    timeline.push((
+        t0.elapsed().as_nanos() as u64,
+        rt.scheduler().instance_count("a"),
+        rt.scheduler().instance_count("b"),
+    ));
     let busy = busy_seconds(&rt.scheduler().status()) - busy0;
     let (own_cores, other_cores) = bg.cores();
     let avg_cpu_us = rt
@@ -884,7 +901,42 @@ fn rebal_once(per_us: f64, replicate: bool, cap: f64) -> RebalRun {
         cap,
         rate,
         avg_cpu_us,
+        timeline,
     }
+}
+
+/// Where the rebalancing timelines go as CSV: `$BENCH_CSV_DIR`, else
+/// `bench/results` (for `bench/charts`, which draws them).
+fn rebalance_csv_path() -> std::path::PathBuf {
+    std::env::var_os("BENCH_CSV_DIR")
+        .map_or_else(|| "bench/results".into(), std::path::PathBuf::from)
+        .join("scheduler-rebalance.csv")
+}
+
+/// Writes every run's instance counts over time:
+/// `config,rep,t_ms,shift_ms,a,b` (`config`: `replicate` or `control`).
+fn write_timelines(runs: &[RebalRun]) -> std::io::Result<std::path::PathBuf> {
+    let mut csv = String::from("config,rep,t_ms,shift_ms,a,b\n");
+    let mut reps = [0usize; 2];
+    for r in runs {
+        let rep = &mut reps[usize::from(r.replicate)];
+        *rep += 1;
+        let config = if r.replicate { "replicate" } else { "control" };
+        for &(t, a, b) in &r.timeline {
+            let _ = writeln!(
+                csv,
+                "{config},{rep},{:.3},{:.0},{a},{b}",
+                t as f64 / 1e6,
+                REBAL_PHASE.as_secs_f64() * 1000.0
+            );
+        }
+    }
+    let path = rebalance_csv_path();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&path, csv)?;
+    Ok(path)
 }
 
 fn opt_ms(v: Option<u64>) -> String {
@@ -1063,6 +1115,17 @@ fn rebalance(per_us: f64, out: &mut String) {
                 }))
             );
         }
+    }
+    match write_timelines(&runs) {
+        Ok(path) => {
+            let _ = writeln!(
+                out,
+                "\nInstance counts of `a` and `b` over every run: `{}` \
+                 (drawn by `bench/charts`: `scheduler-rebalance.svg`).",
+                path.display()
+            );
+        }
+        Err(e) => eprintln!("cannot write the rebalancing timelines: {e}"),
     }
     let rep: Vec<&RebalRun> = runs.iter().filter(|r| r.replicate).collect();
     let back = rep.iter().filter(|r| r.b_10_20_p99 <= r.b_p99_ss).count();

@@ -10,7 +10,8 @@
 //! - [`gateway`]: the HTTP server that turns requests into invocations;
 //! - [`outbound`]: the HTTP client behind `fetch()`, sandboxed by grants;
 //! - [`store`]: the persistent ordered key-value store services share;
-//! - [`value`]: the structured values that cross every boundary.
+//! - [`value`]: the structured values that cross every boundary;
+//! - [`top`]: `pyrosome top`, the live view of a running server.
 //!
 //! Dependencies point one way: `gateway → scheduler → engine → value`, and
 //! `app` only produces the description the others are built from.
@@ -25,6 +26,7 @@ pub mod outbound;
 pub mod runtime;
 pub mod scheduler;
 pub mod store;
+pub mod top;
 pub mod value;
 pub mod watch;
 

@@ -157,6 +157,31 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         admin: Option<SocketAddr>,
     },
+    /// A live view of a running server, like htop for the app.
+    ///
+    /// Every second: each worker's busy share, each service's instances and
+    /// the workers that last ran them, each method's calls/s, errors/s,
+    /// p50/p99 latency and run time per call over the last second, the
+    /// long/short partition and its latest changes, the store's commits/s.
+    /// Keys: q quits, tab switches table, ↑/↓ move, s changes the order.
+    ///
+    /// The server is the one `pyrosome serve APP` recorded in APP's data
+    /// folder, or the admin listener at --admin (default without APP:
+    /// 127.0.0.1:9090).
+    Top {
+        /// The app folder of the running server.
+        app: Option<PathBuf>,
+        /// Folder of the app's stores (default: APP/.pyrosome/data), where
+        /// `serve` leaves its admin address.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The admin listener to watch (overrides APP).
+        #[arg(long, value_name = "ADDR")]
+        admin: Option<SocketAddr>,
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0, value_parser = parse_interval)]
+        interval: f64,
+    },
     /// Inspect or edit the stores of a stopped app, and back them up.
     ///
     /// Keys are strings. Values are JSON; exact forms for values JSON
@@ -260,6 +285,14 @@ fn init_logging(format: LogFormat, filter: &str) {
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn parse_interval(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.1..=3600.0).contains(&s) => Ok(s),
+        Ok(_) => Err("the interval must be between 0.1 and 3600 seconds".into()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -489,6 +522,35 @@ fn run(command: Command) -> Result<()> {
                 Ok(value) => print_json(&value.to_json()),
                 Err(e) => bail!("{target} threw {}", e.report()),
             }
+        }
+        Command::Top {
+            app,
+            data,
+            admin,
+            interval,
+        } => {
+            let addr = match (admin, app) {
+                (Some(addr), _) => addr,
+                (None, Some(app)) => {
+                    let app = load(&app)?;
+                    let data_dir =
+                        data.unwrap_or_else(|| pyrosome::runtime::default_data_dir(&app));
+                    let Some(info) = ServerFile::read(&data_dir) else {
+                        bail!(
+                            "no running server recorded in {} (start one with `pyrosome serve {}`, \
+                             or name its admin listener with --admin)",
+                            data_dir.display(),
+                            app.root.display()
+                        );
+                    };
+                    info.admin
+                }
+                (None, None) => pyrosome::gateway::admin::DEFAULT_ADMIN,
+            };
+            let first = pyrosome::top::fetch(addr)
+                .with_context(|| format!("cannot read the status of the server at {addr}"))?;
+            pyrosome::top::run(addr, std::time::Duration::from_secs_f64(interval), first)?;
+            Ok(())
         }
         Command::Store { app, data, action } => store_command(&load(&app)?, data, action),
         Command::Check {

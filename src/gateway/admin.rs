@@ -20,7 +20,8 @@
 //! `pyrosome serve` writes a [`ServerFile`] into the app's data folder
 //! naming its admin address, and removes it at exit; `pyrosome call` reads
 //! it to call through the running server ([`call_remote`]) instead of
-//! opening the app's stores itself.
+//! opening the app's stores itself, and `pyrosome top` to poll
+//! `/admin/status` ([`get_remote`]).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -69,8 +70,11 @@ pub(super) async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Bod
         }
         (&Method::GET, "/admin/status") => {
             let status = cx.runtime.scheduler().status();
+            let app = cx.runtime.app();
             let body = serde_json::to_string_pretty(&AdminStatus {
+                app: &app.name,
                 engine: cx.runtime.engine_name(),
+                store: cx.runtime.store().map(crate::store::Store::stats),
                 scheduler: &status,
             })
             .unwrap_or_default();
@@ -298,9 +302,6 @@ pub fn call_remote(
     method: &str,
     arg: Option<&str>,
 ) -> Result<serde_json::Value, RemoteError> {
-    let mut stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
-        .map_err(|source| RemoteError::Connect { addr, source })?;
-    let io = |source| RemoteError::Io { addr, source };
     let body = arg.unwrap_or("");
     let root = app_root.to_string_lossy();
     let head = format!(
@@ -309,21 +310,8 @@ pub fn call_remote(
          content-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes()).map_err(io)?;
-    stream.write_all(body.as_bytes()).map_err(io)?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).map_err(io)?;
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| io(std::io::Error::other("the response has no end of head")))?;
-    let head = String::from_utf8_lossy(&response[..split]);
-    let body = &response[split + 4..];
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io(std::io::Error::other("the response has no status")))?;
+    let (status, body) = exchange(addr, &[head.as_bytes(), body.as_bytes()], None)?;
+    let body = &body[..];
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     match (status, parsed) {
         (200, Some(mut json)) => Ok(json["result"].take()),
@@ -339,4 +327,50 @@ pub fn call_remote(
             message: String::from_utf8_lossy(body).trim_end().to_owned(),
         }),
     }
+}
+
+/// `GET path` on the admin listener at `addr`: the body of a 200 answer
+/// (for `pyrosome top`, which polls `/admin/status`). Waits at most
+/// `timeout` for the answer.
+pub fn get_remote(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Vec<u8>, RemoteError> {
+    let head = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    match exchange(addr, &[head.as_bytes()], Some(timeout))? {
+        (200, body) => Ok(body),
+        (status, body) => Err(RemoteError::Refused {
+            addr,
+            status,
+            message: String::from_utf8_lossy(&body).trim_end().to_owned(),
+        }),
+    }
+}
+
+/// Sends one request (`parts`, written in order) on a new connection to
+/// `addr` and reads the whole answer (the server closes the connection):
+/// its status and body.
+fn exchange(
+    addr: SocketAddr,
+    parts: &[&[u8]],
+    timeout: Option<Duration>,
+) -> Result<(u16, Vec<u8>), RemoteError> {
+    let mut stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
+        .map_err(|source| RemoteError::Connect { addr, source })?;
+    let io = |source| RemoteError::Io { addr, source };
+    stream.set_read_timeout(timeout).map_err(io)?;
+    for part in parts {
+        stream.write_all(part).map_err(io)?;
+    }
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).map_err(io)?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| io(std::io::Error::other("the response has no end of head")))?;
+    let head = String::from_utf8_lossy(&response[..split]);
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io(std::io::Error::other("the response has no status")))?;
+    response.drain(..split + 4);
+    Ok((status, response))
 }

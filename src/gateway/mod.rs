@@ -223,11 +223,14 @@ impl Drop for InFlight<'_> {
 
 type Body = Full<Bytes>;
 
-/// The body of `GET /admin/status`: `{"engine": "quickjs", ...}` followed by
-/// the fields of the scheduler's [`Status`].
+/// The body of `GET /admin/status`: `{"app": "name", "engine": "quickjs",
+/// "store": {...} or null, ...}` followed by the fields of the scheduler's
+/// [`Status`] (`pyrosome top` reads it as a `top::Snapshot`).
 #[derive(serde::Serialize)]
 struct AdminStatus<'a> {
+    app: &'a str,
     engine: &'static str,
+    store: Option<crate::store::StoreStats>,
     #[serde(flatten)]
     scheduler: &'a Status,
 }

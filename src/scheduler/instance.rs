@@ -190,7 +190,13 @@ pub(crate) struct Instance {
     /// When the load last dropped to zero (nanoseconds since `epoch`).
     idle_since: AtomicU64,
     epoch: Instant,
+    /// The worker that last ran it (`NO_WORKER` before its first run), for
+    /// `Status` only.
+    last_worker: AtomicUsize,
 }
+
+/// `Instance::last_worker` before the first run.
+const NO_WORKER: usize = usize::MAX;
 
 impl Instance {
     pub(crate) fn new(
@@ -209,6 +215,7 @@ impl Instance {
             load: AtomicUsize::new(0),
             idle_since: AtomicU64::new(epoch.elapsed().as_nanos() as u64),
             epoch,
+            last_worker: AtomicUsize::new(NO_WORKER),
         }
     }
 
@@ -222,6 +229,16 @@ impl Instance {
     /// The core if nobody is running the instance (housekeeping).
     pub(crate) fn try_core(&self) -> Option<MutexGuard<'_, Option<Core>>> {
         self.core.try_lock()
+    }
+
+    /// Records that worker `index` runs it now.
+    pub(crate) fn ran_on(&self, index: usize) {
+        self.last_worker.store(index, Ordering::Relaxed);
+    }
+
+    /// The worker that last ran it.
+    pub(crate) fn last_worker(&self) -> Option<usize> {
+        Some(self.last_worker.load(Ordering::Relaxed)).filter(|w| *w != NO_WORKER)
     }
 
     /// Invocations routed here and not answered.

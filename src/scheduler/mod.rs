@@ -80,6 +80,9 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 pub use service::ServiceConfig;
+#[cfg(test)]
+pub(crate) use stats::LatencyBuckets;
+pub use stats::{LATENCY_BUCKETS, LatencyCounts, latency_bucket_bounds};
 pub use timer::Sleep;
 
 use crate::engine::{
@@ -181,9 +184,12 @@ pub struct ServiceInfo {
 }
 
 /// A snapshot of what the scheduler is doing (`/admin/status`, `/metrics`,
-/// tests).
-#[derive(Clone, Debug, serde::Serialize)]
+/// `pyrosome top`, tests). Counters are cumulative: rates are differences
+/// between two snapshots over the difference of their `uptime_seconds`.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Status {
+    /// Seconds since the scheduler started, when the snapshot was taken.
+    pub uptime_seconds: f64,
     /// Worker threads.
     pub workers: usize,
     /// Workers reserved for long-class instances (they take them before
@@ -202,14 +208,18 @@ pub struct Status {
     /// Backfill threads: they run long-class instances at idle priority on
     /// CPU time the workers leave (one per worker with partitioning, else
     /// none).
+    #[serde(default)]
     pub backfill_threads: usize,
     /// Seconds each backfill thread spent running instances, counted up
     /// to now.
+    #[serde(default)]
     pub backfill_busy_seconds: Vec<f64>,
     /// Smoothed CPU time of short methods per second (cores' worth), as the
     /// long/short split sees it.
+    #[serde(default)]
     pub short_cores: f64,
     /// Smoothed CPU time of long methods per second (cores' worth).
+    #[serde(default)]
     pub long_cores: f64,
     /// Smoothed share of CPU time taken by long methods.
     pub long_cpu_share: f64,
@@ -219,12 +229,50 @@ pub struct Status {
     pub overloads: u64,
     /// Methods that changed class.
     pub partition_changes: u64,
+    /// The most recent class changes (at most [`PARTITION_LOG`]), oldest
+    /// first.
+    pub partition_log: Vec<PartitionChange>,
     /// Per service.
     pub services: Vec<ServiceStatus>,
 }
 
+/// How many class changes [`Status::partition_log`] keeps.
+pub const PARTITION_LOG: usize = 32;
+
+/// A method that the partitioning policy moved between the short and the
+/// long class.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PartitionChange {
+    /// When, in seconds since the scheduler started.
+    pub at_seconds: f64,
+    /// The service.
+    pub service: String,
+    /// The method.
+    pub method: String,
+    /// Whether it became long (else short).
+    pub long: bool,
+    /// Its average CPU time per invocation then, milliseconds.
+    pub avg_cpu_ms: f64,
+}
+
+/// One instance in a [`ServiceStatus`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InstanceStatus {
+    /// Its id (unique within the scheduler).
+    pub id: u64,
+    /// Whether it is of the long class.
+    pub long: bool,
+    /// The worker that last ran it (instances move between workers: any
+    /// worker may take a queued instance); `None` before its first run.
+    pub worker: Option<usize>,
+    /// Invocations in flight in it.
+    pub in_flight: usize,
+    /// Messages waiting in its mailbox.
+    pub queued: usize,
+}
+
 /// One service in a [`Status`].
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ServiceStatus {
     /// Its name.
     pub name: String,
@@ -240,16 +288,19 @@ pub struct ServiceStatus {
     pub queued: usize,
     /// Invocations waiting in the service's own queue for an instance
     /// being started.
+    #[serde(default)]
     pub waiting: usize,
     /// Instances of code a reload replaced, still finishing the
     /// invocations they had in flight.
     pub draining: usize,
+    /// Its running instances, by id.
+    pub placement: Vec<InstanceStatus>,
     /// Per method, sorted by name.
     pub methods: Vec<MethodStatus>,
 }
 
 /// One method in a [`ServiceStatus`].
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct MethodStatus {
     /// Its name (`@fetch` for the HTTP handler).
     pub name: String,
@@ -263,6 +314,9 @@ pub struct MethodStatus {
     pub cpu_seconds: f64,
     /// Whether it is classified long.
     pub long: bool,
+    /// Latency (placement to answer) of the answered invocations, in
+    /// buckets.
+    pub latency: LatencyCounts,
 }
 
 /// State shared by the workers, the timer thread and the handles.
@@ -315,6 +369,8 @@ pub(crate) struct Shared {
     faults: AtomicU64,
     /// Methods that changed class (short/long).
     partition_changes: AtomicU64,
+    /// The latest of those changes (`Status::partition_log`).
+    partition_log: Mutex<std::collections::VecDeque<PartitionChange>>,
     /// Invocations refused as overloaded.
     overloads: AtomicU64,
     /// The HTTP client behind `fetch()`.
@@ -439,10 +495,9 @@ impl Shared {
 
     /// Records a finished invocation's latency.
     fn observe(&self, inflight: &instance::Inflight) {
-        inflight
-            .stats
-            .latency
-            .record(inflight.placed.elapsed().as_secs_f64());
+        let latency = inflight.placed.elapsed();
+        inflight.stats.latency.record(latency.as_secs_f64());
+        inflight.stats.latency_buckets.record(latency);
     }
 
     /// The periodic review (see the module docs).
@@ -473,6 +528,18 @@ impl Shared {
             for ((service, name, m), long) in methods.iter().zip(classes) {
                 if m.long.swap(long, Ordering::Relaxed) != long {
                     self.partition_changes.fetch_add(1, Ordering::Relaxed);
+                    let mut log = self.partition_log.lock();
+                    if log.len() == PARTITION_LOG {
+                        log.pop_front();
+                    }
+                    log.push_back(PartitionChange {
+                        at_seconds: self.epoch.elapsed().as_secs_f64(),
+                        service: (*service).to_owned(),
+                        method: (*name).to_owned(),
+                        long,
+                        avg_cpu_ms: m.cpu.get() * 1000.0,
+                    });
+                    drop(log);
                     tracing::info!(
                         service,
                         method = name,
@@ -942,6 +1009,7 @@ impl Scheduler {
             starter: OnceLock::new(),
             faults: AtomicU64::new(0),
             partition_changes: AtomicU64::new(0),
+            partition_log: Mutex::default(),
             overloads: AtomicU64::new(0),
             outbound: Arc::new(Outbound::new()),
         });
@@ -1262,9 +1330,21 @@ impl Scheduler {
                         avg_cpu_ms: m.cpu.get() * 1000.0,
                         cpu_seconds: m.cpu_ns.load(Ordering::Relaxed) as f64 / 1e9,
                         long: m.is_long(),
+                        latency: m.latency_buckets.snapshot(),
                     })
                     .collect();
                 methods.sort_by(|a, b| a.name.cmp(&b.name));
+                let mut placement: Vec<InstanceStatus> = instances
+                    .iter()
+                    .map(|i| InstanceStatus {
+                        id: i.id,
+                        long: worker::is_long(i),
+                        worker: i.last_worker(),
+                        in_flight: i.load(),
+                        queued: i.mailbox.len(),
+                    })
+                    .collect();
+                placement.sort_by_key(|i| i.id);
                 ServiceStatus {
                     name: svc.spec.name.clone(),
                     instances: instances.len(),
@@ -1274,6 +1354,7 @@ impl Scheduler {
                     queued: instances.iter().map(|i| i.mailbox.len()).sum(),
                     waiting: svc.waiting(),
                     draining: draining.remove(&svc.spec.name).unwrap_or(0),
+                    placement,
                     methods,
                 }
             })
@@ -1288,10 +1369,12 @@ impl Scheduler {
             queued: 0,
             waiting: 0,
             draining: n,
+            placement: Vec::new(),
             methods: Vec::new(),
         }));
         services.sort_by(|a, b| a.name.cmp(&b.name));
         Status {
+            uptime_seconds: shared.epoch.elapsed().as_secs_f64(),
             workers: shared.worker_count,
             long_workers: shared.long_workers.load(Ordering::Relaxed),
             partitioning: shared.partitioning,
@@ -1314,6 +1397,7 @@ impl Scheduler {
             faults: shared.faults.load(Ordering::Relaxed),
             overloads: shared.overloads.load(Ordering::Relaxed),
             partition_changes: shared.partition_changes.load(Ordering::Relaxed),
+            partition_log: shared.partition_log.lock().iter().cloned().collect(),
             services,
         }
     }

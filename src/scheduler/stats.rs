@@ -67,6 +67,10 @@ pub(crate) struct MethodStats {
     pub(crate) reviewed_ns: AtomicU64,
     /// Latency histogram (placement to answer), exported on `/metrics`.
     pub(crate) latency: metrics::Histogram,
+    /// The same latencies in fixed buckets, cumulative, for
+    /// `/admin/status` (`pyrosome top` takes percentiles of the difference
+    /// between two snapshots: the latency of the last interval).
+    pub(crate) latency_buckets: LatencyBuckets,
 }
 
 impl Default for MethodStats {
@@ -79,6 +83,7 @@ impl Default for MethodStats {
             long: AtomicBool::new(false),
             reviewed_ns: AtomicU64::new(0),
             latency: metrics::Histogram::noop(),
+            latency_buckets: LatencyBuckets::default(),
         }
     }
 }
@@ -156,6 +161,148 @@ impl ServiceStats {
     }
 }
 
+/// Sub-buckets per doubling of latency: each bucket spans a factor of
+/// 2^(1/4) ≈ 1.19, so a percentile read from the buckets (the geometric
+/// middle of its bucket) is within ±9 % of the true value.
+const SUB_BUCKETS: u32 = 4;
+/// The smallest octave kept apart: latencies under 2^10 ns (~1 µs) share
+/// the first bucket.
+const MIN_OCTAVE: u32 = 10;
+/// The largest: latencies from 2^41 ns (~37 minutes) share the last one.
+const MAX_OCTAVE: u32 = 41;
+/// Number of latency buckets.
+pub const LATENCY_BUCKETS: usize = ((MAX_OCTAVE - MIN_OCTAVE + 1) * SUB_BUCKETS) as usize;
+
+/// The bucket of a latency of `ns` nanoseconds.
+fn bucket_of(ns: u64) -> usize {
+    let ns = ns.max(1);
+    let octave = 63 - ns.leading_zeros();
+    if octave < MIN_OCTAVE {
+        return 0;
+    }
+    if octave > MAX_OCTAVE {
+        return LATENCY_BUCKETS - 1;
+    }
+    let sub = (ns >> (octave - 2)) & u64::from(SUB_BUCKETS - 1);
+    ((octave - MIN_OCTAVE) * SUB_BUCKETS) as usize + sub as usize
+}
+
+/// The range of latencies, in nanoseconds, bucket `index` counts:
+/// `[low, high)`.
+pub fn latency_bucket_bounds(index: usize) -> (u64, u64) {
+    let index = index.min(LATENCY_BUCKETS - 1) as u32;
+    let octave = index / SUB_BUCKETS + MIN_OCTAVE;
+    let sub = u64::from(index % SUB_BUCKETS);
+    let unit = 1u64 << (octave - 2);
+    let low = if index == 0 { 0 } else { (4 + sub) * unit };
+    (low, (5 + sub) * unit)
+}
+
+/// Cumulative latency counts in fixed logarithmic buckets, recorded
+/// lock-free (one relaxed add per answered invocation).
+#[derive(Debug)]
+pub(crate) struct LatencyBuckets {
+    counts: Box<[AtomicU64]>,
+}
+
+impl Default for LatencyBuckets {
+    fn default() -> Self {
+        LatencyBuckets {
+            counts: (0..LATENCY_BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl LatencyBuckets {
+    pub(crate) fn record(&self, latency: Duration) {
+        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.counts[bucket_of(ns)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts so far.
+    pub(crate) fn snapshot(&self) -> LatencyCounts {
+        LatencyCounts {
+            buckets: self
+                .counts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| {
+                    let n = c.load(Ordering::Relaxed);
+                    (n > 0).then_some((i, n))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A snapshot of a method's latency counts (placement to answer): the
+/// non-empty buckets as `[index, count]` pairs, index ascending, counts
+/// since the method was first loaded. Bucket `i` holds latencies in
+/// [`latency_bucket_bounds`]`(i)`. Two snapshots give the latencies of the
+/// interval between them ([`LatencyCounts::since`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct LatencyCounts {
+    /// `(bucket index, count)`, index ascending, counts nonzero.
+    pub buckets: Vec<(usize, u64)>,
+}
+
+impl LatencyCounts {
+    /// Invocations counted.
+    pub fn total(&self) -> u64 {
+        self.buckets.iter().map(|(_, n)| n).sum()
+    }
+
+    /// The counts added since `earlier` (a snapshot of the same method
+    /// taken before this one); a bucket that went down (the counters were
+    /// reset: another server) counts as its whole value.
+    pub fn since(&self, earlier: &LatencyCounts) -> LatencyCounts {
+        let old = |i: usize| {
+            earlier
+                .buckets
+                .iter()
+                .find(|(j, _)| *j == i)
+                .map_or(0, |(_, n)| *n)
+        };
+        LatencyCounts {
+            buckets: self
+                .buckets
+                .iter()
+                .filter_map(|&(i, n)| {
+                    let before = old(i);
+                    let d = if n >= before { n - before } else { n };
+                    (d > 0).then_some((i, d))
+                })
+                .collect(),
+        }
+    }
+
+    /// The `q` quantile (0..=1) in nanoseconds: the geometric middle of the
+    /// bucket holding it; `None` when nothing was counted.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let total = self.total();
+        if total == 0 {
+            return None;
+        }
+        // The rank of the quantile, 1-based: the smallest count c with
+        // c >= q * total.
+        let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for &(i, n) in &self.buckets {
+            seen += n;
+            if seen >= rank {
+                let (low, high) = latency_bucket_bounds(i);
+                return Some(if low == 0 {
+                    high as f64 / 2.0
+                } else {
+                    (low as f64 * high as f64).sqrt()
+                });
+            }
+        }
+        None
+    }
+}
+
 /// Busy time of one worker (or backfill thread), accounted as it accrues:
 /// a run in progress counts up to now (`busy_ns_at`), not only once it
 /// ends, so a worker inside a 20 ms segment reads as busy.
@@ -202,6 +349,62 @@ impl WorkerStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_cover_every_latency_in_order() {
+        let mut last = 0;
+        for ns in [
+            0u64,
+            1,
+            1023,
+            1024,
+            1279,
+            1280,
+            5_000,
+            1_000_000,
+            1 << 41,
+            u64::MAX,
+        ] {
+            let b = bucket_of(ns);
+            assert!(b >= last, "{ns} ns in bucket {b} after {last}");
+            last = b;
+            let (low, high) = latency_bucket_bounds(b);
+            if b > 0 && b < LATENCY_BUCKETS - 1 {
+                assert!(low <= ns && ns < high, "{ns} not in [{low}, {high})");
+            }
+        }
+        assert_eq!(bucket_of(1279), bucket_of(1024));
+        assert_ne!(bucket_of(1280), bucket_of(1279));
+        assert_eq!(bucket_of(u64::MAX), LATENCY_BUCKETS - 1);
+    }
+
+    #[test]
+    fn quantiles_of_an_interval_come_from_the_difference() {
+        let b = LatencyBuckets::default();
+        for _ in 0..1000 {
+            b.record(Duration::from_micros(100));
+        }
+        let before = b.snapshot();
+        for _ in 0..98 {
+            b.record(Duration::from_millis(2));
+        }
+        for _ in 0..2 {
+            b.record(Duration::from_millis(50));
+        }
+        let after = b.snapshot();
+        // Since start, the median is 100 µs; in the interval, 2 ms.
+        let near = |got: Option<f64>, want: f64| {
+            let got = got.expect("a quantile");
+            assert!((got / want - 1.0).abs() < 0.1, "{got} vs {want}");
+        };
+        near(after.quantile(0.5), 100_000.0);
+        let interval = after.since(&before);
+        assert_eq!(interval.total(), 100);
+        near(interval.quantile(0.5), 2_000_000.0);
+        near(interval.quantile(0.98), 2_000_000.0);
+        near(interval.quantile(0.99), 50_000_000.0);
+        assert_eq!(before.since(&before).quantile(0.5), None);
+    }
 
     #[test]
     fn ewma_starts_at_the_first_sample_and_follows_shifts() {

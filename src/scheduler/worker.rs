@@ -108,6 +108,7 @@ pub(crate) fn run(shared: Arc<Shared>, local: LocalQueue, parker: Parker) {
                 stats.begin(shared.now_ns());
                 match runnable {
                     Runnable::Instance(instance) => {
+                        instance.ran_on(index);
                         shared.running.fetch_add(1, Ordering::Relaxed);
                         run_instance(&shared, instance);
                         shared.running.fetch_sub(1, Ordering::Relaxed);

@@ -66,6 +66,7 @@ use std::ops::Bound;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -235,6 +236,25 @@ struct NsInfo {
 struct Shared {
     path: PathBuf,
     db: RwLock<Option<redb::Database>>,
+    /// Counters of the commit thread ([`Store::stats`]).
+    commits: AtomicU64,
+    durable_commits: AtomicU64,
+    batches: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// What a store's commit thread has done since the store was opened
+/// (`/admin/status`, `pyrosome top`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoreStats {
+    /// Engine transactions committed (each holds one or more batches: group commit).
+    pub commits: u64,
+    /// Of which fsynced (durable writes waited for them).
+    pub durable_commits: u64,
+    /// Write batches applied (one per `Namespace::write`).
+    pub batches: u64,
+    /// Bytes of keys and values in those batches.
+    pub bytes: u64,
 }
 
 struct Inner {
@@ -315,6 +335,10 @@ impl Store {
         let shared = Arc::new(Shared {
             path,
             db: RwLock::new(Some(db)),
+            commits: AtomicU64::new(0),
+            durable_commits: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
         });
         let (tx, rx) = mpsc::channel();
         let worker = shared.clone();
@@ -337,6 +361,17 @@ impl Store {
     /// The engine file's path.
     pub fn path(&self) -> &Path {
         &self.inner.shared.path
+    }
+
+    /// The commit thread's counters.
+    pub fn stats(&self) -> StoreStats {
+        let s = &self.inner.shared;
+        StoreStats {
+            commits: s.commits.load(Ordering::Relaxed),
+            durable_commits: s.durable_commits.load(Ordering::Relaxed),
+            batches: s.batches.load(Ordering::Relaxed),
+            bytes: s.bytes.load(Ordering::Relaxed),
+        }
     }
 
     /// A handle on the namespace `name`, created if absent. `durability` applies to the writes
@@ -775,6 +810,15 @@ fn commit_loop(shared: &Shared, rx: &mpsc::Receiver<Job>) -> Result<(), StoreErr
 fn commit_and_acknowledge(shared: &Shared, group: Vec<Job>, durable: bool) -> bool {
     match commit_group(shared, &group, durable) {
         Ok(outcomes) => {
+            shared.commits.fetch_add(1, Ordering::Relaxed);
+            if durable {
+                shared.durable_commits.fetch_add(1, Ordering::Relaxed);
+            }
+            shared
+                .batches
+                .fetch_add(group.len() as u64, Ordering::Relaxed);
+            let bytes: usize = group.iter().map(|j| j.bytes).sum();
+            shared.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
             for (job, outcome) in group.into_iter().zip(outcomes) {
                 let done = job.done;
                 let _ = std::panic::catch_unwind(AssertUnwindSafe(move || done(Ok(outcome))));

@@ -726,3 +726,23 @@ fn handles_are_send_sync_and_clone() {
     check::<Store>();
     check::<Namespace>();
 }
+
+#[test]
+fn stats_count_commits_batches_and_fsyncs() {
+    let (_dir, store) = open();
+    assert_eq!(store.stats(), StoreStats::default());
+    let durable = store.namespace("d", Durability::Durable).expect("ns");
+    let relaxed = store.namespace("r", Durability::Relaxed).expect("ns");
+    durable
+        .write_blocking(WriteBatch::new().put("a", s("1")).put("b", s("2")))
+        .expect("write");
+    relaxed
+        .write_blocking(WriteBatch::new().put("c", s("3")))
+        .expect("write");
+    let stats = store.stats();
+    // Written one after the other, so never grouped.
+    assert_eq!(stats.batches, 2);
+    assert_eq!(stats.commits, 2);
+    assert_eq!(stats.durable_commits, 1);
+    assert!(stats.bytes >= 3, "{stats:?}");
+}
