@@ -25,6 +25,7 @@ pub mod outbound;
 pub mod runtime;
 pub mod scheduler;
 pub mod store;
+pub mod trace;
 pub mod value;
 pub mod watch;
 

@@ -26,6 +26,13 @@
 //! [admin]
 //! listen = "127.0.0.1:9090"       # /metrics and /admin/*; "off" for none
 //!
+//! [trace]                         # docs/tracing.md
+//! sample_rate = 0.01              # share of requests traced (0..=1; default 0)
+//! slow_ms = 500                   # always keep traces at least this slow
+//! keep = true                     # recent slow/failed/sampled traces for /admin/traces
+//! otlp_endpoint = "http://localhost:4318"  # export (OTLP/HTTP protobuf); default none
+//! otlp_headers = { authorization = "Bearer ..." }
+//!
 //! [vars]                          # plain values every service sees in `env`
 //! API_URL = "https://example.com" # strings, numbers, booleans, arrays, tables
 //! secrets = ["JWT_SECRET"]        # (top level) names only: values come from the
@@ -112,6 +119,9 @@ pub struct App {
     pub http: HttpSpec,
     /// The admin listener (`[admin]`).
     pub admin: AdminSpec,
+    /// Tracing (`[trace]`, see `docs/tracing.md`); the OpenTelemetry
+    /// environment variables and `--otlp-endpoint` override it.
+    pub trace: crate::trace::TraceConfig,
     /// Every `.js` / `.mjs` / `.ts` / `.mts` file of the app (TypeScript
     /// with its types stripped) and the package files its services import,
     /// keyed by its path relative to
@@ -220,6 +230,7 @@ impl App {
             limits: manifest.limits,
             http: manifest.http,
             admin: manifest.admin,
+            trace: manifest.trace,
             modules,
         }
     }

@@ -12,6 +12,10 @@
 //!   body: no argument) → 200 `{"result": ...}`, or `{"error": {"name",
 //!   "message", "report"}}` with 500 (503 when overloaded, 400 for an
 //!   argument that is not JSON);
+//! - `GET /admin/traces` → `{"tracing": bool, "traces": [...]}`: the
+//!   recent kept traces (slow, failed, sampled), newest first;
+//!   `GET /admin/traces/TRACE_ID` (or a unique prefix) → one trace whole
+//!   (`crate::trace::view`), 404 when it is not kept;
 //! - `POST /admin/reload` → reloads the app (`Runtime::reload`): 200
 //!   `{"reloaded": {"added": [...], "replaced": [...], ...}}`, or 422
 //!   `{"error": "..."}` when the reload was refused (the app keeps running
@@ -60,6 +64,7 @@ pub(super) async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Bod
         (_, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/metrics") => {
             let status = cx.runtime.scheduler().status();
+            cx.tracer.publish_metrics();
             let mut response = text(StatusCode::OK, crate::metrics::render(&status));
             response.headers_mut().insert(
                 CONTENT_TYPE,
@@ -77,8 +82,32 @@ pub(super) async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Bod
             json(StatusCode::OK, body + "\n")
         }
         (&Method::POST, "/admin/reload") => reload(cx).await,
+        (&Method::GET, "/admin/traces") => {
+            let body = serde_json::to_string_pretty(&serde_json::json!({
+                "tracing": cx.tracer.is_on(),
+                "traces": cx.tracer.recent(),
+            }))
+            .unwrap_or_default();
+            json(StatusCode::OK, body + "\n")
+        }
+        (&Method::GET, p) if p.starts_with("/admin/traces/") => {
+            let id = p.trim_start_matches("/admin/traces/");
+            match cx.tracer.find(id) {
+                Some(trace) => json(
+                    StatusCode::OK,
+                    serde_json::to_string_pretty(&trace).unwrap_or_default() + "\n",
+                ),
+                None => text(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "no kept trace {id} (GET /admin/traces lists them; traces are kept when \
+                         sampled, failed or slow, and only the recent ones)\n"
+                    ),
+                ),
+            }
+        }
         (&Method::POST, p) if p.starts_with("/admin/call/") => call(cx, req).await,
-        (_, "/metrics" | "/admin/status" | "/admin/reload") => text(
+        (_, "/metrics" | "/admin/status" | "/admin/reload" | "/admin/traces") => text(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("{method} is not allowed on {path}\n"),
         ),
@@ -86,6 +115,7 @@ pub(super) async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Bod
             StatusCode::NOT_FOUND,
             format!(
                 "no admin endpoint {path} (GET /metrics, GET /admin/status, \
+                 GET /admin/traces, GET /admin/traces/TRACE_ID, \
                  POST /admin/call/SERVICE/METHOD, POST /admin/reload)\n"
             ),
         ),
@@ -288,6 +318,45 @@ pub enum RemoteError {
     },
 }
 
+/// `GET path` on the admin listener at `addr`; the JSON body of a 200
+/// answer.
+pub fn get_remote(addr: SocketAddr, path: &str) -> Result<serde_json::Value, RemoteError> {
+    let mut stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
+        .map_err(|source| RemoteError::Connect { addr, source })?;
+    let head = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    stream
+        .write_all(head.as_bytes())
+        .map_err(|source| RemoteError::Io { addr, source })?;
+    let (status, body) = read_response(addr, &mut stream)?;
+    match (status, serde_json::from_slice(&body)) {
+        (200, Ok(json)) => Ok(json),
+        _ => Err(RemoteError::Refused {
+            addr,
+            status,
+            message: String::from_utf8_lossy(&body).trim_end().to_owned(),
+        }),
+    }
+}
+
+/// Reads a whole `connection: close` response: its status and body.
+fn read_response(addr: SocketAddr, stream: &mut TcpStream) -> Result<(u16, Vec<u8>), RemoteError> {
+    let io = |source| RemoteError::Io { addr, source };
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).map_err(io)?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| io(std::io::Error::other("the response has no end of head")))?;
+    let head = String::from_utf8_lossy(&response[..split]);
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io(std::io::Error::other("the response has no status")))?;
+    let body = response.split_off(split + 4);
+    Ok((status, body))
+}
+
 /// Calls `service.method(arg)` (`arg`: JSON text, `None` for none) through
 /// the admin listener at `addr` of a server running the app in `app_root`,
 /// and returns the result as JSON.
@@ -311,19 +380,8 @@ pub fn call_remote(
     );
     stream.write_all(head.as_bytes()).map_err(io)?;
     stream.write_all(body.as_bytes()).map_err(io)?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).map_err(io)?;
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| io(std::io::Error::other("the response has no end of head")))?;
-    let head = String::from_utf8_lossy(&response[..split]);
-    let body = &response[split + 4..];
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io(std::io::Error::other("the response has no status")))?;
+    let (status, body) = read_response(addr, &mut stream)?;
+    let body = &body[..];
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     match (status, parsed) {
         (200, Some(mut json)) => Ok(json["result"].take()),

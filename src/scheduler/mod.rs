@@ -518,6 +518,7 @@ impl Shared {
         reply: ReplyTo,
         depth: u32,
         deadline: Option<Instant>,
+        trace: Option<crate::trace::Link>,
     ) {
         let generation = self.generation.load();
         let Some(pool) = generation.services.get(service) else {
@@ -525,10 +526,11 @@ impl Shared {
             self.reply(reply, Err(error));
             return;
         };
-        self.invoke_on(pool, method, arg, reply, depth, deadline);
+        self.invoke_on(pool, method, arg, reply, depth, deadline, trace);
     }
 
     /// [`Shared::invoke`] on a service already looked up.
+    #[allow(clippy::too_many_arguments)]
     fn invoke_on(
         &self,
         pool: &Arc<Service>,
@@ -537,6 +539,7 @@ impl Shared {
         reply: ReplyTo,
         depth: u32,
         deadline: Option<Instant>,
+        trace: Option<crate::trace::Link>,
     ) {
         let service = pool.spec.name.as_str();
         let idle = self
@@ -562,6 +565,9 @@ impl Shared {
                     ),
                 )
                 .at(service, &method);
+                if let Some(link) = &trace {
+                    crate::trace::refused(link, service, &method, &error);
+                }
                 self.reply(reply, Err(error));
                 return;
             }
@@ -571,6 +577,9 @@ impl Shared {
                     format!("{service}.{method}: the service has no running instance: {e}"),
                 )
                 .at(service, &method);
+                if let Some(link) = &trace {
+                    crate::trace::refused(link, service, &method, &error);
+                }
                 self.reply(reply, Err(error));
                 return;
             }
@@ -588,6 +597,7 @@ impl Shared {
             deadline,
             placed,
             cpu: std::time::Duration::ZERO,
+            trace: trace.map(crate::trace::Invocation::new),
         };
         self.deliver(&instance, Message::Invoke { arg, inflight });
     }
@@ -961,6 +971,18 @@ impl Scheduler {
         method: &str,
         arg: Value,
     ) -> oneshot::Receiver<Result<Value, JsError>> {
+        self.invoke_traced(service, method, arg, None)
+    }
+
+    /// [`Scheduler::invoke`] as part of a trace: the invocation's span
+    /// hangs under `trace` (see [`crate::trace`]).
+    pub fn invoke_traced(
+        &self,
+        service: &str,
+        method: &str,
+        arg: Value,
+        trace: Option<crate::trace::Link>,
+    ) -> oneshot::Receiver<Result<Value, JsError>> {
         let (tx, rx) = oneshot::channel();
         let generation = self.shared.generation.load();
         let pool = generation.services.get(service);
@@ -995,6 +1017,7 @@ impl Scheduler {
                 ReplyTo::External(tx),
                 1,
                 None,
+                trace,
             ),
             Err(message) => {
                 let _ = tx.send(Err(JsError::new("TypeError", message)));
