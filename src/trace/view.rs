@@ -26,7 +26,7 @@ pub struct TraceSummary {
     /// The response status.
     pub status: u16,
     /// How many spans.
-    pub spans: usize,
+    pub span_count: usize,
     /// Whether a span failed.
     pub error: bool,
     /// Why it was kept: `"error"`, `"slow"` or `"sampled"`.
@@ -111,7 +111,7 @@ impl Finished {
             path,
             service,
             status,
-            spans: self.spans.len(),
+            span_count: self.spans.len(),
             error: self.spans.iter().any(|s| s.record.error.is_some()),
             kept: self.why.to_owned(),
         }

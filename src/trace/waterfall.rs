@@ -48,7 +48,7 @@ pub fn render_list(traces: &[TraceSummary]) -> String {
             t.kept,
             t.status,
             ms(t.duration_ns),
-            t.spans,
+            t.span_count,
             t.service,
             t.method,
             t.path
@@ -229,7 +229,7 @@ mod tests {
                 path: "/x".to_owned(),
                 service: "front".to_owned(),
                 status: 500,
-                spans: 3,
+                span_count: 3,
                 error: true,
                 kept: "error".to_owned(),
             },
