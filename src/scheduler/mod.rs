@@ -510,6 +510,7 @@ impl Shared {
     /// Starts an invocation of `service.method`, answering `reply`. Its
     /// deadline is the service's timeout from now, or the caller's
     /// `deadline` if that is sooner.
+    #[allow(clippy::too_many_arguments)]
     fn invoke(
         &self,
         service: &str,

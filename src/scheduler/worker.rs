@@ -392,7 +392,7 @@ fn answer(
 ) {
     instance.sub_load(1);
     if let Some(t) = inflight.trace.take() {
-        t.finish(
+        (*t).finish(
             &instance.spec.isolate.service,
             &inflight.method,
             instance.id,

@@ -319,7 +319,7 @@ impl Tracer {
     /// Recent kept traces, newest first.
     pub fn recent(&self) -> Vec<TraceSummary> {
         let mut all = self.kept();
-        all.sort_by(|a, b| b.wall_start_ns.cmp(&a.wall_start_ns));
+        all.sort_by_key(|t| std::cmp::Reverse(t.wall_start_ns));
         all.iter().map(|t| t.summary()).collect()
     }
 
@@ -721,9 +721,8 @@ impl Invocation {
 
     /// The invocation was answered: records its span. `placed` is when it
     /// was queued, `cpu` its run segments' time.
-    #[allow(clippy::too_many_arguments)]
     pub fn finish(
-        self: Box<Self>,
+        self,
         service: &Arc<str>,
         method: &str,
         instance: u64,
