@@ -515,12 +515,9 @@ impl Kind {
 #[derive(Clone, Debug)]
 pub(crate) enum Detail {
     None,
-    /// The root: HTTP method, path, route, status.
-    Request {
-        method: Box<str>,
-        path: Box<str>,
-        status: u16,
-    },
+    /// The root: the path and the status (the HTTP method is the span's
+    /// `method`).
+    Request { path: Box<str>, status: u16 },
     /// A store operation: which store.
     Store {
         store: Box<str>,
@@ -673,7 +670,6 @@ impl RequestTrace {
             cpu: Duration::ZERO,
             error,
             detail: Detail::Request {
-                method: method.into(),
                 path: path.into(),
                 status,
             },

@@ -88,12 +88,8 @@ impl Finished {
     pub(crate) fn summary(&self) -> TraceSummary {
         let (method, path, status, service, duration_ns) = match self.root() {
             Some(root) => match &root.record.detail {
-                Detail::Request {
-                    method,
-                    path,
-                    status,
-                } => (
-                    method.to_string(),
+                Detail::Request { path, status } => (
+                    root.record.method.to_string(),
                     path.to_string(),
                     *status,
                     root.record.service.to_string(),
@@ -132,7 +128,7 @@ impl FinishedSpan {
     pub(crate) fn name(&self) -> String {
         let r = &self.record;
         match (&r.kind, &r.detail) {
-            (Kind::Request, Detail::Request { method, path, .. }) => format!("{method} {path}"),
+            (Kind::Request, Detail::Request { path, .. }) => format!("{} {path}", r.method),
             (Kind::Store, Detail::Store { store }) => format!("store.{} {store}", r.method),
             (Kind::Fetch, Detail::Fetch { method, url }) => {
                 let host = url::Url::parse(url)
@@ -154,12 +150,8 @@ impl FinishedSpan {
         use serde_json::Value as J;
         match &self.record.detail {
             Detail::None => Vec::new(),
-            Detail::Request {
-                method,
-                path,
-                status,
-            } => vec![
-                ("http.request.method", J::from(method.as_ref())),
+            Detail::Request { path, status } => vec![
+                ("http.request.method", J::from(self.record.method.as_ref())),
                 ("url.path", J::from(path.as_ref())),
                 ("http.response.status_code", J::from(*status)),
             ],
