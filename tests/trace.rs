@@ -281,7 +281,7 @@ fn a_request_through_three_services_is_one_trace_continued_from_the_client_and_e
     let app = app(
         receiver.addr,
         &format!(
-            "[trace]\nsample_rate = 1.0\notlp_endpoint = \"http://{}\"",
+            "[trace]\nslow_ms = 60000\nsample_rate = 1.0\notlp_endpoint = \"http://{}\"",
             receiver.addr
         ),
     );
@@ -491,7 +491,7 @@ fn at_sample_rate_zero_failed_requests_are_still_kept_and_exported() {
     let app = app(
         receiver.addr,
         &format!(
-            "[trace]\nsample_rate = 0\notlp_endpoint = \"http://{}\"",
+            "[trace]\nslow_ms = 60000\nsample_rate = 0\notlp_endpoint = \"http://{}\"",
             receiver.addr
         ),
     );
@@ -583,7 +583,7 @@ fn with_tracing_off_nothing_is_kept_and_fetches_carry_no_traceparent() {
 #[test]
 fn pyrosome_trace_prints_the_list_and_the_waterfall_of_a_running_server() {
     let receiver = Receiver::start();
-    let app = app(receiver.addr, "[trace]\nsample_rate = 1.0");
+    let app = app(receiver.addr, "[trace]\nslow_ms = 60000\nsample_rate = 1.0");
     let mut child = Command::new(env!("CARGO_BIN_EXE_pyrosome"))
         .arg("serve")
         .arg(app.path())
@@ -721,4 +721,26 @@ fn pyrosome_trace_prints_the_list_and_the_waterfall_of_a_running_server() {
         String::from_utf8_lossy(&out.stderr)
     );
     let _ = child.0.kill();
+}
+
+#[test]
+fn slow_requests_are_kept_at_sample_rate_zero() {
+    let receiver = Receiver::start();
+    // The request waits for a 5 ms timer: slower than 1 ms.
+    let app = app(receiver.addr, "[trace]\nslow_ms = 1");
+    let server = start(&app);
+    let response = Client::connect(server.addr).request(
+        "GET",
+        "/",
+        &[("traceparent", &format!("00-{TRACE_ID}-{CLIENT_SPAN}-00"))],
+        b"",
+    );
+    assert_eq!(response.status, 200);
+    let trace = kept_trace(&server, TRACE_ID);
+    assert_eq!(trace.summary.kept, "slow");
+    assert!(!trace.summary.error);
+    assert!(trace.summary.duration_ns >= 5_000_000);
+    let list = admin_json(&server, "/admin/traces");
+    assert_eq!(list["traces"][0]["trace_id"], TRACE_ID);
+    assert_eq!(list["traces"][0]["kept"], "slow");
 }

@@ -517,7 +517,10 @@ pub(crate) enum Detail {
     None,
     /// The root: the path and the status (the HTTP method is the span's
     /// `method`).
-    Request { path: Box<str>, status: u16 },
+    Request {
+        path: Box<str>,
+        status: u16,
+    },
     /// A store operation: which store.
     Store {
         store: Box<str>,
