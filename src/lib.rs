@@ -27,6 +27,7 @@ pub mod runtime;
 pub mod scheduler;
 pub mod store;
 pub mod top;
+pub mod trace;
 pub mod value;
 pub mod watch;
 

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use pyrosome::app::AdminListen;
 use pyrosome::engine::{Engine, engine_by_name};
-use pyrosome::gateway::admin::{RemoteError, ServerFile, ServerInfo, call_remote};
+use pyrosome::gateway::admin::{RemoteError, ServerFile, ServerInfo, call_remote, get_json};
 use pyrosome::gateway::{self, GatewayOptions};
 use pyrosome::{App, Runtime, RuntimeOptions, Secrets, Value};
 
@@ -123,6 +123,43 @@ enum Command {
         /// `[http] access_log` (default: on with --dev, else off).
         #[arg(long, value_enum)]
         access_log: Option<Switch>,
+        /// Export traces over OTLP/HTTP (protobuf) to this base URL
+        /// (`/v1/traces` is appended); overrides OTEL_EXPORTER_OTLP_ENDPOINT
+        /// and the manifest's `[trace] otlp_endpoint` (docs/tracing.md).
+        #[arg(long, value_name = "URL")]
+        otlp_endpoint: Option<String>,
+        /// Share of requests traced and exported (0..=1); overrides the
+        /// manifest's `[trace] sample_rate`. Failed and slow requests are
+        /// always kept.
+        #[arg(long, value_name = "RATE")]
+        trace_sample_rate: Option<f64>,
+        /// Keep recent slow, failed and sampled traces in memory for
+        /// /admin/traces and `pyrosome trace`; overrides `[trace] keep`
+        /// (default: on).
+        #[arg(long, value_enum)]
+        trace_keep: Option<Switch>,
+    },
+    /// Show the traces a running server kept: without TRACE_ID, the list
+    /// (newest first); with one (or a unique prefix), its waterfall.
+    ///
+    /// Reads the server's admin address from the app's data folder, like
+    /// `pyrosome call`. A trace is kept when it failed, was slower than
+    /// `[trace] slow_ms`, or was sampled (docs/tracing.md).
+    Trace {
+        /// The app folder.
+        app: PathBuf,
+        /// The trace to show.
+        trace_id: Option<String>,
+        /// Folder of the app's stores (default: APP/.pyrosome/data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The server's admin listener (default: the one recorded in the
+        /// data folder).
+        #[arg(long, value_name = "ADDR")]
+        admin: Option<SocketAddr>,
+        /// Print the JSON the server answered instead.
+        #[arg(long)]
+        json: bool,
     },
     /// Invoke one method of one service and print its result as JSON.
     ///
@@ -380,6 +417,9 @@ fn run(command: Command) -> Result<()> {
             admin,
             watch,
             access_log,
+            otlp_endpoint,
+            trace_sample_rate,
+            trace_keep,
         } => {
             raise_open_file_limit();
             let app = load(&app)?;
@@ -393,6 +433,18 @@ fn run(command: Command) -> Result<()> {
                 Some(switch) => switch == Switch::On,
                 None => app.http.access_log.unwrap_or(dev),
             };
+            if let Some(url) = otlp_endpoint {
+                options.trace.otlp_endpoint = Some(pyrosome::trace::traces_url(&url));
+            }
+            if let Some(rate) = trace_sample_rate {
+                if !(0.0..=1.0).contains(&rate) {
+                    bail!("--trace-sample-rate must be from 0 to 1, got {rate}");
+                }
+                options.trace.sample_rate = rate;
+            }
+            if let Some(keep) = trace_keep {
+                options.trace.keep = keep == Switch::On;
+            }
             match admin {
                 Some(AdminListen::Off) => options.admin = None,
                 Some(AdminListen::At(addr)) => {
@@ -550,6 +602,60 @@ fn run(command: Command) -> Result<()> {
             let first = pyrosome::top::fetch(addr)
                 .with_context(|| format!("cannot read the status of the server at {addr}"))?;
             pyrosome::top::run(addr, std::time::Duration::from_secs_f64(interval), first)?;
+            Ok(())
+        }
+        Command::Trace {
+            app,
+            trace_id,
+            data,
+            admin,
+            json,
+        } => {
+            let app = load(&app)?;
+            let addr = match admin {
+                Some(addr) => addr,
+                None => {
+                    let data_dir =
+                        data.unwrap_or_else(|| pyrosome::runtime::default_data_dir(&app));
+                    match ServerFile::read(&data_dir) {
+                        Some(info) => info.admin,
+                        None => bail!(
+                            "no running server for this app (no {} in {}); start it with \
+                             `pyrosome serve`, or name its admin listener with --admin",
+                            pyrosome::gateway::admin::SERVER_FILE,
+                            data_dir.display()
+                        ),
+                    }
+                }
+            };
+            let path = match &trace_id {
+                Some(id) => format!("/admin/traces/{id}"),
+                None => "/admin/traces".to_owned(),
+            };
+            let answer = get_json(addr, &path, std::time::Duration::from_secs(10))?;
+            if json {
+                return print_json(&answer);
+            }
+            let text = match trace_id {
+                Some(_) => {
+                    let trace: pyrosome::trace::TraceView = serde_json::from_value(answer)
+                        .context("the server's answer is not a trace")?;
+                    pyrosome::trace::waterfall::render(&trace)
+                }
+                None => {
+                    if answer["tracing"] == serde_json::Value::Bool(false) {
+                        bail!(
+                            "tracing is off in this server ([trace] keep = false and no OTLP endpoint)"
+                        );
+                    }
+                    let list: Vec<pyrosome::trace::TraceSummary> =
+                        serde_json::from_value(answer["traces"].clone())
+                            .context("the server's answer is not a list of traces")?;
+                    pyrosome::trace::waterfall::render_list(&list)
+                }
+            };
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
             Ok(())
         }
         Command::Store { app, data, action } => store_command(&load(&app)?, data, action),

@@ -414,6 +414,7 @@ impl Runtime {
         for (changed, what) in [
             (app.http != old.http, "[http]"),
             (app.admin != old.admin, "[admin]"),
+            (app.trace != old.trace, "[trace]"),
         ] {
             if changed {
                 tracing::warn!(
@@ -472,6 +473,25 @@ impl Runtime {
     /// Invokes `service.method(arg)` and waits for the result.
     pub async fn call(&self, service: &str, method: &str, arg: Value) -> Result<Value, JsError> {
         match self.scheduler.invoke(service, method, arg).await {
+            Ok(result) => result,
+            Err(_) => Err(stopped(service, method)),
+        }
+    }
+
+    /// [`Runtime::call`] as part of a trace: the invocation's span hangs
+    /// under `trace` (see [`crate::trace`]).
+    pub async fn call_traced(
+        &self,
+        service: &str,
+        method: &str,
+        arg: Value,
+        trace: Option<crate::trace::Link>,
+    ) -> Result<Value, JsError> {
+        match self
+            .scheduler
+            .invoke_traced(service, method, arg, trace)
+            .await
+        {
             Ok(result) => result,
             Err(_) => Err(stopped(service, method)),
         }

@@ -297,13 +297,14 @@ pub(crate) struct Manifest {
     pub limits: Limits,
     pub http: HttpSpec,
     pub admin: AdminSpec,
+    pub trace: crate::trace::TraceConfig,
     pub stores: Vec<StoreSpec>,
     pub services: Vec<ServiceSpec>,
 }
 
 /// Allowed keys, per table (also the "did you mean" candidates).
 const TOP_KEYS: &[&str] = &[
-    "name", "engine", "limits", "http", "admin", "stores", "vars", "secrets", "services",
+    "name", "engine", "limits", "http", "admin", "trace", "stores", "vars", "secrets", "services",
 ];
 const LIMIT_KEYS: &[&str] = &[
     "cpu_ms",
@@ -321,6 +322,14 @@ const HTTP_KEYS: &[&str] = &[
     "access_log",
 ];
 const ADMIN_KEYS: &[&str] = &["listen"];
+const TRACE_KEYS: &[&str] = &[
+    "sample_rate",
+    "slow_ms",
+    "keep",
+    "otlp_endpoint",
+    "otlp_headers",
+];
+const SLOW_MS: RangeInclusive<u64> = 0..=86_400_000;
 const STORE_KEYS: &[&str] = &["durability", "backend", "url_secret"];
 const SERVICE_KEYS: &[&str] = &[
     "module",
@@ -494,6 +503,11 @@ impl<'a> Checker<'a> {
             None => AdminSpec::default(),
         };
 
+        let trace = match doc.get_key_value("trace") {
+            Some((_, v)) => self.trace(v),
+            None => crate::trace::TraceConfig::default(),
+        };
+
         let stores = match doc.get_key_value("stores") {
             Some((_, v)) => self.stores(v),
             None => Vec::new(),
@@ -529,6 +543,7 @@ impl<'a> Checker<'a> {
             limits,
             http,
             admin,
+            trace,
             stores,
             services,
         }
@@ -624,6 +639,73 @@ impl<'a> Checker<'a> {
             }
         }
         admin
+    }
+
+    /// `[trace]` (see `docs/tracing.md`).
+    fn trace(&mut self, value: &Spanned<DeValue<'_>>) -> crate::trace::TraceConfig {
+        let mut trace = crate::trace::TraceConfig::default();
+        let Some(table) = self.table(value, "trace") else {
+            return trace;
+        };
+        self.unknown_keys(table, "trace", TRACE_KEYS);
+        if let Some((_, v)) = table.get_key_value("sample_rate") {
+            let rate = match v.get_ref() {
+                DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
+                DeValue::Integer(i) => i.as_str().parse::<f64>().ok(),
+                _ => None,
+            };
+            match rate {
+                Some(r) if (0.0..=1.0).contains(&r) => trace.sample_rate = r,
+                _ => self.error(
+                    Some(v.span()),
+                    "trace.sample_rate",
+                    format!(
+                        "expected a number from 0 to 1 (the share of requests traced), found {}",
+                        describe(v.get_ref())
+                    ),
+                ),
+            }
+        }
+        if let Some(ms) = self.int_key(table, "trace", "slow_ms", SLOW_MS) {
+            trace.slow = Duration::from_millis(ms);
+        }
+        if let Some((_, v)) = table.get_key_value("keep") {
+            match v.get_ref() {
+                DeValue::Boolean(on) => trace.keep = *on,
+                other => self.error(
+                    Some(v.span()),
+                    "trace.keep",
+                    format!("expected true or false, found {}", describe(other)),
+                ),
+            }
+        }
+        if let Some((_, v)) = table.get_key_value("otlp_endpoint")
+            && let Some(url) = self.string(v, "trace.otlp_endpoint")
+        {
+            if url.starts_with("http://") || url.starts_with("https://") {
+                trace.otlp_endpoint = Some(crate::trace::traces_url(url));
+            } else {
+                self.error(
+                    Some(v.span()),
+                    "trace.otlp_endpoint",
+                    format!(
+                        "expected an http:// or https:// URL (the OTLP/HTTP base, e.g. \"http://localhost:4318\"), found {url:?}"
+                    ),
+                );
+            }
+        }
+        if let Some((_, v)) = table.get_key_value("otlp_headers")
+            && let Some(headers) = self.table(v, "trace.otlp_headers")
+        {
+            for (key, value) in headers.iter() {
+                let name: &str = key.get_ref().as_ref();
+                let field = join("trace.otlp_headers", name);
+                if let Some(text) = self.string(value, &field) {
+                    trace.otlp_headers.push((name.to_owned(), text.to_owned()));
+                }
+            }
+        }
+        trace
     }
 
     fn stores(&mut self, value: &Spanned<DeValue<'_>>) -> Vec<StoreSpec> {

@@ -26,6 +26,13 @@
 //! [admin]
 //! listen = "127.0.0.1:9090"       # /metrics and /admin/*; "off" for none
 //!
+//! [trace]                         # docs/tracing.md
+//! sample_rate = 0.01              # share of requests traced (0..=1; default 0)
+//! slow_ms = 500                   # always keep traces at least this slow
+//! keep = true                     # recent slow/failed/sampled traces for /admin/traces
+//! otlp_endpoint = "http://localhost:4318"  # export (OTLP/HTTP protobuf); default none
+//! otlp_headers = { authorization = "Bearer ..." }
+//!
 //! [vars]                          # plain values every service sees in `env`
 //! API_URL = "https://example.com" # strings, numbers, booleans, arrays, tables
 //! secrets = ["JWT_SECRET"]        # (top level) names only: values come from the
@@ -112,6 +119,9 @@ pub struct App {
     pub http: HttpSpec,
     /// The admin listener (`[admin]`).
     pub admin: AdminSpec,
+    /// Tracing (`[trace]`, see `docs/tracing.md`); the OpenTelemetry
+    /// environment variables and `--otlp-endpoint` override it.
+    pub trace: crate::trace::TraceConfig,
     /// Every `.js` / `.mjs` / `.ts` / `.mts` file of the app (TypeScript
     /// with its types stripped) and the package files its services import,
     /// keyed by its path relative to
@@ -220,6 +230,7 @@ impl App {
             limits: manifest.limits,
             http: manifest.http,
             admin: manifest.admin,
+            trace: manifest.trace,
             modules,
         }
     }
@@ -622,7 +633,7 @@ limits = { max_concurrency = 10 }
         assert_eq!(
             e,
             format!(
-                "{FILE}:2:1: banana: unknown field, expected one of: \"name\", \"engine\", \"limits\", \"http\", \"admin\", \"stores\", \"vars\", \"secrets\", \"services\""
+                "{FILE}:2:1: banana: unknown field, expected one of: \"name\", \"engine\", \"limits\", \"http\", \"admin\", \"trace\", \"stores\", \"vars\", \"secrets\", \"services\""
             )
         );
 
@@ -635,6 +646,47 @@ limits = { max_concurrency = 10 }
                 "{FILE}:3:1: stores.users.durabilty: unknown field, did you mean \"durability\"?"
             )
         );
+    }
+
+    #[test]
+    fn the_trace_section_is_read_and_checked() {
+        let base = "[services.a]\nmodule = \"user.js\"\n";
+        let app = parse(&format!(
+            "name = \"x\"\n[trace]\nsample_rate = 0.25\nslow_ms = 200\nkeep = false\n\
+             otlp_endpoint = \"http://collector:4318\"\notlp_headers = {{ authorization = \"Bearer t\" }}\n{base}"
+        ))
+        .expect("valid");
+        assert_eq!(
+            app.trace,
+            crate::trace::TraceConfig {
+                sample_rate: 0.25,
+                slow: std::time::Duration::from_millis(200),
+                keep: false,
+                otlp_endpoint: Some("http://collector:4318/v1/traces".to_owned()),
+                otlp_headers: vec![("authorization".to_owned(), "Bearer t".to_owned())],
+            }
+        );
+        let app = parse(&format!("name = \"x\"\n[trace]\nsample_rate = 1\n{base}")).expect("valid");
+        assert_eq!(app.trace.sample_rate, 1.0);
+        let app = parse(&format!("name = \"x\"\n{base}")).expect("valid");
+        assert_eq!(app.trace, crate::trace::TraceConfig::default());
+        for (bad, message) in [
+            (
+                "sample_rate = 1.5",
+                "trace.sample_rate: expected a number from 0 to 1",
+            ),
+            (
+                "otlp_endpoint = \"collector:4318\"",
+                "trace.otlp_endpoint: expected an http:// or https:// URL",
+            ),
+            (
+                "sample = 0.1",
+                "trace.sample: unknown field, did you mean \"sample_rate\"?",
+            ),
+        ] {
+            let e = error(&format!("name = \"x\"\n[trace]\n{bad}\n{base}"));
+            assert!(e.contains(message), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -12,6 +12,10 @@
 //!   body: no argument) → 200 `{"result": ...}`, or `{"error": {"name",
 //!   "message", "report"}}` with 500 (503 when overloaded, 400 for an
 //!   argument that is not JSON);
+//! - `GET /admin/traces` → `{"tracing": bool, "traces": [...]}`: the
+//!   recent kept traces (slow, failed, sampled), newest first;
+//!   `GET /admin/traces/TRACE_ID` (or a unique prefix) → one trace whole
+//!   (`crate::trace::view`), 404 when it is not kept;
 //! - `POST /admin/reload` → reloads the app (`Runtime::reload`): 200
 //!   `{"reloaded": {"added": [...], "replaced": [...], ...}}`, or 422
 //!   `{"error": "..."}` when the reload was refused (the app keeps running
@@ -21,7 +25,8 @@
 //! naming its admin address, and removes it at exit; `pyrosome call` reads
 //! it to call through the running server ([`call_remote`]) instead of
 //! opening the app's stores itself, and `pyrosome top` to poll
-//! `/admin/status` ([`get_remote`]).
+//! `/admin/status` ([`get_remote`]) and `pyrosome trace` `/admin/traces`
+//! ([`get_json`]).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -61,6 +66,7 @@ pub(super) async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Bod
         (_, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/metrics") => {
             let status = cx.runtime.scheduler().status();
+            cx.tracer.publish_metrics();
             let mut response = text(StatusCode::OK, crate::metrics::render(&status));
             response.headers_mut().insert(
                 CONTENT_TYPE,
@@ -81,8 +87,32 @@ pub(super) async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Bod
             json(StatusCode::OK, body + "\n")
         }
         (&Method::POST, "/admin/reload") => reload(cx).await,
+        (&Method::GET, "/admin/traces") => {
+            let body = serde_json::to_string_pretty(&serde_json::json!({
+                "tracing": cx.tracer.is_on(),
+                "traces": cx.tracer.recent(),
+            }))
+            .unwrap_or_default();
+            json(StatusCode::OK, body + "\n")
+        }
+        (&Method::GET, p) if p.starts_with("/admin/traces/") => {
+            let id = p.trim_start_matches("/admin/traces/");
+            match cx.tracer.find(id) {
+                Some(trace) => json(
+                    StatusCode::OK,
+                    serde_json::to_string_pretty(&trace).unwrap_or_default() + "\n",
+                ),
+                None => text(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "no kept trace {id} (GET /admin/traces lists them; traces are kept when \
+                         sampled, failed or slow, and only the recent ones)\n"
+                    ),
+                ),
+            }
+        }
         (&Method::POST, p) if p.starts_with("/admin/call/") => call(cx, req).await,
-        (_, "/metrics" | "/admin/status" | "/admin/reload") => text(
+        (_, "/metrics" | "/admin/status" | "/admin/reload" | "/admin/traces") => text(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("{method} is not allowed on {path}\n"),
         ),
@@ -90,6 +120,7 @@ pub(super) async fn handle(cx: &Context, req: Request<Incoming>) -> Response<Bod
             StatusCode::NOT_FOUND,
             format!(
                 "no admin endpoint {path} (GET /metrics, GET /admin/status, \
+                 GET /admin/traces, GET /admin/traces/TRACE_ID, \
                  POST /admin/call/SERVICE/METHOD, POST /admin/reload)\n"
             ),
         ),
@@ -342,6 +373,21 @@ pub fn get_remote(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Vec
             message: String::from_utf8_lossy(&body).trim_end().to_owned(),
         }),
     }
+}
+
+/// `GET path` on the admin listener at `addr`, waiting at most `timeout`
+/// for the answer; the JSON body of a 200 answer.
+pub fn get_json(
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> Result<serde_json::Value, RemoteError> {
+    let body = get_remote(addr, path, timeout)?;
+    serde_json::from_slice(&body).map_err(|e| RemoteError::Refused {
+        addr,
+        status: 200,
+        message: format!("the answer is not JSON ({e})"),
+    })
 }
 
 /// Sends one request (`parts`, written in order) on a new connection to

@@ -57,6 +57,7 @@ use crate::engine::FETCH_METHOD;
 use crate::io::TcpListener;
 use crate::runtime::Runtime;
 use crate::scheduler::{OVERLOADED, Status};
+use crate::trace::{TraceConfig, Tracer};
 
 use conn::{Exec, Io};
 use lifecycle::{ConnState, Connections, Timeouts};
@@ -69,6 +70,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 /// At most one "accept failed" or "connection limit" line per this
 /// interval.
 const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// At shutdown, the traces queued for export get this long to be sent.
+const TRACE_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// At the connection limit, look again this often for a free slot.
 const CAP_RECHECK: Duration = Duration::from_millis(10);
@@ -103,6 +107,8 @@ pub struct GatewayOptions {
     pub admin_fallback: bool,
     /// One log line per request (see the module docs).
     pub access_log: bool,
+    /// Traces of requests (the manifest's `[trace]`, see [`crate::trace`]).
+    pub trace: TraceConfig,
 }
 
 impl GatewayOptions {
@@ -121,6 +127,7 @@ impl GatewayOptions {
             admin: Some(admin::DEFAULT_ADMIN),
             admin_fallback: true,
             access_log: false,
+            trace: TraceConfig::default(),
         }
     }
 
@@ -144,6 +151,7 @@ impl GatewayOptions {
             max_connections: max_connections_for(http.max_connections),
             drain_timeout: http.drain_timeout.unwrap_or(longest),
             access_log: http.access_log.unwrap_or(false),
+            trace: app.trace.clone().with_env(),
             ..match app.admin.listen {
                 None => GatewayOptions::new(listen),
                 Some(AdminListen::Off) => GatewayOptions {
@@ -203,11 +211,13 @@ pub struct Gateway {
     listener: TcpListener,
     admin: Option<TcpListener>,
     options: GatewayOptions,
+    tracer: Tracer,
 }
 
 struct Context {
     runtime: Arc<Runtime>,
     options: GatewayOptions,
+    tracer: Tracer,
     next_request: AtomicU64,
     in_flight: AtomicUsize,
 }
@@ -291,11 +301,20 @@ impl Gateway {
                 }
             },
         };
+        let tracer = Tracer::new(&runtime.app().name, options.trace.clone())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        if let Some(url) = &options.trace.otlp_endpoint {
+            tracing::info!(
+                "exporting traces over OTLP/HTTP to {url} (sample rate {})",
+                options.trace.sample_rate
+            );
+        }
         Ok(Gateway {
             runtime: Arc::new(runtime),
             listener,
             admin,
             options,
+            tracer,
         })
     }
 
@@ -308,6 +327,11 @@ impl Gateway {
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         let admin = self.admin.as_ref()?;
         admin.local_addr().ok().or(self.options.admin)
+    }
+
+    /// The tracer of the app's requests.
+    pub fn tracer(&self) -> &Tracer {
+        &self.tracer
     }
 
     /// The running app.
@@ -329,6 +353,7 @@ impl Gateway {
         let cx = Arc::new(Context {
             runtime: self.runtime.clone(),
             options: self.options.clone(),
+            tracer: self.tracer.clone(),
             next_request: AtomicU64::new(seed),
             in_flight: AtomicUsize::new(0),
         });
@@ -375,7 +400,12 @@ impl Gateway {
             );
         }
         let runtime = self.runtime.clone();
-        let _ = tokio::task::spawn_blocking(move || runtime.shutdown()).await;
+        let tracer = self.tracer.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            runtime.shutdown();
+            tracer.shutdown(TRACE_FLUSH_TIMEOUT);
+        })
+        .await;
     }
 }
 
@@ -553,7 +583,14 @@ async fn serve(cx: &Context, req: Request<Incoming>) -> (Response<Body>, Option<
         );
     };
     let request_id = format!("{:016x}", cx.next_request.fetch_add(1, Ordering::Relaxed));
-    let response = invoke(cx, req, &service, &request_id).await;
+    let Some(trace) = cx.tracer.start(req.headers()) else {
+        let response = invoke(cx, req, &service, &request_id, None).await;
+        return (response, Some((service, request_id)));
+    };
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let response = invoke(cx, req, &service, &request_id, Some(trace.link())).await;
+    trace.finish(&service, method.as_str(), &path, response.status().as_u16());
     (response, Some((service, request_id)))
 }
 
@@ -563,6 +600,7 @@ async fn invoke(
     req: Request<Incoming>,
     service: &str,
     request_id: &str,
+    trace: Option<crate::trace::Link>,
 ) -> Response<Body> {
     let _in_flight = InFlight(&cx.in_flight);
     if cx.in_flight.fetch_add(1, Ordering::Relaxed) >= cx.options.max_in_flight {
@@ -608,7 +646,10 @@ async fn invoke(
         Ok(v) => v,
         Err(why) => return text(StatusCode::BAD_REQUEST, format!("{why}\n")),
     };
-    let result = cx.runtime.call(service, FETCH_METHOD, value).await;
+    let result = cx
+        .runtime
+        .call_traced(service, FETCH_METHOD, value, trace)
+        .await;
     match result.map(|v| convert::response_from_value(&v)) {
         Ok(Ok(mut response)) => {
             response.headers_mut().insert(

@@ -40,6 +40,8 @@ pub(crate) struct Inflight {
     pub(crate) placed: Instant,
     /// CPU time of its run segments so far.
     pub(crate) cpu: Duration,
+    /// Its span, if its request is traced (see `crate::trace`).
+    pub(crate) trace: Option<Box<crate::trace::Invocation>>,
 }
 
 #[cfg(test)]
@@ -55,6 +57,7 @@ impl Inflight {
             deadline: now + Duration::from_secs(60),
             placed: now,
             cpu: Duration::ZERO,
+            trace: None,
         }
     }
 }
@@ -78,6 +81,8 @@ pub(crate) struct Core {
     /// Completed invocations waiting for their writes.
     held: HashMap<InvocationId, (Inflight, Result<Payload, JsError>)>,
     next_invocation: u64,
+    /// Open spans of traced store operations, fetches and timers.
+    pub(crate) spans: crate::trace::Pending,
 }
 
 impl Core {
@@ -90,6 +95,7 @@ impl Core {
             pending_writes: HashMap::default(),
             held: HashMap::default(),
             next_invocation: 1,
+            spans: crate::trace::Pending::default(),
         }
     }
 
@@ -99,6 +105,14 @@ impl Core {
         self.next_invocation += 1;
         self.inflight.insert(id, inflight);
         id
+    }
+
+    /// The span of invocation `parent`, if it is traced.
+    pub(crate) fn trace_of(
+        &self,
+        parent: Option<InvocationId>,
+    ) -> Option<&crate::trace::Invocation> {
+        self.inflight.get(&parent?)?.trace.as_deref()
     }
 
     /// Records an outgoing call or store operation made by `parent`.

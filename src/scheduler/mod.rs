@@ -651,6 +651,7 @@ impl Shared {
     /// Starts an invocation of `service.method`, answering `reply`. Its
     /// deadline is the service's timeout from now, or the caller's
     /// `deadline` if that is sooner.
+    #[allow(clippy::too_many_arguments)]
     fn invoke(
         &self,
         service: &str,
@@ -659,6 +660,7 @@ impl Shared {
         reply: ReplyTo,
         depth: u32,
         deadline: Option<Instant>,
+        trace: Option<crate::trace::Link>,
     ) {
         let generation = self.generation.load();
         let Some(pool) = generation.services.get(service) else {
@@ -666,10 +668,11 @@ impl Shared {
             self.reply(reply, Err(error));
             return;
         };
-        self.invoke_on(pool, method, arg, reply, depth, deadline);
+        self.invoke_on(pool, method, arg, reply, depth, deadline, trace);
     }
 
     /// [`Shared::invoke`] on a service already looked up.
+    #[allow(clippy::too_many_arguments)]
     fn invoke_on(
         &self,
         pool: &Arc<Service>,
@@ -678,6 +681,7 @@ impl Shared {
         reply: ReplyTo,
         depth: u32,
         deadline: Option<Instant>,
+        trace: Option<crate::trace::Link>,
     ) {
         let service = pool.spec.name.as_str();
         let idle_short = self
@@ -706,6 +710,9 @@ impl Shared {
                     ),
                 )
                 .at(service, &method);
+                if let Some(link) = &trace {
+                    crate::trace::refused(link, service, &method, &error);
+                }
                 self.reply(reply, Err(error));
                 return;
             }
@@ -722,6 +729,7 @@ impl Shared {
             deadline,
             placed,
             cpu: std::time::Duration::ZERO,
+            trace: trace.map(crate::trace::Invocation::new),
         };
         let message = Message::Invoke { arg, inflight };
         if let Some(class) = decision.start
@@ -1264,6 +1272,18 @@ impl Scheduler {
         method: &str,
         arg: Value,
     ) -> oneshot::Receiver<Result<Value, JsError>> {
+        self.invoke_traced(service, method, arg, None)
+    }
+
+    /// [`Scheduler::invoke`] as part of a trace: the invocation's span
+    /// hangs under `trace` (see [`crate::trace`]).
+    pub fn invoke_traced(
+        &self,
+        service: &str,
+        method: &str,
+        arg: Value,
+        trace: Option<crate::trace::Link>,
+    ) -> oneshot::Receiver<Result<Value, JsError>> {
         let (tx, rx) = oneshot::channel();
         let generation = self.shared.generation.load();
         let pool = generation.services.get(service);
@@ -1298,6 +1318,7 @@ impl Scheduler {
                 ReplyTo::External(tx),
                 1,
                 None,
+                trace,
             ),
             Err(message) => {
                 let _ = tx.send(Err(JsError::new("TypeError", message)));

@@ -63,6 +63,12 @@ pub(crate) fn push_local(id: usize, runnable: Runnable) -> Result<usize, Runnabl
     })
 }
 
+/// The index of the worker running on this thread, if it is one (for
+/// traces).
+pub(crate) fn current_worker() -> Option<usize> {
+    LOCAL.with(|local| local.borrow().as_ref().map(|(_, q)| q.index()))
+}
+
 /// The body of a worker thread.
 pub(crate) fn run(shared: Arc<Shared>, local: LocalQueue, parker: Parker) {
     let local = Rc::new(local);
@@ -228,6 +234,10 @@ fn run_message(
     let Some((event, owner)) = prepare(shared, instance, core, message) else {
         return;
     };
+    let timer_span = match &event {
+        Event::Timer { id } => core.spans.fired(*id),
+        _ => None,
+    };
     let budget = owner
         .and_then(|id| core.inflight.get(&id))
         .map_or(instance.spec.isolate.cpu_budget, |i| {
@@ -251,6 +261,13 @@ fn run_message(
     if let Some(i) = owner.and_then(|id| core.inflight.get_mut(&id)) {
         i.cpu += cpu;
         i.stats.charge(cpu);
+        if let Some(t) = &mut i.trace {
+            t.segment(start, current_worker());
+        }
+    }
+    if let Some(t) = timer_span {
+        let service = &instance.spec.isolate.service;
+        t.ran(start, cpu, current_worker(), service, instance.id);
     }
     match outcome {
         Ok(()) => route(shared, instance, core, effects),
@@ -290,6 +307,9 @@ fn prepare(
             Some((Event::Invoke { id, method, arg }, Some(id)))
         }
         Message::Reply { call, result } => {
+            let service = &instance.spec.isolate.service;
+            core.spans
+                .replied(call, result.as_ref().map(|_| ()), service, instance.id);
             if let Some((inflight, held)) = core.write_acknowledged(call) {
                 answer(shared, instance, inflight, held);
             }
@@ -331,6 +351,7 @@ fn route(
                 let parent = parent.and_then(|p| core.inflight.get(&p));
                 let depth = parent.map_or(0, |i| i.depth) + 1;
                 let deadline = parent.map(|i| i.deadline);
+                let trace = parent.and_then(|i| i.trace.as_ref()).map(|t| t.child());
                 let reply = ReplyTo::Caller {
                     instance: instance.clone(),
                     call,
@@ -347,7 +368,7 @@ fn route(
                     shared.reply(reply, Err(error));
                     continue;
                 }
-                shared.invoke(&service, method, arg, reply, depth, deadline);
+                shared.invoke(&service, method, arg, reply, depth, deadline, trace);
             }
             Effect::Complete { id, result } => {
                 if let Some((inflight, result)) = core.complete(id, result) {
@@ -364,6 +385,11 @@ fn route(
                 if matches!(request, StoreRequest::Write(_)) {
                     core.track_write(call, parent);
                 }
+                if let Some(link) = core.trace_of(parent).map(|t| t.child()) {
+                    let start = Instant::now();
+                    core.spans
+                        .store(&link, call, &store, &request, start, current_worker());
+                }
                 // The invocation's deadline bounds a store on a database
                 // server (as a fetch); outside any, the service's timeout.
                 let deadline = parent
@@ -371,18 +397,25 @@ fn route(
                     .map_or_else(|| Instant::now() + instance.spec.timeout, |i| i.deadline);
                 shared.store(instance, call, &store, request, deadline);
             }
-            Effect::SetTimer { id, delay, .. } => {
+            Effect::SetTimer { id, delay, parent } => {
+                if let Some(link) = core.trace_of(parent).map(|t| t.child()) {
+                    core.spans.timer(&link, id, delay);
+                }
                 if let Some(timers) = shared.timers.get() {
                     timers.arm(instance, id, delay);
                 }
             }
-            Effect::ClearTimer { .. } => {}
+            Effect::ClearTimer { id } => core.spans.cleared(id),
             Effect::Fetch {
                 call,
                 parent,
-                request,
+                mut request,
             } => {
                 core.track_call(call, parent);
+                if let Some(link) = core.trace_of(parent).map(|t| t.child()) {
+                    core.spans
+                        .fetch(&link, call, &mut request, current_worker());
+                }
                 // The invocation's deadline; a fetch made outside any (a
                 // timer armed at top level) gets the service's timeout.
                 let deadline = parent
@@ -436,10 +469,20 @@ fn replier(shared: &Arc<Shared>, instance: &Arc<Instance>, call: CallId) -> outb
 fn answer(
     shared: &Arc<Shared>,
     instance: &Arc<Instance>,
-    inflight: Inflight,
+    mut inflight: Inflight,
     result: Result<Payload, JsError>,
 ) {
     instance.sub_load(1);
+    if let Some(t) = inflight.trace.take() {
+        (*t).finish(
+            &instance.spec.isolate.service,
+            &inflight.method,
+            instance.id,
+            inflight.placed,
+            inflight.cpu,
+            result.as_ref().err(),
+        );
+    }
     inflight.stats.finished(inflight.cpu, result.is_ok());
     shared.observe(&inflight);
     let result = result.map_err(|e| e.at(&instance.spec.name, &inflight.method));
