@@ -5,7 +5,6 @@
 //
 //   node bench/socialnetwork/node/cluster.mjs --app examples/socialnetwork \
 //        --listen 127.0.0.1:8080 --redis 127.0.0.1:6379
-//        [--memcached 127.0.0.1:11211 --memcached-stores a,b]   (those stores in Memcached)
 import { fork } from "node:child_process";
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -17,12 +16,10 @@ const { values: args } = parseArgs({
     app: { type: "string" },
     listen: { type: "string", default: "127.0.0.1:8080" },
     redis: { type: "string", default: "127.0.0.1:6379" },
-    memcached: { type: "string" },
-    "memcached-stores": { type: "string", default: "" },
   },
 });
 if (!args.app) {
-  console.error("usage: cluster.mjs --app DIR [--listen HOST:PORT] [--redis HOST:PORT] [--memcached HOST:PORT --memcached-stores a,b]");
+  console.error("usage: cluster.mjs --app DIR [--listen HOST:PORT] [--redis HOST:PORT]");
   process.exit(2);
 }
 const app = resolve(args.app);
@@ -50,10 +47,7 @@ await new Promise((resolveAll, reject) => {
   for (const name of names) {
     const child = fork(
       resolve(here, "service.mjs"),
-      [
-        "--app", app, "--service", name, "--redis", args.redis, "--listen", args.listen,
-        ...(args.memcached ? ["--memcached", args.memcached, "--memcached-stores", args["memcached-stores"]] : []),
-      ],
+      ["--app", app, "--service", name, "--redis", args.redis, "--listen", args.listen],
       {
         execArgv: [...process.execArgv, "--import", pathToFileURL(resolve(here, "register.mjs")).href],
         env: { ...process.env, PYROSOME_APP_URL: pathToFileURL(app + "/").href },
@@ -81,7 +75,4 @@ await new Promise((resolveAll, reject) => {
     });
   }
 });
-console.log(
-  `${manifest.name} on Node.js: ${names.length} processes, http://${args.listen}/ (redis ${args.redis}` +
-    `${args.memcached ? `, memcached ${args.memcached}` : ""})`,
-);
+console.log(`socialnetwork on Node.js: ${names.length} processes, http://${args.listen}/ (redis ${args.redis})`);

@@ -112,8 +112,7 @@ export function store(name) {
     if (access === undefined) {
       throw new TypeError(`store "${name}" is not granted to service "${state.self}" (pyrosome.toml)`);
     }
-    const host = state.memcachedStores.has(name) ? state.memcachedHost : state.storeHost;
-    handle = host.handle(name, access === "read-write");
+    handle = state.storeHost.handle(name, access === "read-write");
     handles.set(name, handle);
   }
   return handle;

@@ -5,6 +5,4 @@ export const state = {
   manifest: null, // readManifest() result
   directory: null, // {service: {port, methods}} once every service is up
   storeHost: null, // StoreHost (redis-store.mjs)
-  memcachedHost: null, // MemcachedStoreHost (memcached-store.mjs), with --memcached
-  memcachedStores: new Set(), // the stores kept in Memcached (--memcached-stores)
 };

@@ -6,7 +6,6 @@
 //     becomes a WHATWG Request for the module's fetch handler (+ /healthz).
 // Usage (normally by cluster.mjs): node --import ./register.mjs service.mjs
 //        --app DIR --service NAME --redis HOST:PORT [--listen HOST:PORT]
-//        [--memcached HOST:PORT --memcached-stores a,b]
 import http from "node:http";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -14,7 +13,6 @@ import { parseArgs } from "node:util";
 import { readManifest } from "./toml.mjs";
 import { Redis } from "./resp.mjs";
 import { StoreHost } from "./redis-store.mjs";
-import { MemcachedStoreHost } from "./memcached-store.mjs";
 import { state } from "./runtime.mjs";
 import { encode, decode } from "./value.mjs";
 
@@ -24,8 +22,6 @@ const { values: args } = parseArgs({
     service: { type: "string" },
     redis: { type: "string", default: "127.0.0.1:6379" },
     listen: { type: "string" },
-    memcached: { type: "string" },
-    "memcached-stores": { type: "string", default: "" },
   },
 });
 
@@ -54,16 +50,6 @@ async function main() {
   const storeHost = new StoreHost(redis);
   await storeHost.init();
   Object.assign(state, { self: args.service, manifest, storeHost });
-  // Stores kept in Memcached (an app's cache tiers), when the cluster was given one.
-  const mcStores = args["memcached-stores"].split(",").filter((s) => s !== "");
-  if (mcStores.length > 0) {
-    if (!args.memcached) throw new Error("--memcached-stores needs --memcached HOST:PORT");
-    for (const s of mcStores) if (!(s in manifest.stores)) throw new Error(`--memcached-stores: no store "${s}" in the app`);
-    state.memcachedStores = new Set(mcStores);
-    if (Object.keys(spec.grants).some((s) => state.memcachedStores.has(s))) {
-      state.memcachedHost = await MemcachedStoreHost.connect(args.memcached);
-    }
-  }
 
   const mod = await import(pathToFileURL(join(args.app, spec.module)).href);
   const methods = Object.keys(mod).filter((k) => k !== "default" && typeof mod[k] === "function");
