@@ -271,6 +271,11 @@ start_node() { # redis-dir pinned(1|0)
     M_PID=$!
     PIDS+=("$M_PID")
     mc_args=(--memcached "127.0.0.1:$PORT_M" --memcached-stores "$MEMCACHED_STORES")
+    local mc_deadline=$((SECONDS + 30))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$PORT_M") 2>/dev/null; do
+      [ $SECONDS -lt "$mc_deadline" ] || { log "memcached did not start"; return 1; }
+      sleep 0.1
+    done
   fi
   $wrap redis-server --port "$PORT_R" --bind 127.0.0.1 --dir "$1" --dbfilename dump.rdb \
     --save "" --appendonly no --logfile "$WORK/redis.log" &
