@@ -17,3 +17,5 @@ app_after_restore() { node bench/hotelreservation/load.mjs --target "$1" --warm-
 data_note() {
   echo "the seed data of examples/hotelreservation/lib/seed.js (80 hotels, 501 users), written by each service on first use, then a grid of searches and recommendations to fill the caches (bench/hotelreservation/load.mjs); every step starts from the same snapshot and refills the caches the same way before it is measured."
 }
+# Ports of its own, so that it can run beside a socialnetwork benchmark.
+: "${SN_PORT_PYROSOME:=18580}" "${SN_PORT_NODE:=18590}" "${SN_PORT_REDIS:=18579}" "${SN_PORT_MEMCACHED:=18511}"
