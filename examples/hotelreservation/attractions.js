@@ -24,7 +24,7 @@ function seedEntries() {
 }
 
 async function load() {
-  await seedOnce(db, seedEntries());
+  await seedOnce(db, seedEntries);
   const kinds = { hotel: "hotelId", restaurant: "restaurantId", museum: "museumId", cinema: "cinemaId" };
   const out = { hotel: new Map(), restaurant: [], museum: [], cinema: [] };
   for (const { key, value } of await db.list()) {

@@ -11,7 +11,7 @@ const geo = store("geo");
 let index = null;
 
 async function load() {
-  await seedOnce(geo, geoPoints().map((p) => [p.hotelId, p]));
+  await seedOnce(geo, () => geoPoints().map((p) => [p.hotelId, p]));
   const docs = (await geo.list()).map((e) => e.value);
   // Hotel order: numeric id (the seed order), so ties come out as inserted.
   docs.sort((a, b) => Number(a.hotelId) - Number(b.hotelId) || (a.hotelId < b.hotelId ? -1 : 1));

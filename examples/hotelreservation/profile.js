@@ -13,7 +13,7 @@ const cache = store("profile-cache");
 
 /** GetProfiles({hotelIds, locale}) -> [hotel], in the order asked; unknown ids are left out. */
 export async function getProfiles({ hotelIds, locale }) {
-  await seedOnce(hotels, profiles().map((h) => [h.id, h]));
+  await seedOnce(hotels, () => profiles().map((h) => [h.id, h]));
   const ids = [...new Set(hotelIds)];
   const found = await Promise.all(ids.map((id) => cache.get(id)));
   const misses = [];

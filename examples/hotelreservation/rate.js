@@ -12,15 +12,14 @@ const inventory = store("rate");
 const cache = store("rate-cache");
 
 function seeded() {
-  const n = new Map();
-  return seedOnce(
-    inventory,
-    ratePlans().map((p) => {
+  return seedOnce(inventory, () => {
+    const n = new Map();
+    return ratePlans().map((p) => {
       const k = n.get(p.hotelId) ?? 0;
       n.set(p.hotelId, k + 1);
       return [`${p.hotelId}/${k}`, p];
-    }),
-  );
+    });
+  });
 }
 
 /** GetRates({hotelIds, inDate, outDate}) -> [ratePlan]. */

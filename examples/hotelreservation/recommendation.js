@@ -13,7 +13,7 @@ const db = store("recommendation");
 let hotels = null;
 
 async function load() {
-  await seedOnce(db, recommendations().map((h) => [h.hotelId, h]));
+  await seedOnce(db, () => recommendations().map((h) => [h.hotelId, h]));
   const docs = (await db.list()).map((e) => e.value);
   docs.sort((a, b) => Number(a.hotelId) - Number(b.hotelId) || (a.hotelId < b.hotelId ? -1 : 1));
   return docs;

@@ -21,7 +21,7 @@ const resPrefix = (hotelId, night) => `res/${hotelId}/${night.start}/${night.end
 const nightKey = (hotelId, night) => `${hotelId}_${night.end}_${night.end}`;
 
 function seeded() {
-  return seedOnce(db, [
+  return seedOnce(db, () => [
     ...reservations().map((r) => [`${resPrefix(r.hotelId, { start: r.inDate, end: r.outDate })}seed`, r]),
     ...capacities().map((c) => [`number/${c.hotelId}`, c]),
   ]);

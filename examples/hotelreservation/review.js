@@ -12,7 +12,7 @@ const cache = store("review-cache");
 
 /** GetReviews({hotelId}) -> [{reviewId, name, rating, description, images}]. */
 export async function getReviews({ hotelId }) {
-  await seedOnce(db, reviews().map((r) => [`${r.hotelId}/${r.reviewId}`, r]));
+  await seedOnce(db, () => reviews().map((r) => [`${r.hotelId}/${r.reviewId}`, r]));
   const cached = await cache.get(hotelId);
   if (cached !== undefined) return cached;
   const list = (await db.list({ prefix: `${hotelId}/` })).map(({ value: r }) => ({

@@ -19,11 +19,13 @@ async function sha256Hex(text) {
 }
 
 async function load() {
+  // Checked first: hashing 501 passwords only to find them stored is wasted work.
   if ((await db.get(`Cornell_${USERS - 1}`)) === undefined) {
-    const seed = await Promise.all(
-      userPasswords().map(async (u) => [u.username, { username: u.username, password: await sha256Hex(u.password) }]),
+    await seedOnce(db, () =>
+      Promise.all(
+        userPasswords().map(async (u) => [u.username, { username: u.username, password: await sha256Hex(u.password) }]),
+      ),
     );
-    await seedOnce(db, seed);
   }
   const map = new Map();
   for (const e of await db.list()) map.set(e.value.username, e.value.password);
