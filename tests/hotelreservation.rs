@@ -594,30 +594,49 @@ impl Drop for Reaped {
     }
 }
 
+/// `pyrosome serve` on the example and `data`, once `/healthz` answers. A port
+/// picked free may be taken before the server binds it: then it exits, and
+/// another port is tried.
 fn serve(data: &Path) -> (Reaped, SocketAddr) {
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let mut child = Reaped(
-        Command::new(env!("CARGO_BIN_EXE_pyrosome"))
-            .arg("serve")
-            .arg(common::repo_path(APP))
-            .args([
-                "--listen",
-                &addr.to_string(),
-                "--workers",
-                "2",
-                "--log",
-                "warn",
-            ])
-            .arg("--data")
-            .arg(data)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn pyrosome serve"),
-    );
-    wait_for_port(addr, "pyrosome serve", &mut child.0);
-    (child, addr)
+    for _attempt in 0..3 {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let mut child = Reaped(
+            Command::new(env!("CARGO_BIN_EXE_pyrosome"))
+                .arg("serve")
+                .arg(common::repo_path(APP))
+                .args([
+                    "--listen",
+                    &addr.to_string(),
+                    "--workers",
+                    "2",
+                    "--log",
+                    "warn",
+                    "--admin",
+                    "off",
+                ])
+                .arg("--data")
+                .arg(data)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("spawn pyrosome serve"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.0.try_wait() {
+                break;
+            }
+            if TcpStream::connect(addr).is_ok() && request(addr, "GET", "/healthz").status == 200 {
+                // Still ours: the server that answered is the child, alive.
+                if let Ok(None) = child.0.try_wait() {
+                    return (child, addr);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("pyrosome serve did not start (3 attempts)");
 }
 
 #[test]
