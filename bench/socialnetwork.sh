@@ -55,6 +55,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 COMMAND=${DSB_COMMAND:-"bench/socialnetwork.sh $*"}
+# The knobs set for this run belong to the command that reproduces it.
+KNOBS=$(env | grep -E '^SN_[A-Z0-9_]+=' | sort | sed "s/=\(.*\)/='\1'/" | tr '\n' ' ' || true)
+COMMAND="$KNOBS$COMMAND"
 # The example declares the secret that signs login tokens (pyrosome.toml
 # `secrets`); both deployments read it from the environment.
 export JWT_SECRET="${JWT_SECRET:-bench-jwt-secret}"
