@@ -5,6 +5,12 @@
 #
 #   bench/socialnetwork.sh            # full run (~10-15 min)
 #   bench/socialnetwork.sh --quick    # short steps (~4-5 min)
+#   bench/socialnetwork.sh --app hotelreservation [--quick]   # another app (below)
+#
+# Other apps: `--app NAME` benchmarks examples/NAME the same way, with what
+# differs (loader, workload, storage tiers, report texts) in
+# bench/NAME/bench.conf.sh (sourced; it overrides the socialnetwork defaults
+# marked "per app" below). bench/hotelreservation.sh is `--app hotelreservation`.
 #
 # What it does:
 #   1. installs what is missing (apt: redis-server; Node.js 20+ must be present),
@@ -45,7 +51,7 @@
 # SN_ENGINES ("quickjs"; "quickjs v8" runs Pyrosome once per engine,
 # `serve --engine E`, as deployments pyrosome-quickjs and pyrosome-v8, built
 # with `--features v8`; all Pyrosome deployments start from one snapshot),
-# SN_OUT (bench/results/socialnetwork.md: where the report is written),
+# SN_OUT (bench/results/APP.md: where the report is written),
 # SN_STORES ("embedded"; e.g. "embedded postgres postgres2" runs Pyrosome once
 # per store setup: `pyrosome` on the embedded store, `pyrosome-pg` with the
 # app's stores on a PostgreSQL 15 server the script starts (initdb in the work
@@ -59,19 +65,49 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-COMMAND="bench/socialnetwork.sh $*"
+COMMAND=${DSB_COMMAND:-"bench/socialnetwork.sh $*"}
+# The knobs set for this run belong to the command that reproduces it.
+KNOBS=$(env | grep -E '^SN_[A-Z0-9_]+=' | sort | sed "s/=\(.*\)/='\1'/" | tr '\n' ' ' || true)
+COMMAND="$KNOBS$COMMAND"
 # The example declares the secret that signs login tokens (pyrosome.toml
 # `secrets`); both deployments read it from the environment.
 export JWT_SECRET="${JWT_SECRET:-bench-jwt-secret}"
 
 QUICK=0
-for a in "$@"; do
-  case "$a" in
+APP=socialnetwork
+while [ $# -gt 0 ]; do
+  case "$1" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
-    *) echo "unknown argument $a" >&2; exit 2 ;;
+    --app) APP=${2:?--app needs a name}; shift ;;
+    -h|--help) sed -n '2,52p' "$0"; exit 0 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
+  shift
 done
+
+# ---- per app: the socialnetwork defaults; bench/APP/bench.conf.sh overrides them
+APP_DIR=examples/socialnetwork
+MAIN_WORKLOAD=mixed                 # the sweep's and the latency run's workload (loadgen --workload)
+ROUTE_WORKLOADS="home user compose" # SN_ROUTES=1 sweeps these too
+MEMCACHED_STORES=""                 # stores the baseline keeps in Memcached (comma-separated); none: no memcached
+APP_TITLE="Social network benchmark: Pyrosome vs. the standard deployment"
+TABLE_LABEL="socialnetwork, mixed workload (60 % home, 30 % user, 10 % compose)"
+NODE_TITLE="Node.js + Redis (12 processes)"
+LOAD_LOG_PATTERN='register\|follow\|compose\|warm caches'
+app_load() { # url: loads a freshly started deployment (stdout: JSON, stderr: progress)
+  local graph_args=()
+  [ -n "$GRAPH" ] && graph_args=(--graph "$GRAPH")
+  node bench/socialnetwork/load.mjs --target "$1" "${graph_args[@]}"
+}
+app_after_restore() { :; } # url: runs after each restart from the snapshot, before the load
+data_note() {
+  echo "${GRAPH:-synthetic graph} (962 users, 18,812 edges = 37,624 follows) and the seeded posts of bench/socialnetwork/load.mjs; every step starts from the same post-load snapshot."
+}
+if [ "$APP" != socialnetwork ]; then
+  [ -f "bench/$APP/bench.conf.sh" ] || { echo "--app $APP: no bench/$APP/bench.conf.sh" >&2; exit 2; }
+  # shellcheck source=/dev/null
+  . "bench/$APP/bench.conf.sh"
+fi
 if [ "$QUICK" = 1 ]; then
   : "${SN_STEP_SECONDS:=4}" "${SN_WARMUP_SECONDS:=2}" "${SN_LATENCY_SECONDS:=10}" "${SN_PRECISION:=20}"
 fi
@@ -102,7 +138,7 @@ for st in $STORES; do
 done
 PORT_PG=${SN_PORT_PG:-18478}
 ENGINES=${SN_ENGINES:-quickjs}
-OUT=${SN_OUT:-bench/results/socialnetwork.md}
+OUT=${SN_OUT:-bench/results/$APP.md}
 FEATURES=()
 for e in $ENGINES; do
   case "$e" in
@@ -115,6 +151,7 @@ PYROSOME_ARGS=${SN_PYROSOME_ARGS:-}
 PORT_P=${SN_PORT_PYROSOME:-18480}
 PORT_N=${SN_PORT_NODE:-18490}
 PORT_R=${SN_PORT_REDIS:-18479}
+PORT_M=${SN_PORT_MEMCACHED:-18411}
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -147,6 +184,10 @@ if ! command -v redis-server >/dev/null; then
   log "installing redis-server"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >&2
 fi
+if [ -n "$MEMCACHED_STORES" ] && ! command -v memcached >/dev/null; then
+  log "installing memcached"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached) >&2
+fi
 command -v node >/dev/null || { echo "Node.js 20+ is required (node not found)" >&2; exit 1; }
 NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]')
 [ "$NODE_MAJOR" -ge 20 ] || { echo "Node.js 20+ is required (found $(node --version))" >&2; exit 1; }
@@ -175,11 +216,11 @@ CHARTS=$TARGET_DIR/charts/release/charts
 
 WORK=$(mktemp -d "${SN_WORKDIR:-/tmp}/sn-bench.XXXXXX")
 PIDS=()
-APP_P=examples/socialnetwork
+APP_P=$APP_DIR
 STORAGE_NOTE="Pyrosome runs the app as shipped: the primary (Mongo-tier) stores durable, fsynced before a write is acknowledged; the cache tiers relaxed. The baseline's Redis runs without persistence (appendonly no), so it acknowledges every write before it is on disk"
 if [ "$RELAXED" = 1 ]; then
   APP_P=$WORK/app
-  cp -r examples/socialnetwork "$APP_P"
+  cp -r "$APP_DIR" "$APP_P"
   rm -rf "$APP_P/.pyrosome"
   node -e '
     const fs = require("fs"); const p = process.argv[1] + "/pyrosome.toml";
@@ -325,12 +366,26 @@ start_pyrosome_pg() { # deployment data-dir pinned(1|0) database
   sleep 1.5
 }
 
-# ---- Node.js + Redis ------------------------------------------------------
+# ---- Node.js + Redis (+ Memcached) -------------------------------------------
 N_PID=""
 R_PID=""
+M_PID=""
 start_node() { # redis-dir pinned(1|0)
-  local wrap=""
+  local wrap="" mc_args=()
   if [ "$2" = 1 ]; then wrap=$SUT; fi
+  if [ -n "$MEMCACHED_STORES" ]; then
+    # A Memcached tier starts empty, as after a restart of upstream's containers.
+    $wrap memcached -p "$PORT_M" -l 127.0.0.1 -U 0 -m 256 $([ "$(id -u)" = 0 ] && echo -u nobody) \
+      >>"$WORK/memcached.log" 2>&1 &
+    M_PID=$!
+    PIDS+=("$M_PID")
+    mc_args=(--memcached "127.0.0.1:$PORT_M" --memcached-stores "$MEMCACHED_STORES")
+    local mc_deadline=$((SECONDS + 30))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$PORT_M") 2>/dev/null; do
+      [ $SECONDS -lt "$mc_deadline" ] || { log "memcached did not start"; return 1; }
+      sleep 0.1
+    done
+  fi
   $wrap redis-server --port "$PORT_R" --bind 127.0.0.1 --dir "$1" --dbfilename dump.rdb \
     --save "" --appendonly no --logfile "$WORK/redis.log" &
   R_PID=$!
@@ -340,8 +395,8 @@ start_node() { # redis-dir pinned(1|0)
     [ $SECONDS -lt "$deadline" ] || { log "redis did not start"; return 1; }
     sleep 0.1
   done
-  $wrap node bench/socialnetwork/node/cluster.mjs --app examples/socialnetwork \
-    --listen "127.0.0.1:$PORT_N" --redis "127.0.0.1:$PORT_R" >>"$WORK/node.log" 2>&1 &
+  $wrap node bench/socialnetwork/node/cluster.mjs --app "$APP_DIR" \
+    --listen "127.0.0.1:$PORT_N" --redis "127.0.0.1:$PORT_R" "${mc_args[@]}" >>"$WORK/node.log" 2>&1 &
   N_PID=$!
   PIDS+=("$N_PID")
   wait_http "http://127.0.0.1:$PORT_N/healthz" 120
@@ -350,12 +405,12 @@ stop_node() {
   stop_pid "$N_PID"; N_PID=""
   redis-cli -p "$PORT_R" shutdown nosave >/dev/null 2>&1 || true
   stop_pid "$R_PID"; R_PID=""
+  stop_pid "$M_PID"; M_PID=""
 }
 
 # ---- deployments as: prepare / restore / stop / url ------------------------
 prepare() { # deployment: fresh storage, load, snapshot
-  local d=$1 graph_args=()
-  [ -n "$GRAPH" ] && graph_args=(--graph "$GRAPH")
+  local d=$1
   if [[ "$d" == pyrosome-pg* ]]; then
     if [ -d "$WORK/pg-snap" ]; then
       log "$d: starts from the PostgreSQL snapshot already loaded"
@@ -363,7 +418,7 @@ prepare() { # deployment: fresh storage, load, snapshot
     fi
     pg_sql postgres "CREATE DATABASE load"
     start_pyrosome_pg pyrosome-pg "$WORK/pg-load" 0 load
-    run node bench/socialnetwork/load.mjs --target "http://127.0.0.1:$PORT_P" "${graph_args[@]}" >"$WORK/load-$d.json" 2>>"$WORK/load-$d.log"
+    run app_load "http://127.0.0.1:$PORT_P" >"$WORK/load-$d.json" 2>>"$WORK/load-$d.log"
     stop_pyrosome
     pg_sql postgres "CREATE DATABASE snap TEMPLATE load"
     pg_sql postgres "DROP DATABASE load"
@@ -377,13 +432,13 @@ prepare() { # deployment: fresh storage, load, snapshot
   fi
   if [ "$d" != node ]; then
     start_pyrosome "$WORK/p-load" 0 "$(engine_of "$d")"
-    run node bench/socialnetwork/load.mjs --target "http://127.0.0.1:$PORT_P" "${graph_args[@]}" >"$WORK/load-$d.json" 2>>"$WORK/load-$d.log"
+    run app_load "http://127.0.0.1:$PORT_P" >"$WORK/load-$d.json" 2>>"$WORK/load-$d.log"
     stop_pyrosome
     mv "$WORK/p-load" "$WORK/p-snap"
   else
     mkdir -p "$WORK/n-load"
     start_node "$WORK/n-load" 0
-    run node bench/socialnetwork/load.mjs --target "http://127.0.0.1:$PORT_N" "${graph_args[@]}" >"$WORK/load-$d.json" 2>>"$WORK/load-$d.log"
+    run app_load "http://127.0.0.1:$PORT_N" >"$WORK/load-$d.json" 2>>"$WORK/load-$d.log"
     redis-cli -p "$PORT_R" save >/dev/null
     stop_node
     mkdir -p "$WORK/n-snap"
@@ -424,6 +479,7 @@ restore() { # deployment: restart from the snapshot, pinned
     cp "$WORK/n-snap/dump.rdb" "$WORK/n-run/dump.rdb"
     start_node "$WORK/n-run" 1
   fi
+  run app_after_restore "http://127.0.0.1:$(port_of "$1")" >/dev/null 2>>"$WORK/after-restore.log"
 }
 
 stop_deployment() { if [ "$1" != node ]; then stop_pyrosome; else stop_node; fi; }
@@ -555,15 +611,15 @@ case "$ONLY" in
   pyrosome) DEPLOYMENTS=("${PYROSOMES[@]}") ;;
   *) DEPLOYMENTS=("$ONLY") ;;
 esac
-WORKLOADS=(mixed)
-[ "$ROUTES" = 1 ] && WORKLOADS+=(home user compose)
+WORKLOADS=("$MAIN_WORKLOAD")
+[ "$ROUTES" = 1 ] && read -r -a _routes <<<"$ROUTE_WORKLOADS" && WORKLOADS+=("${_routes[@]}")
 T0=$SECONDS
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 BUSY=$(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 > 20 {printf "%s%s (%s%%)", sep, $2, $1; sep=", "}')
 [ -z "$BUSY" ] || log "warning: other processes are busy ($BUSY); the results will be noisy"
 declare -A MAX RATE
 for d in "${DEPLOYMENTS[@]}"; do
-  log "$d: loading ${GRAPH:-a synthetic graph} and the seeded posts"
+  log "$d: loading the data ($APP)"
   prepare "$d"
 done
 for w in "${WORKLOADS[@]}"; do
@@ -574,17 +630,17 @@ done
 # The common rate: a fraction of the lower maximum, so both are in steady state.
 LOWEST=0
 for d in "${DEPLOYMENTS[@]}"; do
-  m=${MAX[$d.mixed]}
+  m=${MAX[$d.$MAIN_WORKLOAD]}
   if [ "$LOWEST" -eq 0 ] || [ "$m" -lt "$LOWEST" ]; then LOWEST=$m; fi
 done
 COMMON=$(node -p "Math.max(1, Math.round($LOWEST * $COMMON_FRACTION))")
 declare -A LAT
 for d in "${DEPLOYMENTS[@]}"; do
-  log "$d: latency at $COMMON req/s (mixed, ${LAT_SECONDS}s)"
-  run_load "$d" mixed "$COMMON" "$LAT_SECONDS" "$WARMUP"
+  log "$d: latency at $COMMON req/s ($MAIN_WORKLOAD, ${LAT_SECONDS}s)"
+  run_load "$d" "$MAIN_WORKLOAD" "$COMMON" "$LAT_SECONDS" "$WARMUP"
   stop_deployment "$d"
   LAT[$d]=$OUT_JSON
-  record_step "$d" "mixed (latency)" "${LAT[$d]}" "-"
+  record_step "$d" "$MAIN_WORKLOAD (latency)" "${LAT[$d]}" "-"
 done
 ELAPSED=$((SECONDS - T0))
 
@@ -598,7 +654,7 @@ PS=()   # the Pyrosome deployments that ran
 for d in "${DEPLOYMENTS[@]}"; do if [ "$d" = node ]; then has_node=1; else PS+=("$d"); fi; done
 title() {
   case "$1" in
-    node) echo "Node.js + Redis (12 processes)" ;;
+    node) echo "$NODE_TITLE" ;;
     pyrosome) echo "Pyrosome" ;;
     pyrosome-quickjs) echo "Pyrosome, QuickJS" ;;
     pyrosome-v8) echo "Pyrosome, V8" ;;
@@ -610,7 +666,7 @@ title() {
 # Columns: every deployment, then each Pyrosome vs. the baseline, then V8 vs.
 # QuickJS when both engines ran.
 both_engines=0
-[ -n "${MAX[pyrosome-quickjs.mixed]:-}" ] && [ -n "${MAX[pyrosome-v8.mixed]:-}" ] && both_engines=1
+[ -n "${MAX[pyrosome-quickjs.$MAIN_WORKLOAD]:-}" ] && [ -n "${MAX[pyrosome-v8.$MAIN_WORKLOAD]:-}" ] && both_engines=1
 cells() { # FUNCTION: prints one row's cells after the label, given cell(deployment) and cmp(a,b)
   local line="" d
   for d in "${DEPLOYMENTS[@]}"; do line="$line $($1 "$d") |"; done
@@ -627,7 +683,7 @@ lat_cmp() { echo "$(ratio "$(value "$2" "${Q}_ms")" "$(value "$1" "${Q}_ms")") l
 ach_cell() { echo "$(value "$1" achieved_rate) req/s / $(value "$1" errors)"; }
 no_cmp() { echo ""; }
 TABLE=$(
-  head="| socialnetwork, mixed workload (60 % home, 30 % user, 10 % compose) |" sep="| --- |"
+  head="| $TABLE_LABEL |" sep="| --- |"
   for d in "${DEPLOYMENTS[@]}"; do head="$head $(title "$d") |"; sep="$sep ---: |"; done
   if [ "$has_node" = 1 ]; then
     for d in "${PS[@]}"; do head="$head $(title "$d") vs. baseline |"; sep="$sep ---: |"; done
@@ -642,7 +698,7 @@ TABLE=$(
 )
 CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 {
-  echo "# Social network benchmark: Pyrosome vs. the standard deployment"
+  echo "# $APP_TITLE"
   echo
   echo "$TABLE"
   echo
@@ -653,15 +709,15 @@ CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
   echo "- **Pyrosome flags**: \`--workers N --log warn $PYROSOME_ARGS\` (defaults otherwise)."
   echo "- **Background load**: load average $LOAD_BEFORE at the start${BUSY:+; busy processes at the start: $BUSY}."
   echo "- **Versions**: $($PYROSOME --version 2>/dev/null || echo pyrosome) (engines: $ENGINES); Node.js $(node --version); $(redis-server --version | cut -d' ' -f1-3); $(rustc --version)."
-  echo "- **Data**: ${GRAPH:-synthetic graph} (962 users, 18,812 edges = 37,624 follows) and the seeded posts of bench/socialnetwork/load.mjs; every step starts from the same post-load snapshot."
+  echo "- **Data**: $(data_note)"
   echo "- **Load**: bench/socialnetwork/loadgen, open loop at a constant rate, latency from the intended send time (no coordinated omission); request generators as upstream's wrk2 Lua scripts."
-  echo "- **Storage**: $STORAGE_NOTE; Redis runs with no persistence at all (\`--save \"\" --appendonly no\`). No tracing in either; the cache tiers (Memcached) are modelled in both (same JavaScript)."
+  echo "- **Storage**: $STORAGE_NOTE; Redis runs with no persistence at all (\`--save \"\" --appendonly no\`). No tracing in either; the cache tiers (Memcached) are modelled in both (same JavaScript)$([ -n "$MEMCACHED_STORES" ] && echo "; the baseline keeps the Memcached tiers ($MEMCACHED_STORES) in a memcached server ($(memcached -V 2>/dev/null)) that starts empty at every step, the others in Redis")."
   echo
   echo "Loading (through the HTTP API):"
   echo
   for d in "${DEPLOYMENTS[@]}"; do
     [ -f "$WORK/load-$d.log" ] || { echo "- $d: from the snapshot loaded above"; continue; }
-    echo "- $d: $(sed -n 's/^\(register\|follow\|compose\|warm caches\): /\1 /p' "$WORK/load-$d.log" | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
+    echo "- $d: $(sed -n "s/^\\($LOAD_LOG_PATTERN\\): /\\1 /p" "$WORK/load-$d.log" | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
   done
   echo
   echo "<details><summary>Every step</summary>"

@@ -10,6 +10,10 @@
 //! `start = rand(0..=100)`, `stop = start + 10`, composes with 1-6 mentions,
 //! 1-6 URLs and 1-5 media.
 //!
+//! The `hotel-*` workloads are those of DeathStarBench's hotel reservation
+//! (`mixed-workload_type_1.lua`): 60 % search, 39 % recommend, 0.5 % login,
+//! 0.5 % reserve, with its request generators (`hotel_request`).
+//!
 //! Prints a human summary on stderr and one JSON object on stdout.
 
 use std::cell::RefCell;
@@ -33,6 +37,16 @@ enum Workload {
     User,
     /// Composes only.
     Compose,
+    /// Hotel reservation: 60 % search, 39 % recommend, 0.5 % login, 0.5 % reserve.
+    HotelMixed,
+    /// Hotel reservation: searches only.
+    HotelSearch,
+    /// Hotel reservation: recommendations only.
+    HotelRecommend,
+    /// Hotel reservation: logins only.
+    HotelLogin,
+    /// Hotel reservation: reservations only.
+    HotelReserve,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -44,7 +58,7 @@ enum Dist {
 }
 
 #[derive(Parser, Debug)]
-#[command(about = "Open-loop HTTP load generator for the socialnetwork workloads")]
+#[command(about = "Open-loop HTTP load generator for the DeathStarBench workloads (socialnetwork, hotel-*)")]
 struct Args {
     /// host:port of the server
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -63,7 +77,7 @@ struct Args {
     /// Keep-alive connections in the pool
     #[arg(long, default_value_t = 64)]
     connections: usize,
-    /// Users are drawn uniformly from [0, users)
+    /// Users are drawn uniformly from [0, users) (socialnetwork; the hotel workloads use 0..=500)
     #[arg(long, default_value_t = 962)]
     users: u64,
     /// Random seed (default: from the clock, like the Lua scripts)
@@ -111,6 +125,10 @@ enum Kind {
     Home,
     User,
     Compose,
+    Search,
+    Recommend,
+    Login,
+    Reserve,
 }
 
 impl Kind {
@@ -119,6 +137,10 @@ impl Kind {
             Kind::Home => "home",
             Kind::User => "user",
             Kind::Compose => "compose",
+            Kind::Search => "search",
+            Kind::Recommend => "recommend",
+            Kind::Login => "login",
+            Kind::Reserve => "reserve",
         }
     }
 }
@@ -178,11 +200,99 @@ fn compose_request(host: &str, rng: &mut Rng, users: u64) -> Vec<u8> {
     req
 }
 
+/// Hotel reservation users: `Cornell_<id>`, password `<id>` repeated 10 times, id in 0..=500.
+fn hotel_user(rng: &mut Rng) -> (String, String) {
+    let id = rng.range(0, 500);
+    (format!("Cornell_{id}"), id.to_string().repeat(10))
+}
+
+/// A day of April 2015 as `2015-04-DD`.
+fn april(day: u64) -> String {
+    format!("2015-04-{day:02}")
+}
+
+/// The workload's search area: lat 38.0235 + (rand(0..=481) - 240.5) / 1000,
+/// lon -122.095 + (rand(0..=325) - 157) / 1000.
+fn hotel_point(rng: &mut Rng) -> (f64, f64) {
+    let lat = 38.0235 + (rng.range(0, 481) as f64 - 240.5) / 1000.0;
+    let lon = -122.095 + (rng.range(0, 325) as f64 - 157.0) / 1000.0;
+    (lat, lon)
+}
+
+/// mixed-workload_type_1.lua's requests (a GET for search and recommend; login and
+/// reserve are POSTs with the parameters in the query and no body, as there).
+fn hotel_request(kind: Kind, host: &str, rng: &mut Rng) -> Vec<u8> {
+    let (method, path) = match kind {
+        Kind::Search => {
+            let in_day = rng.range(9, 23);
+            let out_day = rng.range(in_day + 1, 24);
+            let (lat, lon) = hotel_point(rng);
+            (
+                "GET",
+                format!(
+                    "/hotels?inDate={}&outDate={}&lat={lat}&lon={lon}",
+                    april(in_day),
+                    april(out_day)
+                ),
+            )
+        }
+        Kind::Recommend => {
+            let coin = rng.unit();
+            let require = if coin < 0.33 {
+                "dis"
+            } else if coin < 0.66 {
+                "rate"
+            } else {
+                "price"
+            };
+            let (lat, lon) = hotel_point(rng);
+            ("GET", format!("/recommendations?require={require}&lat={lat}&lon={lon}"))
+        }
+        Kind::Login => {
+            let (user, password) = hotel_user(rng);
+            ("POST", format!("/user?username={user}&password={password}"))
+        }
+        _ => {
+            let in_day = rng.range(9, 23);
+            let out_day = in_day + rng.range(1, 5);
+            let hotel = rng.range(1, 80);
+            let (user, password) = hotel_user(rng);
+            // `lat` and `lon` are unset globals in the Lua script: "nil".
+            (
+                "POST",
+                format!(
+                    "/reservation?inDate={}&outDate={}&lat=nil&lon=nil&hotelId={hotel}&customerName={user}&username={user}&password={password}&number=1",
+                    april(in_day),
+                    april(out_day)
+                ),
+            )
+        }
+    };
+    let length = if method == "POST" { "Content-Length: 0\r\n" } else { "" };
+    format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n{length}\r\n").into_bytes()
+}
+
 fn next_request(w: Workload, host: &str, rng: &mut Rng, users: u64) -> (Kind, Vec<u8>) {
     let kind = match w {
         Workload::Home => Kind::Home,
         Workload::User => Kind::User,
         Workload::Compose => Kind::Compose,
+        Workload::HotelSearch => Kind::Search,
+        Workload::HotelRecommend => Kind::Recommend,
+        Workload::HotelLogin => Kind::Login,
+        Workload::HotelReserve => Kind::Reserve,
+        Workload::HotelMixed => {
+            let coin = rng.unit();
+            if coin < 0.6 {
+                Kind::Search
+            } else if coin < 0.99 {
+                Kind::Recommend
+            } else if coin < 0.995 {
+                Kind::Login
+            } else {
+                Kind::Reserve
+            }
+        }
         Workload::Mixed => {
             let r = rng.range(1, 100);
             if r <= 60 {
@@ -198,6 +308,7 @@ fn next_request(w: Workload, host: &str, rng: &mut Rng, users: u64) -> (Kind, Ve
         Kind::Home => read_request(host, "home", rng, users),
         Kind::User => read_request(host, "user", rng, users),
         Kind::Compose => compose_request(host, rng, users),
+        Kind::Search | Kind::Recommend | Kind::Login | Kind::Reserve => hotel_request(kind, host, rng),
     };
     (kind, bytes)
 }
@@ -364,7 +475,9 @@ async fn connection(
         };
         let result = tokio::time::timeout(timeout, async {
             if stream.is_none() {
-                let s = TcpStream::connect(&target).await.map_err(|e| format!("connect {target}: {e}"))?;
+                let s = TcpStream::connect(&target)
+                    .await
+                    .map_err(|e| format!("connect {target}: {e}"))?;
                 let _ = s.set_nodelay(true);
                 stream = Some(s);
                 buf.clear();
@@ -380,6 +493,11 @@ async fn connection(
         }
         stats.borrow_mut().record(&job, Instant::now(), result);
     }
+}
+
+/// The workload's name as given on the command line (`mixed`, `hotel-mixed`, ...).
+fn workload_name(w: Workload) -> String {
+    w.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
 }
 
 fn main() {
@@ -446,7 +564,12 @@ async fn run(args: &Args) -> String {
             let measured = intended >= window_start;
             measured_scheduled += measured as u64;
             scheduled += 1;
-            let _ = tx.send(Job { intended, measured, kind, bytes });
+            let _ = tx.send(Job {
+                intended,
+                measured,
+                kind,
+                bytes,
+            });
             i += 1;
             intended = match args.dist {
                 Dist::Const => start + Duration::from_secs_f64(i as f64 * mean),
@@ -528,7 +651,7 @@ async fn run(args: &Args) -> String {
     );
     format!(
         "{{\"workload\":\"{}\",\"target_rate\":{},\"achieved_rate\":{:.1},\"duration_s\":{},\"connections\":{},\"scheduled\":{},\"measured\":{},\"ok\":{},\"errors\":{},\"non2xx\":{},\"io_errors\":{},\"unanswered\":{},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\"max_ms\":{:.3},\"mean_ms\":{:.3},\"statuses\":{{{}}},\"kinds\":{{{}}},\"seed\":{}}}",
-        format!("{:?}", args.workload).to_lowercase(),
+        workload_name(args.workload),
         args.rate,
         achieved,
         args.duration,
