@@ -5,6 +5,10 @@
 //
 //   node bench/socialnetwork/node/cluster.mjs --app examples/socialnetwork \
 //        --listen 127.0.0.1:8080 --redis 127.0.0.1:6379
+//
+// --memcached HOST:PORT --memcached-stores a,b,...: those stores (an app's
+// Memcached tiers) live in that Memcached server instead of Redis
+// (memcached-store.mjs); every other store stays on Redis.
 import { fork } from "node:child_process";
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -16,6 +20,8 @@ const { values: args } = parseArgs({
     app: { type: "string" },
     listen: { type: "string", default: "127.0.0.1:8080" },
     redis: { type: "string", default: "127.0.0.1:6379" },
+    memcached: { type: "string" },
+    "memcached-stores": { type: "string", default: "" },
   },
 });
 if (!args.app) {
@@ -47,7 +53,10 @@ await new Promise((resolveAll, reject) => {
   for (const name of names) {
     const child = fork(
       resolve(here, "service.mjs"),
-      ["--app", app, "--service", name, "--redis", args.redis, "--listen", args.listen],
+      [
+        "--app", app, "--service", name, "--redis", args.redis, "--listen", args.listen,
+        ...(args.memcached ? ["--memcached", args.memcached, "--memcached-stores", args["memcached-stores"]] : []),
+      ],
       {
         execArgv: [...process.execArgv, "--import", pathToFileURL(resolve(here, "register.mjs")).href],
         env: { ...process.env, PYROSOME_APP_URL: pathToFileURL(app + "/").href },
@@ -75,4 +84,7 @@ await new Promise((resolveAll, reject) => {
     });
   }
 });
-console.log(`socialnetwork on Node.js: ${names.length} processes, http://${args.listen}/ (redis ${args.redis})`);
+console.log(
+  `${manifest.name} on Node.js: ${names.length} processes, http://${args.listen}/ (redis ${args.redis}` +
+    (args.memcached ? `; memcached ${args.memcached}: ${args["memcached-stores"]}` : "") + ")",
+);

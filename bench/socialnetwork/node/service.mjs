@@ -6,6 +6,7 @@
 //     becomes a WHATWG Request for the module's fetch handler (+ /healthz).
 // Usage (normally by cluster.mjs): node --import ./register.mjs service.mjs
 //        --app DIR --service NAME --redis HOST:PORT [--listen HOST:PORT]
+//        [--memcached HOST:PORT --memcached-stores a,b,...]
 import http from "node:http";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -13,6 +14,7 @@ import { parseArgs } from "node:util";
 import { readManifest } from "./toml.mjs";
 import { Redis } from "./resp.mjs";
 import { StoreHost } from "./redis-store.mjs";
+import { Memcached, MemcachedStoreHost } from "./memcached-store.mjs";
 import { state } from "./runtime.mjs";
 import { encode, decode } from "./value.mjs";
 
@@ -22,6 +24,8 @@ const { values: args } = parseArgs({
     service: { type: "string" },
     redis: { type: "string", default: "127.0.0.1:6379" },
     listen: { type: "string" },
+    memcached: { type: "string" },
+    "memcached-stores": { type: "string", default: "" },
   },
 });
 
@@ -47,8 +51,17 @@ async function main() {
   if (!spec) throw new Error(`no service "${args.service}" in ${args.app}/pyrosome.toml`);
   const [rhost, rport] = args.redis.split(":");
   const redis = await new Redis({ host: rhost, port: Number(rport) }).connect();
-  const storeHost = new StoreHost(redis);
+  let storeHost = new StoreHost(redis);
   await storeHost.init();
+  // The stores on Memcached (its Memcached tiers), if any; the others on Redis.
+  const onMemcached = new Set(args["memcached-stores"].split(",").filter((s) => s !== ""));
+  const granted = Object.keys(spec.grants).filter((s) => onMemcached.has(s));
+  if (args.memcached && granted.length > 0) {
+    const [mhost, mport] = args.memcached.split(":");
+    const mc = new MemcachedStoreHost(await new Memcached({ host: mhost, port: Number(mport) }).connect());
+    const redisHost = storeHost;
+    storeHost = { handle: (name, writable) => (onMemcached.has(name) ? mc : redisHost).handle(name, writable) };
+  }
   Object.assign(state, { self: args.service, manifest, storeHost });
 
   const mod = await import(pathToFileURL(join(args.app, spec.module)).href);
