@@ -43,12 +43,38 @@
 # SN_ENGINES ("quickjs"; "quickjs v8" runs Pyrosome once per engine,
 # `serve --engine E`, as deployments pyrosome-quickjs and pyrosome-v8, built
 # with `--features v8`; all Pyrosome deployments start from one snapshot),
-# SN_OUT (bench/results/socialnetwork.md: where the report is written).
+# SN_OUT (bench/results/socialnetwork.md: where the report is written),
+# SN_APP (socialnetwork; mediamicroservices runs that app's compose-review
+# workload with the same method: bench/mediamicroservices.sh sets it, see
+# bench/mediamicroservices/README.md; its baseline adds a memcached server
+# for the app's Memcached tiers).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-COMMAND="bench/socialnetwork.sh $*"
+COMMAND="${SN_COMMAND:-bench/socialnetwork.sh} $*"
+APP=${SN_APP:-socialnetwork}
+# What differs between the apps: the data loader, the workload, the baseline's
+# Memcached tier, the words of the report. The social network's are the defaults.
+MAIN_WORKLOAD=mixed
+LOAD_SCRIPT=bench/socialnetwork/load.mjs
+LOADGEN_ARGS=()
+MEMCACHED_STORES=""
+NODE_TITLE="Node.js + Redis (12 processes)"
+TABLE_TITLE="socialnetwork, mixed workload (60 % home, 30 % user, 10 % compose)"
+REPORT_TITLE="Social network benchmark: Pyrosome vs. the standard deployment"
+case "$APP" in
+  socialnetwork) ;;
+  mediamicroservices)
+    MAIN_WORKLOAD=compose-review
+    LOAD_SCRIPT=bench/mediamicroservices/load.mjs
+    MEMCACHED_STORES=user-cache,movie-id-cache,compose-review,review-cache,cast-info-cache,plot-cache,movie-info-cache
+    NODE_TITLE="Node.js + Redis + Memcached (14 processes)"
+    TABLE_TITLE="mediamicroservices, compose-review workload"
+    REPORT_TITLE="Media microservices benchmark: Pyrosome vs. the standard deployment"
+    ;;
+  *) echo "SN_APP: unknown app $APP (socialnetwork or mediamicroservices)" >&2; exit 2 ;;
+esac
 # The example declares the secret that signs login tokens (pyrosome.toml
 # `secrets`); both deployments read it from the environment.
 export JWT_SECRET="${JWT_SECRET:-bench-jwt-secret}"
@@ -57,7 +83,7 @@ QUICK=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,50p' "$0"; exit 0 ;;
     *) echo "unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -83,7 +109,7 @@ GRAPH=${SN_GRAPH:-}
 
 RELAXED=${SN_RELAXED:-0}
 ENGINES=${SN_ENGINES:-quickjs}
-OUT=${SN_OUT:-bench/results/socialnetwork.md}
+OUT=${SN_OUT:-bench/results/$APP.md}
 FEATURES=()
 for e in $ENGINES; do
   case "$e" in
@@ -128,6 +154,10 @@ if ! command -v redis-server >/dev/null; then
   log "installing redis-server"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >&2
 fi
+if [ -n "$MEMCACHED_STORES" ] && ! command -v memcached >/dev/null; then
+  log "installing memcached"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached) >&2
+fi
 command -v node >/dev/null || { echo "Node.js 20+ is required (node not found)" >&2; exit 1; }
 NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]')
 [ "$NODE_MAJOR" -ge 20 ] || { echo "Node.js 20+ is required (found $(node --version))" >&2; exit 1; }
@@ -142,11 +172,11 @@ LOADGEN=$TARGET_DIR/loadgen/release/sn-loadgen
 
 WORK=$(mktemp -d "${SN_WORKDIR:-/tmp}/sn-bench.XXXXXX")
 PIDS=()
-APP_P=examples/socialnetwork
+APP_P=examples/$APP
 STORAGE_NOTE="Pyrosome runs the app as shipped: the primary (Mongo-tier) stores durable, fsynced before a write is acknowledged; the cache tiers relaxed. The baseline's Redis runs without persistence (appendonly no), so it acknowledges every write before it is on disk"
 if [ "$RELAXED" = 1 ]; then
   APP_P=$WORK/app
-  cp -r examples/socialnetwork "$APP_P"
+  cp -r "examples/$APP" "$APP_P"
   rm -rf "$APP_P/.pyrosome"
   node -e '
     const fs = require("fs"); const p = process.argv[1] + "/pyrosome.toml";
@@ -222,6 +252,8 @@ stop_pyrosome() { stop_pid "$P_PID"; P_PID=""; }
 # ---- Node.js + Redis ------------------------------------------------------
 N_PID=""
 R_PID=""
+M_PID=""
+PORT_M=${SN_PORT_MEMCACHED:-18478}
 start_node() { # redis-dir pinned(1|0)
   local wrap=""
   if [ "$2" = 1 ]; then wrap=$SUT; fi
@@ -234,8 +266,24 @@ start_node() { # redis-dir pinned(1|0)
     [ $SECONDS -lt "$deadline" ] || { log "redis did not start"; return 1; }
     sleep 0.1
   done
-  $wrap node bench/socialnetwork/node/cluster.mjs --app examples/socialnetwork \
-    --listen "127.0.0.1:$PORT_N" --redis "127.0.0.1:$PORT_R" >>"$WORK/node.log" 2>&1 &
+  local mc_args=()
+  if [ -n "$MEMCACHED_STORES" ]; then
+    # The app's Memcached tiers (empty at every start, like a restarted Memcached).
+    # memcached refuses to run as root without -u.
+    local user_args=()
+    [ "$(id -u)" = 0 ] && user_args=(-u nobody)
+    $wrap memcached "${user_args[@]}" -p "$PORT_M" -l 127.0.0.1 -U 0 -m 1024 -t 1 >>"$WORK/memcached.log" 2>&1 &
+    M_PID=$!
+    PIDS+=("$M_PID")
+    mc_args=(--memcached "127.0.0.1:$PORT_M" --memcached-stores "$MEMCACHED_STORES")
+    local mdeadline=$((SECONDS + 30))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$PORT_M") 2>/dev/null; do
+      [ $SECONDS -lt "$mdeadline" ] || { log "memcached did not start"; return 1; }
+      sleep 0.1
+    done
+  fi
+  $wrap node bench/socialnetwork/node/cluster.mjs --app "examples/$APP" \
+    --listen "127.0.0.1:$PORT_N" --redis "127.0.0.1:$PORT_R" "${mc_args[@]}" >>"$WORK/node.log" 2>&1 &
   N_PID=$!
   PIDS+=("$N_PID")
   wait_http "http://127.0.0.1:$PORT_N/healthz" 120
@@ -244,25 +292,26 @@ stop_node() {
   stop_pid "$N_PID"; N_PID=""
   redis-cli -p "$PORT_R" shutdown nosave >/dev/null 2>&1 || true
   stop_pid "$R_PID"; R_PID=""
+  stop_pid "$M_PID"; M_PID=""
 }
 
 # ---- deployments as: prepare / restore / stop / url ------------------------
 prepare() { # deployment: fresh storage, load, snapshot
   local d=$1 graph_args=()
-  [ -n "$GRAPH" ] && graph_args=(--graph "$GRAPH")
+  [ -n "$GRAPH" ] && [ "$APP" = socialnetwork ] && graph_args=(--graph "$GRAPH")
   if [ "$d" != node ] && [ -d "$WORK/p-snap" ]; then
     log "$d: starts from the snapshot already loaded (the store does not depend on the engine)"
     return
   fi
   if [ "$d" != node ]; then
     start_pyrosome "$WORK/p-load" 0 "$(engine_of "$d")"
-    run node bench/socialnetwork/load.mjs --target "http://127.0.0.1:$PORT_P" "${graph_args[@]}" >"$WORK/load-$d.json" 2>>"$WORK/load-$d.log"
+    run node "$LOAD_SCRIPT" --target "http://127.0.0.1:$PORT_P" "${graph_args[@]}" >"$WORK/load-$d.json" 2>>"$WORK/load-$d.log"
     stop_pyrosome
     mv "$WORK/p-load" "$WORK/p-snap"
   else
     mkdir -p "$WORK/n-load"
     start_node "$WORK/n-load" 0
-    run node bench/socialnetwork/load.mjs --target "http://127.0.0.1:$PORT_N" "${graph_args[@]}" >"$WORK/load-$d.json" 2>>"$WORK/load-$d.log"
+    run node "$LOAD_SCRIPT" --target "http://127.0.0.1:$PORT_N" "${graph_args[@]}" >"$WORK/load-$d.json" 2>>"$WORK/load-$d.log"
     redis-cli -p "$PORT_R" save >/dev/null
     stop_node
     mkdir -p "$WORK/n-snap"
@@ -299,7 +348,7 @@ OUT_JSON=""
 run_load() { # deployment workload rate seconds warmup
   restore "$1"
   run $LG "$LOADGEN" --target "127.0.0.1:$(port_of "$1")" --workload "$2" --rate "$3" \
-    --duration "$4" --warmup "$5" --connections "$CONNS" --seed 42 >"$WORK/run.json" 2>>"$WORK/loadgen.log"
+    --duration "$4" --warmup "$5" --connections "$CONNS" --seed 42 "${LOADGEN_ARGS[@]}" >"$WORK/run.json" 2>>"$WORK/loadgen.log"
   OUT_JSON=$(cat "$WORK/run.json")
 }
 
@@ -404,15 +453,21 @@ case "$ONLY" in
   pyrosome) DEPLOYMENTS=("${PYROSOMES[@]}") ;;
   *) DEPLOYMENTS=("$ONLY") ;;
 esac
-WORKLOADS=(mixed)
-[ "$ROUTES" = 1 ] && WORKLOADS+=(home user compose)
+WORKLOADS=("$MAIN_WORKLOAD")
+[ "$ROUTES" = 1 ] && [ "$APP" = socialnetwork ] && WORKLOADS+=(home user compose)
+if [ "$APP" = mediamicroservices ]; then
+  # The workload's movie titles: those the loader writes.
+  node "$LOAD_SCRIPT" --titles >"$WORK/titles.txt"
+  LOADGEN_ARGS=(--titles "$WORK/titles.txt" --users 1000)
+fi
 T0=$SECONDS
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 BUSY=$(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 > 20 {printf "%s%s (%s%%)", sep, $2, $1; sep=", "}')
 [ -z "$BUSY" ] || log "warning: other processes are busy ($BUSY); the results will be noisy"
 declare -A MAX RATE
 for d in "${DEPLOYMENTS[@]}"; do
-  log "$d: loading ${GRAPH:-a synthetic graph} and the seeded posts"
+  if [ "$APP" = socialnetwork ]; then log "$d: loading ${GRAPH:-a synthetic graph} and the seeded posts"
+  else log "$d: loading the $APP data ($LOAD_SCRIPT)"; fi
   prepare "$d"
 done
 for w in "${WORKLOADS[@]}"; do
@@ -423,17 +478,17 @@ done
 # The common rate: a fraction of the lower maximum, so both are in steady state.
 LOWEST=0
 for d in "${DEPLOYMENTS[@]}"; do
-  m=${MAX[$d.mixed]}
+  m=${MAX[$d.$MAIN_WORKLOAD]}
   if [ "$LOWEST" -eq 0 ] || [ "$m" -lt "$LOWEST" ]; then LOWEST=$m; fi
 done
 COMMON=$(node -p "Math.max(1, Math.round($LOWEST * $COMMON_FRACTION))")
 declare -A LAT
 for d in "${DEPLOYMENTS[@]}"; do
-  log "$d: latency at $COMMON req/s (mixed, ${LAT_SECONDS}s)"
-  run_load "$d" mixed "$COMMON" "$LAT_SECONDS" "$WARMUP"
+  log "$d: latency at $COMMON req/s ($MAIN_WORKLOAD, ${LAT_SECONDS}s)"
+  run_load "$d" "$MAIN_WORKLOAD" "$COMMON" "$LAT_SECONDS" "$WARMUP"
   stop_deployment "$d"
   LAT[$d]=$OUT_JSON
-  record_step "$d" "mixed (latency)" "${LAT[$d]}" "-"
+  record_step "$d" "$MAIN_WORKLOAD (latency)" "${LAT[$d]}" "-"
 done
 ELAPSED=$((SECONDS - T0))
 
@@ -447,7 +502,7 @@ PS=()   # the Pyrosome deployments that ran
 for d in "${DEPLOYMENTS[@]}"; do if [ "$d" = node ]; then has_node=1; else PS+=("$d"); fi; done
 title() {
   case "$1" in
-    node) echo "Node.js + Redis (12 processes)" ;;
+    node) echo "$NODE_TITLE" ;;
     pyrosome) echo "Pyrosome" ;;
     pyrosome-quickjs) echo "Pyrosome, QuickJS" ;;
     pyrosome-v8) echo "Pyrosome, V8" ;;
@@ -457,7 +512,7 @@ title() {
 # Columns: every deployment, then each Pyrosome vs. the baseline, then V8 vs.
 # QuickJS when both engines ran.
 both_engines=0
-[ -n "${MAX[pyrosome-quickjs.mixed]:-}" ] && [ -n "${MAX[pyrosome-v8.mixed]:-}" ] && both_engines=1
+[ -n "${MAX[pyrosome-quickjs.$MAIN_WORKLOAD]:-}" ] && [ -n "${MAX[pyrosome-v8.$MAIN_WORKLOAD]:-}" ] && both_engines=1
 cells() { # FUNCTION: prints one row's cells after the label, given cell(deployment) and cmp(a,b)
   local line="" d
   for d in "${DEPLOYMENTS[@]}"; do line="$line $($1 "$d") |"; done
@@ -474,7 +529,7 @@ lat_cmp() { echo "$(ratio "$(value "$2" "${Q}_ms")" "$(value "$1" "${Q}_ms")") l
 ach_cell() { echo "$(value "$1" achieved_rate) req/s / $(value "$1" errors)"; }
 no_cmp() { echo ""; }
 TABLE=$(
-  head="| socialnetwork, mixed workload (60 % home, 30 % user, 10 % compose) |" sep="| --- |"
+  head="| $TABLE_TITLE |" sep="| --- |"
   for d in "${DEPLOYMENTS[@]}"; do head="$head $(title "$d") |"; sep="$sep ---: |"; done
   if [ "$has_node" = 1 ]; then
     for d in "${PS[@]}"; do head="$head $(title "$d") vs. baseline |"; sep="$sep ---: |"; done
@@ -489,7 +544,7 @@ TABLE=$(
 )
 CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 {
-  echo "# Social network benchmark: Pyrosome vs. the standard deployment"
+  echo "# $REPORT_TITLE"
   echo
   echo "$TABLE"
   echo
@@ -500,15 +555,23 @@ CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
   echo "- **Pyrosome flags**: \`--workers N --log warn $PYROSOME_ARGS\` (defaults otherwise)."
   echo "- **Background load**: load average $LOAD_BEFORE at the start${BUSY:+; busy processes at the start: $BUSY}."
   echo "- **Versions**: $($PYROSOME --version 2>/dev/null || echo pyrosome) (engines: $ENGINES); Node.js $(node --version); $(redis-server --version | cut -d' ' -f1-3); $(rustc --version)."
+  if [ "$APP" = socialnetwork ]; then
   echo "- **Data**: ${GRAPH:-synthetic graph} (962 users, 18,812 edges = 37,624 follows) and the seeded posts of bench/socialnetwork/load.mjs; every step starts from the same post-load snapshot."
+  else
+  echo "- **Data**: 1,000 users and the generated 1,000-movie catalogue of $LOAD_SCRIPT (cast info, plots, movie info, title registrations); every step starts from the same post-load snapshot (the baseline's Memcached starts empty each time)."
+  fi
   echo "- **Load**: bench/socialnetwork/loadgen, open loop at a constant rate, latency from the intended send time (no coordinated omission); request generators as upstream's wrk2 Lua scripts."
+  if [ -n "$MEMCACHED_STORES" ]; then
+  echo "- **Storage**: $STORAGE_NOTE; Redis runs with no persistence at all (\`--save \"\" --appendonly no\`) and stands in for MongoDB (not installable here) as well as for the Redis tiers; the Memcached tiers ($MEMCACHED_STORES) are in a memcached server (\`-m 1024 -t 1\`). No tracing in either (same JavaScript)."
+  else
   echo "- **Storage**: $STORAGE_NOTE; Redis runs with no persistence at all (\`--save \"\" --appendonly no\`). No tracing in either; the cache tiers (Memcached) are modelled in both (same JavaScript)."
+  fi
   echo
   echo "Loading (through the HTTP API):"
   echo
   for d in "${DEPLOYMENTS[@]}"; do
     [ -f "$WORK/load-$d.log" ] || { echo "- $d: from the snapshot loaded above"; continue; }
-    echo "- $d: $(sed -n 's/^\(register\|follow\|compose\|warm caches\): /\1 /p' "$WORK/load-$d.log" | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
+    echo "- $d: $(sed -n 's/^\(register\|follow\|compose\|warm caches\|register users\|cast info\|plots\|movie info\|register movies\): /\1 /p' "$WORK/load-$d.log" | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
   done
   echo
   echo "<details><summary>Every step</summary>"

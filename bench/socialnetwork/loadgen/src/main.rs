@@ -10,6 +10,12 @@
 //! `start = rand(0..=100)`, `stop = start + 10`, composes with 1-6 mentions,
 //! 1-6 URLs and 1-5 media.
 //!
+//! `--workload compose-review` drives the media microservices instead
+//! (compose-review.lua, DEATHSTARBENCH.md Part D): user `username_<u>` /
+//! `password_<u>` with u uniform in [1, users], a title uniform among the
+//! lines of `--titles FILE` (URL-encoded), rating uniform in 0..=10 and 256
+//! random alphanumeric characters.
+//!
 //! Prints a human summary on stderr and one JSON object on stdout.
 
 use std::cell::RefCell;
@@ -33,6 +39,8 @@ enum Workload {
     User,
     /// Composes only.
     Compose,
+    /// Media microservices: review composes only (needs --titles).
+    ComposeReview,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -74,6 +82,9 @@ struct Args {
     /// Seconds to wait for outstanding requests after the last one is due
     #[arg(long, default_value_t = 5.0)]
     grace: f64,
+    /// Movie titles, one a line (compose-review workload)
+    #[arg(long)]
+    titles: Option<std::path::PathBuf>,
 }
 
 /// xorshift64*: small, fast, good enough for request parameters.
@@ -111,6 +122,7 @@ enum Kind {
     Home,
     User,
     Compose,
+    Review,
 }
 
 impl Kind {
@@ -119,6 +131,7 @@ impl Kind {
             Kind::Home => "home",
             Kind::User => "user",
             Kind::Compose => "compose",
+            Kind::Review => "compose-review",
         }
     }
 }
@@ -178,8 +191,39 @@ fn compose_request(host: &str, rng: &mut Rng, users: u64) -> Vec<u8> {
     req
 }
 
-fn next_request(w: Workload, host: &str, rng: &mut Rng, users: u64) -> (Kind, Vec<u8>) {
+/// Percent-encodes everything but the unreserved characters (RFC 3986).
+fn url_encode(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+/// compose-review.lua: user u in [1, users], one of the titles, rating 0..=10,
+/// 256 random characters.
+fn review_request(host: &str, rng: &mut Rng, users: u64, titles: &[String]) -> Vec<u8> {
+    let user = rng.range(1, users);
+    let title = &titles[rng.range(0, titles.len() as u64 - 1) as usize];
+    let rating = rng.range(0, 10);
+    let mut body = format!("username=username_{user}&password=password_{user}&title=");
+    url_encode(title, &mut body);
+    body.push_str(&format!("&rating={rating}&text="));
+    alnum(rng, 256, &mut body);
+    let mut req = format!(
+        "POST /wrk2-api/review/compose HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body.as_bytes());
+    req
+}
+
+fn next_request(w: Workload, host: &str, rng: &mut Rng, users: u64, titles: &[String]) -> (Kind, Vec<u8>) {
     let kind = match w {
+        Workload::ComposeReview => Kind::Review,
         Workload::Home => Kind::Home,
         Workload::User => Kind::User,
         Workload::Compose => Kind::Compose,
@@ -198,6 +242,7 @@ fn next_request(w: Workload, host: &str, rng: &mut Rng, users: u64) -> (Kind, Ve
         Kind::Home => read_request(host, "home", rng, users),
         Kind::User => read_request(host, "user", rng, users),
         Kind::Compose => compose_request(host, rng, users),
+        Kind::Review => review_request(host, rng, users, titles),
     };
     (kind, bytes)
 }
@@ -404,6 +449,19 @@ async fn run(args: &Args) -> String {
     });
     let mut rng = Rng::new(seed);
     let host = args.target.clone();
+    let titles: Vec<String> = match &args.titles {
+        Some(path) => std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("--titles {}: {e}", path.display()))
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => Vec::new(),
+    };
+    assert!(
+        args.workload != Workload::ComposeReview || !titles.is_empty(),
+        "--workload compose-review needs --titles FILE (movie titles, one a line)"
+    );
     let start = Instant::now() + Duration::from_millis(50);
     let window_start = start + Duration::from_secs_f64(args.warmup);
     let end = window_start + Duration::from_secs_f64(args.duration);
@@ -442,7 +500,7 @@ async fn run(args: &Args) -> String {
         // Catch up on everything due by now (the timer may fire late).
         let now = Instant::now();
         while intended <= now && intended < end {
-            let (kind, bytes) = next_request(args.workload, &host, &mut rng, args.users);
+            let (kind, bytes) = next_request(args.workload, &host, &mut rng, args.users, &titles);
             let measured = intended >= window_start;
             measured_scheduled += measured as u64;
             scheduled += 1;
