@@ -100,6 +100,8 @@ app_load() { # url: loads a freshly started deployment (stdout: JSON, stderr: pr
   node bench/socialnetwork/load.mjs --target "$1" "${graph_args[@]}"
 }
 app_after_restore() { :; } # url: runs after each restart from the snapshot, before the load
+app_before_runs() { :; } # runs once before the first run (may set LOADGEN_ARGS)
+LOADGEN_ARGS=()                     # extra arguments of every loadgen run
 data_note() {
   echo "${GRAPH:-synthetic graph} (962 users, 18,812 edges = 37,624 follows) and the seeded posts of bench/socialnetwork/load.mjs; every step starts from the same post-load snapshot."
 }
@@ -491,7 +493,7 @@ OUT_JSON=""
 run_load() { # deployment workload rate seconds warmup
   restore "$1"
   run $LG "$LOADGEN" --target "127.0.0.1:$(port_of "$1")" --workload "$2" --rate "$3" \
-    --duration "$4" --warmup "$5" --connections "$CONNS" --seed 42 >"$WORK/run.json" 2>>"$WORK/loadgen.log"
+    --duration "$4" --warmup "$5" --connections "$CONNS" --seed 42 "${LOADGEN_ARGS[@]}" >"$WORK/run.json" 2>>"$WORK/loadgen.log"
   OUT_JSON=$(cat "$WORK/run.json")
 }
 
@@ -613,6 +615,7 @@ case "$ONLY" in
 esac
 WORKLOADS=("$MAIN_WORKLOAD")
 [ "$ROUTES" = 1 ] && read -r -a _routes <<<"$ROUTE_WORKLOADS" && WORKLOADS+=("${_routes[@]}")
+app_before_runs
 T0=$SECONDS
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 BUSY=$(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 > 20 {printf "%s%s (%s%%)", sep, $2, $1; sep=", "}')

@@ -14,6 +14,12 @@
 //! (`mixed-workload_type_1.lua`): 60 % search, 39 % recommend, 0.5 % login,
 //! 0.5 % reserve, with its request generators (`hotel_request`).
 //!
+//! `--workload compose-review` drives the media microservices instead
+//! (compose-review.lua, DEATHSTARBENCH.md Part D): user `username_<u>` /
+//! `password_<u>` with u uniform in [1, users], a title uniform among the
+//! lines of `--titles FILE` (URL-encoded), rating uniform in 0..=10 and 256
+//! random alphanumeric characters.
+//!
 //! Prints a human summary on stderr and one JSON object on stdout.
 
 use std::cell::RefCell;
@@ -47,6 +53,8 @@ enum Workload {
     HotelLogin,
     /// Hotel reservation: reservations only.
     HotelReserve,
+    /// Media microservices: review composes only (needs --titles).
+    ComposeReview,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -58,7 +66,9 @@ enum Dist {
 }
 
 #[derive(Parser, Debug)]
-#[command(about = "Open-loop HTTP load generator for the DeathStarBench workloads (socialnetwork, hotel-*)")]
+#[command(
+    about = "Open-loop HTTP load generator for the DeathStarBench workloads (socialnetwork, hotel-*)"
+)]
 struct Args {
     /// host:port of the server
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -88,6 +98,9 @@ struct Args {
     /// Seconds to wait for outstanding requests after the last one is due
     #[arg(long, default_value_t = 5.0)]
     grace: f64,
+    /// Movie titles, one a line (compose-review workload)
+    #[arg(long)]
+    titles: Option<std::path::PathBuf>,
 }
 
 /// xorshift64*: small, fast, good enough for request parameters.
@@ -129,6 +142,7 @@ enum Kind {
     Recommend,
     Login,
     Reserve,
+    Review,
 }
 
 impl Kind {
@@ -141,6 +155,7 @@ impl Kind {
             Kind::Recommend => "recommend",
             Kind::Login => "login",
             Kind::Reserve => "reserve",
+            Kind::Review => "compose-review",
         }
     }
 }
@@ -246,7 +261,10 @@ fn hotel_request(kind: Kind, host: &str, rng: &mut Rng) -> Vec<u8> {
                 "price"
             };
             let (lat, lon) = hotel_point(rng);
-            ("GET", format!("/recommendations?require={require}&lat={lat}&lon={lon}"))
+            (
+                "GET",
+                format!("/recommendations?require={require}&lat={lat}&lon={lon}"),
+            )
         }
         Kind::Login => {
             let (user, password) = hotel_user(rng);
@@ -268,12 +286,53 @@ fn hotel_request(kind: Kind, host: &str, rng: &mut Rng) -> Vec<u8> {
             )
         }
     };
-    let length = if method == "POST" { "Content-Length: 0\r\n" } else { "" };
+    let length = if method == "POST" {
+        "Content-Length: 0\r\n"
+    } else {
+        ""
+    };
     format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n{length}\r\n").into_bytes()
 }
 
-fn next_request(w: Workload, host: &str, rng: &mut Rng, users: u64) -> (Kind, Vec<u8>) {
+/// Percent-encodes everything but the unreserved characters (RFC 3986).
+fn url_encode(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+/// compose-review.lua: user u in [1, users], one of the titles, rating 0..=10,
+/// 256 random characters.
+fn review_request(host: &str, rng: &mut Rng, users: u64, titles: &[String]) -> Vec<u8> {
+    let user = rng.range(1, users);
+    let title = &titles[rng.range(0, titles.len() as u64 - 1) as usize];
+    let rating = rng.range(0, 10);
+    let mut body = format!("username=username_{user}&password=password_{user}&title=");
+    url_encode(title, &mut body);
+    body.push_str(&format!("&rating={rating}&text="));
+    alnum(rng, 256, &mut body);
+    let mut req = format!(
+        "POST /wrk2-api/review/compose HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body.as_bytes());
+    req
+}
+
+fn next_request(
+    w: Workload,
+    host: &str,
+    rng: &mut Rng,
+    users: u64,
+    titles: &[String],
+) -> (Kind, Vec<u8>) {
     let kind = match w {
+        Workload::ComposeReview => Kind::Review,
         Workload::Home => Kind::Home,
         Workload::User => Kind::User,
         Workload::Compose => Kind::Compose,
@@ -308,7 +367,10 @@ fn next_request(w: Workload, host: &str, rng: &mut Rng, users: u64) -> (Kind, Ve
         Kind::Home => read_request(host, "home", rng, users),
         Kind::User => read_request(host, "user", rng, users),
         Kind::Compose => compose_request(host, rng, users),
-        Kind::Search | Kind::Recommend | Kind::Login | Kind::Reserve => hotel_request(kind, host, rng),
+        Kind::Search | Kind::Recommend | Kind::Login | Kind::Reserve => {
+            hotel_request(kind, host, rng)
+        }
+        Kind::Review => review_request(host, rng, users, titles),
     };
     (kind, bytes)
 }
@@ -393,7 +455,8 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u16,
         }
         buf.extend_from_slice(&chunk[..n]);
     };
-    let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| "response head is not UTF-8".to_string())?;
+    let head = std::str::from_utf8(&buf[..head_end])
+        .map_err(|_| "response head is not UTF-8".to_string())?;
     let status: u16 = head
         .split(' ')
         .nth(1)
@@ -406,7 +469,9 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u16,
             let name = name.trim();
             if name.eq_ignore_ascii_case("content-length") {
                 content_length = value.trim().parse::<usize>().ok();
-            } else if name.eq_ignore_ascii_case("transfer-encoding") && value.to_ascii_lowercase().contains("chunked") {
+            } else if name.eq_ignore_ascii_case("transfer-encoding")
+                && value.to_ascii_lowercase().contains("chunked")
+            {
                 chunked = true;
             }
         }
@@ -497,7 +562,9 @@ async fn connection(
 
 /// The workload's name as given on the command line (`mixed`, `hotel-mixed`, ...).
 fn workload_name(w: Workload) -> String {
-    w.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
+    w.to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default()
 }
 
 fn main() {
@@ -522,6 +589,19 @@ async fn run(args: &Args) -> String {
     });
     let mut rng = Rng::new(seed);
     let host = args.target.clone();
+    let titles: Vec<String> = match &args.titles {
+        Some(path) => std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("--titles {}: {e}", path.display()))
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => Vec::new(),
+    };
+    assert!(
+        args.workload != Workload::ComposeReview || !titles.is_empty(),
+        "--workload compose-review needs --titles FILE (movie titles, one a line)"
+    );
     let start = Instant::now() + Duration::from_millis(50);
     let window_start = start + Duration::from_secs_f64(args.warmup);
     let end = window_start + Duration::from_secs_f64(args.duration);
@@ -560,7 +640,7 @@ async fn run(args: &Args) -> String {
         // Catch up on everything due by now (the timer may fire late).
         let now = Instant::now();
         while intended <= now && intended < end {
-            let (kind, bytes) = next_request(args.workload, &host, &mut rng, args.users);
+            let (kind, bytes) = next_request(args.workload, &host, &mut rng, args.users, &titles);
             let measured = intended >= window_start;
             measured_scheduled += measured as u64;
             scheduled += 1;
@@ -626,7 +706,11 @@ async fn run(args: &Args) -> String {
             )
         })
         .collect();
-    let statuses: Vec<String> = st.statuses.iter().map(|(s, n)| format!("\"{s}\":{n}")).collect();
+    let statuses: Vec<String> = st
+        .statuses
+        .iter()
+        .map(|(s, n)| format!("\"{s}\":{n}"))
+        .collect();
     eprintln!(
         "{:?} at {:.0} req/s for {:.0}s (+{:.0}s warm-up), {} connections: achieved {:.0} req/s, {} measured, {} errors ({} non-2xx, {} I/O, {} unanswered)\n  latency from intended start: p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms  mean {:.2} ms\n  by request: {}{}",
         args.workload,
