@@ -714,7 +714,7 @@ CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
   echo "- **Versions**: $($PYROSOME --version 2>/dev/null || echo pyrosome) (engines: $ENGINES); Node.js $(node --version); $(redis-server --version | cut -d' ' -f1-3); $(rustc --version)."
   echo "- **Data**: $(data_note)"
   echo "- **Load**: bench/socialnetwork/loadgen, open loop at a constant rate, latency from the intended send time (no coordinated omission); request generators as upstream's wrk2 Lua scripts."
-  echo "- **Storage**: $STORAGE_NOTE; Redis runs with no persistence at all (\`--save \"\" --appendonly no\`). No tracing in either; the cache tiers (Memcached) are modelled in both (same JavaScript)$([ -n "$MEMCACHED_STORES" ] && echo "; the baseline keeps the Memcached tiers ($MEMCACHED_STORES) in a memcached server ($(memcached -V 2>/dev/null)) that starts empty at every step, the others in Redis")."
+  echo "- **Storage**: $STORAGE_NOTE; Redis runs with no persistence at all (\`--save \"\" --appendonly no\`). Pyrosome with its tracing defaults (every request recorded in memory, slow and failed ones kept, nothing exported), the baseline without tracing; the cache tiers (Memcached) are modelled in both (same JavaScript)$([ -n "$MEMCACHED_STORES" ] && echo "; the baseline keeps the Memcached tiers ($MEMCACHED_STORES) in a memcached server ($(memcached -V 2>/dev/null)) that starts empty at every step, the others in Redis")."
   echo
   echo "Loading (through the HTTP API):"
   echo
@@ -732,9 +732,9 @@ CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
   echo "</details>"
 } >"$OUT"
 cp "$STEPS_CSV" "${OUT%.md}.csv"
-title="Social network, mixed workload: latency against offered load"
+title="$TABLE_LABEL: latency against offered load"
 [ "$RELAXED" = 1 ] && title="$title (every store relaxed)"
-"$CHARTS" socialnetwork "${OUT%.md}.csv" "${OUT%.md}.svg" --p99-target "$P99_MS" --title "$title" ||
+"$CHARTS" socialnetwork "${OUT%.md}.csv" "${OUT%.md}.svg" --p99-target "$P99_MS" --title "$title" --workload "$MAIN_WORKLOAD" ||
   log "warning: the chart could not be drawn"
 echo
 echo "$TABLE"

@@ -2,7 +2,7 @@
 //! benchmark scripts write beside their markdown reports in `bench/results`:
 //!
 //! ```text
-//! charts socialnetwork IN.csv OUT.svg [--p99-target MS]   # latency vs offered load
+//! charts socialnetwork IN.csv OUT.svg [--p99-target MS] [--workload W]  # latency vs offered load
 //! charts http IN.csv OUT.svg [--title TEXT]               # req/s and CPU per request
 //! charts rebalance IN.csv OUT.svg                         # instance counts over time
 //! ```
@@ -11,7 +11,9 @@
 //!   workload, target_rate, achieved_rate, p50_ms, p99_ms, p999_ms, errors,
 //!   sustained`, one row per sweep step; p50 and p99 against the offered
 //!   rate for each deployment (of the steps at one rate, the one with the
-//!   lowest p99: a failed step is retried and passes if either run did).
+//!   lowest p99: a failed step is retried and passes if either run did), for
+//!   the steps of one workload (`--workload`, default `mixed`; the other
+//!   apps' benchmarks write theirs, e.g. `hotel-mixed`).
 //! - `http` (from `bench/http-hello.sh`): `config, server, round, rps,
 //!   p50_ms, p99_ms, cpu_us`, one row per closed-loop run; bars of the
 //!   median over rounds, each round a dot.
@@ -53,25 +55,27 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &[String]) -> Result<(), Error> {
-    let usage = "usage: charts socialnetwork|http|rebalance IN.csv OUT.svg [--title TEXT] [--p99-target MS]";
+    let usage = "usage: charts socialnetwork|http|rebalance IN.csv OUT.svg [--title TEXT] [--p99-target MS] [--workload W]";
     let [kind, input, output, rest @ ..] = args else {
         return Err(usage.into());
     };
     let mut title = None;
     let mut p99_target = None;
+    let mut workload = "mixed".to_owned();
     let mut rest = rest.iter();
     while let Some(flag) = rest.next() {
         let value = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--title" => title = Some(value.clone()),
             "--p99-target" => p99_target = Some(value.parse::<f64>()?),
+            "--workload" => workload = value.clone(),
             _ => return Err(format!("unknown flag {flag}; {usage}").into()),
         }
     }
     let table = Table::read(Path::new(input))?;
     let out = Path::new(output);
     match kind.as_str() {
-        "socialnetwork" => socialnetwork(&table, out, title.as_deref(), p99_target),
+        "socialnetwork" => socialnetwork(&table, out, title.as_deref(), p99_target, &workload),
         "http" => http(&table, out, title.as_deref()),
         "rebalance" => rebalance(&table, out, title.as_deref()),
         _ => Err(usage.into()),
@@ -152,6 +156,7 @@ fn socialnetwork(
     out: &Path,
     title: Option<&str>,
     p99_target: Option<f64>,
+    workload: &str,
 ) -> Result<(), Error> {
     let (dep, work, rate, p50, p99) = (
         t.column("deployment")?,
@@ -166,7 +171,7 @@ fn socialnetwork(
     let mut series: BTreeMap<String, BTreeMap<u64, (f64, f64, bool)>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for row in &t.rows {
-        if t.text(row, work) != "mixed" {
+        if t.text(row, work) != workload {
             continue;
         }
         let d = t.text(row, dep).to_owned();
@@ -186,7 +191,7 @@ fn socialnetwork(
         }
     }
     if series.is_empty() {
-        return Err(format!("{}: no steps of the mixed workload", t.path).into());
+        return Err(format!("{}: no steps of the {workload} workload", t.path).into());
     }
     let max_rate = series
         .values()
