@@ -322,8 +322,13 @@ pg_sql() { # database sql
 }
 start_postgres() {
   mkdir -p "$WORK/pg"
-  [ -z "$PG_AS" ] || chown -R postgres: "$WORK/pg"
-  $PG_AS "$PG_BIN/initdb" -D "$WORK/pg/data" -U postgres -A trust -E UTF8 --locale=C >"$WORK/pg/initdb.log" 2>&1
+  if [ -n "$PG_AS" ]; then
+    # The work folder (mktemp: mode 700) must be traversable by the postgres user.
+    chmod o+x "$WORK"
+    chown -R postgres: "$WORK/pg"
+  fi
+  $PG_AS "$PG_BIN/initdb" -D "$WORK/pg/data" -U postgres -A trust -E UTF8 --locale=C >"$WORK/pg/initdb.log" 2>&1 ||
+    { log "initdb failed:"; cat "$WORK/pg/initdb.log" >&2; return 1; }
   $SUT $PG_AS "$PG_BIN/postgres" -D "$WORK/pg/data" -p "$PORT_PG" -k "$WORK/pg" \
     -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB >"$WORK/pg/server.log" 2>&1 &
   PG_PID=$!

@@ -630,34 +630,63 @@ async fn run(args: &Args) -> String {
     }
 
     // The schedule: request i is due at `intended`, whatever happened before.
-    let mut intended = start;
+    // It runs on a thread of its own that sleeps with the OS's precision
+    // (tens of µs): tokio's timer rounds every deadline up to its next 1 ms
+    // tick, which sent requests up to ~1.5 ms late at low rates and charged
+    // that lateness to whichever server was measured.
     let mean = 1.0 / args.rate;
-    let mut scheduled = 0u64;
-    let mut measured_scheduled = 0u64;
-    let mut i = 0u64;
-    while intended < end {
-        tokio::time::sleep_until(intended.into()).await;
-        // Catch up on everything due by now (the timer may fire late).
-        let now = Instant::now();
-        while intended <= now && intended < end {
-            let (kind, bytes) = next_request(args.workload, &host, &mut rng, args.users, &titles);
-            let measured = intended >= window_start;
-            measured_scheduled += measured as u64;
-            scheduled += 1;
-            let _ = tx.send(Job {
-                intended,
-                measured,
-                kind,
-                bytes,
-            });
-            i += 1;
-            intended = match args.dist {
-                Dist::Const => start + Duration::from_secs_f64(i as f64 * mean),
-                Dist::Exp => intended + Duration::from_secs_f64(-mean * (1.0 - rng.unit()).ln()),
-            };
-        }
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<(u64, u64, Histogram<u64>)>();
+    {
+        let workload = args.workload;
+        let dist = args.dist;
+        let users = args.users;
+        let host = host.clone();
+        std::thread::Builder::new()
+            .name("schedule".into())
+            .spawn(move || {
+                let mut intended = start;
+                let mut scheduled = 0u64;
+                let mut measured_scheduled = 0u64;
+                let mut lag =
+                    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+                let mut i = 0u64;
+                while intended < end {
+                    let now = Instant::now();
+                    if intended > now {
+                        std::thread::sleep(intended - now);
+                    }
+                    // Catch up on everything due by now (a sleep may end late).
+                    let now = Instant::now();
+                    while intended <= now && intended < end {
+                        let (kind, bytes) = next_request(workload, &host, &mut rng, users, &titles);
+                        let measured = intended >= window_start;
+                        measured_scheduled += measured as u64;
+                        scheduled += 1;
+                        if measured {
+                            let late = now.saturating_duration_since(intended).as_micros() as u64;
+                            let _ = lag.record(late.max(1));
+                        }
+                        let _ = tx.send(Job {
+                            intended,
+                            measured,
+                            kind,
+                            bytes,
+                        });
+                        i += 1;
+                        intended = match dist {
+                            Dist::Const => start + Duration::from_secs_f64(i as f64 * mean),
+                            Dist::Exp => {
+                                intended + Duration::from_secs_f64(-mean * (1.0 - rng.unit()).ln())
+                            }
+                        };
+                    }
+                }
+                drop(tx);
+                let _ = done_tx.send((scheduled, measured_scheduled, lag));
+            })
+            .expect("the schedule thread");
     }
-    drop(tx);
+    let (scheduled, measured_scheduled, lag) = done_rx.await.expect("the schedule thread ended");
 
     // Wait for the outstanding requests, up to the grace period.
     let deadline = Instant::now() + Duration::from_secs_f64(args.grace);
@@ -712,7 +741,7 @@ async fn run(args: &Args) -> String {
         .map(|(s, n)| format!("\"{s}\":{n}"))
         .collect();
     eprintln!(
-        "{:?} at {:.0} req/s for {:.0}s (+{:.0}s warm-up), {} connections: achieved {:.0} req/s, {} measured, {} errors ({} non-2xx, {} I/O, {} unanswered)\n  latency from intended start: p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms  mean {:.2} ms\n  by request: {}{}",
+        "{:?} at {:.0} req/s for {:.0}s (+{:.0}s warm-up), {} connections: achieved {:.0} req/s, {} measured, {} errors ({} non-2xx, {} I/O, {} unanswered)\n  latency from intended start: p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms  mean {:.2} ms\n  sent after the intended time by: p50 {:.3} ms  p99 {:.3} ms\n  by request: {}{}",
         args.workload,
         args.rate,
         args.duration,
@@ -730,11 +759,13 @@ async fn run(args: &Args) -> String {
         pct(0.999),
         st.hist.max() as f64 / 1000.0,
         st.hist.mean() / 1000.0,
+        lag.value_at_quantile(0.5) as f64 / 1000.0,
+        lag.value_at_quantile(0.99) as f64 / 1000.0,
         by_kind.join(", "),
         st.first_error.as_ref().map(|e| format!("\n  first I/O error: {e}")).unwrap_or_default(),
     );
     format!(
-        "{{\"workload\":\"{}\",\"target_rate\":{},\"achieved_rate\":{:.1},\"duration_s\":{},\"connections\":{},\"scheduled\":{},\"measured\":{},\"ok\":{},\"errors\":{},\"non2xx\":{},\"io_errors\":{},\"unanswered\":{},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\"max_ms\":{:.3},\"mean_ms\":{:.3},\"statuses\":{{{}}},\"kinds\":{{{}}},\"seed\":{}}}",
+        "{{\"workload\":\"{}\",\"target_rate\":{},\"achieved_rate\":{:.1},\"duration_s\":{},\"connections\":{},\"scheduled\":{},\"measured\":{},\"ok\":{},\"errors\":{},\"non2xx\":{},\"io_errors\":{},\"unanswered\":{},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\"max_ms\":{:.3},\"mean_ms\":{:.3},\"send_lag_p50_ms\":{:.3},\"send_lag_p99_ms\":{:.3},\"statuses\":{{{}}},\"kinds\":{{{}}},\"seed\":{}}}",
         workload_name(args.workload),
         args.rate,
         achieved,
@@ -753,6 +784,8 @@ async fn run(args: &Args) -> String {
         pct(0.999),
         st.hist.max() as f64 / 1000.0,
         st.hist.mean() / 1000.0,
+        lag.value_at_quantile(0.5) as f64 / 1000.0,
+        lag.value_at_quantile(0.99) as f64 / 1000.0,
         statuses.join(","),
         kinds.join(","),
         seed
