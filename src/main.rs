@@ -690,7 +690,7 @@ fn run(command: Command) -> Result<()> {
 }
 
 fn store_command(app: &App, data: Option<PathBuf>, action: StoreAction) -> Result<()> {
-    use pyrosome::store::{self, Durability, KeyRange, ListQuery, Store, WriteBatch};
+    use pyrosome::store::{Durability, Store};
     let name = match &action {
         StoreAction::Get { store, .. }
         | StoreAction::Put { store, .. }
@@ -726,49 +726,7 @@ fn store_command(app: &App, data: Option<PathBuf>, action: StoreAction) -> Resul
         pyrosome::app::Durability::Relaxed => Durability::Relaxed,
     };
     let ns = db.namespace(&name, durability)?;
-    let mut out = std::io::stdout().lock();
-    match action {
-        StoreAction::Get { key, .. } => match ns.get(key.as_bytes())? {
-            Some(v) => writeln!(out, "{}", store::value_to_tagged_json(&v))?,
-            None => bail!("no key {key:?} in store \"{name}\""),
-        },
-        StoreAction::Put { key, value, .. } => {
-            let value = store::parse_tagged_json(&value)
-                .with_context(|| format!("the value is not valid tagged JSON: {value}"))?;
-            ns.write_blocking(WriteBatch::new().put(key.into_bytes(), value))?;
-        }
-        StoreAction::Delete { key, .. } => {
-            ns.write_blocking(WriteBatch::new().delete(key.into_bytes()))?;
-        }
-        StoreAction::List {
-            prefix,
-            limit,
-            reverse,
-            ..
-        } => {
-            let query = ListQuery {
-                range: prefix.map_or(KeyRange::All, |p| KeyRange::Prefix(p.into_bytes())),
-                limit,
-                reverse,
-            };
-            for (key, value) in ns.list(&query)? {
-                let line = serde_json::json!({
-                    "key": String::from_utf8_lossy(&key),
-                    "value": store::value_to_tagged_json(&value),
-                });
-                writeln!(out, "{line}")?;
-            }
-        }
-        StoreAction::Export { .. } => {
-            let n = store::export_jsonl(&ns, &mut out)?;
-            eprintln!("exported {n} entries from \"{name}\"");
-        }
-        StoreAction::Import { .. } => {
-            let mut input = std::io::stdin().lock();
-            let n = store::import_jsonl(&ns, &mut input)?;
-            eprintln!("imported {n} entries into \"{name}\"");
-        }
-    }
+    run_store_action(&ns, &name, action)?;
     drop(ns);
     db.close()?;
     Ok(())
@@ -777,7 +735,7 @@ fn store_command(app: &App, data: Option<PathBuf>, action: StoreAction) -> Resul
 /// `pyrosome store` on a store kept by PostgreSQL (its URL from the
 /// environment, as `serve` reads it).
 fn postgres_store_command(app: &App, name: &str, action: StoreAction) -> Result<()> {
-    use pyrosome::store::{self, KeyRange, ListQuery, WriteBatch};
+    use pyrosome::store;
     let secrets = pyrosome::app::Secrets::from_environment();
     let open = pyrosome::runtime::open_stores(
         &App {
@@ -795,6 +753,75 @@ fn postgres_store_command(app: &App, name: &str, action: StoreAction) -> Result<
     let Some(store::AnyNamespace::Postgres(ns)) = open.namespaces.get(name) else {
         bail!("store \"{name}\" is not on PostgreSQL");
     };
+    run_store_action(ns, name, action)
+}
+
+/// What `pyrosome store` does with a store, on either backend.
+trait CliStore {
+    fn get(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<pyrosome::value::Value>, pyrosome::store::StoreError>;
+    fn write_blocking(
+        &self,
+        batch: pyrosome::store::WriteBatch,
+    ) -> Result<pyrosome::store::WriteOutcome, pyrosome::store::StoreError>;
+    fn list(
+        &self,
+        query: &pyrosome::store::ListQuery,
+    ) -> Result<Vec<(Vec<u8>, pyrosome::value::Value)>, pyrosome::store::StoreError>;
+    fn export(&self, out: &mut dyn Write) -> Result<u64, pyrosome::store::StoreError>;
+    fn import(&self, input: &mut dyn std::io::BufRead) -> Result<u64, pyrosome::store::StoreError>;
+}
+
+/// Implements [`CliStore`] for a namespace type with the store's methods.
+macro_rules! cli_store {
+    ($ty:ty, $export:path, $import:path) => {
+        impl CliStore for $ty {
+            fn get(
+                &self,
+                key: &[u8],
+            ) -> Result<Option<pyrosome::value::Value>, pyrosome::store::StoreError> {
+                <$ty>::get(self, key)
+            }
+            fn write_blocking(
+                &self,
+                batch: pyrosome::store::WriteBatch,
+            ) -> Result<pyrosome::store::WriteOutcome, pyrosome::store::StoreError> {
+                <$ty>::write_blocking(self, batch)
+            }
+            fn list(
+                &self,
+                query: &pyrosome::store::ListQuery,
+            ) -> Result<Vec<(Vec<u8>, pyrosome::value::Value)>, pyrosome::store::StoreError> {
+                <$ty>::list(self, query)
+            }
+            fn export(&self, out: &mut dyn Write) -> Result<u64, pyrosome::store::StoreError> {
+                $export(self, out)
+            }
+            fn import(
+                &self,
+                input: &mut dyn std::io::BufRead,
+            ) -> Result<u64, pyrosome::store::StoreError> {
+                $import(self, input)
+            }
+        }
+    };
+}
+cli_store!(
+    pyrosome::store::Namespace,
+    pyrosome::store::export_jsonl,
+    pyrosome::store::import_jsonl
+);
+cli_store!(
+    pyrosome::store::postgres::PgNamespace,
+    pyrosome::store::backup::export_jsonl_postgres,
+    pyrosome::store::backup::import_jsonl_postgres
+);
+
+/// Runs one `pyrosome store` action on the store `name`.
+fn run_store_action(ns: &impl CliStore, name: &str, action: StoreAction) -> Result<()> {
+    use pyrosome::store::{self, KeyRange, ListQuery, WriteBatch};
     let mut out = std::io::stdout().lock();
     match action {
         StoreAction::Get { key, .. } => match ns.get(key.as_bytes())? {
@@ -829,12 +856,12 @@ fn postgres_store_command(app: &App, name: &str, action: StoreAction) -> Result<
             }
         }
         StoreAction::Export { .. } => {
-            let n = store::backup::export_jsonl_postgres(ns, &mut out)?;
+            let n = ns.export(&mut out)?;
             eprintln!("exported {n} entries from \"{name}\"");
         }
         StoreAction::Import { .. } => {
             let mut input = std::io::stdin().lock();
-            let n = store::backup::import_jsonl_postgres(ns, &mut input)?;
+            let n = ns.import(&mut input)?;
             eprintln!("imported {n} entries into \"{name}\"");
         }
     }
