@@ -58,11 +58,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use pyrosome::cpu_clock::thread_context_switches;
 use pyrosome::scheduler::Status;
 use pyrosome::{App, Runtime, RuntimeOptions, Value};
 
 /// Repetitions of each comparison; medians are reported.
 const REPS: usize = 3;
+
+/// Repetitions of the backlog experiment (each pair takes ~0.5 s, so more
+/// of them buy a steadier median cheaply).
+const BACKLOG_REPS: usize = 7;
 
 // ---------------------------------------------------------------------------
 // Apps
@@ -428,6 +433,13 @@ struct Sample {
     /// How long the `invoke` call itself took (placement on the driver's
     /// thread), ns.
     placing: u64,
+    /// Whether the driver's thread blocked (a voluntary context switch)
+    /// during that call: placement waited for something.
+    placing_blocked: bool,
+    /// Whether the kernel preempted the driver's thread during that call
+    /// (an involuntary switch): the call took long without placement
+    /// doing or waiting for anything.
+    placing_preempted: bool,
 }
 
 impl Sample {
@@ -524,10 +536,14 @@ fn drive(
             continue;
         }
         let (kind, service, method, n) = job(i, intended);
+        let switches = thread_context_switches();
         let before = t0.elapsed().as_nanos() as u64;
         let rx = rt.scheduler().invoke(service, method, n_arg(n));
         let issued = t0.elapsed().as_nanos() as u64;
+        let after = thread_context_switches();
         let placing = issued - before;
+        let placing_blocked = after.voluntary > switches.voluntary;
+        let placing_preempted = after.involuntary > switches.involuntary;
         col.pending.fetch_add(1, Ordering::AcqRel);
         let samples = col.samples.clone();
         let pending = col.pending.clone();
@@ -541,6 +557,8 @@ fn drive(
                 done,
                 ok,
                 placing,
+                placing_blocked,
+                placing_preempted,
             });
             pending.fetch_sub(1, Ordering::AcqRel);
         });
@@ -648,6 +666,13 @@ struct RebalRun {
     /// shift, and over all of `b`'s phase.
     place_max_shift: u64,
     place_max_b: u64,
+    /// The same over the calls during which the driver's thread was not
+    /// preempted (placement's own time, including any wait).
+    place_own_max_shift: u64,
+    place_own_max_b: u64,
+    /// `invoke` calls over 0.1 ms in `b`'s phase: (all, of which the
+    /// driver was preempted, of which it blocked).
+    place_slow: (usize, usize, usize),
     /// `b` p99 of invocations intended 5–10 ms after the shift.
     b_5_10_p99: u64,
     lost: usize,
@@ -866,6 +891,28 @@ fn rebal_once(per_us: f64, replicate: bool, cap: f64) -> RebalRun {
     };
     let place_max_shift = place_max(shift, shift + 5_000_000);
     let place_max_b = place_max(shift, end);
+    // The same over the calls during which the kernel did not preempt the
+    // driver's thread: how long placement itself took, or waited.
+    let own_max = |from: u64, to: u64| {
+        samples
+            .iter()
+            .filter(|s| s.kind == 1 && s.intended >= from && s.intended < to)
+            .filter(|s| !s.placing_preempted)
+            .map(|s| s.placing)
+            .max()
+            .unwrap_or(0)
+    };
+    let place_own_max_shift = own_max(shift, shift + 5_000_000);
+    let place_own_max_b = own_max(shift, end);
+    let slow: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.kind == 1 && s.intended >= shift && s.placing > 100_000)
+        .collect();
+    let place_slow = (
+        slow.len(),
+        slow.iter().filter(|s| s.placing_preempted).count(),
+        slow.iter().filter(|s| s.placing_blocked).count(),
+    );
     let b_5_10_p99 = pct(&lat(1, shift + 5_000_000, shift + 10_000_000), 0.99);
     let lag = sorted(
         samples
@@ -876,6 +923,9 @@ fn rebal_once(per_us: f64, replicate: bool, cap: f64) -> RebalRun {
     RebalRun {
         place_max_shift,
         place_max_b,
+        place_own_max_shift,
+        place_own_max_b,
+        place_slow,
         b_5_10_p99,
         replicate,
         a_p99,
@@ -1077,6 +1127,25 @@ fn rebalance(per_us: f64, out: &mut String) {
                 cols(&|r| format!("{:.3} / {:.3}", ms(r.place_max_shift), ms(r.place_max_b))),
             ),
             (
+                "the same over calls during which the driver was not preempted, ms",
+                cols(&|r| {
+                    format!(
+                        "{:.3} / {:.3}",
+                        ms(r.place_own_max_shift),
+                        ms(r.place_own_max_b)
+                    )
+                }),
+            ),
+            (
+                "`invoke` calls over 0.1 ms in `b`'s phase: all / driver preempted / driver blocked",
+                cols(&|r| {
+                    format!(
+                        "{} / {} / {}",
+                        r.place_slow.0, r.place_slow.1, r.place_slow.2
+                    )
+                }),
+            ),
+            (
                 "worker utilisation over the run (busy / wall / 2)",
                 col(&|r| r.util, 2),
             ),
@@ -1133,6 +1202,8 @@ fn rebalance(per_us: f64, out: &mut String) {
     let grow: Vec<f64> = rep.iter().filter_map(|r| r.grow_at.map(us)).collect();
     let stall = rep.iter().map(|r| r.place_max_shift).max().unwrap_or(0);
     let stall_b = rep.iter().map(|r| r.place_max_b).max().unwrap_or(0);
+    let own = rep.iter().map(|r| r.place_own_max_b).max().unwrap_or(0);
+    let blocked: usize = rep.iter().map(|r| r.place_slow.2).sum();
     let _ = writeln!(
         out,
         "\nSummary: `b` got its second instance a median **{:.0} µs** after the shift; the p99 of \
@@ -1140,12 +1211,15 @@ fn rebalance(per_us: f64, out: &mut String) {
          p99 in **{back5} of {}** repetitions (target: within 5 ms), 10–20 ms after in {back} of {}. \
          Longest placement (`invoke` call on the driver's thread) in the first 5 ms after the \
          shift: **{:.3} ms** (all of `b`'s phase: {:.3} ms; target: no stall above 0.1 ms). \
+         Over calls during which the kernel did not preempt the driver's thread, the longest was \
+         **{:.3} ms**, and {blocked} calls over 0.1 ms blocked (waited for a lock or a start). \
          Without replication `b`'s latency grows with time instead.",
         median_f(grow),
         rep.len(),
         rep.len(),
         ms(stall),
         ms(stall_b),
+        ms(own),
     );
 }
 
@@ -1294,6 +1368,8 @@ fn mix_once(per_us: f64, mix: &Mix, partitioning: bool, cap: f64) -> MixRun {
                     done,
                     ok,
                     placing,
+                    placing_blocked: false,
+                    placing_preempted: false,
                 });
                 pending.fetch_sub(1, Ordering::AcqRel);
             });
@@ -2086,10 +2162,11 @@ fn backlog(per_us: f64, out: &mut String) {
          while it starts. When it is up it takes over half of what is still queued. Rates are \
          answers per ms, from the answers' arrival times: the 10 ms before the second instance's \
          first answer vs 5–15 ms after it. Control: `max_instances = 1`. Per repetition values \
-         `r1 / r2 / r3`.\n"
+         `r1 / r2 / …` ({BACKLOG_REPS} repetitions: a pair takes a fraction of a second, and one \
+         pair's ratio spreads widely on a shared 2-core machine).\n"
     );
     let mut runs: Vec<BacklogRun> = Vec::new();
-    for rep in 0..REPS {
+    for rep in 0..BACKLOG_REPS {
         let order = if rep % 2 == 0 {
             [true, false]
         } else {
@@ -2118,7 +2195,7 @@ fn backlog(per_us: f64, out: &mut String) {
     }
     let _ = writeln!(
         out,
-        "| metric | second instance allowed: median (r1 / r2 / r3) | control, one instance |\n| --- | --- | --- |"
+        "| metric | second instance allowed: median (r1 / r2 / …) | control, one instance |\n| --- | --- | --- |"
     );
     let col = |second: bool, f: &dyn Fn(&BacklogRun) -> f64, d: usize| {
         let v: Vec<f64> = runs.iter().filter(|r| r.second == second).map(f).collect();

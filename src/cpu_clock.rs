@@ -6,8 +6,9 @@
 //! move between worker threads, so a budget is charged per run segment:
 //! read the clock before and after, on the thread that ran the segment.
 //!
-//! It also lowers a thread to the kernel's idle priority (the scheduler's
-//! backfill threads). This module holds the crate's only direct FFI
+//! It also changes a thread's scheduling policy: to the kernel's idle
+//! class (the scheduler's backfill threads) or to its batch policy (the
+//! instance starter). This module holds the crate's only direct FFI
 //! outside the engine backends.
 
 use std::time::Duration;
@@ -74,6 +75,35 @@ pub fn thread_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// How often the calling thread has given up its CPU so far: `voluntary`
+/// when it blocked (a lock, a sleep, a read), `involuntary` when the kernel
+/// preempted it. Two readings around a call tell a call that was slow
+/// because it waited from one whose thread was only preempted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ContextSwitches {
+    /// Switches away because the thread blocked.
+    pub voluntary: u64,
+    /// Switches away because the kernel preempted the thread.
+    pub involuntary: u64,
+}
+
+/// The calling thread's context switches so far (zero if the kernel will
+/// not say, which it always does on Linux).
+pub fn thread_context_switches() -> ContextSwitches {
+    // Safety: `rusage` is plain data for which all-zero bytes are valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // Safety: RUSAGE_THREAD (Linux ≥ 2.6.26) reports the calling thread;
+    // the call writes only `usage`, valid and writable for its duration.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    if rc != 0 {
+        return ContextSwitches::default();
+    }
+    ContextSwitches {
+        voluntary: usage.ru_nvcsw as u64,
+        involuntary: usage.ru_nivcsw as u64,
+    }
+}
+
 /// Why a thread's priority could not be changed.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot set the idle scheduling policy (SCHED_IDLE) of this thread: {0}")]
@@ -95,9 +125,43 @@ pub fn lower_to_idle_priority() -> Result<(), PriorityError> {
     }
 }
 
+/// Why a thread's scheduling policy could not be changed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set the batch scheduling policy (SCHED_BATCH) of this thread: {0}")]
+pub struct BatchError(std::io::Error);
+
+/// Puts the calling thread in the kernel's batch policy (`SCHED_BATCH`):
+/// normal priority and a fair share of the CPU, but its wake-ups never
+/// preempt the thread running on the core it wakes on (it waits for that
+/// thread to sleep, or for the next tick). So a thread that wakes it does
+/// not lose its core to it. Needs no privilege.
+pub fn lower_to_batch_priority() -> Result<(), BatchError> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // Safety: pid 0 is the calling thread (Linux applies the policy per
+    // thread); `param` is a valid sched_param that outlives the call.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(BatchError(std::io::Error::last_os_error()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sleeping_is_a_voluntary_switch() {
+        let before = thread_context_switches();
+        std::thread::sleep(Duration::from_millis(5));
+        let after = thread_context_switches();
+        assert!(
+            after.voluntary > before.voluntary,
+            "{before:?} -> {after:?}"
+        );
+        assert!(after.involuntary >= before.involuntary);
+    }
 
     #[test]
     fn counts_cpu_not_sleep() {

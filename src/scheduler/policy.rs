@@ -205,16 +205,27 @@ pub(crate) struct Demand {
 /// reclaimed from long work as soon as a worker wakes. Otherwise the
 /// reservation follows long work's share of CPU time, never every worker
 /// (with one worker, that worker).
+///
+/// A reservation only raises long work's priority over short work: it adds
+/// no CPU. So a starving long invocation reserves workers only while long
+/// work receives less than the reservation would guarantee it; when it
+/// already gets that many cores, the wait is its own backlog (bursts of
+/// long arrivals), and a reserved worker would only make short work wait
+/// behind long segments at equal priority.
 pub(crate) fn long_workers(workers: usize, demand: Demand) -> usize {
     let left = (workers as f64 - demand.short_cores).max(0.0);
-    if !demand.long_starved && demand.long_cores <= BACKFILL_HEADROOM * left {
+    let fits = demand.long_cores <= BACKFILL_HEADROOM * left;
+    let wanted = if workers < 2 {
+        workers
+    } else {
+        let share = (workers as f64 * demand.long_share.clamp(0.0, 1.0)).ceil() as usize;
+        share.clamp(1, workers - 1)
+    };
+    let starved_by_others = demand.long_starved && demand.long_cores < wanted as f64;
+    if fits && !starved_by_others {
         return 0;
     }
-    if workers < 2 {
-        return workers;
-    }
-    let wanted = (workers as f64 * demand.long_share.clamp(0.0, 1.0)).ceil() as usize;
-    wanted.clamp(1, workers - 1)
+    wanted
 }
 
 #[cfg(test)]
@@ -406,5 +417,15 @@ mod tests {
         assert_eq!(long_workers(2, demand(0.2, 0.2, 0.05, true)), 1);
         assert_eq!(long_workers(8, demand(0.5, 0.5, 0.0, true)), 1);
         assert_eq!(long_workers(1, demand(0.9, 0.5, 0.4, false)), 1);
+    }
+
+    #[test]
+    fn long_work_waiting_on_its_own_backlog_reserves_no_worker() {
+        // Mix A: long work already runs on more than the one worker a
+        // reservation would give it; its waits are its own bursts.
+        assert_eq!(long_workers(2, demand(0.07, 1.3, 0.95, true)), 0);
+        assert_eq!(long_workers(4, demand(0.1, 2.2, 0.5, true)), 0);
+        // Getting less than the reservation would give: reserve.
+        assert_eq!(long_workers(8, demand(0.5, 2.5, 0.4, true)), 4);
     }
 }
