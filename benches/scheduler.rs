@@ -19,12 +19,17 @@
 //!    with 256 in flight, 1 and 2 workers, with the CPU each side spends.
 //! 5. `backlog` (issue 16): 1000 invocations queued on one instance when a
 //!    second starts; the drain rate before and after (the new instance
-//!    takes over half of the queued backlog).
+//!    takes over half of the queued backlog). Run without spare instances:
+//!    a spare would take the burst's second invocation on.
 //!
 //! Issue 16 added to 1: the longest `invoke` call (placement stall; the
-//! new instance now starts off the placement path) and `b`'s p99 5–10 ms
-//! after the shift. Every experiment runs with partitioning at its default
-//! (on), except the "off" side of the mixed comparison.
+//! new instance now starts off the placement path), split into calls
+//! during which the kernel preempted the driver's thread and calls that
+//! blocked (from the thread's context-switch counts), and `b`'s p99
+//! 5–10 ms after the shift. Every experiment runs with partitioning and
+//! spare instances at their defaults (on), except the "off" side of the
+//! mixed comparison and the backlog experiment; `BENCH_SPARES=off` runs
+//! everything without spares.
 //!
 //! Load is **open loop** (experiments 1 and 2): the driver (this thread)
 //! issues invocations on a fixed schedule of intended send times and never
@@ -48,7 +53,8 @@
 //! Run: `cargo bench --bench scheduler` (all, ~4–5 minutes), or
 //! `cargo bench --bench scheduler -- rebalance|mixed|fanout|overhead|backlog`
 //! (several allowed). Exploring: `BENCH_MIX=A|B` runs one mix,
-//! `BENCH_MIX_LOAD=0.5` overrides the mixes' load, `BENCH_MIX_RATE=9000`
+//! `BENCH_MIX_LOAD=0.5` overrides the mixes' load, `BENCH_MIX_REPS=7` their
+//! repetitions, `BENCH_MIX_RATE=9000`
 //! fixes their rate, `BENCH_DUMP=/tmp/x` writes raw samples of the mixed
 //! runs, `BENCH_DEBUG=1` prints
 //! the rebalance timelines; `probe` prints capacities.
@@ -64,6 +70,15 @@ use pyrosome::{App, Runtime, RuntimeOptions, Value};
 
 /// Repetitions of each comparison; medians are reported.
 const REPS: usize = 3;
+
+/// Repetitions of the mixed experiment: [`REPS`], or `BENCH_MIX_REPS`
+/// (for exploring: a steadier median of a bimodal mix).
+fn mix_reps() -> usize {
+    std::env::var("BENCH_MIX_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(REPS)
+}
 
 /// Repetitions of the backlog experiment (each pair takes ~0.5 s, so more
 /// of them buy a steadier median cheaply).
@@ -93,12 +108,20 @@ fn write_app(files: &[(&str, String)]) -> TempApp {
     TempApp { _dir: dir, app }
 }
 
+/// Starts the app as shipped (spare instances on), unless `BENCH_SPARES=off`
+/// asks for the runtime without them (to compare).
 fn start(app: &TempApp, workers: usize, partitioning: bool) -> Runtime {
+    let spares = std::env::var("BENCH_SPARES").map_or(true, |v| v != "off");
+    start_with(app, workers, partitioning, spares)
+}
+
+fn start_with(app: &TempApp, workers: usize, partitioning: bool, spares: bool) -> Runtime {
     Runtime::start(
         app.app.clone(),
         RuntimeOptions {
             workers,
             partitioning,
+            spare_instances: spares,
             ..RuntimeOptions::default()
         },
     )
@@ -1535,7 +1558,7 @@ fn mixed(per_us: f64, out: &mut String) {
             MIX_MEASURE.as_secs_f64(),
         );
         let mut runs = Vec::new();
-        for rep in 0..REPS {
+        for rep in 0..mix_reps() {
             let order = if rep % 2 == 0 {
                 [true, false]
             } else {
@@ -2078,7 +2101,10 @@ fn backlog_app(second: bool) -> TempApp {
 
 fn backlog_once(per_us: f64, second: bool) -> BacklogRun {
     let app = backlog_app(second);
-    let rt = start(&app, 2, true);
+    // Without a spare: this measures the backlog moving to an instance
+    // that starts while it builds up (a spare would split the burst from
+    // its first invocations on).
+    let rt = start_with(&app, 2, true, false);
     let n = iters(per_us, BACKLOG_JOB_US);
     let first = match rt.call_blocking("q", "work", n_arg(1)) {
         Ok(Value::String(s)) => s.to_string(),

@@ -99,6 +99,11 @@ enum Command {
         /// instances and a bounded subset of workers.
         #[arg(long, value_enum, default_value_t = Switch::On)]
         partitioning: Switch,
+        /// Keep one spare isolate started ahead of need for each service
+        /// that may grow, so load spreads to another instance at once
+        /// (costs one idle isolate per such service).
+        #[arg(long, value_enum, default_value_t = Switch::On)]
+        spare_instances: Switch,
         /// Requests handled at once; more get 503 with Retry-After.
         #[arg(long, default_value_t = pyrosome::gateway::DEFAULT_MAX_IN_FLIGHT)]
         max_in_flight: usize,
@@ -373,9 +378,25 @@ fn start(
         workers,
         dev_mode,
         data,
-        true,
+        Scheduling::default(),
         secrets_file,
     )
+}
+
+/// The scheduler's switches on the command line.
+#[derive(Clone, Copy, Debug)]
+struct Scheduling {
+    partitioning: bool,
+    spare_instances: bool,
+}
+
+impl Default for Scheduling {
+    fn default() -> Self {
+        Scheduling {
+            partitioning: true,
+            spare_instances: true,
+        }
+    }
 }
 
 fn start_with(
@@ -384,7 +405,7 @@ fn start_with(
     workers: usize,
     dev_mode: bool,
     data: Option<PathBuf>,
-    partitioning: bool,
+    scheduling: Scheduling,
     secrets_file: Option<&Path>,
 ) -> Result<Runtime> {
     let options = RuntimeOptions {
@@ -392,7 +413,8 @@ fn start_with(
         workers,
         dev_mode,
         data_dir: data,
-        partitioning,
+        partitioning: scheduling.partitioning,
+        spare_instances: scheduling.spare_instances,
         secrets: secrets(secrets_file)?,
     };
     let runtime = Runtime::start(app, options).context("cannot start the app")?;
@@ -411,6 +433,7 @@ fn run(command: Command) -> Result<()> {
             dev,
             data,
             partitioning,
+            spare_instances,
             max_in_flight,
             engine,
             secrets,
@@ -459,7 +482,10 @@ fn run(command: Command) -> Result<()> {
                 workers,
                 dev,
                 data,
-                partitioning == Switch::On,
+                Scheduling {
+                    partitioning: partitioning == Switch::On,
+                    spare_instances: spare_instances == Switch::On,
+                },
                 secrets.as_deref(),
             )?;
             // The connections are served by the scheduler's workers; this

@@ -267,6 +267,10 @@ pub struct RuntimeOptions {
     pub data_dir: Option<PathBuf>,
     /// Execution-time-aware partitioning (on by default).
     pub partitioning: bool,
+    /// One spare isolate started ahead of need per service that may grow,
+    /// so a service gets another instance in the placement that asks for
+    /// it (on by default; costs one idle isolate per such service).
+    pub spare_instances: bool,
     /// Where the values of the app's declared secrets come from (default:
     /// nowhere, so an app that declares a secret does not start; the CLI
     /// uses the environment and `--secrets FILE`).
@@ -281,6 +285,7 @@ impl Default for RuntimeOptions {
             dev_mode: false,
             data_dir: None,
             partitioning: true,
+            spare_instances: true,
             secrets: Secrets::new(),
         }
     }
@@ -333,6 +338,7 @@ impl Runtime {
             &SchedulerConfig {
                 workers: options.workers,
                 partitioning: options.partitioning,
+                spare_instances: options.spare_instances,
             },
         )?;
         for s in &app.services {

@@ -51,11 +51,21 @@ export default {
 }
 
 fn start(app: &TempApp, workers: usize, partitioning: bool) -> Runtime {
+    start_with_spares(app, workers, partitioning, true)
+}
+
+fn start_with_spares(
+    app: &TempApp,
+    workers: usize,
+    partitioning: bool,
+    spare_instances: bool,
+) -> Runtime {
     Runtime::start(
         app.load(),
         RuntimeOptions {
             workers,
             partitioning,
+            spare_instances,
             ..RuntimeOptions::default()
         },
     )
@@ -338,8 +348,9 @@ fn service_status(rt: &Runtime, name: &str) -> pyrosome::scheduler::ServiceStatu
 fn a_new_instance_starts_off_the_placement_path() {
     // Starting an instance takes 300 ms here (its module's top level), so
     // placement that started it on the spot would return with two.
+    // Without a spare: growth waits for a start.
     let app = slow_start_app(300, "max_instances = 2", "");
-    let rt = start(&app, 2, true);
+    let rt = start_with_spares(&app, 2, true, false);
     assert_eq!(rt.scheduler().instance_count("slow"), 1);
     let first = rt.scheduler().invoke("slow", "spin", ms(100));
     // The first instance is busy now and a worker idles: replicate.
@@ -359,9 +370,48 @@ fn a_new_instance_starts_off_the_placement_path() {
 }
 
 #[test]
+fn growth_takes_the_spare_instance_in_the_placement_that_asks() {
+    // Starting an instance takes 300 ms here; the spare is started ahead
+    // of need, in the background, so growth does not wait for that.
+    let app = slow_start_app(300, "max_instances = 2", "");
+    let rt = start(&app, 2, true);
+    assert_eq!(rt.scheduler().instance_count("slow"), 1);
+    eventually("a spare is ready", || service_status(&rt, "slow").spare);
+    let first = rt.scheduler().invoke("slow", "spin", ms(200));
+    // The first instance is busy now and a worker idles: this placement
+    // grows the service, and takes the spare on the spot.
+    let second = rt.scheduler().invoke("slow", "spin", ms(200));
+    let status = service_status(&rt, "slow");
+    assert_eq!(status.instances, 2, "{status:?}");
+    assert_eq!(status.replications, 1);
+    // At its maximum the service keeps no spare.
+    assert!(!status.spare, "{status:?}");
+    let ran_on: Vec<String> = [first, second]
+        .into_iter()
+        .map(|p| match p.blocking_recv().expect("answered") {
+            Ok(Value::String(s)) => s.to_string(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_ne!(ran_on[0], ran_on[1], "both ran on the first instance");
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(!service_status(&rt, "slow").spare);
+}
+
+#[test]
+fn without_spares_no_isolate_is_started_ahead_of_need() {
+    let app = slow_start_app(0, "max_instances = 2", "");
+    let rt = start_with_spares(&app, 2, true, false);
+    std::thread::sleep(Duration::from_millis(300));
+    let status = service_status(&rt, "slow");
+    assert!(!status.spare, "{status:?}");
+    assert_eq!(status.instances, 1);
+}
+
+#[test]
 fn a_new_instance_takes_over_half_of_a_queued_backlog() {
     let app = slow_start_app(200, "max_instances = 2", "");
-    let rt = start(&app, 2, false);
+    let rt = start_with_spares(&app, 2, false, false);
     // 60 invocations of 10 ms placed at once: all on the one instance
     // (the second is still starting), 600 ms of work.
     let pending: Vec<_> = (0..60)

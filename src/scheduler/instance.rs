@@ -271,6 +271,13 @@ impl Instance {
         }
     }
 
+    /// Restarts its idle clock: a spare instance put into service now is
+    /// new work's, not an idle one for reclaiming to drop.
+    pub(crate) fn idle_from_now(&self) {
+        self.idle_since
+            .store(self.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+
     /// How long it has had nothing in flight (zero while it has).
     pub(crate) fn idle_for(&self, now: Instant) -> Duration {
         if self.load() > 0 || self.mailbox.is_scheduled() {

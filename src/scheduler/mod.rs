@@ -20,9 +20,10 @@
 //! Above this mechanism sit the policies (all in `policy.rs`, as pure
 //! functions): **replication** (a service whose least-loaded instance is
 //! busy while a worker idles gets another instance; placement decides in
-//! microseconds and the isolate is started off the placement path by the
-//! starter thread, `starter.rs`; the new instance takes over half of the
-//! not-yet-started backlog of its busiest sibling), **reclaiming** idle
+//! microseconds and takes the service's *spare*, an isolate started ahead
+//! of need, or else the starter thread starts one off the placement path,
+//! `starter.rs`; the new instance takes over half of the not-yet-started
+//! backlog of its busiest sibling), **reclaiming** idle
 //! instances, **execution-time-aware partitioning** (methods much slower
 //! than the typical invocation run on their own instances, on backfill
 //! threads at idle priority that use every core short work leaves, plus a
@@ -103,7 +104,7 @@ use monitor::Monitor;
 use park::Parker;
 use queue::{RunQueue, Runnable};
 use service::{PlaceError, Service, Target};
-use starter::Starter;
+use starter::{Start, Starter};
 use stats::{Ewma, WorkerStats};
 use task::TaskList;
 use timer::Timers;
@@ -134,6 +135,10 @@ pub struct SchedulerConfig {
     pub workers: usize,
     /// Execution-time-aware partitioning (see the module docs).
     pub partitioning: bool,
+    /// Keep one spare isolate started ahead of need for each service that
+    /// may grow, so growth is immediate (see `starter.rs`). Costs one idle
+    /// isolate per such service.
+    pub spare_instances: bool,
 }
 
 impl Default for SchedulerConfig {
@@ -141,6 +146,7 @@ impl Default for SchedulerConfig {
         SchedulerConfig {
             workers: 0,
             partitioning: true,
+            spare_instances: true,
         }
     }
 }
@@ -282,6 +288,10 @@ pub struct ServiceStatus {
     pub long_instances: usize,
     /// Instances started on demand since startup.
     pub replications: u64,
+    /// Whether an isolate is started and ready for its next instance (a
+    /// spare: not placed on, not counted in `instances`).
+    #[serde(default)]
+    pub spare: bool,
     /// Invocations in flight in its instances.
     pub in_flight: usize,
     /// Messages waiting in its instances' mailboxes.
@@ -352,6 +362,8 @@ pub(crate) struct Shared {
     /// Workers with index below this take long-class instances.
     long_workers: AtomicUsize,
     partitioning: bool,
+    /// Whether services keep a spare instance (`SchedulerConfig`).
+    spare_instances: bool,
     /// Smoothed share of CPU time that long methods take.
     long_share: Ewma,
     /// Smoothed CPU time per second of short and of long methods.
@@ -732,10 +744,16 @@ impl Shared {
             trace: trace.map(crate::trace::Invocation::new),
         };
         let message = Message::Invoke { arg, inflight };
-        if let Some(class) = decision.start
-            && let Some(starter) = self.starter.get()
-        {
-            starter.request(pool.clone(), class);
+        // Placement decided the service grows (and claimed the start): the
+        // spare, if one is ready, is put into service on the spot and runs
+        // this invocation; else the starter starts an instance while this
+        // invocation waits on a running one or in the service's queue.
+        if let Some(spare) = decision.start.and_then(|class| pool.take_spare(class)) {
+            tracing::debug!(service = %pool.spec.name, instance = spare.id, "the spare instance took work");
+            self.activate(pool, spare.clone());
+            self.deliver_invoke(&spare, message);
+            self.ask_for_spare(pool);
+            return;
         }
         match decision.target {
             Target::Instance(instance) => self.deliver_invoke(&instance, message),
@@ -745,6 +763,49 @@ impl Shared {
                 }
             }
         }
+        if let Some(class) = decision.start
+            && let Some(starter) = self.starter.get()
+        {
+            starter.request(pool.clone(), Start::Instance(class));
+        }
+    }
+
+    /// Asks the starter for a spare for `service`, if it keeps one and
+    /// none is ready.
+    fn ask_for_spare(&self, service: &Arc<Service>) {
+        if self.spare_instances
+            && service.wants_spare()
+            && let Some(starter) = self.starter.get()
+        {
+            starter.request(service.clone(), Start::Spare);
+        }
+    }
+
+    /// On the starter thread: starts a spare for `service` (unless one is
+    /// ready or the service cannot grow any more).
+    fn start_spare(&self, service: &Arc<Service>) {
+        if !service.wants_spare() {
+            return;
+        }
+        match service.create(self.engine.as_ref(), instance::Class::Short) {
+            Ok(instance) => service.put_spare(instance),
+            Err(e) => {
+                tracing::error!(service = %service.spec.name, "cannot start a spare instance: {e}");
+            }
+        }
+    }
+
+    /// Puts a new instance of `service` into service: registers it, gives
+    /// it the invocations that waited for it, and moves half of its
+    /// busiest sibling's backlog to it.
+    fn activate(&self, service: &Arc<Service>, instance: Arc<Instance>) {
+        service.replications.fetch_add(1, Ordering::Relaxed);
+        instance.idle_from_now();
+        service.add(instance.clone());
+        for message in service.started(instance.class) {
+            self.deliver_invoke(&instance, message);
+        }
+        self.rebalance(service, &instance);
     }
 
     /// Delivers an invocation to the instance that will run it.
@@ -757,14 +818,16 @@ impl Shared {
     /// (asked for by placement), gives it the invocations that waited for
     /// it, and moves half of its busiest sibling's backlog to it.
     fn start_instance(&self, service: &Arc<Service>, class: instance::Class) {
+        // A spare made ready since placement asked is as good as a new one.
         let created = service
             .has_room(class)
-            .then(|| service.create(self.engine.as_ref(), class));
+            .then(|| match service.take_spare(class) {
+                Some(spare) => Ok(spare),
+                None => service.create(self.engine.as_ref(), class),
+            });
         let instance = match created {
             Some(Ok(instance)) => {
                 tracing::debug!(service = %service.spec.name, instance = instance.id, ?class, "started another instance");
-                service.replications.fetch_add(1, Ordering::Relaxed);
-                service.add(instance.clone());
                 Some(instance)
             }
             Some(Err(e)) => {
@@ -773,15 +836,13 @@ impl Shared {
             }
             None => None,
         };
-        let waited = service.started(class);
-        match &instance {
+        match instance {
             Some(instance) => {
-                for message in waited {
-                    self.deliver_invoke(instance, message);
-                }
-                self.rebalance(service, instance);
+                self.activate(service, instance);
+                self.ask_for_spare(service);
             }
             None => {
+                let waited = service.started(class);
                 // No new instance: the waiting invocations go to a running
                 // one (a long method's to a short instance), or fail.
                 for message in waited {
@@ -1008,6 +1069,7 @@ impl Scheduler {
                 workers
             }),
             partitioning: config.partitioning,
+            spare_instances: config.spare_instances,
             long_share: Ewma::default(),
             short_cores: Ewma::default(),
             long_cores: Ewma::default(),
@@ -1042,9 +1104,12 @@ impl Scheduler {
         })?;
         let _ = shared.timers.set(Arc::new(timers));
         let weak = Arc::downgrade(&shared);
-        let starter = Starter::start(move |service, class| {
+        let starter = Starter::start(move |service, what| {
             if let Some(shared) = weak.upgrade() {
-                shared.start_instance(&service, class);
+                match what {
+                    Start::Instance(class) => shared.start_instance(&service, class),
+                    Start::Spare => shared.start_spare(&service),
+                }
             }
         })
         .map_err(|source| StartError::Thread {
@@ -1052,6 +1117,9 @@ impl Scheduler {
             source,
         })?;
         let _ = shared.starter.set(starter);
+        for service in shared.generation.load().services.values() {
+            shared.ask_for_spare(service);
+        }
 
         let weak = Arc::downgrade(&shared);
         let tick: Arc<crate::engine::TickHook> = Arc::new(move || {
@@ -1235,6 +1303,15 @@ impl Scheduler {
                 _ => self.shared.retire(old.clone()),
             }
         }
+        for (name, new) in &next.services {
+            if !base
+                .services
+                .get(name)
+                .is_some_and(|old| Arc::ptr_eq(old, new))
+            {
+                self.shared.ask_for_spare(new);
+            }
+        }
         Ok(summary)
     }
 
@@ -1371,6 +1448,7 @@ impl Scheduler {
                     instances: instances.len(),
                     long_instances: instances.iter().filter(|i| worker::is_long(i)).count(),
                     replications: svc.replications.load(Ordering::Relaxed),
+                    spare: svc.has_spare(),
                     in_flight: instances.iter().map(|i| i.load()).sum(),
                     queued: instances.iter().map(|i| i.mailbox.len()).sum(),
                     waiting: svc.waiting(),
@@ -1386,6 +1464,7 @@ impl Scheduler {
             instances: 0,
             long_instances: 0,
             replications: 0,
+            spare: false,
             in_flight: 0,
             queued: 0,
             waiting: 0,

@@ -5,7 +5,9 @@
 //! it on its own thread) and meanwhile uses a running instance, or, when
 //! the service has none it can use (the first long instance, a service whose
 //! instances are all full), parks the invocation in the service's queue
-//! for the instance being started ([`Service::enqueue`]).
+//! for the instance being started ([`Service::enqueue`]). A service that may
+//! grow keeps one *spare* isolate started ahead of need: growth takes it at
+//! once, and the starter starts the next.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -102,6 +104,9 @@ pub(crate) struct Service {
     waiting: [Waiting; 2],
     next_id: Arc<AtomicU64>,
     epoch: Instant,
+    /// An isolate started ahead of need, not yet placed on (see
+    /// `starter.rs`): the next growth of the short class takes it at once.
+    spare: Mutex<Option<Arc<Instance>>>,
     /// Instances started beyond the first ones, for metrics.
     pub(crate) replications: AtomicU64,
 }
@@ -132,6 +137,7 @@ impl Service {
             waiting: [Waiting::default(), Waiting::default()],
             next_id,
             epoch,
+            spare: Mutex::new(None),
             replications: AtomicU64::new(0),
         }
     }
@@ -322,6 +328,31 @@ impl Service {
             .iter()
             .min_by_key(|i| (i.mailbox.is_scheduled(), i.load()))
             .cloned()
+    }
+
+    /// Whether a spare should be started: none is ready and the short
+    /// class may still grow.
+    pub(crate) fn wants_spare(&self) -> bool {
+        self.spare.lock().is_none() && self.has_room(Class::Short)
+    }
+
+    /// Keeps `instance` (short, unregistered) as the spare.
+    pub(crate) fn put_spare(&self, instance: Arc<Instance>) {
+        *self.spare.lock() = Some(instance);
+    }
+
+    /// Takes the spare, if one is ready and `class` is short (a long
+    /// instance is started for its class).
+    pub(crate) fn take_spare(&self, class: Class) -> Option<Arc<Instance>> {
+        match class {
+            Class::Short => self.spare.lock().take(),
+            Class::Long => None,
+        }
+    }
+
+    /// Whether a spare is ready.
+    pub(crate) fn has_spare(&self) -> bool {
+        self.spare.lock().is_some()
     }
 
     /// Whether a start of `class` may create an instance (room left).
