@@ -50,6 +50,8 @@ pub struct ServiceRow {
     pub instances: usize,
     /// Of which long-class.
     pub long_instances: usize,
+    /// Whether a spare isolate is ready (not counted in `instances`).
+    pub spare: bool,
     /// Instances per worker that last ran them, `(worker, count)` by
     /// worker; instances never run yet are left out.
     pub placement: Vec<(usize, usize)>,
@@ -256,6 +258,7 @@ pub fn derive(prev: Option<&Snapshot>, cur: &Snapshot) -> Stats {
             name: svc.name.clone(),
             instances: svc.instances,
             long_instances: svc.long_instances,
+            spare: svc.spare,
             placement,
             in_flight: svc.in_flight,
             queued: svc.queued,
@@ -480,7 +483,7 @@ pub(crate) mod tests {
                         instances: 1,
                         long_instances: 0,
                         replications: 0,
-                        spare: false,
+                        spare: true,
                         in_flight: 1,
                         queued: 0,
                         waiting: 0,

@@ -248,6 +248,9 @@ fn draw_services(frame: &mut Frame, stats: &Stats, area: Rect, ui: &mut Ui) {
                 .join(" ")
         };
         let mut instances = s.instances.to_string();
+        if s.spare {
+            instances += " +spare";
+        }
         if s.draining > 0 {
             instances += &format!(" (+{} draining)", s.draining);
         }
@@ -407,6 +410,9 @@ mod tests {
             "{fetch}"
         );
         assert!(line_with(&lines, "back.slow").contains("long"));
+        // front keeps a spare isolate; back, at its maximum, does not.
+        assert!(line_with(&lines, "front  ").contains("1 +spare"));
+        assert!(!back.contains("spare"), "{back}");
         assert!(line_with(&lines, "long workers 1/2").contains("40%"));
         assert!(line_with(&lines, "back.slow → long").contains("25.00 ms/call"));
         assert!(line_with(&lines, "store:").contains("25.0 commits/s (12.5 fsynced)"));
