@@ -591,7 +591,10 @@ impl Shared {
             }
         }
         for service in self.generation.load().services.values() {
-            service.reclaim(now);
+            if service.reclaim(now) > 0 {
+                // Room to grow again: it may want its spare back.
+                self.ask_for_spare(service);
+            }
             self.expire_idle(service, now);
         }
         let retired: Vec<Arc<Service>> = self.retired.lock().clone();
