@@ -744,3 +744,50 @@ fn slow_requests_are_kept_at_sample_rate_zero() {
     assert_eq!(list["traces"][0]["trace_id"], TRACE_ID);
     assert_eq!(list["traces"][0]["kept"], "slow");
 }
+
+#[test]
+fn an_admin_call_is_traced_like_a_request() {
+    let receiver = Receiver::start();
+    let app = app(receiver.addr, "[trace]\nslow_ms = 60000\nsample_rate = 0");
+    let server = start(&app);
+    // A sampled client trace: continued, so kept although the sample rate
+    // is 0.
+    let response = Client::connect(server.admin).request(
+        "POST",
+        "/admin/call/mid/work",
+        &[("traceparent", &format!("00-{TRACE_ID}-{CLIENT_SPAN}-01"))],
+        b"41",
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(response.text().contains("42"), "{}", response.text());
+    let trace = kept_trace(&server, TRACE_ID);
+    assert_eq!(trace.remote_parent_id.as_deref(), Some(CLIENT_SPAN));
+    let root = by_name(&trace, "POST /admin/call/mid/work");
+    assert_eq!(root.parent_id, None);
+    assert_eq!(root.outcome, "ok");
+    let work = by_name(&trace, "mid.work");
+    assert_eq!(work.parent_id.as_deref(), Some(root.span_id.as_str()));
+    let leaf = by_name(&trace, "back.leaf");
+    assert_eq!(leaf.parent_id.as_deref(), Some(work.span_id.as_str()));
+    assert_eq!(
+        by_name(&trace, "store.write kv").parent_id,
+        Some(work.span_id.clone())
+    );
+    // A call that fails is a failed trace.
+    let response = Client::connect(server.admin).request(
+        "POST",
+        "/admin/call/mid/fail",
+        &[(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )],
+        b"",
+    );
+    assert_eq!(response.status, 500, "{}", response.text());
+    let failed = kept_trace(&server, "0af7651916cd43dd8448eb211c80319c");
+    assert!(failed.summary.error);
+    let boom = by_name(&failed, "back.boom");
+    assert_eq!(boom.error.as_deref(), Some("RangeError: boom in back"));
+    let root = by_name(&failed, "POST /admin/call/mid/fail");
+    assert_eq!(root.error.as_deref(), Some("HTTP 500"));
+}

@@ -11,7 +11,8 @@
 //! - `POST /admin/call/SERVICE/METHOD` with the argument as JSON (an empty
 //!   body: no argument) → 200 `{"result": ...}`, or `{"error": {"name",
 //!   "message", "report"}}` with 500 (503 when overloaded, 400 for an
-//!   argument that is not JSON);
+//!   argument that is not JSON); traced like a request on the app's
+//!   listener (`crate::trace`);
 //! - `GET /admin/traces` → `{"tracing": bool, "traces": [...]}`: the
 //!   recent kept traces (slow, failed, sampled), newest first;
 //!   `GET /admin/traces/TRACE_ID` (or a unique prefix) → one trace whole
@@ -189,6 +190,7 @@ async fn call(cx: &Context, req: Request<Incoming>) -> Response<Body> {
         }
     }
     let limit = cx.options.max_body_bytes;
+    let headers = req.headers().clone();
     let body: Bytes = match Limited::new(req.into_body(), limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
@@ -211,7 +213,23 @@ async fn call(cx: &Context, req: Request<Incoming>) -> Response<Body> {
             }
         }
     };
-    match cx.runtime.call(service, method, arg).await {
+    // Traced like a request on the app's listener (a client's
+    // `traceparent` is continued; sampling and keeping as configured).
+    let trace = cx.tracer.start(&headers);
+    let result = cx
+        .runtime
+        .call_traced(service, method, arg, trace.as_ref().map(|t| t.link()))
+        .await;
+    let response = call_response(result);
+    if let Some(trace) = trace {
+        trace.finish(service, "POST", &path, response.status().as_u16());
+    }
+    response
+}
+
+/// The answer to `POST /admin/call/...` for the call's `result`.
+fn call_response(result: Result<Value, crate::engine::JsError>) -> Response<Body> {
+    match result {
         Ok(value) => json(
             StatusCode::OK,
             serde_json::json!({ "result": value.to_json() }).to_string() + "\n",
