@@ -7,42 +7,27 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::process::Command;
 
-use common::{Client, HttpResponse, TestServer};
-use pyrosome::{App, Runtime, RuntimeOptions};
+use common::baseline::{Check, Example, Pyrosome};
+use common::{Client, HttpResponse};
+use pyrosome::App;
 use serde_json::{Value as Json, json};
 
-const APP: &str = "examples/hotelreservation";
 /// The stores the baseline keeps in Memcached (upstream's Memcached tiers).
 const MEMCACHED_STORES: &str = "rate-cache,profile-cache,reservation-cache,review-cache";
 
-/// A Pyrosome server running the example on a fresh data folder.
-struct Pyrosome {
-    server: TestServer,
-    _data: tempfile::TempDir,
-}
+const EXAMPLE: Example = Example {
+    dir: "examples/hotelreservation",
+    secrets: &[],
+    memcached_stores: Some(MEMCACHED_STORES),
+    bench_script: "bench/hotelreservation.sh",
+};
 
+/// A Pyrosome server running the example on a fresh data folder.
 fn pyrosome() -> Pyrosome {
-    let data = tempfile::tempdir().expect("temp dir");
-    let app = App::load(&common::repo_path(APP))
-        .unwrap_or_else(|e| panic!("the example should load: {e}"));
-    let runtime = Runtime::start(
-        app,
-        RuntimeOptions {
-            data_dir: Some(data.path().to_owned()),
-            workers: 2,
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("the example should start: {e}"));
-    Pyrosome {
-        server: TestServer::start(runtime, 1 << 20, true),
-        _data: data,
-    }
+    EXAMPLE.pyrosome()
 }
 
 // ---- a tiny HTTP vocabulary -------------------------------------------------
@@ -470,8 +455,6 @@ fn check_reviews_and_attractions(addr: SocketAddr) {
     assert_eq!(r.status, 404, "{}", r.text());
 }
 
-type Check = (&'static str, fn(SocketAddr));
-
 const CHECKS: &[Check] = &[
     ("search", check_search),
     ("recommendations", check_recommendations),
@@ -547,7 +530,7 @@ fn all_checks_on_one_server_with_concurrent_reservations() {
 /// durable stores, its Memcached tiers relaxed.
 #[test]
 fn the_example_keeps_primary_data_in_durable_stores() {
-    let app = App::load(&common::repo_path(APP)).expect("loads");
+    let app = App::load(&common::repo_path(EXAMPLE.dir)).expect("loads");
     for s in &app.stores {
         let cache = MEMCACHED_STORES.split(',').any(|c| c == s.name);
         let want = if cache {
@@ -562,87 +545,10 @@ fn the_example_keeps_primary_data_in_durable_stores() {
 
 // ---- durability across kill -9 of `pyrosome serve` --------------------------
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn wait_for_port(addr: SocketAddr, what: &str, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if TcpStream::connect(addr).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited early: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what} did not listen on {addr} within 30 s");
-}
-
-/// Kills (SIGKILL) and reaps a child on drop.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `pyrosome serve` on the example and `data`, once `/healthz` answers. A port
-/// picked free may be taken before the server binds it: then it exits, and
-/// another port is tried.
-fn serve(data: &Path) -> (Reaped, SocketAddr) {
-    for _attempt in 0..3 {
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        let mut child = Reaped(
-            Command::new(env!("CARGO_BIN_EXE_pyrosome"))
-                .arg("serve")
-                .arg(common::repo_path(APP))
-                .args([
-                    "--listen",
-                    &addr.to_string(),
-                    "--workers",
-                    "2",
-                    "--log",
-                    "warn",
-                    "--admin",
-                    "off",
-                ])
-                .arg("--data")
-                .arg(data)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("spawn pyrosome serve"),
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.0.try_wait() {
-                break;
-            }
-            if TcpStream::connect(addr).is_ok() && request(addr, "GET", "/healthz").status == 200 {
-                // Still ours: the server that answered is the child, alive.
-                if let Ok(None) = child.0.try_wait() {
-                    return (child, addr);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    panic!("pyrosome serve did not start (3 attempts)");
-}
-
 #[test]
 fn an_acknowledged_reservation_survives_kill_9() {
     let data = tempfile::tempdir().expect("temp dir");
-    let (mut server, addr) = serve(data.path());
+    let (mut server, addr) = EXAMPLE.serve(data.path());
     assert_eq!(
         reserve(
             addr,
@@ -663,7 +569,7 @@ fn an_acknowledged_reservation_survives_kill_9() {
     // The document is in the (durable) primary store ...
     let out = Command::new(env!("CARGO_BIN_EXE_pyrosome"))
         .arg("store")
-        .arg(common::repo_path(APP))
+        .arg(common::repo_path(EXAMPLE.dir))
         .args([
             "list",
             "reservation",
@@ -691,7 +597,7 @@ fn an_acknowledged_reservation_survives_kill_9() {
     );
 
     // ... and the restarted server sees the hotel full that night.
-    let (_server, addr) = serve(data.path());
+    let (_server, addr) = EXAMPLE.serve(data.path());
     assert_eq!(
         reserve(addr, "4", "2015-08-01", "2015-08-02", 11, &password(11), 1),
         FULL
@@ -704,88 +610,9 @@ fn an_acknowledged_reservation_survives_kill_9() {
 
 // ---- the Node.js baseline ---------------------------------------------------
 
-fn on_path(program: &str, version_flag: &str) -> bool {
-    Command::new(program)
-        .arg(version_flag)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn node_baseline_smoke() {
-    if !on_path("node", "--version")
-        || !on_path("redis-server", "--version")
-        || !on_path("memcached", "-V")
-    {
-        println!(
-            "SKIPPED node_baseline_smoke: needs `node` (20+), `redis-server` and `memcached` on PATH \
-             (bench/hotelreservation.sh installs them with apt)"
-        );
-        return;
+    if let Some(node) = EXAMPLE.node_baseline("node_baseline_smoke") {
+        node.run(CHECKS);
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let redis_port = free_port();
-    let mut redis = Reaped(
-        Command::new("redis-server")
-            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server"),
-    );
-    let redis_addr: SocketAddr = format!("127.0.0.1:{redis_port}").parse().expect("addr");
-    wait_for_port(redis_addr, "redis-server", &mut redis.0);
-
-    let mc_port = free_port();
-    let mut mc = Command::new("memcached");
-    mc.args(["-p", &mc_port.to_string(), "-l", "127.0.0.1", "-U", "0"]);
-    // memcached refuses to run as root without a user to switch to.
-    if is_root() {
-        mc.args(["-u", "nobody"]);
-    }
-    let mut memcached = Reaped(
-        mc.stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn memcached"),
-    );
-    let mc_addr: SocketAddr = format!("127.0.0.1:{mc_port}").parse().expect("addr");
-    wait_for_port(mc_addr, "memcached", &mut memcached.0);
-
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let mut node = Reaped(
-        Command::new("node")
-            .arg(common::repo_path("bench/socialnetwork/node/cluster.mjs"))
-            .arg("--app")
-            .arg(common::repo_path(APP))
-            .args(["--listen", &addr.to_string()])
-            .args(["--redis", &redis_addr.to_string()])
-            .args([
-                "--memcached",
-                &mc_addr.to_string(),
-                "--memcached-stores",
-                MEMCACHED_STORES,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn the node baseline"),
-    );
-    wait_for_port(addr, "the node baseline", &mut node.0);
-    for (name, check) in CHECKS {
-        println!("node baseline: {name}");
-        check(addr);
-    }
-}
-
-/// Whether this process runs as root (memcached then needs `-u`).
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }

@@ -8,61 +8,29 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
 
-use common::{Client, HttpResponse, TestServer};
-use pyrosome::{App, Runtime, RuntimeOptions};
+use common::baseline::{Check, Example, Pyrosome, expect, post};
+use common::{Client, HttpResponse, get};
+use pyrosome::App;
 use serde_json::{Value as Json, json};
-
-const EXAMPLE: &str = "examples/mediamicroservices";
 
 /// The stores of the app's Memcached tiers (the baseline keeps them in memcached).
 const MEMCACHED_STORES: &str = "user-cache,movie-id-cache,compose-review,review-cache,cast-info-cache,plot-cache,movie-info-cache";
 
+const EXAMPLE: Example = Example {
+    dir: "examples/mediamicroservices",
+    secrets: &[],
+    memcached_stores: Some(MEMCACHED_STORES),
+    bench_script: "bench/mediamicroservices.sh",
+};
+
 /// A Pyrosome server running the example on a fresh data folder.
-struct Pyrosome {
-    server: TestServer,
-    _data: tempfile::TempDir,
-}
-
 fn pyrosome() -> Pyrosome {
-    let data = tempfile::tempdir().expect("temp dir");
-    let app = App::load(&common::repo_path(EXAMPLE))
-        .unwrap_or_else(|e| panic!("the example should load: {e}"));
-    let runtime = Runtime::start(
-        app,
-        RuntimeOptions {
-            data_dir: Some(data.path().to_owned()),
-            workers: 2,
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("the example should start: {e}"));
-    Pyrosome {
-        server: TestServer::start(runtime, 1 << 20, true),
-        _data: data,
-    }
+    EXAMPLE.pyrosome()
 }
 
-// ---- a tiny HTTP vocabulary -------------------------------------------------
-
-/// POSTs `fields` as a form body, `k=v&...`; values are sent as given.
-fn post(addr: SocketAddr, path: &str, fields: &[(&str, &str)]) -> HttpResponse {
-    let body = fields
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
-    Client::connect(addr).request(
-        "POST",
-        path,
-        &[("content-type", "application/x-www-form-urlencoded")],
-        body.as_bytes(),
-    )
-}
+// ---- a tiny HTTP vocabulary (with `post`, `get` and `expect`) ---------------
 
 fn post_json(addr: SocketAddr, path: &str, body: &str) -> HttpResponse {
     Client::connect(addr).request(
@@ -71,19 +39,6 @@ fn post_json(addr: SocketAddr, path: &str, body: &str) -> HttpResponse {
         &[("content-type", "application/json")],
         body.as_bytes(),
     )
-}
-
-fn get(addr: SocketAddr, path: &str) -> HttpResponse {
-    Client::connect(addr).request("GET", path, &[], b"")
-}
-
-#[track_caller]
-fn expect(r: &HttpResponse, status: u16, body: &str) {
-    assert_eq!(
-        (r.status, r.text().as_str()),
-        (status, body),
-        "unexpected response"
-    );
 }
 
 /// A 200 JSON answer of a read route, parsed.
@@ -599,8 +554,7 @@ fn check_concurrent_composes(addr: SocketAddr) {
     assert_eq!(ids.len(), 32, "review ids are unique");
 }
 
-type Check = fn(SocketAddr);
-const CHECKS: &[(&str, Check)] = &[
+const CHECKS: &[Check] = &[
     ("registration", check_registration),
     ("catalogue writes", check_catalogue_writes),
     ("compose review", check_compose_review),
@@ -635,68 +589,10 @@ fn concurrent_composes_each_stored_once() {
 
 // ---- durability across kill -9 ------------------------------------------------
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn wait_for_port(addr: SocketAddr, what: &str, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if TcpStream::connect(addr).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited early: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what} did not listen on {addr} within 60 s");
-}
-
-/// Kills (SIGKILL) and reaps a child on drop.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(data: &Path) -> (Reaped, SocketAddr) {
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let mut child = Reaped(
-        Command::new(env!("CARGO_BIN_EXE_pyrosome"))
-            .arg("serve")
-            .arg(common::repo_path(EXAMPLE))
-            .args([
-                "--listen",
-                &addr.to_string(),
-                "--workers",
-                "2",
-                "--log",
-                "warn",
-            ])
-            .arg("--data")
-            .arg(data)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn pyrosome serve"),
-    );
-    wait_for_port(addr, "pyrosome serve", &mut child.0);
-    (child, addr)
-}
-
 #[test]
 fn an_acknowledged_review_survives_kill_9() {
     let data = tempfile::tempdir().expect("temp dir");
-    let (mut server, addr) = serve(data.path());
+    let (mut server, addr) = EXAMPLE.serve(data.path());
     add_movie(addr, "Durable Film", "7501", 75_000);
     expect(&register_user(addr, "durable_user"), 200, "Success!\n");
     compose_ok(
@@ -710,7 +606,7 @@ fn an_acknowledged_review_survives_kill_9() {
     let _ = server.0.kill();
     let _ = server.0.wait();
 
-    let (_server, addr) = serve(data.path());
+    let (_server, addr) = EXAMPLE.serve(data.path());
     let reviews = movie_reviews(addr, "7501", 0, 10);
     assert_eq!(texts(&reviews), ["written before the crash"]);
     assert_eq!(reviews[0]["rating"], 9);
@@ -732,7 +628,7 @@ fn an_acknowledged_review_survives_kill_9() {
 /// aggregator and the uncommitted ratings relaxed.
 #[test]
 fn the_example_keeps_primary_data_in_durable_stores() {
-    let app = App::load(&common::repo_path(EXAMPLE)).expect("loads");
+    let app = App::load(&common::repo_path(EXAMPLE.dir)).expect("loads");
     let durability = |name: &str| {
         app.stores
             .iter()
@@ -772,90 +668,9 @@ fn the_example_keeps_primary_data_in_durable_stores() {
 
 // ---- the Node.js baseline ---------------------------------------------------
 
-fn on_path(program: &str, arg: &str) -> bool {
-    Command::new(program)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn node_baseline_smoke() {
-    if !on_path("node", "--version")
-        || !on_path("redis-server", "--version")
-        || !on_path("memcached", "-V")
-    {
-        println!(
-            "SKIPPED node_baseline_smoke: needs `node` (20+), `redis-server` and `memcached` on PATH \
-             (bench/mediamicroservices.sh installs them with apt)"
-        );
-        return;
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let redis_port = free_port();
-    let mut redis = Reaped(
-        Command::new("redis-server")
-            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server"),
-    );
-    let redis_addr: SocketAddr = format!("127.0.0.1:{redis_port}").parse().expect("addr");
-    wait_for_port(redis_addr, "redis-server", &mut redis.0);
-
-    let mc_port = free_port();
-    let mut memcached = Command::new("memcached");
-    // memcached refuses to run as root without -u.
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    if root {
-        memcached.args(["-u", "nobody"]);
-    }
-    let mut memcached = Reaped(
-        memcached
-            .args([
-                "-p",
-                &mc_port.to_string(),
-                "-l",
-                "127.0.0.1",
-                "-U",
-                "0",
-                "-m",
-                "64",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn memcached"),
-    );
-    let mc_addr: SocketAddr = format!("127.0.0.1:{mc_port}").parse().expect("addr");
-    wait_for_port(mc_addr, "memcached", &mut memcached.0);
-
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let mut node = Reaped(
-        Command::new("node")
-            .arg(common::repo_path("bench/socialnetwork/node/cluster.mjs"))
-            .arg("--app")
-            .arg(common::repo_path(EXAMPLE))
-            .args(["--listen", &addr.to_string()])
-            .args(["--redis", &redis_addr.to_string()])
-            .args(["--memcached", &mc_addr.to_string()])
-            .args(["--memcached-stores", MEMCACHED_STORES])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn the node baseline"),
-    );
-    wait_for_port(addr, "the node baseline", &mut node.0);
-    for (name, check) in CHECKS {
-        println!("node baseline: {name}");
-        check(addr);
+    if let Some(node) = EXAMPLE.node_baseline("node_baseline_smoke") {
+        node.run(CHECKS);
     }
 }

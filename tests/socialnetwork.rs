@@ -5,79 +5,32 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
 
 use base64::Engine as _;
-use common::{Client, HttpResponse, TestServer};
-use pyrosome::{App, Runtime, RuntimeOptions};
+use common::baseline::{Check, Example, Pyrosome, expect, post, post_with};
+use common::{Client, HttpResponse, get};
 use serde_json::Value as Json;
 
 /// The value of the example's declared secret `JWT_SECRET` in these tests.
 const TEST_JWT_SECRET: &str = "test-jwt-secret";
 
+const EXAMPLE: Example = Example {
+    dir: "examples/socialnetwork",
+    secrets: &[("JWT_SECRET", TEST_JWT_SECRET)],
+    memcached_stores: None,
+    bench_script: "bench/socialnetwork.sh",
+};
+
 /// A Pyrosome server running the example on a fresh data folder.
-struct Pyrosome {
-    server: TestServer,
-    _data: tempfile::TempDir,
-}
-
 fn pyrosome() -> Pyrosome {
-    let data = tempfile::tempdir().expect("temp dir");
-    let app = App::load(&common::repo_path("examples/socialnetwork"))
-        .unwrap_or_else(|e| panic!("the example should load: {e}"));
-    let runtime = Runtime::start(
-        app,
-        RuntimeOptions {
-            data_dir: Some(data.path().to_owned()),
-            workers: 2,
-            secrets: pyrosome::Secrets::new().with("JWT_SECRET", TEST_JWT_SECRET),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("the example should start: {e}"));
-    Pyrosome {
-        server: TestServer::start(runtime, 1 << 20, true),
-        _data: data,
-    }
+    EXAMPLE.pyrosome()
 }
 
-// ---- a tiny HTTP vocabulary -------------------------------------------------
-
-/// POSTs `fields` as the workload does: `k=v&...`, values not URL-encoded.
-fn post(addr: SocketAddr, path: &str, fields: &[(&str, &str)]) -> HttpResponse {
-    post_with(addr, path, fields, &[])
-}
-
-fn post_with(
-    addr: SocketAddr,
-    path: &str,
-    fields: &[(&str, &str)],
-    headers: &[(&str, &str)],
-) -> HttpResponse {
-    let body = fields
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
-    let mut h = vec![("content-type", "application/x-www-form-urlencoded")];
-    h.extend_from_slice(headers);
-    Client::connect(addr).request("POST", path, &h, body.as_bytes())
-}
+// ---- a tiny HTTP vocabulary (with `post`, `post_with` and `expect`) ---------
 
 fn get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
     Client::connect(addr).request("GET", path, headers, b"")
-}
-
-#[track_caller]
-fn expect(r: &HttpResponse, status: u16, body: &str) {
-    assert_eq!(
-        (r.status, r.text().as_str()),
-        (status, body),
-        "unexpected response"
-    );
 }
 
 fn register(addr: SocketAddr, i: &str) -> HttpResponse {
@@ -149,10 +102,9 @@ fn compose_ok(addr: SocketAddr, user: &str, text: &str) {
 /// Reads a timeline; panics unless it is a 200 JSON array.
 #[track_caller]
 fn timeline(addr: SocketAddr, which: &str, user: &str, start: i64, stop: i64) -> Vec<Json> {
-    let r = get_with(
+    let r = get(
         addr,
         &format!("/wrk2-api/{which}-timeline/read?user_id={user}&start={start}&stop={stop}"),
-        &[],
     );
     assert_eq!(r.status, 200, "{which} timeline of {user}: {}", r.text());
     assert!(
@@ -355,7 +307,7 @@ fn check_login(addr: SocketAddr) {
         &[("cookie", &bad)],
     );
     assert_eq!(r.status, 401, "{}", r.text());
-    let r = get_with(addr, "/api/user-timeline/read?start=0&stop=10", &[]);
+    let r = get(addr, "/api/user-timeline/read?start=0&stop=10");
     assert_eq!(r.status, 401, "{}", r.text());
     // Compose through /api/ takes the author from the token.
     let r = post_with(
@@ -602,28 +554,26 @@ fn check_bad_requests(addr: SocketAddr) {
         incomplete,
     );
     expect(
-        &get_with(addr, "/wrk2-api/home-timeline/read?user_id=1&start=0", &[]),
+        &get(addr, "/wrk2-api/home-timeline/read?user_id=1&start=0"),
         400,
         incomplete,
     );
     expect(
-        &get_with(addr, "/wrk2-api/user-timeline/read?start=0&stop=10", &[]),
+        &get(addr, "/wrk2-api/user-timeline/read?start=0&stop=10"),
         400,
         incomplete,
     );
     expect(
-        &get_with(
+        &get(
             addr,
             "/wrk2-api/user-timeline/read?user_id=&start=0&stop=10",
-            &[],
         ),
         400,
         incomplete,
     );
-    let r = get_with(
+    let r = get(
         addr,
         "/wrk2-api/home-timeline/read?user_id=abc&start=0&stop=10",
-        &[],
     );
     assert_eq!(r.status, 400, "{}", r.text());
     // Media lists of different lengths fail in the media service.
@@ -645,7 +595,7 @@ fn check_bad_requests(addr: SocketAddr) {
         "{}",
         r.text()
     );
-    assert_eq!(get_with(addr, "/wrk2-api/nothing", &[]).status, 404);
+    assert_eq!(get(addr, "/wrk2-api/nothing").status, 404);
 }
 
 /// Unknown users: compose does not validate the author; reads of an unknown user are empty.
@@ -656,9 +606,6 @@ fn check_unknown_users(addr: SocketAddr) {
     assert_eq!(posts[0]["user_mentions"], serde_json::json!([]));
     assert!(timeline(addr, "home", "999998", 0, 10).is_empty());
 }
-
-/// A named check, run against a server's address.
-type Check = (&'static str, fn(SocketAddr));
 
 const CHECKS: &[Check] = &[
     ("register", check_register),
@@ -751,93 +698,10 @@ fn all_checks_on_one_server_with_concurrent_composes() {
 
 // ---- the Node.js baseline ---------------------------------------------------
 
-fn on_path(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn wait_for_port(addr: SocketAddr, what: &str, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if TcpStream::connect(addr).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited early: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what} did not listen on {addr} within 30 s");
-}
-
-/// Kills and reaps a child on drop.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn node_baseline_smoke() {
-    if !on_path("node") || !on_path("redis-server") {
-        println!(
-            "SKIPPED node_baseline_smoke: needs `node` (20+) and `redis-server` on PATH \
-             (bench/socialnetwork.sh installs redis-server with apt)"
-        );
-        return;
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let redis_port = free_port();
-    let mut redis = Reaped(
-        Command::new("redis-server")
-            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server"),
-    );
-    let redis_addr: SocketAddr = format!("127.0.0.1:{redis_port}").parse().expect("addr");
-    wait_for_port(redis_addr, "redis-server", &mut redis.0);
-
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let cluster = common::repo_path("bench/socialnetwork/node/cluster.mjs");
-    let app = common::repo_path("examples/socialnetwork");
-    let mut node = Reaped(
-        Command::new("node")
-            .arg(&cluster)
-            .arg("--app")
-            .arg(&app)
-            .args(["--listen", &addr.to_string()])
-            .args(["--redis", &redis_addr.to_string()])
-            .env("JWT_SECRET", TEST_JWT_SECRET)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn the node baseline"),
-    );
-    wait_for_port(addr, "the node baseline", &mut node.0);
-    assert!(Path::new(&cluster).exists());
-    for (name, check) in CHECKS {
-        println!("node baseline: {name}");
-        check(addr);
+    if let Some(node) = EXAMPLE.node_baseline("node_baseline_smoke") {
+        node.run(CHECKS);
     }
 }
 
@@ -846,7 +710,7 @@ fn node_baseline_smoke() {
 /// answered with 200 survives a crash; only the caches relaxed.
 #[test]
 fn the_example_keeps_primary_data_in_durable_stores() {
-    let app = pyrosome::App::load(&common::repo_path("examples/socialnetwork")).expect("loads");
+    let app = pyrosome::App::load(&common::repo_path(EXAMPLE.dir)).expect("loads");
     let durability = |name: &str| {
         app.stores
             .iter()

@@ -11,7 +11,11 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+pub mod baseline;
 pub mod postgres;
+
+// Defined in `postgres.rs`, which the library's own store tests also include on its own.
+pub use postgres::{free_port, is_root};
 
 use pyrosome::gateway::{Gateway, GatewayOptions};
 use pyrosome::{App, Runtime, RuntimeOptions, Value};

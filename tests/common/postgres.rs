@@ -72,7 +72,8 @@ pub fn bin_dir() -> PathBuf {
     );
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -80,7 +81,8 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn free_port() -> u16 {
+/// A port of 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
     let probe = TcpListener::bind("127.0.0.1:0").expect("bind a probe socket");
     probe.local_addr().expect("probe address").port()
 }
