@@ -11,15 +11,15 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::TempApp;
 use common::postgres::PgServer;
+use common::{TempApp, free_port};
 
 const MANIFEST: &str = r#"
 name = "cluster"
@@ -83,11 +83,6 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn app() -> TempApp {
     TempApp::new(&[("pyrosome.toml", MANIFEST), ("w.js", SERVICE)])
-}
-
-fn free_port() -> u16 {
-    let probe = TcpListener::bind("127.0.0.1:0").expect("bind a probe socket");
-    probe.local_addr().expect("probe address").port()
 }
 
 /// One request on its own connection: `(status, body)`, or why it failed.
