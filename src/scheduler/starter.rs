@@ -31,6 +31,7 @@
 //! busy workers held, while the service it was for stayed overloaded.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Sender, channel};
 use std::thread::JoinHandle;
 
@@ -55,6 +56,9 @@ type Request = (Arc<Service>, Start);
 pub(crate) struct Starter {
     requests: Mutex<Option<Sender<Request>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Set by [`Starter::stop`]: the requests still queued are dropped (a
+    /// spare for every service of a stopping app is wasted work).
+    stopping: Arc<AtomicBool>,
 }
 
 impl Starter {
@@ -63,6 +67,8 @@ impl Starter {
         start: impl Fn(Arc<Service>, Start) + Send + 'static,
     ) -> std::io::Result<Starter> {
         let (tx, rx) = channel::<Request>();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop = stopping.clone();
         let thread = std::thread::Builder::new()
             .name("pyrosome-starter".into())
             .spawn(move || {
@@ -72,12 +78,16 @@ impl Starter {
                     tracing::warn!("instance starter keeps normal priority: {e}");
                 }
                 while let Ok((service, what)) = rx.recv() {
+                    if stop.load(Ordering::Acquire) {
+                        break;
+                    }
                     start(service, what);
                 }
             })?;
         Ok(Starter {
             requests: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
+            stopping,
         })
     }
 
@@ -89,8 +99,10 @@ impl Starter {
         }
     }
 
-    /// Stops the thread (after the start in progress, if any).
+    /// Stops the thread after the start in progress, if any; starts still
+    /// queued are not made.
     pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
         self.requests.lock().take();
         if let Some(thread) = self.thread.lock().take() {
             let _ = thread.join();
