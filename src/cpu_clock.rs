@@ -8,7 +8,8 @@
 //!
 //! It also changes a thread's scheduling policy: to the kernel's idle
 //! class (the scheduler's backfill threads) or to its batch policy (the
-//! instance starter). This module holds the crate's only direct FFI
+//! instance starter); pins a thread to a CPU (the workers); and counts a
+//! thread's context switches (the scheduler benchmark). This module holds the crate's only direct FFI
 //! outside the engine backends.
 
 use std::time::Duration;
@@ -125,6 +126,45 @@ pub fn lower_to_idle_priority() -> Result<(), PriorityError> {
     }
 }
 
+/// Why a thread could not be pinned to a CPU.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot pin this thread to a CPU: {0}")]
+pub struct PinError(std::io::Error);
+
+/// Pins the calling thread to the `nth` (modulo their number) of the CPUs
+/// it may run on now (its affinity mask, which `taskset` or a container may
+/// have narrowed). Returns the CPU.
+pub fn pin_to_nth_cpu(nth: usize) -> Result<usize, PinError> {
+    // Safety: `cpu_set_t` is plain data for which all-zero bytes are valid.
+    let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // Safety: pid 0 is the calling thread; the call writes at most `size`
+    // bytes into `allowed`, which is that large and writable.
+    if unsafe { libc::sched_getaffinity(0, size, &mut allowed) } != 0 {
+        return Err(PinError(std::io::Error::last_os_error()));
+    }
+    // Safety: CPU_ISSET reads one bit of a valid set, for an index below
+    // CPU_SETSIZE.
+    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &allowed) })
+        .collect();
+    let Some(&cpu) = cpus.get(nth % cpus.len().max(1)) else {
+        return Err(PinError(std::io::Error::other(
+            "no CPU in the affinity mask",
+        )));
+    };
+    // Safety: as above, all-zero bytes are a valid empty set.
+    let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // Safety: `cpu` < CPU_SETSIZE (it came from the loop above).
+    unsafe { libc::CPU_SET(cpu, &mut one) };
+    // Safety: pid 0 is the calling thread; `one` is a valid set of `size`
+    // bytes that outlives the call.
+    if unsafe { libc::sched_setaffinity(0, size, &one) } != 0 {
+        return Err(PinError(std::io::Error::last_os_error()));
+    }
+    Ok(cpu)
+}
+
 /// Why a thread's scheduling policy could not be changed.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot set the batch scheduling policy (SCHED_BATCH) of this thread: {0}")]
@@ -150,6 +190,24 @@ pub fn lower_to_batch_priority() -> Result<(), BatchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pinned_thread_runs_on_its_cpu() {
+        let on = std::thread::spawn(|| {
+            let cpu = pin_to_nth_cpu(1).expect("pin");
+            std::thread::yield_now();
+            // Safety: sched_getcpu takes no arguments.
+            let now = unsafe { libc::sched_getcpu() };
+            (cpu, now)
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(
+            on.0 as i32, on.1,
+            "pinned to CPU {} but ran on {}",
+            on.0, on.1
+        );
+    }
 
     #[test]
     fn sleeping_is_a_voluntary_switch() {

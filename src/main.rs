@@ -104,6 +104,10 @@ enum Command {
         /// (costs one idle isolate per such service).
         #[arg(long, value_enum, default_value_t = Switch::On)]
         spare_instances: Switch,
+        /// Pin each worker thread to a CPU of its own (among those the
+        /// process may use, e.g. after `taskset`). Off by default for now.
+        #[arg(long, value_enum, default_value_t = Switch::Off)]
+        pin_workers: Switch,
         /// Requests handled at once; more get 503 with Retry-After.
         #[arg(long, default_value_t = pyrosome::gateway::DEFAULT_MAX_IN_FLIGHT)]
         max_in_flight: usize,
@@ -388,6 +392,7 @@ fn start(
 struct Scheduling {
     partitioning: bool,
     spare_instances: bool,
+    pin_workers: bool,
 }
 
 impl Default for Scheduling {
@@ -395,6 +400,7 @@ impl Default for Scheduling {
         Scheduling {
             partitioning: true,
             spare_instances: true,
+            pin_workers: false,
         }
     }
 }
@@ -415,6 +421,7 @@ fn start_with(
         data_dir: data,
         partitioning: scheduling.partitioning,
         spare_instances: scheduling.spare_instances,
+        pin_workers: scheduling.pin_workers,
         secrets: secrets(secrets_file)?,
     };
     let runtime = Runtime::start(app, options).context("cannot start the app")?;
@@ -434,6 +441,7 @@ fn run(command: Command) -> Result<()> {
             data,
             partitioning,
             spare_instances,
+            pin_workers,
             max_in_flight,
             engine,
             secrets,
@@ -485,6 +493,7 @@ fn run(command: Command) -> Result<()> {
                 Scheduling {
                     partitioning: partitioning == Switch::On,
                     spare_instances: spare_instances == Switch::On,
+                    pin_workers: pin_workers == Switch::On,
                 },
                 secrets.as_deref(),
             )?;

@@ -271,6 +271,9 @@ pub struct RuntimeOptions {
     /// so a service gets another instance in the placement that asks for
     /// it (on by default; costs one idle isolate per such service).
     pub spare_instances: bool,
+    /// Pin each worker thread to a CPU of its own, among those the process
+    /// may run on (off by default for now; see `SchedulerConfig`).
+    pub pin_workers: bool,
     /// Where the values of the app's declared secrets come from (default:
     /// nowhere, so an app that declares a secret does not start; the CLI
     /// uses the environment and `--secrets FILE`).
@@ -286,6 +289,7 @@ impl Default for RuntimeOptions {
             data_dir: None,
             partitioning: true,
             spare_instances: true,
+            pin_workers: false,
             secrets: Secrets::new(),
         }
     }
@@ -339,6 +343,7 @@ impl Runtime {
                 workers: options.workers,
                 partitioning: options.partitioning,
                 spare_instances: options.spare_instances,
+                pin_workers: options.pin_workers,
             },
         )?;
         for s in &app.services {

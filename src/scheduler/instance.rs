@@ -264,6 +264,10 @@ impl Instance {
         self.load.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn add_loads(&self, n: usize) {
+        self.load.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub(crate) fn sub_load(&self, n: usize) {
         if n > 0 && self.load.fetch_sub(n, Ordering::Relaxed) == n {
             self.idle_since

@@ -85,6 +85,28 @@ impl Mailbox {
         !was
     }
 
+    /// Appends messages at once (under one lock, so a worker cannot run the
+    /// instance dry between them). Returns `true` when the caller must
+    /// schedule the instance (it was idle and got at least one message).
+    pub(crate) fn push_all(&self, messages: impl IntoIterator<Item = Message>) -> bool {
+        let mut inner = self.inner.lock();
+        let before = inner.messages.len();
+        for message in messages {
+            if matches!(message, Message::Invoke { .. }) {
+                inner.invokes += 1;
+            }
+            inner.messages.push_back(message);
+        }
+        if inner.messages.len() == before {
+            return false;
+        }
+        let was = std::mem::replace(&mut inner.scheduled, true);
+        if !was {
+            self.scheduled.store(true, Ordering::Relaxed);
+        }
+        !was
+    }
+
     /// Takes the oldest waiting message. When there is none, clears the
     /// scheduled flag and returns `None`: the instance is idle again.
     pub(crate) fn pop(&self) -> Option<Message> {
@@ -189,6 +211,18 @@ mod tests {
             Message::Invoke { inflight, .. } => &inflight.method,
             _ => "(not an invocation)",
         }
+    }
+
+    #[test]
+    fn a_batch_schedules_once_and_only_when_it_brings_something() {
+        let mb = Mailbox::default();
+        assert!(!mb.push_all(Vec::new()), "nothing to run: not scheduled");
+        assert!(!mb.is_scheduled());
+        assert!(mb.push_all(vec![invoke("a"), invoke("b"), Message::Timer(TimerId(1))]));
+        assert_eq!(mb.queued_invokes(), 2);
+        assert_eq!(mb.len(), 3);
+        assert!(!mb.push_all(vec![invoke("c")]), "already scheduled");
+        assert_eq!(mb.queued_invokes(), 3);
     }
 
     #[test]

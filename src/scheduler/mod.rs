@@ -139,6 +139,10 @@ pub struct SchedulerConfig {
     /// may grow, so growth is immediate (see `starter.rs`). Costs one idle
     /// isolate per such service.
     pub spare_instances: bool,
+    /// Pin each worker thread to a CPU of its own (see `worker.rs`). Off
+    /// by default for now: it measured much better tails, but one request
+    /// hung once in a test with it on, not yet explained.
+    pub pin_workers: bool,
 }
 
 impl Default for SchedulerConfig {
@@ -147,6 +151,7 @@ impl Default for SchedulerConfig {
             workers: 0,
             partitioning: true,
             spare_instances: true,
+            pin_workers: false,
         }
     }
 }
@@ -364,6 +369,8 @@ pub(crate) struct Shared {
     partitioning: bool,
     /// Whether services keep a spare instance (`SchedulerConfig`).
     spare_instances: bool,
+    /// Whether workers are pinned to CPUs (`SchedulerConfig`).
+    pin_workers: bool,
     /// Smoothed share of CPU time that long methods take.
     long_share: Ewma,
     /// Smoothed CPU time per second of short and of long methods.
@@ -799,22 +806,33 @@ impl Shared {
     }
 
     /// Puts a new instance of `service` into service: registers it, gives
-    /// it the invocations that waited for it, and moves half of its
-    /// busiest sibling's backlog to it.
+    /// it the invocations that waited for it and half of its busiest
+    /// sibling's backlog, in one delivery.
     fn activate(&self, service: &Arc<Service>, instance: Arc<Instance>) {
         service.replications.fetch_add(1, Ordering::Relaxed);
         instance.idle_from_now();
         service.add(instance.clone());
-        for message in service.started(instance.class) {
-            self.deliver_invoke(&instance, message);
-        }
-        self.rebalance(service, &instance);
+        let mut messages: Vec<Message> = service.started(instance.class).into();
+        messages.extend(self.take_backlog(service, &instance));
+        self.deliver_invokes(&instance, messages);
     }
 
     /// Delivers an invocation to the instance that will run it.
     fn deliver_invoke(&self, instance: &Arc<Instance>, message: Message) {
         instance.add_load();
         self.deliver(instance, message);
+    }
+
+    /// Delivers invocations to the instance that will run them, all at once:
+    /// it is scheduled after the last is in its mailbox. (One at a time, a
+    /// worker woken by the first push could run the instance dry and
+    /// preempt the delivering thread before the second: a new instance
+    /// trickled through a moved backlog one invocation per round trip.)
+    fn deliver_invokes(&self, instance: &Arc<Instance>, messages: Vec<Message>) {
+        instance.add_loads(messages.len());
+        if instance.mailbox.push_all(messages) {
+            self.schedule(Runnable::Instance(instance.clone()));
+        }
     }
 
     /// On the starter thread: starts an instance of `class` for `service`
@@ -875,9 +893,9 @@ impl Shared {
         }
     }
 
-    /// Moves not-yet-started invocations from the sibling of `new` with the
-    /// most of them queued to `new` (`policy::rebalance` says how many).
-    fn rebalance(&self, service: &Service, new: &Arc<Instance>) {
+    /// Takes not-yet-started invocations from the sibling of `new` with the
+    /// most of them queued, for `new` (`policy::rebalance` says how many).
+    fn take_backlog(&self, service: &Service, new: &Arc<Instance>) -> Vec<Message> {
         let victim = service
             .instances_of(new.class)
             .into_iter()
@@ -885,11 +903,11 @@ impl Shared {
             .map(|i| (i.mailbox.queued_invokes(), i))
             .max_by_key(|(queued, _)| *queued);
         let Some((queued, victim)) = victim else {
-            return;
+            return Vec::new();
         };
         let moved = victim.mailbox.steal_invokes(policy::rebalance(queued));
         if moved.is_empty() {
-            return;
+            return moved;
         }
         victim.sub_load(moved.len());
         tracing::debug!(
@@ -899,9 +917,7 @@ impl Shared {
             moved = moved.len(),
             "moved queued invocations to a new instance"
         );
-        for message in moved {
-            self.deliver_invoke(new, message);
-        }
+        moved
     }
 
     /// Performs a store operation for `instance`, answering with a reply to
@@ -1073,6 +1089,7 @@ impl Scheduler {
             }),
             partitioning: config.partitioning,
             spare_instances: config.spare_instances,
+            pin_workers: config.pin_workers,
             long_share: Ewma::default(),
             short_cores: Ewma::default(),
             long_cores: Ewma::default(),

@@ -1,6 +1,15 @@
 //! Worker threads: take runnable instances, run them until their mailbox is
 //! empty (or their turn is up), route what their JavaScript asked for.
 //!
+//! With `SchedulerConfig::pin_workers` each worker is pinned to a CPU of its
+//! own (of those the process may run on). Unpinned, the kernel's wake-up
+//! placement put both workers of a 2-CPU machine on one CPU for several
+//! milliseconds at a time while the other idled (seen with
+//! `perf sched timehist`: a new instance's backlog then ran on half the
+//! machine). Pinned, load moves between CPUs only by moving instances
+//! between workers, which is what the run queues are for. Off by default
+//! until a 30 s request stall seen once in a test with it on is explained.
+//!
 //! Beside the workers run the *backfill* threads (one per worker, with
 //! partitioning): they take only long-class instances and run at the
 //! kernel's idle priority (`SCHED_IDLE`), so long work uses every core no
@@ -73,6 +82,15 @@ pub(crate) fn current_worker() -> Option<usize> {
 pub(crate) fn run(shared: Arc<Shared>, local: LocalQueue, parker: Parker) {
     let local = Rc::new(local);
     let index = local.index();
+    if shared.pin_workers {
+        // Worker i of scheduler s on the (s + i)-th allowed CPU: one
+        // scheduler's workers on distinct CPUs, several schedulers in one
+        // process (tests) spread rather than all on the first.
+        match crate::cpu_clock::pin_to_nth_cpu(shared.id + index) {
+            Ok(cpu) => tracing::debug!(worker = index, cpu, "worker pinned"),
+            Err(e) => tracing::warn!(worker = index, "worker not pinned: {e}"),
+        }
+    }
     LOCAL.with(|l| *l.borrow_mut() = Some((shared.id, local.clone())));
     let mut tick: u32 = 0;
     let mut polls: u32 = 0;
