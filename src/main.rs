@@ -105,8 +105,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Switch::On)]
         spare_instances: Switch,
         /// Pin each worker thread to a CPU of its own (among those the
-        /// process may use, e.g. after `taskset`). Off by default for now.
-        #[arg(long, value_enum, default_value_t = Switch::Off)]
+        /// process may use, e.g. after `taskset`). Turn it off when other
+        /// busy processes share those CPUs.
+        #[arg(long, value_enum, default_value_t = Switch::On)]
         pin_workers: Switch,
         /// Requests handled at once; more get 503 with Retry-After.
         #[arg(long, default_value_t = pyrosome::gateway::DEFAULT_MAX_IN_FLIGHT)]
@@ -400,7 +401,7 @@ impl Default for Scheduling {
         Scheduling {
             partitioning: true,
             spare_instances: true,
-            pin_workers: false,
+            pin_workers: true,
         }
     }
 }

@@ -272,7 +272,7 @@ pub struct RuntimeOptions {
     /// it (on by default; costs one idle isolate per such service).
     pub spare_instances: bool,
     /// Pin each worker thread to a CPU of its own, among those the process
-    /// may run on (off by default for now; see `SchedulerConfig`).
+    /// may run on (on by default; see `SchedulerConfig`).
     pub pin_workers: bool,
     /// Where the values of the app's declared secrets come from (default:
     /// nowhere, so an app that declares a secret does not start; the CLI
@@ -289,7 +289,7 @@ impl Default for RuntimeOptions {
             data_dir: None,
             partitioning: true,
             spare_instances: true,
-            pin_workers: false,
+            pin_workers: true,
             secrets: Secrets::new(),
         }
     }

