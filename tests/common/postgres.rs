@@ -81,10 +81,21 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// A port of 127.0.0.1 that was free a moment ago.
+/// A port of 127.0.0.1 that was free a moment ago, and that no other call in this process
+/// returned. (The probe is closed before the caller's server binds the port, so the kernel may
+/// offer it again meanwhile: two tests running side by side once got the same port for their
+/// `redis-server`s, one of which then failed to bind while the other answered both.)
 pub fn free_port() -> u16 {
-    let probe = TcpListener::bind("127.0.0.1:0").expect("bind a probe socket");
-    probe.local_addr().expect("probe address").port()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let probe = TcpListener::bind("127.0.0.1:0").expect("bind a probe socket");
+        let port = probe.local_addr().expect("probe address").port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 impl PgServer {
