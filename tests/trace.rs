@@ -476,13 +476,20 @@ fn a_request_through_three_services_is_one_trace_continued_from_the_client_and_e
         Some(&any_value::Value::IntValue(200))
     );
 
-    let metrics = common::get(server.admin, "/metrics").text();
-    assert!(
-        metrics
+    // The exporter counts a batch when the receiver's answer comes back, which may be after
+    // the receiver handed the spans to this test.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = common::get(server.admin, "/metrics").text();
+        let counted = metrics
             .lines()
-            .any(|l| l.starts_with("pyrosome_trace_spans_exported_total") && !l.ends_with(" 0")),
-        "{metrics}"
-    );
+            .any(|l| l.starts_with("pyrosome_trace_spans_exported_total") && !l.ends_with(" 0"));
+        if counted {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
