@@ -131,10 +131,9 @@ pub fn lower_to_idle_priority() -> Result<(), PriorityError> {
 #[error("cannot pin this thread to a CPU: {0}")]
 pub struct PinError(std::io::Error);
 
-/// Pins the calling thread to the `nth` (modulo their number) of the CPUs
-/// it may run on now (its affinity mask, which `taskset` or a container may
-/// have narrowed). Returns the CPU.
-pub fn pin_to_nth_cpu(nth: usize) -> Result<usize, PinError> {
+/// The CPUs the calling thread may run on now (its affinity mask, which
+/// `taskset` or a container's cpuset may have narrowed), in order.
+pub fn allowed_cpus() -> Result<Vec<usize>, PinError> {
     // Safety: `cpu_set_t` is plain data for which all-zero bytes are valid.
     let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     let size = std::mem::size_of::<libc::cpu_set_t>();
@@ -145,17 +144,25 @@ pub fn pin_to_nth_cpu(nth: usize) -> Result<usize, PinError> {
     }
     // Safety: CPU_ISSET reads one bit of a valid set, for an index below
     // CPU_SETSIZE.
-    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+    Ok((0..libc::CPU_SETSIZE as usize)
         .filter(|&c| unsafe { libc::CPU_ISSET(c, &allowed) })
-        .collect();
+        .collect())
+}
+
+/// Pins the calling thread to the `nth` (modulo their number) of the CPUs
+/// it may run on now (its affinity mask, which `taskset` or a container may
+/// have narrowed). Returns the CPU.
+pub fn pin_to_nth_cpu(nth: usize) -> Result<usize, PinError> {
+    let cpus = allowed_cpus()?;
     let Some(&cpu) = cpus.get(nth % cpus.len().max(1)) else {
         return Err(PinError(std::io::Error::other(
             "no CPU in the affinity mask",
         )));
     };
-    // Safety: as above, all-zero bytes are a valid empty set.
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // Safety: `cpu_set_t` is plain data for which all-zero bytes are valid.
     let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // Safety: `cpu` < CPU_SETSIZE (it came from the loop above).
+    // Safety: `cpu` < CPU_SETSIZE (it came from `allowed_cpus`).
     unsafe { libc::CPU_SET(cpu, &mut one) };
     // Safety: pid 0 is the calling thread; `one` is a valid set of `size`
     // bytes that outlives the call.

@@ -104,9 +104,8 @@ enum Command {
         /// (costs one idle isolate per such service).
         #[arg(long, value_enum, default_value_t = Switch::On)]
         spare_instances: Switch,
-        /// Pin each worker thread to a CPU of its own (among those the
-        /// process may use, e.g. after `taskset`). Turn it off when other
-        /// busy processes share those CPUs.
+        /// Pin each worker thread to a CPU of its own, when the workers
+        /// cover every CPU the process may use (e.g. after `taskset`).
         #[arg(long, value_enum, default_value_t = Switch::On)]
         pin_workers: Switch,
         /// Requests handled at once; more get 503 with Retry-After.

@@ -139,10 +139,9 @@ pub struct SchedulerConfig {
     /// may grow, so growth is immediate (see `starter.rs`). Costs one idle
     /// isolate per such service.
     pub spare_instances: bool,
-    /// Pin each worker thread to a CPU of its own (see `worker.rs`; on by
-    /// default: the scheduler benchmark's tails are several times better
-    /// pinned). Turn it off when several processes share the machine's
-    /// CPUs and should be balanced by the kernel instead.
+    /// Pin each worker thread to a CPU of its own when the workers cover
+    /// every CPU the process may use (see `worker.rs`; on by default: the
+    /// scheduler benchmark's tails are several times better pinned).
     pub pin_workers: bool,
 }
 

@@ -7,7 +7,9 @@
 //! milliseconds at a time while the other idled (seen with
 //! `perf sched timehist`: a new instance's backlog then ran on half the
 //! machine). Pinned, load moves between CPUs only by moving instances
-//! between workers, which is what the run queues are for. On by default.
+//! between workers, which is what the run queues are for. On by default,
+//! and taken only when the workers cover every CPU the process may use
+//! ([`owns_its_cpus`]).
 //!
 //! Beside the workers run the *backfill* threads (one per worker, with
 //! partitioning): they take only long-class instances and run at the
@@ -82,13 +84,7 @@ pub(crate) fn run(shared: Arc<Shared>, local: LocalQueue, parker: Parker) {
     let local = Rc::new(local);
     let index = local.index();
     if shared.pin_workers {
-        // Worker i of scheduler s on the (s + i)-th allowed CPU: one
-        // scheduler's workers on distinct CPUs, several schedulers in one
-        // process (tests) spread rather than all on the first.
-        match crate::cpu_clock::pin_to_nth_cpu(shared.id + index) {
-            Ok(cpu) => tracing::debug!(worker = index, cpu, "worker pinned"),
-            Err(e) => tracing::warn!(worker = index, "worker not pinned: {e}"),
-        }
+        pin(&shared, index);
     }
     LOCAL.with(|l| *l.borrow_mut() = Some((shared.id, local.clone())));
     let mut tick: u32 = 0;
@@ -158,6 +154,44 @@ pub(crate) fn run(shared: Arc<Shared>, local: LocalQueue, parker: Parker) {
     }
     LOCAL.with(|l| *l.borrow_mut() = None);
     local.clear();
+}
+
+/// Pins worker `index` to a CPU of its own if the workers cover every CPU
+/// the process may use (see [`owns_its_cpus`]).
+fn pin(shared: &Shared, index: usize) {
+    let cpus = match crate::cpu_clock::allowed_cpus() {
+        Ok(cpus) => cpus,
+        Err(e) => {
+            tracing::warn!(worker = index, "worker not pinned: {e}");
+            return;
+        }
+    };
+    if !owns_its_cpus(shared.worker_count, cpus.len()) {
+        tracing::debug!(
+            worker = index,
+            workers = shared.worker_count,
+            cpus = cpus.len(),
+            "worker not pinned: fewer workers than CPUs, which other processes may be using"
+        );
+        return;
+    }
+    // Worker i of scheduler s on the (s + i)-th allowed CPU: one
+    // scheduler's workers on distinct CPUs, several schedulers in one
+    // process (tests) spread rather than all on the first.
+    match crate::cpu_clock::pin_to_nth_cpu(shared.id + index) {
+        Ok(cpu) => tracing::debug!(worker = index, cpu, "worker pinned"),
+        Err(e) => tracing::warn!(worker = index, "worker not pinned: {e}"),
+    }
+}
+
+/// Whether `workers` workers may pin themselves among `cpus` allowed CPUs:
+/// only when they cover them all (the default worker count, or `taskset`
+/// narrowing the process to its workers). With fewer workers than CPUs the
+/// process shares the machine (`--workers 1` for each of several apps, a
+/// container's quota below its cpuset), and it cannot know which CPUs the
+/// others use: every such process would pin onto the first ones.
+pub(crate) fn owns_its_cpus(workers: usize, cpus: usize) -> bool {
+    workers >= cpus
 }
 
 /// The body of a backfill thread (see the module docs): long-class
@@ -653,4 +687,18 @@ fn refuse(shared: &Arc<Shared>, instance: &Arc<Instance>, message: Message) {
 /// Whether instances of this class go to the long queue.
 pub(crate) fn is_long(instance: &Instance) -> bool {
     instance.class == Class::Long
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owns_its_cpus;
+
+    #[test]
+    fn workers_pin_only_when_they_cover_every_allowed_cpu() {
+        assert!(owns_its_cpus(2, 2), "the default: one worker per CPU");
+        assert!(owns_its_cpus(1, 1), "`taskset -c 3` with one worker");
+        assert!(owns_its_cpus(4, 2), "more workers than CPUs share them");
+        assert!(!owns_its_cpus(1, 2), "`--workers 1` on two CPUs");
+        assert!(!owns_its_cpus(2, 64), "a quota of 2 in a cpuset of 64");
+    }
 }
